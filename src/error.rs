@@ -1,0 +1,119 @@
+//! Why a collector failed. [`CollectError::kind`] is the bounded `reason`
+//! label of `ivanti_collector_errors_total`; the `Display` text is the log
+//! line and the status page. Neither ever contains a secret: errors are built
+//! from status codes, URLs without credentials and parser messages.
+
+use thiserror::Error;
+
+/// A failed poll of one collector.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum CollectError {
+    /// The request (or the whole collector run) took longer than its timeout.
+    #[error("timeout: {0}")]
+    Timeout(String),
+    /// TCP connection refused, reset, unreachable, DNS failure.
+    #[error("connection failed: {0}")]
+    Connect(String),
+    /// TLS handshake or certificate verification failed.
+    #[error("TLS error: {0}")]
+    Tls(String),
+    /// 401/403, a rejected login, or a login that needs a second factor.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    /// Any other non-2xx status (redirects included: they are not followed).
+    #[error("HTTP {status}: {message}")]
+    Http {
+        /// The status code.
+        status: u16,
+        /// What the appliance said, shortened.
+        message: String,
+    },
+    /// Not the JSON we expected: HTML login page, broken JSON, wrong shape.
+    #[error("unexpected response: {0}")]
+    Parse(#[from] ParseError),
+    /// The body was larger than `max_response_size`.
+    #[error("response body larger than {limit} bytes")]
+    TooLarge {
+        /// The configured cap, in bytes.
+        limit: usize,
+    },
+}
+
+impl CollectError {
+    /// The `reason` label: one of [`CollectError::REASONS`].
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CollectError::Timeout(_) => "timeout",
+            CollectError::Connect(_) => "connect",
+            CollectError::Tls(_) => "tls",
+            CollectError::Auth(_) => "auth",
+            CollectError::Http { .. } => "http",
+            CollectError::Parse(_) => "parse",
+            CollectError::TooLarge { .. } => "too_large",
+        }
+    }
+
+    /// Every value [`CollectError::kind`] can return.
+    pub const REASONS: &'static [&'static str] = &[
+        "timeout",
+        "connect",
+        "tls",
+        "auth",
+        "http",
+        "parse",
+        "too_large",
+    ];
+}
+
+/// A response body that could not be understood.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// The body is HTML (typically the appliance's sign-in page).
+    #[error("got an HTML page instead of JSON (a login page or a proxy error?)")]
+    Html,
+    /// The body is not valid JSON, or not of the expected shape.
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    /// Valid JSON, but a required field is missing or has the wrong type.
+    #[error("missing or invalid field `{0}`")]
+    Field(&'static str),
+}
+
+impl ParseError {
+    /// Classify a serde_json failure, recognising HTML bodies first.
+    pub fn from_json(body: &[u8], err: serde_json::Error) -> ParseError {
+        if looks_like_html(body) {
+            ParseError::Html
+        } else {
+            let mut msg = err.to_string();
+            msg.truncate(200);
+            ParseError::Json(msg)
+        }
+    }
+}
+
+/// True when the body starts (after whitespace) with `<`.
+pub fn looks_like_html(body: &[u8]) -> bool {
+    body.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'<')
+}
+
+/// Parse JSON into `T`, classifying failures as [`ParseError`].
+pub fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ParseError> {
+    serde_json::from_slice(body).map_err(|e| ParseError::from_json(body, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_recognised() {
+        let e = parse_json::<serde_json::Value>(b"  <!DOCTYPE html><html>").unwrap_err();
+        assert_eq!(e, ParseError::Html);
+        let e = parse_json::<serde_json::Value>(b"{\"a\":").unwrap_err();
+        assert!(matches!(e, ParseError::Json(_)));
+        assert_eq!(CollectError::from(e).kind(), "parse");
+    }
+}

@@ -1,0 +1,77 @@
+//! Appliance kinds: the seam between the generic daemon (config, scheduler,
+//! store, HTTP) and what is specific to one product (authentication flow,
+//! collectors, parsers).
+//!
+//! A kind is a [`Kind`] registered in [`KINDS`]. Adding a product means a new
+//! module here and one line in that list; nothing else changes.
+
+use crate::client::ApiClient;
+use crate::config::TargetConfig;
+use crate::error::CollectError;
+use crate::exposition::{Desc, Samples};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub mod ics;
+
+/// A boxed, sendable future (what trait objects can return).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A collector a kind offers: one API area, polled on its own interval.
+#[derive(Debug)]
+pub struct CollectorSpec {
+    /// Name used in the config (`collectors:`) and in the `collector` label.
+    pub name: &'static str,
+    /// Enabled when the config does not list collectors.
+    pub default_enabled: bool,
+    /// Default interval when the config sets none for this collector;
+    /// `None` means the target's `interval`. Never shorter than `interval`.
+    pub default_interval: Option<Duration>,
+    /// The API endpoints it reads (documentation and the README table).
+    pub endpoints: &'static [&'static str],
+    /// Every metric family it may publish.
+    pub metrics: &'static [&'static Desc],
+}
+
+/// One product family.
+pub trait Kind: Send + Sync + std::fmt::Debug + 'static {
+    /// The `kind:` value in the config.
+    fn name(&self) -> &'static str;
+    /// Everything it can collect.
+    fn collectors(&self) -> &'static [CollectorSpec];
+    /// Per-target state (credentials, a cached session key) over an HTTP client.
+    fn appliance(&self, target: Arc<TargetConfig>, api: ApiClient) -> Arc<dyn Appliance>;
+}
+
+/// A connected appliance: runs one collector, writing its series into `out`.
+/// Returning `Ok` with no series means "not applicable on this appliance".
+pub trait Appliance: Send + Sync {
+    /// Poll one collector once.
+    fn collect<'a>(
+        &'a self,
+        collector: &'static str,
+        out: &'a mut Samples,
+    ) -> BoxFuture<'a, Result<(), CollectError>>;
+}
+
+/// Every kind the exporter knows.
+pub static KINDS: &[&dyn Kind] = &[&ics::Ics];
+
+/// Look a kind up by its config name.
+pub fn kind(name: &str) -> Option<&'static dyn Kind> {
+    KINDS.iter().copied().find(|k| k.name() == name)
+}
+
+/// Every metric family of every kind's collectors (documentation test, `--help`).
+pub fn all_collector_metrics() -> Vec<&'static Desc> {
+    let mut v: Vec<&'static Desc> = KINDS
+        .iter()
+        .flat_map(|k| k.collectors().iter())
+        .flat_map(|c| c.metrics.iter().copied())
+        .collect();
+    v.sort_by_key(|d| d.name);
+    v.dedup_by_key(|d| d.name);
+    v
+}

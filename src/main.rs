@@ -1,1 +1,5 @@
-fn main() {}
+//! `ivanti-exporter`: see the library crate for the map of the code.
+
+fn main() -> std::process::ExitCode {
+    ivanti_exporter::cli::main()
+}

@@ -1,1 +1,287 @@
-//! TODO
+//! Render the store as an exposition: the exporter's own metrics, each
+//! target's poll metrics (`ivanti_up`, `ivanti_collector_*`), then every
+//! collector's data series, grouped by family across targets (each family
+//! appears once, with one HELP/TYPE header, as both formats require).
+
+use crate::error::CollectError;
+use crate::exposition::{Desc, Encoder, Format, Series};
+use crate::kinds;
+use crate::store::{CollectorStatus, ExporterStats, Inventory, TargetState};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// `ivanti_up`.
+pub static UP: Desc = Desc::gauge(
+    "ivanti_up",
+    "1 when the latest poll of every enabled collector of the appliance succeeded, 0 otherwise",
+    &[],
+);
+/// `ivanti_collector_success`.
+pub static COLLECTOR_SUCCESS: Desc = Desc::gauge(
+    "ivanti_collector_success",
+    "1 when the latest poll of the collector succeeded, 0 when it failed",
+    &["collector"],
+);
+/// `ivanti_collector_duration_seconds`.
+pub static COLLECTOR_DURATION: Desc = Desc::gauge(
+    "ivanti_collector_duration_seconds",
+    "Wall time of the latest poll of the collector, all its requests included",
+    &["collector"],
+);
+/// `ivanti_collector_last_success_timestamp_seconds`.
+pub static COLLECTOR_LAST_SUCCESS: Desc = Desc::gauge(
+    "ivanti_collector_last_success_timestamp_seconds",
+    "Unix time of the latest successful poll of the collector",
+    &["collector"],
+);
+/// `ivanti_collector_errors_total`.
+pub static COLLECTOR_ERRORS: Desc = Desc::counter(
+    "ivanti_collector_errors_total",
+    "Failed polls of the collector by reason: timeout, connect, tls, auth, http, parse, too_large",
+    &["collector", "reason"],
+);
+/// `ivanti_collector_consecutive_failures`.
+pub static COLLECTOR_FAILURES: Desc = Desc::gauge(
+    "ivanti_collector_consecutive_failures",
+    "Failed polls of the collector since its last success; its data series are dropped once this reaches global.stale_after",
+    &["collector"],
+);
+
+/// Per-target poll metrics, in output order.
+pub static TARGET_METRICS: &[&Desc] = &[
+    &UP,
+    &COLLECTOR_SUCCESS,
+    &COLLECTOR_DURATION,
+    &COLLECTOR_LAST_SUCCESS,
+    &COLLECTOR_ERRORS,
+    &COLLECTOR_FAILURES,
+];
+
+/// `ivanti_exporter_build_info`.
+pub static BUILD_INFO: Desc = Desc::gauge(
+    "ivanti_exporter_build_info",
+    "Version of the exporter, value 1",
+    &["version", "revision"],
+);
+/// `ivanti_exporter_targets`.
+pub static TARGETS: Desc = Desc::gauge(
+    "ivanti_exporter_targets",
+    "Appliances configured (after sharding)",
+    &[],
+);
+/// `ivanti_exporter_polls_in_flight`.
+pub static IN_FLIGHT: Desc = Desc::gauge(
+    "ivanti_exporter_polls_in_flight",
+    "Collector polls running now",
+    &[],
+);
+/// `ivanti_exporter_polls_total`.
+pub static POLLS: Desc = Desc::counter(
+    "ivanti_exporter_polls_total",
+    "Collector polls done, successful or not",
+    &[],
+);
+/// `ivanti_exporter_polls_skipped_total`.
+pub static SKIPPED: Desc = Desc::counter(
+    "ivanti_exporter_polls_skipped_total",
+    "Scheduled polls skipped because the previous poll of the same collector was still running",
+    &[],
+);
+/// `ivanti_exporter_config_last_reload_successful`.
+pub static RELOAD_OK: Desc = Desc::gauge(
+    "ivanti_exporter_config_last_reload_successful",
+    "1 when the last configuration (re)load succeeded",
+    &[],
+);
+/// `ivanti_exporter_config_last_reload_success_timestamp_seconds`.
+pub static RELOAD_TIME: Desc = Desc::gauge(
+    "ivanti_exporter_config_last_reload_success_timestamp_seconds",
+    "Unix time of the last successful configuration (re)load",
+    &[],
+);
+/// `ivanti_exporter_config_reload_failures_total`.
+pub static RELOAD_FAILURES: Desc = Desc::counter(
+    "ivanti_exporter_config_reload_failures_total",
+    "Configuration reloads rejected (the previous configuration stayed in force)",
+    &[],
+);
+
+/// The exporter's own metrics, in output order.
+pub static SELF_METRICS: &[&Desc] = &[
+    &BUILD_INFO,
+    &TARGETS,
+    &IN_FLIGHT,
+    &POLLS,
+    &SKIPPED,
+    &RELOAD_OK,
+    &RELOAD_TIME,
+    &RELOAD_FAILURES,
+];
+
+/// Every metric family the exporter can publish, sorted by name.
+pub fn all_metrics() -> Vec<&'static Desc> {
+    let mut v: Vec<&'static Desc> = SELF_METRICS
+        .iter()
+        .chain(TARGET_METRICS)
+        .copied()
+        .chain(kinds::all_collector_metrics())
+        .collect();
+    v.sort_by_key(|d| d.name);
+    v.dedup_by_key(|d| d.name);
+    v
+}
+
+/// The git revision baked in at build time, if the build set `IVANTI_EXPORTER_REVISION`.
+pub const REVISION: &str = match option_env!("IVANTI_EXPORTER_REVISION") {
+    Some(r) => r,
+    None => "unknown",
+};
+
+struct TargetView<'a> {
+    state: &'a TargetState,
+    collectors: Vec<CollectorStatus>,
+}
+
+/// Render everything (`/metrics`), or one target (`/probe`).
+pub fn render(
+    inventory: &Inventory,
+    stats: Option<&ExporterStats>,
+    only: Option<&Arc<TargetState>>,
+    format: Format,
+) -> String {
+    let targets: Vec<&TargetState> = match only {
+        Some(t) => vec![t.as_ref()],
+        None => inventory.targets.iter().map(|t| t.as_ref()).collect(),
+    };
+    // Take each collector's status once (a lock held for a clone of an Arc).
+    let views: Vec<TargetView<'_>> = targets
+        .iter()
+        .map(|t| TargetView {
+            state: t,
+            collectors: t.collectors.iter().map(|c| c.status()).collect(),
+        })
+        .collect();
+    let mut out = String::with_capacity(
+        256 + views
+            .iter()
+            .map(|v| v.collectors.iter().map(|c| c.data.len()).sum::<usize>() * 96 + 1024)
+            .sum::<usize>(),
+    );
+    let mut enc = Encoder::new(&mut out, format);
+    if let Some(stats) = stats {
+        render_self(&mut enc, stats, inventory.targets.len());
+    }
+    render_poll_metrics(&mut enc, &views);
+    render_data(&mut enc, &views);
+    enc.finish();
+    out
+}
+
+fn render_self(enc: &mut Encoder<'_>, stats: &ExporterStats, targets: usize) {
+    let mut labels = String::new();
+    crate::exposition::push_label(&mut labels, "version", env!("CARGO_PKG_VERSION"));
+    crate::exposition::push_label(&mut labels, "revision", REVISION);
+    let r = Ordering::Relaxed;
+    enc.family(&BUILD_INFO);
+    enc.series("", &labels, 1.0);
+    let simple: [(&'static Desc, f64); 7] = [
+        (&TARGETS, targets as f64),
+        (&IN_FLIGHT, stats.polls_in_flight.load(r) as f64),
+        (&POLLS, stats.polls.load(r) as f64),
+        (&SKIPPED, stats.polls_skipped.load(r) as f64),
+        (&RELOAD_OK, stats.reload_ok.load(r) as f64),
+        (&RELOAD_TIME, stats.reload_success_time.load(r) as f64),
+        (&RELOAD_FAILURES, stats.reload_failures.load(r) as f64),
+    ];
+    for (desc, value) in simple {
+        enc.family(desc);
+        enc.series("", "", value);
+    }
+}
+
+fn unix(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn collector_label(name: &str) -> String {
+    let mut s = String::new();
+    crate::exposition::push_label(&mut s, "collector", name);
+    s
+}
+
+fn render_poll_metrics(enc: &mut Encoder<'_>, views: &[TargetView<'_>]) {
+    enc.family(&UP);
+    for v in views {
+        let polled: Vec<_> = v.collectors.iter().filter_map(|c| c.last.as_ref()).collect();
+        if polled.is_empty() {
+            continue;
+        }
+        let up = polled.len() == v.collectors.len() && polled.iter().all(|o| o.result.is_ok());
+        enc.series(&v.state.prefix, "", if up { 1.0 } else { 0.0 });
+    }
+    type Getter = fn(&CollectorStatus) -> Option<f64>;
+    let per_collector: [(&'static Desc, Getter); 4] = [
+        (&COLLECTOR_SUCCESS, |c| {
+            c.last
+                .as_ref()
+                .map(|o| if o.result.is_ok() { 1.0 } else { 0.0 })
+        }),
+        (&COLLECTOR_DURATION, |c| {
+            c.last.as_ref().map(|o| o.duration.as_secs_f64())
+        }),
+        (&COLLECTOR_LAST_SUCCESS, |c| c.last_success.map(unix)),
+        (&COLLECTOR_FAILURES, |c| {
+            c.last.as_ref().map(|_| c.consecutive_failures as f64)
+        }),
+    ];
+    for (desc, get) in per_collector {
+        enc.family(desc);
+        for v in views {
+            for (slot, st) in v.state.collectors.iter().zip(&v.collectors) {
+                if let Some(value) = get(st) {
+                    enc.series(&v.state.prefix, &collector_label(slot.name), value);
+                }
+            }
+        }
+    }
+    enc.family(&COLLECTOR_ERRORS);
+    for v in views {
+        for (slot, st) in v.state.collectors.iter().zip(&v.collectors) {
+            for (reason, &n) in CollectError::REASONS.iter().zip(&st.errors) {
+                if n > 0 {
+                    let mut labels = collector_label(slot.name);
+                    crate::exposition::push_label(&mut labels, "reason", reason);
+                    enc.series(&v.state.prefix, &labels, n as f64);
+                }
+            }
+        }
+    }
+}
+
+fn render_data(enc: &mut Encoder<'_>, views: &[TargetView<'_>]) {
+    // Group series by family, keeping first-seen family order stable by name.
+    let mut index: HashMap<&'static str, usize> = HashMap::new();
+    let mut groups: Vec<(&'static Desc, Vec<(&str, &Series)>)> = Vec::new();
+    for v in views {
+        for st in &v.collectors {
+            for s in st.data.iter() {
+                let i = *index.entry(s.desc.name).or_insert_with(|| {
+                    groups.push((s.desc, Vec::new()));
+                    groups.len() - 1
+                });
+                groups[i].1.push((&v.state.prefix, s));
+            }
+        }
+    }
+    groups.sort_by_key(|(d, _)| d.name);
+    for (desc, series) in groups {
+        enc.family(desc);
+        for (prefix, s) in series {
+            enc.series(prefix, &s.labels, s.value);
+        }
+    }
+}

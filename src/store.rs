@@ -1,1 +1,210 @@
-//! TODO
+//! The latest results per target. Pollers write, scrapes read: a poll
+//! replaces one collector's immutable data (`Arc<[Series]>`) under a lock
+//! held for a pointer swap; a scrape clones those `Arc`s and renders without
+//! holding any lock the scheduler waits on.
+
+use crate::config::TargetConfig;
+use crate::error::CollectError;
+use crate::exposition::{push_label, Series};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+/// The outcome of one poll of one collector.
+#[derive(Debug, Clone)]
+pub struct PollOutcome {
+    /// `Ok` or the classified error.
+    pub result: Result<(), CollectError>,
+    /// Wall time of the poll.
+    pub duration: Duration,
+    /// When it finished.
+    pub at: SystemTime,
+}
+
+/// What is known about one collector of one target.
+#[derive(Debug, Clone, Default)]
+pub struct CollectorStatus {
+    /// The latest poll, once there was one.
+    pub last: Option<PollOutcome>,
+    /// When a poll last succeeded.
+    pub last_success: Option<SystemTime>,
+    /// Failed polls since the last success.
+    pub consecutive_failures: u32,
+    /// Errors so far, per reason (index into [`CollectError::REASONS`]).
+    pub errors: [u64; CollectError::REASONS.len()],
+    /// Series of the last successful poll; emptied once stale.
+    pub data: Arc<[Series]>,
+}
+
+/// One collector's slot.
+#[derive(Debug)]
+pub struct CollectorSlot {
+    /// Collector name.
+    pub name: &'static str,
+    status: Mutex<CollectorStatus>,
+}
+
+impl CollectorSlot {
+    /// A copy of the status (cheap: the data is shared).
+    pub fn status(&self) -> CollectorStatus {
+        self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Everything about one target.
+#[derive(Debug)]
+pub struct TargetState {
+    /// Its configuration.
+    pub config: Arc<TargetConfig>,
+    /// `target="…",<static labels>`, escaped: the start of every series' labels.
+    pub prefix: Box<str>,
+    /// One slot per configured collector, in config order.
+    pub collectors: Vec<CollectorSlot>,
+}
+
+impl TargetState {
+    /// Fresh state for a target.
+    pub fn new(config: Arc<TargetConfig>) -> Self {
+        let mut prefix = String::new();
+        push_label(&mut prefix, "target", &config.name);
+        for (k, v) in &config.labels {
+            push_label(&mut prefix, k, v);
+        }
+        let collectors = config
+            .collectors
+            .iter()
+            .map(|c| CollectorSlot {
+                name: c.spec.name,
+                status: Mutex::new(CollectorStatus::default()),
+            })
+            .collect();
+        TargetState {
+            config,
+            prefix: prefix.into_boxed_str(),
+            collectors,
+        }
+    }
+
+    /// Record a poll. Returns the previous outcome's error text (for
+    /// logging state changes only). After `stale_after` failures in a row
+    /// the collector's series are dropped.
+    pub fn record(
+        &self,
+        idx: usize,
+        outcome: PollOutcome,
+        data: Vec<Series>,
+        stale_after: u32,
+    ) -> Option<Result<(), CollectError>> {
+        let Some(slot) = self.collectors.get(idx) else {
+            return None;
+        };
+        let mut st = slot.status.lock().unwrap_or_else(|p| p.into_inner());
+        match &outcome.result {
+            Ok(()) => {
+                st.consecutive_failures = 0;
+                st.last_success = Some(outcome.at);
+                st.data = data.into();
+            }
+            Err(e) => {
+                st.consecutive_failures = st.consecutive_failures.saturating_add(1);
+                if let Some(i) = CollectError::REASONS.iter().position(|r| *r == e.kind()) {
+                    st.errors[i] += 1;
+                }
+                if st.consecutive_failures >= stale_after && !st.data.is_empty() {
+                    st.data = Arc::from(Vec::new());
+                }
+            }
+        }
+        st.last.replace(outcome).map(|o| o.result)
+    }
+}
+
+/// The targets being polled, in config order, and by name.
+#[derive(Debug, Default)]
+pub struct Inventory {
+    /// In config order.
+    pub targets: Vec<Arc<TargetState>>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Inventory {
+    /// Build from a list.
+    pub fn new(targets: Vec<Arc<TargetState>>) -> Self {
+        let by_name = targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.config.name.clone(), i))
+            .collect();
+        Inventory { targets, by_name }
+    }
+
+    /// A target by its configured name.
+    pub fn get(&self, name: &str) -> Option<&Arc<TargetState>> {
+        self.by_name.get(name).and_then(|&i| self.targets.get(i))
+    }
+}
+
+/// The exporter's own counters and gauges.
+#[derive(Debug, Default)]
+pub struct ExporterStats {
+    /// Polls running now.
+    pub polls_in_flight: AtomicI64,
+    /// Polls that could not start on time because the previous one of the
+    /// same collector was still running (interval ticks skipped).
+    pub polls_skipped: AtomicU64,
+    /// Polls done.
+    pub polls: AtomicU64,
+    /// 1 when the last config (re)load succeeded.
+    pub reload_ok: AtomicI64,
+    /// Unix time of the last successful (re)load.
+    pub reload_success_time: AtomicI64,
+    /// Reloads attempted and failed.
+    pub reload_failures: AtomicU64,
+    /// `/metrics` scrapes served.
+    pub scrapes: AtomicU64,
+}
+
+impl ExporterStats {
+    /// Note a (re)load.
+    pub fn reloaded(&self, ok: bool) {
+        self.reload_ok.store(ok as i64, Ordering::Relaxed);
+        if ok {
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            self.reload_success_time.store(now, Ordering::Relaxed);
+        } else {
+            self.reload_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The store: the current inventory, swapped as a whole on reload.
+#[derive(Debug, Default)]
+pub struct Store {
+    inventory: RwLock<Arc<Inventory>>,
+    /// Self metrics.
+    pub stats: ExporterStats,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The current inventory (a cheap clone).
+    pub fn inventory(&self) -> Arc<Inventory> {
+        self.inventory
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replace the inventory.
+    pub fn set_inventory(&self, inv: Inventory) {
+        *self.inventory.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(inv);
+    }
+}

@@ -1,1 +1,194 @@
-//! TODO
+//! The exporter's HTTP endpoints.
+//!
+//! | path | what |
+//! |---|---|
+//! | `/metrics` (`--web.telemetry-path`) | every target plus the exporter's own metrics |
+//! | `/probe?target=<name>` | one configured target, from the cache; anything else is a 4xx and no request leaves |
+//! | `/-/healthy`, `/-/ready` | liveness; readiness once a configuration is applied |
+//! | `/-/reload` (POST) | reload the configuration file |
+//! | `/` | a small HTML status page |
+
+use crate::exposition::Format;
+use crate::render;
+use crate::store::Store;
+use axum::extract::{Query, State};
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// A reload request; the answer is `Err(problems)` when the new config was rejected.
+pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+
+/// Shared state of the handlers.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The results.
+    pub store: Arc<Store>,
+    /// Set once the first configuration is applied.
+    pub ready: Arc<AtomicBool>,
+    /// Where `POST /-/reload` sends its request.
+    pub reload: mpsc::Sender<ReloadRequest>,
+}
+
+/// The router, with the telemetry path as configured.
+pub fn router(state: AppState, telemetry_path: &str) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route(telemetry_path, get(metrics))
+        .route("/probe", get(probe))
+        .route("/-/healthy", get(|| async { "OK\n" }))
+        .route("/-/ready", get(ready))
+        .route("/-/reload", post(reload))
+        .with_state(state)
+}
+
+fn exposition(body: String, format: Format) -> Response {
+    ([(CONTENT_TYPE, format.content_type())], body).into_response()
+}
+
+fn format_of(headers: &HeaderMap) -> Format {
+    Format::negotiate(headers.get(ACCEPT).and_then(|v| v.to_str().ok()))
+}
+
+async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let format = format_of(&headers);
+    s.store.stats.scrapes.fetch_add(1, Ordering::Relaxed);
+    let inv = s.store.inventory();
+    let store = s.store.clone();
+    // Rendering a large fleet is CPU work: keep it off the async workers.
+    match tokio::task::spawn_blocking(move || {
+        render::render(&inv, Some(&store.stats), None, format)
+    })
+    .await
+    {
+        Ok(body) => exposition(body, format),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering /metrics failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n").into_response()
+        }
+    }
+}
+
+async fn probe(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(name) = q.get("target") else {
+        return (StatusCode::BAD_REQUEST, "missing ?target=<configured target name>\n")
+            .into_response();
+    };
+    let inv = s.store.inventory();
+    let Some(target) = inv.get(name) else {
+        // Never a URL, never an outbound request: only configured names.
+        return (
+            StatusCode::NOT_FOUND,
+            "unknown target: /probe only serves targets configured by name\n",
+        )
+            .into_response();
+    };
+    let format = format_of(&headers);
+    exposition(render::render(&inv, None, Some(target), format), format)
+}
+
+async fn ready(State(s): State<AppState>) -> Response {
+    if s.ready.load(Ordering::Relaxed) {
+        "OK\n".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+async fn reload(State(s): State<AppState>) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if s.reload.send(tx).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    match rx.await {
+        Ok(Ok(())) => "configuration reloaded\n".into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("configuration rejected, previous one still in force:\n{e}\n"),
+        )
+            .into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "reload not possible\n").into_response(),
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '&' => o.push_str("&amp;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+async fn index(State(s): State<AppState>) -> Html<String> {
+    let inv = s.store.inventory();
+    let mut h = String::from(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>ivanti-exporter</title>\
+         <style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}.ok{color:#070}.fail{color:#b00}</style>\
+         </head><body><h1>ivanti-exporter</h1>\
+         <p><a href=\"/metrics\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Ready</a></p>",
+    );
+    let _ = write!(
+        h,
+        "<p>{} targets, version {}</p><table><tr><th>target</th><th>url</th><th>collector</th><th>status</th><th>duration</th><th>error</th></tr>",
+        inv.targets.len(),
+        env!("CARGO_PKG_VERSION")
+    );
+    for t in &inv.targets {
+        for c in &t.collectors {
+            let st = c.status();
+            let (class, status, duration, error) = match &st.last {
+                None => ("", "pending".to_owned(), String::new(), String::new()),
+                Some(o) => match &o.result {
+                    Ok(()) => ("ok", "ok".into(), format!("{:.3}s", o.duration.as_secs_f64()), String::new()),
+                    Err(e) => (
+                        "fail",
+                        e.kind().to_owned(),
+                        format!("{:.3}s", o.duration.as_secs_f64()),
+                        e.to_string(),
+                    ),
+                },
+            };
+            let _ = write!(
+                h,
+                "<tr><td><a href=\"/probe?target={q}\">{name}</a></td><td>{url}</td><td>{c}</td><td class=\"{class}\">{status}</td><td>{duration}</td><td>{error}</td></tr>",
+                q = html_escape(&urlencode(&t.config.name)),
+                name = html_escape(&t.config.name),
+                url = html_escape(t.config.url.as_str()),
+                c = c.name,
+                error = html_escape(&error),
+            );
+        }
+    }
+    h.push_str("</table></body></html>\n");
+    Html(h)
+}
+
+fn urlencode(s: &str) -> String {
+    let mut o = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            o.push(b as char);
+        } else {
+            let _ = write!(o, "%{b:02X}");
+        }
+    }
+    o
+}

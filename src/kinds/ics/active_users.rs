@@ -1,1 +1,339 @@
-//! stub
+//! `GET /api/v1/system/active-users?number=N&start=S`: the total, and the
+//! records of one page for the breakdowns by realm, node and transport.
+//!
+//! Only the fields the breakdowns need are decoded (borrowed where the JSON
+//! allows). User names and session ids are hashed into a record id for
+//! de-duplication across pages and never kept as text.
+
+use super::lenient::{one_or_many, opt_bool, opt_f64};
+use crate::error::{parse_json, ParseError};
+use crate::exposition::{Desc, Samples};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+/// `ivanti_active_sessions`
+pub static SESSIONS: Desc = Desc::gauge(
+    "ivanti_active_sessions",
+    "Active sessions from total-matched-record-number",
+    &[],
+);
+/// `ivanti_active_sessions_by_realm`
+pub static BY_REALM: Desc = Desc::gauge(
+    "ivanti_active_sessions_by_realm",
+    "Active sessions per authentication-realm, over the records read",
+    &["realm"],
+);
+/// `ivanti_active_sessions_by_node`
+pub static BY_NODE: Desc = Desc::gauge(
+    "ivanti_active_sessions_by_node",
+    "Active sessions per login-node, over the records read",
+    &["node"],
+);
+/// `ivanti_active_sessions_by_transport`
+pub static BY_TRANSPORT: Desc = Desc::gauge(
+    "ivanti_active_sessions_by_transport",
+    "Active sessions per network-connect-transport-mode (none for sessions without a tunnel), over the records read",
+    &["transport"],
+);
+/// `ivanti_active_sessions_breakdown_records`
+pub static RECORDS: Desc = Desc::gauge(
+    "ivanti_active_sessions_breakdown_records",
+    "Distinct session records the by_realm, by_node and by_transport breakdowns were computed from",
+    &[],
+);
+/// `ivanti_user_login_permitted`
+pub static LOGIN_PERMITTED: Desc = Desc::gauge(
+    "ivanti_user_login_permitted",
+    "1 when user-login-permission is true, 0 when user logins are disabled",
+    &[],
+);
+
+/// Every family of this collector.
+pub static METRICS: &[&Desc] = &[
+    &SESSIONS,
+    &BY_REALM,
+    &BY_NODE,
+    &BY_TRANSPORT,
+    &RECORDS,
+    &LOGIN_PERMITTED,
+];
+
+/// One page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// `total-matched-record-number`.
+    pub total_matched: u64,
+    /// `total-returned-record-number`.
+    pub total_returned: Option<u64>,
+    /// List-level `is-last-record`.
+    pub is_last_record: Option<bool>,
+    /// `user-login-permission`.
+    pub user_login_permission: Option<bool>,
+    /// The records.
+    pub records: Vec<Record>,
+}
+
+/// What the breakdowns need of one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Hash of the session id (or of the user, sign-in time, node and realm).
+    pub id: u64,
+    /// `authentication-realm`.
+    pub realm: Option<String>,
+    /// `login-node`.
+    pub node: Option<String>,
+    /// `network-connect-transport-mode`.
+    pub transport: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Body {
+    #[serde(rename = "active-users")]
+    active_users: Option<Inner>,
+}
+
+#[derive(Deserialize)]
+struct Inner {
+    #[serde(rename = "active-user-records", default)]
+    records: Option<RecordList>,
+    #[serde(rename = "total-matched-record-number", default, deserialize_with = "opt_f64")]
+    total_matched: Option<f64>,
+    #[serde(rename = "total-returned-record-number", default, deserialize_with = "opt_f64")]
+    total_returned: Option<f64>,
+    #[serde(rename = "is-last-record", default, deserialize_with = "opt_bool")]
+    is_last: Option<bool>,
+    #[serde(rename = "user-login-permission", default, deserialize_with = "opt_bool")]
+    permitted: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct RecordList {
+    #[serde(rename = "active-user-record", default, deserialize_with = "one_or_many")]
+    records: Vec<RawRecord>,
+    #[serde(rename = "is-last-record", default, deserialize_with = "opt_bool")]
+    is_last: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct RawRecord {
+    #[serde(rename = "session-id", default)]
+    session_id: Option<String>,
+    #[serde(rename = "active-user-name", default)]
+    user: Option<String>,
+    #[serde(rename = "user-sign-in-time", default)]
+    sign_in: Option<String>,
+    #[serde(rename = "authentication-realm", default)]
+    realm: Option<String>,
+    #[serde(rename = "login-node", default)]
+    node: Option<String>,
+    #[serde(rename = "network-connect-transport-mode", default)]
+    transport: Option<String>,
+}
+
+// A borrowed view is not possible through `one_or_many` (it goes through
+// `serde_json::Value`); the strings kept are only realm, node and transport.
+fn record_id(r: &RawRecord) -> u64 {
+    let mut h = DefaultHasher::new();
+    match r.session_id.as_deref().filter(|s| !s.is_empty()) {
+        Some(sid) => {
+            0u8.hash(&mut h);
+            sid.hash(&mut h);
+        }
+        None => {
+            1u8.hash(&mut h);
+            r.user.hash(&mut h);
+            r.sign_in.hash(&mut h);
+            r.node.hash(&mut h);
+            r.realm.hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+/// Parse one page. `total-matched-record-number` is required.
+pub fn parse(body: &[u8]) -> Result<Page, ParseError> {
+    let b: Body = parse_json(body)?;
+    let inner = b.active_users.ok_or(ParseError::Field("active-users"))?;
+    let total = inner
+        .total_matched
+        .filter(|n| *n >= 0.0)
+        .ok_or(ParseError::Field("total-matched-record-number"))?;
+    let (records, list_last) = match inner.records {
+        Some(l) => (l.records, l.is_last),
+        None => (Vec::new(), None),
+    };
+    Ok(Page {
+        total_matched: total as u64,
+        total_returned: inner.total_returned.map(|n| n.max(0.0) as u64),
+        is_last_record: inner.is_last.or(list_last),
+        user_login_permission: inner.permitted,
+        records: records
+            .into_iter()
+            .map(|r| Record {
+                id: record_id(&r),
+                realm: r.realm,
+                node: r.node,
+                transport: r.transport,
+            })
+            .collect(),
+    })
+}
+
+/// Counts over the distinct records of all pages of one poll.
+#[derive(Debug, Default)]
+pub struct Breakdown {
+    seen: HashSet<u64>,
+    by_realm: BTreeMap<String, u64>,
+    by_node: BTreeMap<String, u64>,
+    by_transport: BTreeMap<String, u64>,
+}
+
+fn bump(map: &mut BTreeMap<String, u64>, key: Option<String>, default: &str) {
+    let key: Cow<'_, str> = match key.as_deref().map(str::trim) {
+        Some(k) if !k.is_empty() => Cow::Owned(key.unwrap_or_default()),
+        _ => Cow::Borrowed(default),
+    };
+    match map.get_mut(key.as_ref()) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.into_owned(), 1);
+        }
+    }
+}
+
+impl Breakdown {
+    /// Count the records not seen before; returns how many were new.
+    pub fn add(&mut self, records: Vec<Record>) -> usize {
+        let mut new = 0;
+        for r in records {
+            if !self.seen.insert(r.id) {
+                continue;
+            }
+            new += 1;
+            bump(&mut self.by_realm, r.realm, "unknown");
+            bump(&mut self.by_node, r.node, "unknown");
+            bump(&mut self.by_transport, r.transport, "none");
+        }
+        new
+    }
+
+    /// Distinct records counted.
+    pub fn records(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+/// The series of one poll.
+pub fn samples(total: u64, login_permitted: Option<bool>, b: &Breakdown, out: &mut Samples) {
+    out.push(&SESSIONS, &[], total as f64);
+    if let Some(p) = login_permitted {
+        out.push_bool(&LOGIN_PERMITTED, &[], p);
+    }
+    out.push(&RECORDS, &[], b.records() as f64);
+    for (desc, map) in [
+        (&BY_REALM, &b.by_realm),
+        (&BY_NODE, &b.by_node),
+        (&BY_TRANSPORT, &b.by_transport),
+    ] {
+        for (k, n) in map {
+            out.push(desc, &[k], *n as f64);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const GUIDE: &[u8] = include_bytes!("../../../tests/fixtures/ics/api/v1/system/active-users.json");
+    const SINGLE: &[u8] = include_bytes!(
+        "../../../tests/fixtures/ics/api/v1/system/active-users__single-object-hostile.json"
+    );
+    const EMPTY: &[u8] =
+        include_bytes!("../../../tests/fixtures/ics/api/v1/system/active-users__empty.json");
+
+    #[test]
+    fn guide_sample() {
+        let p = parse(GUIDE).unwrap();
+        assert_eq!(p.total_matched, 2);
+        assert_eq!(p.total_returned, Some(2));
+        assert_eq!(p.user_login_permission, Some(true));
+        assert_eq!(p.is_last_record, None);
+        let mut b = Breakdown::default();
+        assert_eq!(b.add(p.records.clone()), 2);
+        assert_eq!(b.add(p.records), 0, "the same page again adds nothing");
+        let mut out = Samples::new();
+        samples(p.total_matched, p.user_login_permission, &b, &mut out);
+        assert_eq!(out.value_of("ivanti_active_sessions", ""), Some(2.0));
+        assert_eq!(out.value_of("ivanti_active_sessions_by_realm", "realm=\"localrealm\""), Some(2.0));
+        assert_eq!(out.value_of("ivanti_active_sessions_by_node", "node=\"localhost2\""), Some(2.0));
+        assert_eq!(out.value_of("ivanti_active_sessions_by_transport", "transport=\"none\""), Some(2.0));
+        assert_eq!(out.value_of("ivanti_active_sessions_breakdown_records", ""), Some(2.0));
+        assert_eq!(out.value_of("ivanti_user_login_permitted", ""), Some(1.0));
+        // Nothing personal is published.
+        let all = format!("{:?}", out);
+        assert!(!all.contains("user1") && !all.contains("sidb03b1"));
+    }
+
+    #[test]
+    fn single_object_strings_and_hostile_labels() {
+        let p = parse(SINGLE).unwrap();
+        assert_eq!(p.total_matched, 1);
+        assert_eq!(p.is_last_record, Some(true));
+        assert_eq!(p.user_login_permission, Some(false));
+        let mut b = Breakdown::default();
+        b.add(p.records);
+        let mut out = Samples::new();
+        samples(1, Some(false), &b, &mut out);
+        assert_eq!(
+            out.value_of("ivanti_active_sessions_by_realm", r#"realm="Realm \"A\" \\ HQ\nsecond line""#),
+            Some(1.0)
+        );
+        assert_eq!(out.value_of("ivanti_active_sessions_by_node", "node=\"node-ü\""), Some(1.0));
+        assert_eq!(out.value_of("ivanti_active_sessions_by_transport", "transport=\"ESP\""), Some(1.0));
+    }
+
+    #[test]
+    fn empty_and_broken() {
+        let p = parse(EMPTY).unwrap();
+        assert_eq!((p.total_matched, p.records.len()), (0, 0));
+        assert_eq!(parse(b"{}"), Err(ParseError::Field("active-users")));
+        assert_eq!(
+            parse(br#"{"active-users": {"total-returned-record-number": 1}}"#),
+            Err(ParseError::Field("total-matched-record-number"))
+        );
+        assert_eq!(parse(b"<!DOCTYPE html>"), Err(ParseError::Html));
+        assert!(matches!(parse(&GUIDE[..GUIDE.len() / 2]), Err(ParseError::Json(_))));
+    }
+
+    #[test]
+    fn records_without_session_id_are_still_distinct() {
+        let body = br#"{"active-users": {"total-matched-record-number": 2, "active-user-records": {"active-user-record": [
+            {"active-user-name": "a", "user-sign-in-time": "t1"}, {"active-user-name": "b", "user-sign-in-time": "t1"}]}}}"#;
+        let p = parse(body).unwrap();
+        let mut b = Breakdown::default();
+        assert_eq!(b.add(p.records), 2);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_records_never_panic(realm in ".{0,12}", total in any::<i64>(), n in 0usize..5) {
+            let recs: Vec<_> = (0..n).map(|i| serde_json::json!({"authentication-realm": realm, "session-id": i})).collect();
+            let body = serde_json::json!({"active-users": {"total-matched-record-number": total, "active-user-records": {"active-user-record": recs}}});
+            if let Ok(p) = parse(body.to_string().as_bytes()) {
+                let mut b = Breakdown::default();
+                b.add(p.records);
+                let mut out = Samples::new();
+                samples(p.total_matched, None, &b, &mut out);
+            }
+        }
+    }
+}

@@ -1,1 +1,258 @@
-//! stub
+//! `GET /api/v1/system/healthcheck` (`?status=all`, `?status=sbr`): no
+//! authentication. Utilizations are percent, `-1` means "not available";
+//! firmware sends numbers or numeric strings, and the CPU key is
+//! `CPU-UTILIZATION` or (in the guide) `CPU-UTILIZATION4`.
+
+use super::lenient::{value_bool, value_f64};
+use crate::error::{parse_json, ParseError};
+use crate::exposition::{Desc, Samples};
+use serde_json::{Map, Value};
+
+/// `ivanti_gateway_accessible`
+pub static GATEWAY_ACCESSIBLE: Desc = Desc::gauge(
+    "ivanti_gateway_accessible",
+    "1 when GET /api/v1/system/healthcheck answers 2xx (Security Gateway is accessible), 0 when it answers 5xx",
+    &[],
+);
+/// `ivanti_cpu_utilization_ratio`
+pub static CPU: Desc = Desc::gauge(
+    "ivanti_cpu_utilization_ratio",
+    "CPU utilization from CPU-UTILIZATION, 0 to 1; absent when the appliance reports -1",
+    &[],
+);
+/// `ivanti_swap_utilization_ratio`
+pub static SWAP: Desc = Desc::gauge(
+    "ivanti_swap_utilization_ratio",
+    "Swap utilization from SWAP-UTILIZATION, 0 to 1; absent when the appliance reports -1",
+    &[],
+);
+/// `ivanti_disk_utilization_ratio`
+pub static DISK: Desc = Desc::gauge(
+    "ivanti_disk_utilization_ratio",
+    "Disk utilization from DISK-UTILIZATION, 0 to 1; absent when the appliance reports -1",
+    &[],
+);
+/// `ivanti_signed_in_users`
+pub static USERS: Desc = Desc::gauge(
+    "ivanti_signed_in_users",
+    "Signed-in users from USER-COUNT; on a cluster this can be the cluster-wide count repeated on every node",
+    &[],
+);
+/// `ivanti_vpn_tunnels`
+pub static TUNNELS: Desc = Desc::gauge(
+    "ivanti_vpn_tunnels",
+    "VPN tunnels from VPN-TUNNEL-COUNT",
+    &[],
+);
+/// `ivanti_ssl_connections`
+pub static SSL: Desc = Desc::gauge(
+    "ivanti_ssl_connections",
+    "SSL connections from SSL-CONNECTION-COUNT",
+    &[],
+);
+/// `ivanti_max_licensed_users_reached`
+pub static MAX_LICENSED: Desc = Desc::gauge(
+    "ivanti_max_licensed_users_reached",
+    "1 when MAX-LICENSED-USERS-REACHED is YES: no further users can sign in",
+    &[],
+);
+/// `ivanti_sbr_available`
+pub static SBR: Desc = Desc::gauge(
+    "ivanti_sbr_available",
+    "SBR-AVAILABLE from the healthcheck with status=sbr",
+    &[],
+);
+
+/// Every family of this collector.
+pub static METRICS: &[&Desc] = &[
+    &GATEWAY_ACCESSIBLE,
+    &CPU,
+    &SWAP,
+    &DISK,
+    &USERS,
+    &TUNNELS,
+    &SSL,
+    &MAX_LICENSED,
+    &SBR,
+];
+
+/// `?status=all`, decoded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Status {
+    /// CPU, percent.
+    pub cpu_percent: Option<f64>,
+    /// Swap, percent.
+    pub swap_percent: Option<f64>,
+    /// Disk, percent.
+    pub disk_percent: Option<f64>,
+    /// USER-COUNT.
+    pub user_count: Option<f64>,
+    /// VPN-TUNNEL-COUNT.
+    pub vpn_tunnels: Option<f64>,
+    /// SSL-CONNECTION-COUNT.
+    pub ssl_connections: Option<f64>,
+    /// MAX-LICENSED-USERS-REACHED.
+    pub max_licensed_users_reached: Option<bool>,
+}
+
+fn percent(v: Option<&Value>) -> Option<f64> {
+    v.and_then(value_f64).filter(|p| *p >= 0.0)
+}
+
+fn get<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    m.get(key)
+        .or_else(|| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+}
+
+/// Parse `?status=all`. A JSON object with none of the known keys is an error.
+pub fn parse_status(body: &[u8]) -> Result<Status, ParseError> {
+    let v: Value = parse_json(body)?;
+    let Value::Object(m) = v else {
+        return Err(ParseError::Json("expected a JSON object".into()));
+    };
+    let cpu = get(&m, "CPU-UTILIZATION").or_else(|| {
+        m.iter()
+            .find(|(k, _)| k.to_ascii_uppercase().starts_with("CPU-UTILIZATION"))
+            .map(|(_, v)| v)
+    });
+    let s = Status {
+        cpu_percent: percent(cpu),
+        swap_percent: percent(get(&m, "SWAP-UTILIZATION")),
+        disk_percent: percent(get(&m, "DISK-UTILIZATION")),
+        user_count: get(&m, "USER-COUNT").and_then(value_f64),
+        vpn_tunnels: get(&m, "VPN-TUNNEL-COUNT").and_then(value_f64),
+        ssl_connections: get(&m, "SSL-CONNECTION-COUNT").and_then(value_f64),
+        max_licensed_users_reached: get(&m, "MAX-LICENSED-USERS-REACHED").and_then(value_bool),
+    };
+    let known = cpu.is_some()
+        || [
+            "SWAP-UTILIZATION",
+            "DISK-UTILIZATION",
+            "USER-COUNT",
+            "VPN-TUNNEL-COUNT",
+            "SSL-CONNECTION-COUNT",
+            "MAX-LICENSED-USERS-REACHED",
+        ]
+        .iter()
+        .any(|k| get(&m, k).is_some());
+    if !known {
+        return Err(ParseError::Field("CPU-UTILIZATION"));
+    }
+    Ok(s)
+}
+
+/// Parse `?status=sbr`: `{"SBR-AVAILABLE": 1}`.
+pub fn parse_sbr(body: &[u8]) -> Result<Option<f64>, ParseError> {
+    let v: Value = parse_json(body)?;
+    match v {
+        Value::Object(m) => Ok(get(&m, "SBR-AVAILABLE").and_then(|v| {
+            value_f64(v).or_else(|| value_bool(v).map(|b| if b { 1.0 } else { 0.0 }))
+        })),
+        _ => Err(ParseError::Json("expected a JSON object".into())),
+    }
+}
+
+/// The series of one healthcheck poll.
+pub fn samples(accessible: bool, status: Option<&Status>, sbr: Option<f64>, out: &mut Samples) {
+    out.push_bool(&GATEWAY_ACCESSIBLE, &[], accessible);
+    if let Some(s) = status {
+        let ratios = [
+            (&CPU, s.cpu_percent),
+            (&SWAP, s.swap_percent),
+            (&DISK, s.disk_percent),
+        ];
+        for (desc, p) in ratios {
+            if let Some(p) = p {
+                out.push(desc, &[], p / 100.0);
+            }
+        }
+        let counts = [
+            (&USERS, s.user_count),
+            (&TUNNELS, s.vpn_tunnels),
+            (&SSL, s.ssl_connections),
+        ];
+        for (desc, n) in counts {
+            if let Some(n) = n {
+                out.push(desc, &[], n);
+            }
+        }
+        if let Some(b) = s.max_licensed_users_reached {
+            out.push_bool(&MAX_LICENSED, &[], b);
+        }
+    }
+    if let Some(v) = sbr {
+        out.push(&SBR, &[], v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const GUIDE: &[u8] =
+        include_bytes!("../../../tests/fixtures/ics/api/v1/system/healthcheck__status=all.json");
+    const STRINGS: &[u8] = include_bytes!(
+        "../../../tests/fixtures/ics/api/v1/system/healthcheck__status=all__22x-strings.json"
+    );
+
+    #[test]
+    fn guide_sample_with_its_quirks() {
+        let s = parse_status(GUIDE).unwrap();
+        assert_eq!(
+            s,
+            Status {
+                cpu_percent: Some(8.0),
+                swap_percent: Some(1.0),
+                disk_percent: None, // -1: not available
+                user_count: Some(0.0),
+                vpn_tunnels: Some(0.0),
+                ssl_connections: Some(0.0),
+                max_licensed_users_reached: Some(false),
+            }
+        );
+        let mut out = Samples::new();
+        samples(true, Some(&s), Some(1.0), &mut out);
+        assert_eq!(out.value_of("ivanti_cpu_utilization_ratio", ""), Some(0.08));
+        assert_eq!(out.value_of("ivanti_disk_utilization_ratio", ""), None);
+        assert_eq!(out.value_of("ivanti_max_licensed_users_reached", ""), Some(0.0));
+        assert_eq!(out.value_of("ivanti_gateway_accessible", ""), Some(1.0));
+        assert_eq!(out.value_of("ivanti_sbr_available", ""), Some(1.0));
+        assert_eq!(out.len(), 9 - 1);
+    }
+
+    #[test]
+    fn numbers_as_strings_and_yes() {
+        let s = parse_status(STRINGS).unwrap();
+        assert_eq!(s.cpu_percent, Some(12.0));
+        assert_eq!(s.user_count, Some(1520.0));
+        assert_eq!(s.max_licensed_users_reached, Some(true));
+        assert_eq!(s.disk_percent, Some(41.5));
+    }
+
+    #[test]
+    fn html_and_unknown_shapes_are_errors() {
+        assert_eq!(parse_status(b"<html><body>Sign In</body></html>"), Err(ParseError::Html));
+        assert_eq!(
+            parse_status(br#"{"message": "Security Gateway is accessible."}"#),
+            Err(ParseError::Field("CPU-UTILIZATION"))
+        );
+        assert!(parse_status(b"[1,2]").is_err());
+        assert_eq!(parse_sbr(br#"{"SBR-AVAILABLE": 1}"#), Ok(Some(1.0)));
+        assert_eq!(parse_sbr(br#"{"SBR-AVAILABLE": "0"}"#), Ok(Some(0.0)));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_status(&b);
+            let _ = parse_sbr(&b);
+        }
+
+        #[test]
+        fn arbitrary_values_never_panic(k in "[A-Z-]{0,24}", v in ".{0,16}", n in any::<f64>()) {
+            let body = serde_json::json!({ k.clone(): v, "CPU-UTILIZATION": n, "USER-COUNT": [n] }).to_string();
+            let _ = parse_status(body.as_bytes());
+        }
+    }
+}

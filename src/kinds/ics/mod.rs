@@ -1,8 +1,21 @@
-//! Ivanti Connect Secure / Policy Secure.
-use super::{Appliance, CollectorSpec, Kind};
-use crate::client::ApiClient;
-use crate::config::TargetConfig;
+//! Ivanti Connect Secure and Policy Secure (`kind: ics`).
+//!
+//! This file holds what is not a pure parser: the login flow (static API
+//! key, or `realm_auth` with a cached key, re-login on 401, single-flight and
+//! backoff) and the requests each collector makes (paging of active
+//! sessions, "not applicable" on 404). One file per API area holds the
+//! response model with its pure `parse` and `samples`.
+
+use super::{Appliance, BoxFuture, CollectorSpec, Kind};
+use crate::client::{ApiClient, ApiResponse, Auth};
+use crate::config::{Credentials, TargetConfig};
+use crate::error::{looks_like_html, CollectError, ParseError};
+use crate::exposition::Samples;
+use crate::secret::Secret;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
 
 pub mod active_users;
 pub mod cluster;
@@ -15,14 +28,405 @@ pub mod system_information;
 #[derive(Debug)]
 pub struct Ics;
 
+const SLOW: Option<Duration> = Some(Duration::from_secs(300));
+
+static COLLECTORS: &[CollectorSpec] = &[
+    CollectorSpec {
+        name: "healthcheck",
+        default_enabled: true,
+        default_interval: None,
+        endpoints: &[
+            "GET /api/v1/system/healthcheck",
+            "GET /api/v1/system/healthcheck?status=all",
+            "GET /api/v1/system/healthcheck?status=sbr",
+        ],
+        metrics: healthcheck::METRICS,
+    },
+    CollectorSpec {
+        name: "active_users",
+        default_enabled: true,
+        default_interval: None,
+        endpoints: &["GET /api/v1/system/active-users?number=N&start=S"],
+        metrics: active_users::METRICS,
+    },
+    CollectorSpec {
+        name: "cluster",
+        default_enabled: true,
+        default_interval: None,
+        endpoints: &["GET /api/v1/cluster"],
+        metrics: cluster::METRICS,
+    },
+    CollectorSpec {
+        name: "license",
+        default_enabled: true,
+        default_interval: SLOW,
+        endpoints: &[
+            "GET /api/v1/license/license-server-lease-information",
+            "GET /api/v1/license/named-users",
+        ],
+        metrics: license::METRICS,
+    },
+    CollectorSpec {
+        name: "system_information",
+        default_enabled: true,
+        default_interval: SLOW,
+        endpoints: &["GET /api/v1/system/system-information"],
+        metrics: system_information::METRICS,
+    },
+];
+
 impl Kind for Ics {
     fn name(&self) -> &'static str {
         "ics"
     }
+
     fn collectors(&self) -> &'static [CollectorSpec] {
-        &[]
+        COLLECTORS
     }
-    fn appliance(&self, _target: Arc<TargetConfig>, _api: ApiClient) -> Arc<dyn Appliance> {
-        unimplemented!()
+
+    fn appliance(&self, target: Arc<TargetConfig>, api: ApiClient) -> Arc<dyn Appliance> {
+        Arc::new(IcsAppliance {
+            login: tokio::sync::Mutex::new(LoginState::default()),
+            logins: AtomicU64::new(0),
+            target,
+            api,
+        })
+    }
+}
+
+/// First and longest wait after a failed login.
+const LOGIN_BACKOFF: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(300));
+
+#[derive(Debug, Default)]
+struct LoginState {
+    /// The current key and its generation (bumped at every login).
+    key: Option<(Secret, u64)>,
+    generation: u64,
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_error: Option<CollectError>,
+    /// `realm_auth` answered 404/405: use the legacy `GET /api/v1/auth`.
+    legacy: bool,
+}
+
+struct IcsAppliance {
+    target: Arc<TargetConfig>,
+    api: ApiClient,
+    login: tokio::sync::Mutex<LoginState>,
+    logins: AtomicU64,
+}
+
+impl Appliance for IcsAppliance {
+    fn collect<'a>(
+        &'a self,
+        collector: &'static str,
+        out: &'a mut Samples,
+    ) -> BoxFuture<'a, Result<(), CollectError>> {
+        Box::pin(async move {
+            match collector {
+                "healthcheck" => self.healthcheck(out).await,
+                "active_users" => self.active_users(out).await,
+                "cluster" => self.cluster(out).await,
+                "license" => self.license(out).await,
+                "system_information" => self.system_information(out).await,
+                other => Err(CollectError::Http {
+                    status: 0,
+                    message: format!("unknown collector {other}"),
+                }),
+            }
+        })
+    }
+}
+
+/// Turn a non-2xx answer into its error class, with the appliance's own message.
+fn status_error(resp: &ApiResponse) -> CollectError {
+    let message = lenient::api_error_message(&resp.body).unwrap_or_else(|| {
+        if looks_like_html(&resp.body) {
+            "HTML page".to_owned()
+        } else {
+            reqwest::StatusCode::from_u16(resp.status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("")
+                .to_owned()
+        }
+    });
+    match resp.status {
+        401 => CollectError::Auth(format!("401 Unauthorized: {message}")),
+        403 => CollectError::Auth(format!(
+            "403 Forbidden (does the admin role allow REST API access?): {message}"
+        )),
+        300..=399 => CollectError::Http {
+            status: resp.status,
+            message: "redirect not followed (a login page or a proxy?)".to_owned(),
+        },
+        status => CollectError::Http { status, message },
+    }
+}
+
+fn expect_ok(resp: ApiResponse) -> Result<ApiResponse, CollectError> {
+    if resp.is_success() {
+        Ok(resp)
+    } else {
+        Err(status_error(&resp))
+    }
+}
+
+/// 404 (and 405) on an endpoint only some appliances have: not applicable.
+fn optional(resp: ApiResponse) -> Result<Option<ApiResponse>, CollectError> {
+    match resp.status {
+        404 | 405 => Ok(None),
+        _ => expect_ok(resp).map(Some),
+    }
+}
+
+impl IcsAppliance {
+    /// A GET with whatever credentials the target has; on 401 with a
+    /// login-obtained key, log in again once and retry.
+    async fn get_authed(&self, path: &str) -> Result<ApiResponse, CollectError> {
+        match &self.target.credentials {
+            Credentials::None => {
+                let resp = self.api.get(path, Auth::None).await?;
+                if resp.status == 401 {
+                    return Err(CollectError::Auth(
+                        "401 Unauthorized: no api_key, api_key_file or realm_auth configured"
+                            .into(),
+                    ));
+                }
+                Ok(resp)
+            }
+            Credentials::ApiKey(key) => self.api.get(path, Auth::ApiKey(key)).await,
+            Credentials::RealmAuth { .. } => {
+                let (key, generation) = self.key().await?;
+                let resp = self.api.get(path, Auth::ApiKey(&key)).await?;
+                if resp.status != 401 {
+                    return Ok(resp);
+                }
+                self.invalidate(generation).await;
+                let (key, _) = self.key().await?;
+                self.api.get(path, Auth::ApiKey(&key)).await
+            }
+        }
+    }
+
+    async fn invalidate(&self, generation: u64) {
+        let mut st = self.login.lock().await;
+        if st.key.as_ref().is_some_and(|(_, g)| *g == generation) {
+            tracing::info!(target = %self.target.name, "API key rejected (401); logging in again");
+            st.key = None;
+        }
+    }
+
+    /// The current key, logging in if there is none. Concurrent callers wait
+    /// for one login; after a failed login, callers get its error until the
+    /// backoff has passed (no login storm).
+    async fn key(&self) -> Result<(Secret, u64), CollectError> {
+        let mut st = self.login.lock().await;
+        if let Some(k) = &st.key {
+            return Ok(k.clone());
+        }
+        if let (Some(at), Some(err)) = (st.retry_at, &st.last_error) {
+            if Instant::now() < at {
+                return Err(err.clone());
+            }
+        }
+        self.logins.fetch_add(1, Ordering::Relaxed);
+        match self.login_once(&mut st).await {
+            Ok(key) => {
+                st.generation += 1;
+                st.key = Some((key, st.generation));
+                st.failures = 0;
+                st.retry_at = None;
+                st.last_error = None;
+                tracing::info!(target = %self.target.name, "logged in");
+                Ok(st.key.clone().expect("just set"))
+            }
+            Err(e) => {
+                st.failures = st.failures.saturating_add(1);
+                let wait = LOGIN_BACKOFF
+                    .0
+                    .saturating_mul(1 << st.failures.saturating_sub(1).min(10))
+                    .min(LOGIN_BACKOFF.1);
+                st.retry_at = Some(Instant::now() + wait);
+                tracing::warn!(
+                    target = %self.target.name,
+                    error = %e,
+                    retry_in = %humantime::format_duration(wait),
+                    "login failed"
+                );
+                st.last_error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    async fn login_once(&self, st: &mut LoginState) -> Result<Secret, CollectError> {
+        let Credentials::RealmAuth {
+            realm,
+            username,
+            password,
+        } = &self.target.credentials
+        else {
+            return Err(CollectError::Auth("no realm_auth configured".into()));
+        };
+        let auth = Auth::Basic(username, password);
+        if !st.legacy {
+            let body = serde_json::json!({ "realm": realm });
+            let resp = self
+                .api
+                .post_login("/api/v1/realm_auth", auth, &body)
+                .await?;
+            if matches!(resp.status, 404 | 405) {
+                tracing::info!(target = %self.target.name, "realm_auth not available; using the legacy GET /api/v1/auth");
+                st.legacy = true;
+            } else {
+                return parse_login(resp, "realm_auth");
+            }
+        }
+        let resp = self.api.get("/api/v1/auth", auth).await?;
+        parse_login(resp, "legacy /api/v1/auth")
+    }
+
+    async fn healthcheck(&self, out: &mut Samples) -> Result<(), CollectError> {
+        let plain = self
+            .api
+            .get("/api/v1/system/healthcheck", Auth::None)
+            .await?;
+        let accessible = match plain.status {
+            200..=299 if looks_like_html(&plain.body) => {
+                return Err(ParseError::Html.into());
+            }
+            200..=299 => true,
+            500..=599 => false,
+            _ => return Err(status_error(&plain)),
+        };
+        let all = self
+            .api
+            .get("/api/v1/system/healthcheck?status=all", Auth::None)
+            .await?;
+        let status = match all.status {
+            200..=299 => Some(healthcheck::parse_status(&all.body)?),
+            404 => None,
+            _ if !accessible => None,
+            _ => return Err(status_error(&all)),
+        };
+        let sbr = self
+            .api
+            .get("/api/v1/system/healthcheck?status=sbr", Auth::None)
+            .await?;
+        let sbr = match sbr.status {
+            200..=299 => healthcheck::parse_sbr(&sbr.body)?,
+            _ => None,
+        };
+        healthcheck::samples(accessible, status.as_ref(), sbr, out);
+        Ok(())
+    }
+
+    async fn active_users(&self, out: &mut Samples) -> Result<(), CollectError> {
+        let t = &self.target;
+        let mut breakdown = active_users::Breakdown::default();
+        let mut start = 0usize;
+        let mut first: Option<(u64, Option<bool>)> = None;
+        // Enough pages for max_records even if every page is 1 record short.
+        let max_pages = t.max_records / t.page_size.max(1) + 3;
+        for _ in 0..max_pages {
+            let want = t
+                .max_records
+                .saturating_sub(breakdown.records())
+                .clamp(1, t.page_size);
+            let path = format!("/api/v1/system/active-users?number={want}&start={start}");
+            let resp = expect_ok(self.get_authed(&path).await?)?;
+            let page = active_users::parse(&resp.body)?;
+            let total = *first.get_or_insert((page.total_matched, page.user_login_permission));
+            if t.max_records == 0 {
+                break;
+            }
+            let returned = page.records.len();
+            let last = page.is_last_record == Some(true);
+            let new = breakdown.add(page.records);
+            if returned == 0
+                || new == 0
+                || last
+                || breakdown.records() as u64 >= total.0
+                || breakdown.records() >= t.max_records
+            {
+                break;
+            }
+            start += returned;
+        }
+        let (total, permitted) = first.unwrap_or((0, None));
+        active_users::samples(total, permitted, &breakdown, out);
+        Ok(())
+    }
+
+    async fn cluster(&self, out: &mut Samples) -> Result<(), CollectError> {
+        let resp = self.get_authed("/api/v1/cluster").await?;
+        // A stand-alone box answers 404, or 400 with an error body.
+        let resp = match resp.status {
+            400 if lenient::api_error_message(&resp.body).is_some() => return Ok(()),
+            _ => optional(resp)?,
+        };
+        if let Some(resp) = resp {
+            if let Some(c) = cluster::parse(&resp.body)? {
+                cluster::samples(&c, out);
+            }
+        }
+        Ok(())
+    }
+
+    async fn license(&self, out: &mut Samples) -> Result<(), CollectError> {
+        let leases = self
+            .get_authed("/api/v1/license/license-server-lease-information")
+            .await
+            .and_then(optional)?
+            .map(|r| license::parse_leases(&r.body))
+            .transpose()?;
+        let named = self
+            .get_authed("/api/v1/license/named-users")
+            .await
+            .and_then(optional)?
+            .map(|r| license::parse_named_users(&r.body))
+            .transpose()?;
+        license::samples(leases.as_ref(), named.as_deref(), out);
+        Ok(())
+    }
+
+    async fn system_information(&self, out: &mut Samples) -> Result<(), CollectError> {
+        let resp = expect_ok(self.get_authed("/api/v1/system/system-information").await?)?;
+        let info = system_information::parse(&resp.body)?;
+        system_information::samples(&info, out);
+        Ok(())
+    }
+}
+
+fn parse_login(resp: ApiResponse, how: &str) -> Result<Secret, CollectError> {
+    if !resp.is_success() {
+        let err = status_error(&resp);
+        return Err(match err {
+            CollectError::Auth(m) => CollectError::Auth(format!("{how} login rejected: {m}")),
+            other => other,
+        });
+    }
+    #[derive(serde::Deserialize)]
+    struct Login {
+        api_key: Option<Secret>,
+        resume_id: Option<serde_json::Value>,
+    }
+    let login: Login = crate::error::parse_json(&resp.body)?;
+    match (login.api_key, login.resume_id) {
+        (Some(k), _) if !k.is_empty() => Ok(k),
+        (_, Some(_)) => Err(CollectError::Auth(format!(
+            "{how} needs a second factor (the answer carries a resume_id): use an admin realm without MFA for the monitoring account, or a static api_key"
+        ))),
+        _ => Err(ParseError::Field("api_key").into()),
+    }
+}
+
+impl std::fmt::Debug for IcsAppliance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IcsAppliance")
+            .field("target", &self.target.name)
+            .field("logins", &self.logins.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
     }
 }

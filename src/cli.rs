@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::logging::{self, LogFormat, LogLevel};
 use crate::scheduler::Scheduler;
+use crate::sim;
 use crate::store::Store;
 use crate::web::{self, AppState, ReloadRequest};
 use clap::{Parser, Subcommand};
@@ -54,7 +55,7 @@ pub enum Command {
     /// Validate the configuration file and exit: 0 when valid, 1 with every problem listed.
     CheckConfig,
     /// Serve a simulated fleet of appliances on loopback.
-    Simulate,
+    Simulate(sim::SimulateArgs),
 }
 
 /// Parse `:9959`, `0.0.0.0:9959`, `[::1]:9959` or `localhost:9959`.
@@ -91,7 +92,9 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::CheckConfig) => return check_config(&cli.config_file),
-        Some(Command::Simulate) => Err("pending".to_owned()),
+        Some(Command::Simulate(ref args)) => rt
+            .block_on(sim::run(args.clone(), shutdown_signal()))
+            .map_err(|e| format!("simulator: {e}")),
         None => rt.block_on(run(cli)),
     };
     match result {
@@ -150,9 +153,24 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             cli.telemetry_path
         ));
     }
-    let mut _fleet: Option<()> = None;
+    let mut _fleet = None;
     let source = if cli.demo {
-        return Err("pending".into());
+        let fleet = sim::Fleet::start(sim::FleetOptions {
+            appliances: cli.demo_appliances.max(1),
+            ..sim::FleetOptions::default()
+        })
+        .await
+        .map_err(|e| format!("starting the simulated fleet: {e}"))?;
+        let dir = std::env::temp_dir().join(format!("ivanti-exporter-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let ca = dir.join("fleet-ca.pem");
+        if let Some(pem) = fleet.ca_pem() {
+            std::fs::write(&ca, pem).map_err(|e| format!("{}: {e}", ca.display()))?;
+        }
+        let yaml = fleet.config_yaml(fleet.ca_pem().map(|_| ca.as_path()));
+        tracing::info!(appliances = fleet.len(), "demo: simulated fleet started");
+        _fleet = Some(fleet);
+        Source::Demo { yaml, dir }
     } else {
         Source::File(cli.config_file.clone())
     };
@@ -201,7 +219,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         _ = shutdown_signal() => tracing::warn!("second signal: aborting"),
     }
     if let Some(fleet) = _fleet {
-        let _ = fleet;
+        fleet.shutdown().await;
     }
     Ok(())
 }

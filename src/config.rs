@@ -416,7 +416,20 @@ impl Config {
                 seen.insert(entry.name.clone(), i);
             }
             let defaults_labels = file.defaults.labels.clone().unwrap_or_default();
-            let mut entry = entry.merge_defaults(&file.defaults);
+            // Credentials are one group: a target that sets any of them
+            // takes none from the defaults (its realm_auth replaces a default api_key_file).
+            let own_credentials = entry.api_key.is_some()
+                || entry.api_key_file.is_some()
+                || entry.realm_auth.is_some();
+            let mut entry = if own_credentials {
+                let mut d = file.defaults.clone();
+                d.api_key = None;
+                d.api_key_file = None;
+                d.realm_auth = None;
+                entry.merge_defaults(&d)
+            } else {
+                entry.merge_defaults(&file.defaults)
+            };
             let mut labels = defaults_labels;
             labels.extend(entry.labels.take().unwrap_or_default());
             entry.labels = Some(labels);
@@ -747,7 +760,7 @@ impl Validator<'_> {
             if key_sources > 0 {
                 self.problem(
                     &path,
-                    "set either an API key or realm_auth, not both (a target's own setting replaces the default only when it sets the same key)",
+                    "set either an API key or realm_auth, not both",
                 );
                 return None;
             }

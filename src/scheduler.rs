@@ -264,6 +264,7 @@ mod tests {
         let distinct: std::collections::HashSet<_> = (0..100)
             .map(|n| phase(&format!("vpn-{n}"), "cluster", i).as_secs())
             .collect();
-        assert!(distinct.len() > 50, "phases cluster: {}", distinct.len());
+        // 100 hashes into 60 one-second buckets: about 49 distinct when uniform.
+        assert!(distinct.len() > 40, "phases cluster: {}", distinct.len());
     }
 }

@@ -1,0 +1,243 @@
+//! What a simulated appliance says: the JSON of every endpoint, derived
+//! cheaply from the time and the appliance's seed (no background loop over
+//! the fleet), in the shapes of the vendor guide and with its quirks.
+
+use super::{Profile, State};
+use serde_json::{json, Value};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+fn h(parts: impl Hash) -> u64 {
+    let mut s = DefaultHasher::new();
+    parts.hash(&mut s);
+    s.finish()
+}
+
+/// A value in `[0, 1)` from a hash.
+fn unit(parts: impl Hash) -> f64 {
+    (h(parts) % 1_000_000) as f64 / 1_000_000.0
+}
+
+/// The view of one appliance at time `t` (seconds since the fleet started).
+pub struct View<'a> {
+    pub seed: u64,
+    pub name: &'a str,
+    pub index: usize,
+    pub t: f64,
+    pub mean_sessions: usize,
+    pub state: &'a State,
+}
+
+const REALMS: &[&str] = &["Users", "Contractors", "Partners", "Admin Users"];
+
+impl View<'_> {
+    fn wave(&self, period: f64, salt: &str) -> f64 {
+        let phase = unit((self.seed, salt)) * std::f64::consts::TAU;
+        (self.t / period * std::f64::consts::TAU + phase).sin()
+    }
+
+    /// Number of active sessions now.
+    pub fn sessions(&self) -> usize {
+        if let Some(n) = self.state.sessions {
+            return n;
+        }
+        let base = self.mean_sessions as f64 * (0.5 + unit((self.seed, "size")));
+        (base * (1.0 + 0.25 * self.wave(900.0, "sessions"))).round().max(0.0) as usize
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        match self.state.profile {
+            Profile::ClusterActivePassive | Profile::ClusterActiveActive => {
+                vec![format!("{}-a", self.name), format!("{}-b", self.name)]
+            }
+            _ => vec![self.name.to_owned()],
+        }
+    }
+
+    /// Session record `i`. With a fixed session count (tests) ids are stable;
+    /// otherwise each slot's session ends and a new one starts now and then.
+    fn record(&self, i: usize, nodes: &[String]) -> Value {
+        let generation = if self.state.sessions.is_some() {
+            0
+        } else {
+            let lifetime = 600.0 + 3000.0 * unit((self.seed, i, "life"));
+            ((self.t + lifetime * unit((self.seed, i, "phase"))) / lifetime) as u64
+        };
+        let id = h((self.seed, i, generation));
+        let realm = REALMS[(id % 7).min(3) as usize];
+        let transport = match id % 10 {
+            0..=6 => Some("ESP"),
+            7 | 8 => Some("SSL"),
+            _ => None,
+        };
+        let mut r = json!({
+            "active-user-name": format!("user{:05}", id % 100_000),
+            "agent-type": if transport.is_some() { "Windows 10 Pulse Secure" } else { "Windows 10 Google Chrome" },
+            "authentication-realm": realm,
+            "endpoint-security-status": "Not Applicable\nPassed Policies: \nFailed Policies: \nEliminated Roles: ",
+            "events": 0,
+            "login-node": nodes[i % nodes.len()],
+            "network-connect-ip": transport.map(|_| format!("10.{}.{}.{}", (id >> 8) % 250, (id >> 16) % 250, id % 250)),
+            "network-connect-transport-mode": transport,
+            "session-id": format!("sid{:016x}{:032x}", id, h((id, "sid"))),
+            "user-roles": realm,
+            "user-sign-in-time": "2026/11/24 08:00:00",
+            "source-ip": format!("198.51.100.{}", id % 250),
+        });
+        if transport.is_some() {
+            r["pulse-client-version"] = json!("22.7.2.3191");
+        }
+        r
+    }
+
+    /// `GET /api/v1/system/active-users?number=&start=`.
+    pub fn active_users(&self, number: Option<usize>, start: Option<usize>) -> Value {
+        let n = self.sessions();
+        let number = number.unwrap_or(200).min(200);
+        let first = match start {
+            None => 0,
+            Some(s) if self.state.zero_based_paging => s,
+            Some(s) => s.saturating_sub(1),
+        };
+        let nodes = self.nodes();
+        let end = (first + number).min(n);
+        let records: Vec<Value> = (first.min(end)..end).map(|i| self.record(i, &nodes)).collect();
+        json!({ "active-users": {
+            "active-user-records": { "active-user-record": records },
+            "total-matched-record-number": n,
+            "total-returned-record-number": records.len(),
+            "is-last-record": end >= n,
+            "user-login-permission": !self.state.logins_disabled,
+        }})
+    }
+
+    /// `GET /api/v1/system/healthcheck?status=all`.
+    pub fn health_all(&self) -> Value {
+        let n = self.sessions();
+        let cpu = (20.0 + 15.0 * self.wave(300.0, "cpu") + 10.0 * unit((self.seed, self.t as u64 / 15))).round();
+        let swap = (2.0 + 2.0 * self.wave(3600.0, "swap")).round().max(0.0);
+        let disk: f64 = if self.index % 5 == 4 {
+            -1.0
+        } else {
+            (30.0 + 20.0 * unit((self.seed, "disk"))).round()
+        };
+        let tunnels = (n as f64 * 0.9).round();
+        let max_reached = self.state.licenses_exhausted;
+        if self.state.profile == Profile::OldFirmware {
+            // 22.x client code decodes every value as a string; the guide prints CPU-UTILIZATION4.
+            json!({
+                "CPU-UTILIZATION4": cpu.to_string(), "SSL-CONNECTION-COUNT": (n / 3).to_string(),
+                "MAX-LICENSED-USERS-REACHED": if max_reached { "YES" } else { "NO" },
+                "SWAP-UTILIZATION": swap.to_string(), "DISK-UTILIZATION": disk.to_string(),
+                "USER-COUNT": n.to_string(), "VPN-TUNNEL-COUNT": tunnels.to_string(),
+            })
+        } else {
+            json!({
+                "CPU-UTILIZATION": cpu, "SSL-CONNECTION-COUNT": n / 3,
+                "MAX-LICENSED-USERS-REACHED": if max_reached { "YES" } else { "NO" },
+                "SWAP-UTILIZATION": swap, "DISK-UTILIZATION": disk,
+                "USER-COUNT": n, "VPN-TUNNEL-COUNT": tunnels,
+            })
+        }
+    }
+
+    /// `GET /api/v1/cluster`, or `None` on a stand-alone box.
+    pub fn cluster(&self) -> Option<Value> {
+        let nodes = self.nodes();
+        let peer_code = if self.state.member_unreachable { "0x18" } else { "0x11004" };
+        match self.state.profile {
+            Profile::ClusterActivePassive => {
+                // The VIP fails over every ~20 minutes, and on demand.
+                let epoch = (self.t / 1200.0) as u64 + self.state.failovers;
+                let (owner, other) = if epoch % 2 == 0 { (0, 1) } else { (1, 0) };
+                let member = |i: usize, code: &str| {
+                    json!({ "enabled": true, "external-ip": format!("10.204.56.{}", 80 + i),
+                        "external-netmask": "255.255.240.0", "internal-ip": format!("10.204.51.{}", 39 + i),
+                        "internal-netmask": "255.255.240.0", "name": nodes[i],
+                        "notes": if code == "0x1b004" { "Leader" } else if code == "0x18" { "Enabled, Unreachable" } else { "Enabled" },
+                        "status-code": code })
+                };
+                Some(json!({
+                    "external-vip-ipv4": "10.204.56.76", "external-vip-owner": nodes[owner],
+                    "internal-vip-ipv4": "10.204.56.75", "internal-vip-owner": nodes[owner],
+                    "members": [member(owner, "0x1b004"), member(other, peer_code)],
+                    "mode": "Active/Passive", "name": format!("{}-cluster", self.name),
+                }))
+            }
+            Profile::ClusterActiveActive => Some(json!({
+                "members": [
+                    { "enabled": true, "external-ip": "", "external-network": "", "internal-ip": "3.209.114.225",
+                      "internal-netmask": "255.0.0.0", "name": nodes[0], "notes": "Leader", "status-code": "0x19004" },
+                    { "enabled": true, "external-ip": "10.209.114.194", "external-network": "255.255.240.0",
+                      "internal-ip": "3.209.114.228", "internal-netmask": "255.0.0.0", "name": nodes[1],
+                      "notes": if peer_code == "0x18" { "Enabled, Unreachable" } else { "Enabled" }, "status-code": peer_code },
+                ],
+                "mode": "Active/Active", "name": format!("{}-cluster", self.name),
+            })),
+            _ => None,
+        }
+    }
+
+    /// `GET /api/v1/license/license-server-lease-information`, or `None`.
+    pub fn leases(&self) -> Option<Value> {
+        if self.state.profile != Profile::LicenseServer {
+            return None;
+        }
+        let total = 1000;
+        let leased = |c: u64| -> u64 {
+            if self.state.licenses_exhausted {
+                if c == 1 { 600 } else { 400 }
+            } else {
+                (200.0 + 150.0 * self.wave(1800.0, "lease") + 50.0 * c as f64) as u64
+            }
+        };
+        Some(json!({ "leased-license-counts": {
+            "features": { "feature": [
+                { "clients": { "client-info": [ { "leased-count": leased(1), "name": "client1" },
+                                                { "leased-count": leased(2), "name": "client2" } ] },
+                  "name": "Concurrent Users", "total-count": total },
+                { "clients": { "client-info": [ { "leased-count": 0, "name": "client1" } ] },
+                  "name": "Advanced Mobile License - Onboarding", "total-count": 0 } ] },
+            "machine-id": format!("VA{:015X}", self.seed % 0xFFFF_FFFF_FFFF),
+            "query-summary": {},
+            "release-info": { "build-number": "10124", "version": "22.7" },
+            "serial-number": null,
+            "signature": "HMx/W0VhDAABAAAApoB/",
+            "time-stamp": "Tue Nov 24 14:43:00 2026" } }))
+    }
+
+    /// `GET /api/v1/license/named-users`.
+    pub fn named_users(&self) -> Value {
+        let user = |i: u64| json!({ "IP": "192.0.2.1", "Last Agent Type": "Pulse-Secure/22.7", "Last Role": ["Users"],
+                                     "Last Sign in": "2026-11-20 19:05:51", "User": format!("named{i}") });
+        let n = 3 + self.seed % 5;
+        if self.state.profile == Profile::LicenseServer {
+            json!({ "pcs": { "named-users": (0..n).map(user).collect::<Vec<_>>() },
+                    "pps": { "named-users": (0..2).map(user).collect::<Vec<_>>() } })
+        } else {
+            json!({ "named-users": (0..n).map(user).collect::<Vec<_>>() })
+        }
+    }
+
+    /// `GET /api/v1/system/system-information`.
+    pub fn system_information(&self) -> Value {
+        let old = self.state.profile == Profile::OldFirmware;
+        let model = ["PSA-3000", "PSA-5000", "PSA-7000v"][(self.seed % 3) as usize];
+        let mut info = json!({
+            "cluster-node": {}, "hardware-model": model,
+            "host-name": self.name, "machine-id": format!("0312MB{:011X}", self.seed % 0xFFFF_FFFF),
+            "os-name": "ive-sa", "os-version": if old { "9.1R7" } else { "22.7R2.3" },
+            "serial-number": format!("{:016}", self.seed % 10_000_000_000_000_000),
+        });
+        if old {
+            if let Some(o) = info.as_object_mut() {
+                o.remove("machine-id");
+                o.remove("cluster-node");
+            }
+        }
+        json!({
+            "rollback-partition-information": { "build": "5801", "os-name": "ive-sa", "os-version": "22.7R1" },
+            "software-inventory": { "software": { "build": "6087", "name": "IVE-OS", "type": "operating-system", "version": "22.7R2.3" } },
+            "system-information": info,
+        })
+    }
+}

@@ -1,0 +1,1129 @@
+//! A simulated fleet of Connect Secure appliances on loopback, for the
+//! README's demo, load tests and the integration tests.
+//!
+//! Every appliance has its own listener on 127.0.0.1 (HTTPS with a
+//! certificate signed by a CA generated at start, or plain HTTP) and answers
+//! the endpoints a monitor reads with the vendor guide's shapes:
+//! healthcheck (`?status=all`, `?status=sbr`), active users (pages of at most
+//! 200, `start` 1-based as the guide implies, or 0-based per appliance),
+//! cluster, license lease information and named users, system information,
+//! `POST /api/v1/realm_auth` and the legacy `GET /api/v1/auth`. Everything
+//! else is a 404 or 405 and is counted, so tests can prove the exporter
+//! sends nothing else.
+//!
+//! **Profiles** ([`Profile`]) pick a firmware/topology variant: stand-alone,
+//! Active/Passive cluster with VIPs (failing over every 20 minutes and on
+//! [`Appliance::failover`]), Active/Active cluster, license server, and old
+//! firmware (`CPU-UTILIZATION4`, numbers as strings, no machine-id, no
+//! `realm_auth`). **Faults** ([`Fault`]) are set per appliance and take effect
+//! on the next request: latency, hangs, refused connections, 401/403,
+//! 500/503, an HTML login page, a redirect, broken JSON, a 64 MiB body, a
+//! truncated body, and a login that asks for a second factor.
+
+mod data;
+
+use axum::body::Body;
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::{Request, Response, StatusCode};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+/// A fault injected into one appliance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Healthy.
+    None,
+    /// Answer correctly, after a delay.
+    Latency(Duration),
+    /// Read the request, never answer.
+    Hang,
+    /// Stop listening (connection refused) and drop open connections.
+    Refuse,
+    /// 401 on every authenticated call.
+    Unauthorized,
+    /// 403 on every authenticated call.
+    Forbidden,
+    /// 500 with an ICS error body.
+    ServerError,
+    /// 503.
+    ServiceUnavailable,
+    /// 200 with the appliance's HTML sign-in page.
+    HtmlLogin,
+    /// 302 to the sign-in page.
+    Redirect,
+    /// 200 with truncated JSON.
+    BrokenJson,
+    /// 200 with a 64 MiB JSON array, streamed.
+    HugeBody,
+    /// A Content-Length larger than the body, then the connection closes.
+    TruncatedBody,
+    /// `realm_auth` answers with a `resume_id` (second factor required).
+    SecondFactor,
+}
+
+impl Fault {
+    /// Parse a fault name as used by `--faults`.
+    pub fn parse(s: &str) -> Option<Fault> {
+        Some(match s {
+            "none" => Fault::None,
+            "latency" => Fault::Latency(Duration::from_secs(2)),
+            "hang" | "timeout" => Fault::Hang,
+            "refuse" | "refused" => Fault::Refuse,
+            "unauthorized" | "401" => Fault::Unauthorized,
+            "forbidden" | "403" => Fault::Forbidden,
+            "server_error" | "500" => Fault::ServerError,
+            "unavailable" | "503" => Fault::ServiceUnavailable,
+            "html_login" | "html" => Fault::HtmlLogin,
+            "redirect" => Fault::Redirect,
+            "broken_json" => Fault::BrokenJson,
+            "huge_body" => Fault::HugeBody,
+            "truncated_body" => Fault::TruncatedBody,
+            "second_factor" => Fault::SecondFactor,
+            _ => return None,
+        })
+    }
+
+    /// The faults `--faults ratio=` cycles through.
+    pub const CYCLE: &'static [&'static str] = &[
+        "hang",
+        "refuse",
+        "unauthorized",
+        "server_error",
+        "unavailable",
+        "html_login",
+        "broken_json",
+        "huge_body",
+        "truncated_body",
+        "latency",
+    ];
+}
+
+/// Firmware and topology variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// 22.x, not clustered.
+    Standalone,
+    /// Two members, VIPs.
+    ClusterActivePassive,
+    /// Two members, no VIPs.
+    ClusterActiveActive,
+    /// Serves lease information and per-product named users.
+    LicenseServer,
+    /// 9.x: `CPU-UTILIZATION4`, numbers as strings, no machine-id, legacy login only.
+    OldFirmware,
+}
+
+impl Profile {
+    fn for_index(i: usize) -> Profile {
+        match i % 6 {
+            2 => Profile::ClusterActivePassive,
+            3 => Profile::ClusterActiveActive,
+            4 => Profile::LicenseServer,
+            5 => Profile::OldFirmware,
+            _ => Profile::Standalone,
+        }
+    }
+}
+
+/// Mutable state of one appliance.
+#[derive(Debug, Clone)]
+pub struct State {
+    fault: Fault,
+    profile: Profile,
+    sessions: Option<usize>,
+    keys: HashSet<String>,
+    failovers: u64,
+    member_unreachable: bool,
+    licenses_exhausted: bool,
+    logins_disabled: bool,
+    zero_based_paging: bool,
+}
+
+/// What an appliance has seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests received.
+    pub requests: u64,
+    /// Requests by (method, path without query).
+    pub by_method_path: BTreeMap<(String, String), u64>,
+    /// Successful and failed logins (`realm_auth` and legacy).
+    pub logins: u64,
+    /// Most requests in flight at once.
+    pub max_in_flight: u64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: u64,
+    /// TCP connections accepted.
+    pub connections: u64,
+}
+
+struct Shared {
+    index: usize,
+    name: String,
+    seed: u64,
+    addr: SocketAddr,
+    state: Mutex<State>,
+    stats: Mutex<Stats>,
+    in_flight: AtomicU64,
+    tls_handshakes: AtomicU64,
+    connections: AtomicU64,
+    changed: Notify,
+    fleet: Arc<FleetShared>,
+}
+
+struct FleetShared {
+    started: Instant,
+    api_key: String,
+    admin: (String, String, String),
+    mean_sessions: usize,
+}
+
+/// A handle on one simulated appliance.
+#[derive(Clone)]
+pub struct Appliance {
+    shared: Arc<Shared>,
+    url: String,
+}
+
+impl std::fmt::Debug for Appliance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Appliance")
+            .field("name", &self.shared.name)
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+impl Appliance {
+    fn update(&self, f: impl FnOnce(&mut State)) {
+        f(&mut self.shared.state.lock().unwrap_or_else(|p| p.into_inner()));
+        self.shared.changed.notify_waiters();
+    }
+    /// Its name (`sim-001`, …).
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+    /// Its base URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+    /// Inject a fault (or `Fault::None` to heal).
+    pub fn set_fault(&self, f: Fault) {
+        self.update(|s| s.fault = f);
+    }
+    /// Switch firmware/topology variant.
+    pub fn set_profile(&self, p: Profile) {
+        self.update(|s| s.profile = p);
+    }
+    /// Fix the number of active sessions (stable session ids).
+    pub fn set_sessions(&self, n: usize) {
+        self.update(|s| s.sessions = Some(n));
+    }
+    /// Invalidate every key issued by a login.
+    pub fn revoke_keys(&self) {
+        self.update(|s| s.keys.clear());
+    }
+    /// Move the VIPs to the other member now.
+    pub fn failover(&self) {
+        self.update(|s| s.failovers += 1);
+    }
+    /// Make the cluster peer unreachable (status-code 0x18), or reachable again.
+    pub fn set_member_unreachable(&self, v: bool) {
+        self.update(|s| s.member_unreachable = v);
+    }
+    /// Lease every license and report MAX-LICENSED-USERS-REACHED, or stop.
+    pub fn set_licenses_exhausted(&self, v: bool) {
+        self.update(|s| s.licenses_exhausted = v);
+    }
+    /// Report user logins as disabled.
+    pub fn set_logins_disabled(&self, v: bool) {
+        self.update(|s| s.logins_disabled = v);
+    }
+    /// Read `start=` as 0-based instead of 1-based.
+    pub fn set_zero_based_paging(&self, v: bool) {
+        self.update(|s| s.zero_based_paging = v);
+    }
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        s.tls_handshakes = self.shared.tls_handshakes.load(Ordering::Relaxed);
+        s.connections = self.shared.connections.load(Ordering::Relaxed);
+        s
+    }
+}
+
+/// How to build a fleet.
+#[derive(Debug, Clone)]
+pub struct FleetOptions {
+    /// Number of appliances.
+    pub appliances: usize,
+    /// HTTPS (default) or plain HTTP.
+    pub tls: bool,
+    /// Seed of the simulated data.
+    pub seed: u64,
+    /// Mean active sessions per appliance.
+    pub sessions: usize,
+    /// The static API key every appliance accepts.
+    pub api_key: String,
+    /// Admin (realm, user, password) accepted by `realm_auth`.
+    pub admin: (String, String, String),
+    /// Loopback address to listen on.
+    pub listen: IpAddr,
+    /// First port (appliance i on base_port + i), or 0 for ephemeral ports.
+    pub base_port: u16,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        FleetOptions {
+            appliances: 10,
+            tls: true,
+            seed: 1,
+            sessions: 100,
+            api_key: "sim-api-key".into(),
+            admin: ("Admin Users".into(), "monitor".into(), "sim-Passw0rd!".into()),
+            listen: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            base_port: 0,
+        }
+    }
+}
+
+/// A running fleet.
+pub struct Fleet {
+    appliances: Vec<Appliance>,
+    ca_pem: Option<String>,
+    tasks: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet")
+            .field("appliances", &self.appliances.len())
+            .finish()
+    }
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    ip.is_loopback()
+}
+
+impl Fleet {
+    /// Start listening; every appliance is ready when this returns.
+    pub async fn start(opts: FleetOptions) -> std::io::Result<Fleet> {
+        if !is_loopback(opts.listen) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the simulator only listens on loopback (127.0.0.0/8 or ::1)",
+            ));
+        }
+        crate::client::install_crypto_provider();
+        raise_fd_limit();
+        let (acceptor, ca_pem) = if opts.tls {
+            let (a, pem) = tls_acceptor(opts.listen)?;
+            (Some(a), Some(pem))
+        } else {
+            (None, None)
+        };
+        let fleet = Arc::new(FleetShared {
+            started: Instant::now(),
+            api_key: opts.api_key.clone(),
+            admin: opts.admin.clone(),
+            mean_sessions: opts.sessions,
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let mut appliances = Vec::with_capacity(opts.appliances);
+        let mut tasks = Vec::with_capacity(opts.appliances);
+        for i in 0..opts.appliances {
+            let port = if opts.base_port == 0 {
+                0
+            } else {
+                opts.base_port.saturating_add(i as u16)
+            };
+            let listener = TcpListener::bind(SocketAddr::new(opts.listen, port)).await?;
+            let addr = listener.local_addr()?;
+            let name = format!("sim-{:03}", i + 1);
+            let shared = Arc::new(Shared {
+                index: i,
+                seed: opts.seed.wrapping_mul(1_000_003).wrapping_add(i as u64),
+                addr,
+                state: Mutex::new(State {
+                    fault: Fault::None,
+                    profile: Profile::for_index(i),
+                    sessions: None,
+                    keys: HashSet::new(),
+                    failovers: 0,
+                    member_unreachable: false,
+                    licenses_exhausted: false,
+                    logins_disabled: false,
+                    zero_based_paging: false,
+                }),
+                stats: Mutex::new(Stats::default()),
+                in_flight: AtomicU64::new(0),
+                tls_handshakes: AtomicU64::new(0),
+                connections: AtomicU64::new(0),
+                changed: Notify::new(),
+                fleet: fleet.clone(),
+                name,
+            });
+            let scheme = if opts.tls { "https" } else { "http" };
+            let url = match addr {
+                SocketAddr::V4(a) => format!("{scheme}://{a}"),
+                SocketAddr::V6(a) => format!("{scheme}://[{}]:{}", a.ip(), a.port()),
+            };
+            appliances.push(Appliance {
+                shared: shared.clone(),
+                url,
+            });
+            tasks.push(tokio::spawn(accept_loop(
+                shared,
+                listener,
+                acceptor.clone(),
+                stop_rx.clone(),
+            )));
+        }
+        Ok(Fleet {
+            appliances,
+            ca_pem,
+            tasks,
+            stop,
+        })
+    }
+
+    /// Number of appliances.
+    pub fn len(&self) -> usize {
+        self.appliances.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.appliances.is_empty()
+    }
+
+    /// Appliance `i` (0-based).
+    pub fn appliance(&self, i: usize) -> &Appliance {
+        &self.appliances[i]
+    }
+
+    /// All appliances.
+    pub fn appliances(&self) -> &[Appliance] {
+        &self.appliances
+    }
+
+    /// PEM of the fleet's CA (None for plain HTTP).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// An exporter configuration polling the whole fleet.
+    pub fn config_yaml(&self, ca_file: Option<&Path>) -> String {
+        let mut s = String::from(
+            "# generated by `ivanti-exporter simulate`\ndefaults:\n  interval: 15s\n  timeout: 5s\n",
+        );
+        s.push_str(&format!(
+            "  api_key: {}\n",
+            serde_json::to_string(&self.appliances.first().map(|a| a.shared.fleet.api_key.clone()).unwrap_or_default())
+                .unwrap_or_default()
+        ));
+        if let Some(ca) = ca_file {
+            s.push_str(&format!(
+                "  tls_config:\n    ca_file: {}\n",
+                serde_json::to_string(&ca.display().to_string()).unwrap_or_default()
+            ));
+        }
+        s.push_str("targets:\n");
+        for (i, a) in self.appliances.iter().enumerate() {
+            let site = ["sim-a", "sim-b", "sim-c"][i % 3];
+            s.push_str(&format!(
+                "  - name: {}\n    url: {}\n    labels: {{ site: {site} }}\n",
+                a.name(),
+                a.url()
+            ));
+        }
+        s
+    }
+
+    /// Stop every listener and connection.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for t in std::mem::take(&mut self.tasks) {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+fn tls_acceptor(listen: IpAddr) -> std::io::Result<(tokio_rustls::TlsAcceptor, String)> {
+    let err = |e: rcgen::Error| std::io::Error::other(e.to_string());
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "ivanti-exporter simulated fleet CA");
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    let ca_key = rcgen::KeyPair::generate().map_err(err)?;
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).map_err(err)?;
+    let mut sans = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    if !sans.contains(&listen.to_string()) {
+        sans.push(listen.to_string());
+    }
+    let mut leaf_params = rcgen::CertificateParams::new(sans).map_err(err)?;
+    leaf_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "simulated appliance");
+    let leaf_key = rcgen::KeyPair::generate().map_err(err)?;
+    let leaf = leaf_params.signed_by(&leaf_key, &ca).map_err(err)?;
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(std::io::Error::other)?
+    .with_no_client_auth()
+    .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
+    .map_err(std::io::Error::other)?;
+    Ok((
+        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        ca.pem(),
+    ))
+}
+
+fn fault_of(shared: &Shared) -> Fault {
+    shared
+        .state
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .fault
+        .clone()
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut listener = Some(listener);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let changed = shared.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if fault_of(&shared) == Fault::Refuse {
+            listener = None;
+            tokio::select! {
+                _ = changed => continue,
+                _ = stop.changed() => return,
+            }
+        }
+        let Some(l) = listener.as_ref() else {
+            // Listen again on the same port after a Refuse fault.
+            match TcpListener::bind(shared.addr).await {
+                Ok(l) => listener = Some(l),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+            continue;
+        };
+        tokio::select! {
+            accepted = l.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                shared.connections.fetch_add(1, Ordering::Relaxed);
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve_connection(shared.clone(), stream, tls.clone(), stop.clone()));
+            }
+            _ = changed => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn serve_connection(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let service = {
+        let shared = shared.clone();
+        hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let shared = shared.clone();
+            async move { handle(shared, req).await }
+        })
+    };
+    let builder = hyper::server::conn::http1::Builder::new();
+    match tls {
+        Some(acceptor) => {
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
+            else {
+                return;
+            };
+            shared.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::select! { _ = conn => {}, _ = stop.changed() => {} }
+        }
+        None => {
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::select! { _ = conn => {}, _ = stop.changed() => {} }
+        }
+    }
+}
+
+struct InFlight<'a>(&'a Shared);
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn json_response(status: StatusCode, v: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(v.to_string()))
+        .unwrap_or_default()
+}
+
+fn ics_error(status: StatusCode, msg: &str) -> Response<Body> {
+    json_response(status, &json!({ "result": { "errors": [ { "message": msg } ] } }))
+}
+
+const LOGIN_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Ivanti Connect Secure</title></head>\
+<body><form name=\"frmLogin\" action=\"login.cgi\" method=\"POST\"><input type=\"text\" name=\"username\">\
+<input type=\"password\" name=\"password\"><input type=\"submit\" value=\"Sign In\"></form></body></html>\n";
+
+fn basic_auth(req: &Request<hyper::body::Incoming>) -> Option<(String, String)> {
+    let h = req.headers().get("authorization")?.to_str().ok()?;
+    let b64 = h.strip_prefix("Basic ")?;
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    let (u, p) = raw.split_once(':')?;
+    Some((u.to_owned(), p.to_owned()))
+}
+
+fn query_param(q: Option<&str>, key: &str) -> Option<usize> {
+    q?.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<Body>, std::io::Error> {
+    let n = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+    let _guard = InFlight(&shared);
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    {
+        let mut st = shared.stats.lock().unwrap_or_else(|p| p.into_inner());
+        st.requests += 1;
+        st.max_in_flight = st.max_in_flight.max(n);
+        *st.by_method_path
+            .entry((method.clone(), path.clone()))
+            .or_default() += 1;
+    }
+    let state = shared
+        .state
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    match &state.fault {
+        Fault::Refuse => return Err(std::io::Error::other("refusing")),
+        Fault::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        Fault::Latency(d) => tokio::time::sleep(*d).await,
+        _ => {}
+    }
+    let fleet = &shared.fleet;
+    let query = req.uri().query().map(str::to_owned);
+    let q = query.as_deref();
+    let is_login = path == "/api/v1/realm_auth" || path == "/api/v1/auth";
+    let public = path == "/api/v1/system/healthcheck";
+    // Faults that replace any answer.
+    match state.fault {
+        Fault::ServerError => {
+            return Ok(ics_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error"))
+        }
+        Fault::ServiceUnavailable => {
+            return Ok(ics_error(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"))
+        }
+        Fault::HtmlLogin => {
+            return Ok(Response::builder()
+                .header("content-type", "text/html; charset=utf-8")
+                .body(Body::from(LOGIN_PAGE))
+                .unwrap_or_default())
+        }
+        Fault::Redirect => {
+            return Ok(Response::builder()
+                .status(StatusCode::FOUND)
+                .header("location", "/dana-na/auth/url_default/welcome.cgi")
+                .body(Body::empty())
+                .unwrap_or_default())
+        }
+        _ => {}
+    }
+    // Authentication.
+    let creds = basic_auth(&req);
+    if is_login {
+        let legacy = path == "/api/v1/auth";
+        let allowed = if legacy {
+            method == "GET"
+        } else {
+            method == "POST" && state.profile != Profile::OldFirmware
+        };
+        if !allowed {
+            return Ok(ics_error(StatusCode::NOT_FOUND, "Not found"));
+        }
+        shared.stats.lock().unwrap_or_else(|p| p.into_inner()).logins += 1;
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let realm_ok = legacy
+            || serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v.get("realm").and_then(Value::as_str).map(str::to_owned))
+                .is_some_and(|r| r == fleet.admin.0);
+        let (_, user, pass) = &fleet.admin;
+        let ok = realm_ok && creds.as_ref().is_some_and(|(u, p)| u == user && p == pass);
+        if !ok {
+            return Ok(ics_error(StatusCode::UNAUTHORIZED, "Invalid username or password"));
+        }
+        if state.fault == Fault::SecondFactor && !legacy {
+            return Ok(json_response(
+                StatusCode::OK,
+                &json!({ "resume_id": format!("{:032x}", rand::random::<u128>()) }),
+            ));
+        }
+        let key = format!("{:032x}", rand::random::<u128>());
+        shared
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys
+            .insert(key.clone());
+        return Ok(json_response(StatusCode::OK, &json!({ "api_key": key })));
+    }
+    if method != "GET" {
+        return Ok(ics_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"));
+    }
+    if !public {
+        let authed = creds.as_ref().is_some_and(|(u, p)| {
+            p.is_empty() && (*u == fleet.api_key || state.keys.contains(u))
+        });
+        if !authed || state.fault == Fault::Unauthorized {
+            return Ok(ics_error(StatusCode::UNAUTHORIZED, "Authentication failed"));
+        }
+        if state.fault == Fault::Forbidden {
+            return Ok(ics_error(
+                StatusCode::FORBIDDEN,
+                "Admin role has no access to REST APIs",
+            ));
+        }
+    }
+    let view = data::View {
+        seed: shared.seed,
+        name: &shared.name,
+        index: shared.index,
+        t: fleet.started.elapsed().as_secs_f64(),
+        mean_sessions: fleet.mean_sessions,
+        state: &state,
+    };
+    let status_param = q.and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("status="))
+            .map(str::to_owned)
+    });
+    let answer: Option<Value> = match (path.as_str(), status_param.as_deref()) {
+        ("/api/v1/system/healthcheck", None) => {
+            Some(json!({ "message": "Security Gateway is accessible." }))
+        }
+        ("/api/v1/system/healthcheck", Some("all")) => Some(view.health_all()),
+        ("/api/v1/system/healthcheck", Some("sbr")) => Some(json!({ "SBR-AVAILABLE": 1 })),
+        ("/api/v1/system/active-users", _) => Some(view.active_users(
+            query_param(q, "number"),
+            query_param(q, "start"),
+        )),
+        ("/api/v1/cluster", _) => match view.cluster() {
+            Some(c) => Some(c),
+            None => return Ok(ics_error(StatusCode::NOT_FOUND, "Node is not part of a cluster")),
+        },
+        ("/api/v1/license/license-server-lease-information", _) => match view.leases() {
+            Some(l) => Some(l),
+            None => return Ok(ics_error(StatusCode::NOT_FOUND, "Not a license server")),
+        },
+        ("/api/v1/license/named-users", _) => Some(view.named_users()),
+        ("/api/v1/system/system-information", _) => Some(view.system_information()),
+        _ => None,
+    };
+    let Some(answer) = answer else {
+        return Ok(ics_error(StatusCode::NOT_FOUND, "Not found"));
+    };
+    Ok(match state.fault {
+        Fault::BrokenJson => {
+            let text = answer.to_string();
+            let cut = text.len() / 2;
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(Body::from(text.as_bytes()[..cut].to_vec()))
+                .unwrap_or_default()
+        }
+        Fault::HugeBody => {
+            static CHUNK: &[u8] = &[b' '; 64 * 1024];
+            let head = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"["))]);
+            let fill = futures_util::stream::iter(
+                (0..1024).map(|_| Ok::<_, std::io::Error>(Bytes::from_static(CHUNK))),
+            );
+            let tail = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"]"))]);
+            use futures_util::StreamExt as _;
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(Body::from_stream(head.chain(fill).chain(tail)))
+                .unwrap_or_default()
+        }
+        Fault::TruncatedBody => {
+            let text = answer.to_string();
+            let cut = text.len() / 2;
+            let body = futures_util::stream::iter([
+                Ok::<_, std::io::Error>(Bytes::from(text.as_bytes()[..cut].to_vec())),
+                Err(std::io::Error::other("connection lost")),
+            ]);
+            Response::builder()
+                .header("content-type", "application/json")
+                .header("content-length", text.len().to_string())
+                .body(Body::from_stream(body))
+                .unwrap_or_default()
+        }
+        _ => json_response(StatusCode::OK, &answer),
+    })
+}
+
+/// `ivanti-exporter simulate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// Number of simulated appliances.
+    #[arg(long, default_value_t = 10)]
+    pub appliances: usize,
+    /// Serve plain HTTP instead of HTTPS.
+    #[arg(long)]
+    pub http: bool,
+    /// Loopback address to listen on (127.0.0.0/8 or ::1 only).
+    #[arg(long = "listen-address", default_value = "127.0.0.1")]
+    pub listen_address: IpAddr,
+    /// First port (appliance i listens on base-port + i); 0 for ephemeral ports.
+    #[arg(long = "base-port", default_value_t = 0)]
+    pub base_port: u16,
+    /// Seed of the simulated data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Mean active sessions per appliance.
+    #[arg(long, default_value_t = 100)]
+    pub sessions: usize,
+    /// Faults: `3=hang,5=unauthorized` (appliance numbers as in sim-003), or
+    /// `ratio=0.2` to cycle faults over a fifth of the fleet every 30 s.
+    #[arg(long, default_value = "")]
+    pub faults: String,
+    /// Write an exporter config polling this fleet (and the CA beside it).
+    #[arg(long = "write-config")]
+    pub write_config: Option<PathBuf>,
+}
+
+/// Parsed `--faults`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultPlan {
+    /// Fixed faults by 0-based index.
+    Fixed(Vec<(usize, Fault)>),
+    /// Cycle faults over this fraction of the fleet.
+    Ratio(f64),
+}
+
+/// Parse `--faults`.
+pub fn parse_faults(spec: &str) -> Result<FaultPlan, String> {
+    let spec = spec.trim();
+    if let Some(r) = spec.strip_prefix("ratio=") {
+        let r: f64 = r.parse().map_err(|_| format!("bad ratio {r:?}"))?;
+        if !(0.0..=1.0).contains(&r) {
+            return Err("ratio must be between 0 and 1".into());
+        }
+        return Ok(FaultPlan::Ratio(r));
+    }
+    let mut v = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (n, f) = part
+            .split_once('=')
+            .ok_or_else(|| format!("bad fault {part:?}: expected N=name"))?;
+        let n: usize = n.parse().map_err(|_| format!("bad appliance number {n:?}"))?;
+        if n == 0 {
+            return Err("appliance numbers start at 1".into());
+        }
+        let fault = Fault::parse(f).ok_or_else(|| {
+            format!("unknown fault {f:?} (known: {}, second_factor, none)", Fault::CYCLE.join(", "))
+        })?;
+        v.push((n - 1, fault));
+    }
+    Ok(FaultPlan::Fixed(v))
+}
+
+/// Serve a fleet until `shutdown` resolves.
+pub async fn run(
+    args: SimulateArgs,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let plan = parse_faults(&args.faults).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let fleet = Fleet::start(FleetOptions {
+        appliances: args.appliances,
+        tls: !args.http,
+        seed: args.seed,
+        sessions: args.sessions,
+        listen: args.listen_address,
+        base_port: args.base_port,
+        ..FleetOptions::default()
+    })
+    .await?;
+    if let Some(path) = &args.write_config {
+        let ca = match fleet.ca_pem() {
+            Some(pem) => {
+                let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("fleet");
+                let ca = path.with_file_name(format!("{stem}-ca.pem"));
+                std::fs::write(&ca, pem)?;
+                Some(std::path::absolute(&ca)?)
+            }
+            None => None,
+        };
+        std::fs::write(path, fleet.config_yaml(ca.as_deref()))?;
+        tracing::info!(path = %path.display(), "exporter configuration written");
+    }
+    let mut cycler = None;
+    match plan {
+        FaultPlan::Fixed(list) => {
+            for (i, f) in list {
+                if let Some(a) = fleet.appliances.get(i) {
+                    a.set_fault(f);
+                }
+            }
+        }
+        FaultPlan::Ratio(r) => {
+            let every = if r > 0.0 { (1.0 / r).round().max(1.0) as usize } else { usize::MAX };
+            let faulty: Vec<Appliance> = fleet
+                .appliances
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| every != usize::MAX && i % every == every - 1)
+                .map(|(_, a)| a.clone())
+                .collect();
+            cycler = Some(tokio::spawn(async move {
+                let mut epoch = 0usize;
+                loop {
+                    for (k, a) in faulty.iter().enumerate() {
+                        let name = Fault::CYCLE[(k + epoch) % Fault::CYCLE.len()];
+                        a.set_fault(Fault::parse(name).unwrap_or(Fault::None));
+                    }
+                    epoch += 1;
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+            }));
+        }
+    }
+    tracing::info!(
+        appliances = fleet.len(),
+        first = fleet.appliances.first().map(|a| a.url()).unwrap_or(""),
+        "simulated fleet ready"
+    );
+    shutdown.await;
+    if let Some(c) = cycler {
+        c.abort();
+    }
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::ics::{active_users, cluster, healthcheck, license, system_information};
+
+    async fn client(fleet: &Fleet) -> reqwest::Client {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in crate::client::parse_ca_pem(fleet.ca_pem().unwrap().as_bytes()).unwrap() {
+            roots.add(c).unwrap();
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    async fn get(c: &reqwest::Client, a: &Appliance, path: &str, key: Option<&str>) -> (u16, Vec<u8>) {
+        let mut r = c.get(format!("{}{}", a.url(), path));
+        if let Some(k) = key {
+            r = r.basic_auth(k, Some(""));
+        }
+        let resp = r.send().await.unwrap();
+        (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+    }
+
+    #[tokio::test]
+    async fn serves_every_endpoint_in_the_guides_shapes() {
+        let fleet = Fleet::start(FleetOptions { appliances: 6, ..Default::default() }).await.unwrap();
+        let c = client(&fleet).await;
+        let key = Some("sim-api-key");
+        for (i, a) in fleet.appliances().iter().enumerate() {
+            let (s, b) = get(&c, a, "/api/v1/system/healthcheck?status=all", None).await;
+            assert_eq!(s, 200);
+            let h = healthcheck::parse_status(&b).unwrap();
+            assert!(h.cpu_percent.is_some());
+            let (s, b) = get(&c, a, "/api/v1/system/system-information", key).await;
+            assert_eq!(s, 200);
+            assert_eq!(system_information::parse(&b).unwrap().host_name, a.name());
+            let (s, b) = get(&c, a, "/api/v1/cluster", key).await;
+            match Profile::for_index(i) {
+                Profile::ClusterActivePassive | Profile::ClusterActiveActive => {
+                    assert_eq!(s, 200);
+                    assert!(cluster::parse(&b).unwrap().is_some());
+                }
+                _ => assert_eq!(s, 404),
+            }
+            let (s, b) = get(&c, a, "/api/v1/license/license-server-lease-information", key).await;
+            if Profile::for_index(i) == Profile::LicenseServer {
+                assert_eq!(s, 200);
+                assert_eq!(license::parse_leases(&b).unwrap().features.len(), 2);
+            } else {
+                assert_eq!(s, 404);
+            }
+            let (s, b) = get(&c, a, "/api/v1/license/named-users", key).await;
+            assert_eq!(s, 200);
+            assert!(!license::parse_named_users(&b).unwrap().is_empty());
+        }
+        let stats = fleet.appliance(0).stats();
+        assert_eq!(stats.tls_handshakes, 1, "one keep-alive connection");
+        assert_eq!(stats.requests, 5);
+    }
+
+    #[tokio::test]
+    async fn pages_of_200_without_duplicates() {
+        let fleet = Fleet::start(FleetOptions { appliances: 1, ..Default::default() }).await.unwrap();
+        let a = fleet.appliance(0);
+        a.set_sessions(450);
+        let c = client(&fleet).await;
+        let mut b = active_users::Breakdown::default();
+        let mut pages = 0;
+        for start in [1, 201, 401] {
+            let (s, body) = get(&c, a, &format!("/api/v1/system/active-users?number=500&start={start}"), Some("sim-api-key")).await;
+            assert_eq!(s, 200);
+            let p = active_users::parse(&body).unwrap();
+            assert_eq!(p.total_matched, 450);
+            assert_eq!(p.is_last_record, Some(start == 401));
+            assert_eq!(b.add(p.records), if start == 401 { 50 } else { 200 });
+            pages += 1;
+        }
+        assert_eq!((pages, b.records()), (3, 450));
+    }
+
+    #[tokio::test]
+    async fn auth_login_revocation_and_faults() {
+        let fleet = Fleet::start(FleetOptions { appliances: 1, ..Default::default() }).await.unwrap();
+        let a = fleet.appliance(0);
+        let c = client(&fleet).await;
+        assert_eq!(get(&c, a, "/api/v1/cluster", None).await.0, 401);
+        assert_eq!(get(&c, a, "/api/v1/cluster", Some("wrong")).await.0, 401);
+        let (realm, user, pass) = FleetOptions::default().admin;
+        let resp = c
+            .post(format!("{}/api/v1/realm_auth", a.url()))
+            .basic_auth(&user, Some(&pass))
+            .header("content-type", "application/json")
+            .body(json!({ "realm": realm }).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let key = serde_json::from_slice::<Value>(&resp.bytes().await.unwrap()).unwrap()["api_key"].as_str().unwrap().to_owned();
+        assert_eq!(get(&c, a, "/api/v1/system/system-information", Some(&key)).await.0, 200);
+        a.revoke_keys();
+        assert_eq!(get(&c, a, "/api/v1/system/system-information", Some(&key)).await.0, 401);
+        assert_eq!(a.stats().logins, 1);
+        a.set_fault(Fault::HtmlLogin);
+        let (s, b) = get(&c, a, "/api/v1/system/healthcheck", None).await;
+        assert_eq!(s, 200);
+        assert!(b.starts_with(b"<!DOCTYPE html>"));
+        a.set_fault(Fault::ServiceUnavailable);
+        assert_eq!(get(&c, a, "/api/v1/system/healthcheck", None).await.0, 503);
+        a.set_fault(Fault::None);
+        let deletes = c.delete(format!("{}/api/v1/system/active-users?all", a.url())).basic_auth("sim-api-key", Some("")).send().await.unwrap();
+        assert_eq!(deletes.status(), 405);
+        assert_eq!(
+            a.stats().by_method_path.get(&("DELETE".to_owned(), "/api/v1/system/active-users".to_owned())),
+            Some(&1)
+        );
+    }
+
+    #[test]
+    fn fault_specs() {
+        assert_eq!(
+            parse_faults("3=hang, 5=unauthorized").unwrap(),
+            FaultPlan::Fixed(vec![(2, Fault::Hang), (4, Fault::Unauthorized)])
+        );
+        assert_eq!(parse_faults("ratio=0.2").unwrap(), FaultPlan::Ratio(0.2));
+        assert!(parse_faults("0=hang").is_err());
+        assert!(parse_faults("1=explode").is_err());
+        assert_eq!(parse_faults("").unwrap(), FaultPlan::Fixed(vec![]));
+    }
+
+    #[tokio::test]
+    async fn refuses_non_loopback() {
+        let r = Fleet::start(FleetOptions { listen: "192.0.2.1".parse().unwrap(), ..Default::default() }).await;
+        assert!(r.is_err());
+    }
+}

@@ -24,7 +24,11 @@ pub const DEFAULT_PORT: u16 = 9959;
 #[command(name = "ivanti-exporter", version, about, long_about = None)]
 pub struct Cli {
     /// Configuration file (YAML, or TOML when it ends in .toml).
-    #[arg(long = "config.file", default_value = "ivanti-exporter.yml", global = true)]
+    #[arg(
+        long = "config.file",
+        default_value = "ivanti-exporter.yml",
+        global = true
+    )]
     pub config_file: PathBuf,
     /// Address to listen on for the web interface and telemetry.
     #[arg(long = "web.listen-address", default_value = ":9959")]
@@ -36,7 +40,12 @@ pub struct Cli {
     #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
     pub log_level: LogLevel,
     /// Output format of log messages.
-    #[arg(long = "log.format", value_enum, default_value = "logfmt", global = true)]
+    #[arg(
+        long = "log.format",
+        value_enum,
+        default_value = "logfmt",
+        global = true
+    )]
     pub log_format: LogFormat,
     /// Start a simulated fleet in-process and poll it (no appliance or config needed).
     #[arg(long)]
@@ -175,7 +184,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Source::File(cli.config_file.clone())
     };
     // A bad config at start: clear error, exit 1, nothing started.
-    let config = source.load().map_err(|e| format!("invalid configuration:\n{e}"))?;
+    let config = source
+        .load()
+        .map_err(|e| format!("invalid configuration:\n{e}"))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -187,7 +198,12 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     store.stats.reloaded(true);
     let ready = Arc::new(AtomicBool::new(true));
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
-    tokio::spawn(reloader(source, scheduler.clone(), store.clone(), reload_rx));
+    tokio::spawn(reloader(
+        source,
+        scheduler.clone(),
+        store.clone(),
+        reload_rx,
+    ));
     spawn_sighup(reload_tx.clone());
 
     let app = web::router(
@@ -234,7 +250,9 @@ async fn reloader(
         let result = source.load().and_then(|c| scheduler.apply(&c));
         match &result {
             Ok(()) => tracing::info!("configuration reloaded"),
-            Err(e) => tracing::error!(error = %e, "configuration reload rejected; the previous configuration stays in force"),
+            Err(e) => {
+                tracing::error!(error = %e, "configuration reload rejected; the previous configuration stays in force")
+            }
         }
         store.stats.reloaded(result.is_ok());
         let _ = reply.send(result);

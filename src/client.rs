@@ -109,7 +109,9 @@ impl ApiClient {
         if !LOGIN_POST_PATHS.contains(&path) {
             return Err(CollectError::Http {
                 status: 0,
-                message: format!("refusing to POST to {path}: only the documented login is allowed"),
+                message: format!(
+                    "refusing to POST to {path}: only the documented login is allowed"
+                ),
             });
         }
         let req = self
@@ -188,6 +190,22 @@ pub fn classify(e: reqwest::Error) -> CollectError {
         root = s.to_string();
         source = s.source();
     }
+    if !tls {
+        // The rustls error can sit behind boxed io::Errors whose `source()`
+        // skips it; its variant names in the debug chain are unambiguous.
+        let dbg = format!("{e:?}");
+        tls = [
+            "InvalidCertificate",
+            "AlertReceived",
+            "PeerIncompatible",
+            "PeerMisbehaved",
+            "NoCertificatesPresented",
+            "InappropriateHandshakeMessage",
+            "InvalidMessage",
+        ]
+        .iter()
+        .any(|v| dbg.contains(v));
+    }
     let url = e.url().map(|u| u.as_str().to_owned()).unwrap_or_default();
     let msg = if root.is_empty() {
         format!("{url}: {e}")
@@ -242,9 +260,8 @@ impl ClientCache {
     pub fn retain(&self, keep: &[Arc<TargetConfig>]) {
         let mut map = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|k, _| {
-            keep.iter().any(|t| {
-                t.tls == k.tls && t.proxy_url.as_ref().map(|u| u.to_string()) == k.proxy
-            })
+            keep.iter()
+                .any(|t| t.tls == k.tls && t.proxy_url.as_ref().map(|u| u.to_string()) == k.proxy)
         });
     }
 

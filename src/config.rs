@@ -110,7 +110,9 @@ impl<'de> Deserialize<'de> for ByteSize {
         }
         match Raw::deserialize(d)? {
             Raw::N(n) => Ok(ByteSize(n as usize)),
-            Raw::S(s) => parse_byte_size(&s).map(ByteSize).map_err(serde::de::Error::custom),
+            Raw::S(s) => parse_byte_size(&s)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
         }
     }
 }
@@ -127,9 +129,14 @@ fn parse_byte_size(s: &str) -> Result<usize, String> {
         "KB" | "KiB" | "K" => 1 << 10,
         "MB" | "MiB" | "M" => 1 << 20,
         "GB" | "GiB" | "G" => 1 << 30,
-        u => return Err(format!("invalid size unit {u:?} in {s:?}: use B, KiB, MiB or GiB")),
+        u => {
+            return Err(format!(
+                "invalid size unit {u:?} in {s:?}: use B, KiB, MiB or GiB"
+            ))
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} too large"))
 }
 
 // The keys allowed both in `defaults:` and in each target, declared once.
@@ -575,7 +582,10 @@ impl Validator<'_> {
         }
         let collectors = kind.map(|k| self.collectors(at, k, &e, interval));
         let credentials = self.credentials(at, &e);
-        let tls = self.tls(&format!("{at}.tls_config"), e.tls_config.unwrap_or_default());
+        let tls = self.tls(
+            &format!("{at}.tls_config"),
+            e.tls_config.unwrap_or_default(),
+        );
         let proxy_url = e.proxy_url.as_deref().and_then(|p| {
             let path = format!("{at}.proxy_url");
             match Url::parse(p) {
@@ -592,7 +602,10 @@ impl Validator<'_> {
         });
         let max_concurrent_requests = e.max_concurrent_requests.unwrap_or(1);
         if max_concurrent_requests == 0 {
-            self.problem(&format!("{at}.max_concurrent_requests"), "must be at least 1");
+            self.problem(
+                &format!("{at}.max_concurrent_requests"),
+                "must be at least 1",
+            );
         }
         let body_size_limit = e
             .body_size_limit
@@ -615,7 +628,10 @@ impl Validator<'_> {
         for (k, val) in e.labels.unwrap_or_default() {
             let path = format!("{at}.labels.{k}");
             if !valid_label_name(&k) {
-                self.problem(&path, "invalid label name (must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __)");
+                self.problem(
+                    &path,
+                    "invalid label name (must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __)",
+                );
             } else if reserved.contains(&k.as_str()) {
                 self.problem(
                     &path,
@@ -658,7 +674,10 @@ impl Validator<'_> {
             }
         };
         if !matches!(url.scheme(), "http" | "https") {
-            self.problem(path, &format!("scheme must be https or http, not {:?}", url.scheme()));
+            self.problem(
+                path,
+                &format!("scheme must be https or http, not {:?}", url.scheme()),
+            );
             return None;
         }
         if url.host().is_none() {
@@ -697,13 +716,7 @@ impl Validator<'_> {
                 .map(|s| s.name.to_owned())
                 .collect(),
         };
-        let known = || {
-            specs
-                .iter()
-                .map(|s| s.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let known = || specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", ");
         let mut out: Vec<CollectorConfig> = Vec::new();
         let mut ok = true;
         for (i, name) in names.iter().enumerate() {
@@ -758,10 +771,7 @@ impl Validator<'_> {
         if let Some(ra) = &e.realm_auth {
             let path = format!("{at}.realm_auth");
             if key_sources > 0 {
-                self.problem(
-                    &path,
-                    "set either an API key or realm_auth, not both",
-                );
+                self.problem(&path, "set either an API key or realm_auth, not both");
                 return None;
             }
             let realm = ra.realm.clone().filter(|s| !s.is_empty());
@@ -842,7 +852,10 @@ impl Validator<'_> {
         }
         if let Some(name) = &t.server_name {
             if rustls_pki_types::ServerName::try_from(name.as_str()).is_err() {
-                self.problem(&format!("{path}.server_name"), "not a valid DNS name or IP address");
+                self.problem(
+                    &format!("{path}.server_name"),
+                    "not a valid DNS name or IP address",
+                );
             }
         }
         (self.problems.len() == before).then_some(TlsSettings {

@@ -214,12 +214,13 @@ impl Format {
     /// Choose like client_golang: OpenMetrics only when the Accept header asks for it.
     pub fn negotiate(accept: Option<&str>) -> Format {
         match accept {
-            Some(a) if a.split(',').any(|part| {
-                let mut params = part.split(';').map(str::trim);
-                let media = params.next().unwrap_or("");
-                let q_zero = params.any(|p| p.replace(' ', "") == "q=0");
-                media.eq_ignore_ascii_case("application/openmetrics-text") && !q_zero
-            }) =>
+            Some(a)
+                if a.split(',').any(|part| {
+                    let mut params = part.split(';').map(str::trim);
+                    let media = params.next().unwrap_or("");
+                    let q_zero = params.any(|p| p.replace(' ', "") == "q=0");
+                    media.eq_ignore_ascii_case("application/openmetrics-text") && !q_zero
+                }) =>
             {
                 Format::OpenMetrics
             }

@@ -51,7 +51,11 @@ pub fn init(level: LogLevel, format: LogFormat) {
     use tracing_subscriber::prelude::*;
     let filter = Targets::new()
         .with_target("ivanti_exporter", level.filter())
-        .with_default(level.filter().min(tracing_subscriber::filter::LevelFilter::WARN));
+        .with_default(
+            level
+                .filter()
+                .min(tracing_subscriber::filter::LevelFilter::WARN),
+        );
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Json => registry
@@ -141,8 +145,7 @@ impl Visit for LogfmtVisitor {
 /// Write a logfmt value: bare when safe, otherwise quoted with escapes.
 fn write_value(w: &mut impl fmt::Write, v: &str) -> fmt::Result {
     let bare = !v.is_empty()
-        && v
-            .chars()
+        && v.chars()
             .all(|c| c.is_ascii_graphic() && c != '"' && c != '=' && c != '\\');
     if bare {
         return w.write_str(v);

@@ -216,11 +216,16 @@ fn collector_label(name: &str) -> String {
 fn render_poll_metrics(enc: &mut Encoder<'_>, views: &[TargetView<'_>]) {
     enc.family(&UP);
     for v in views {
-        let polled: Vec<_> = v.collectors.iter().filter_map(|c| c.last.as_ref()).collect();
+        let polled: Vec<_> = v
+            .collectors
+            .iter()
+            .filter_map(|c| c.last.as_ref())
+            .collect();
         if polled.is_empty() {
             continue;
         }
-        let up = polled.len() == v.collectors.len() && polled.iter().all(|o| o.result.is_ok());
+        // Collectors that have not polled yet (just started) do not count.
+        let up = polled.iter().all(|o| o.result.is_ok());
         enc.series(&v.state.prefix, "", if up { 1.0 } else { 0.0 });
     }
     type Getter = fn(&CollectorStatus) -> Option<f64>;

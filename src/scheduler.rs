@@ -1,7 +1,9 @@
 //! One scheduler for all targets: a task per (target, collector), each on its
 //! own interval with a fixed per-collector phase (a hash of the names, so the
 //! first polls spread over the interval instead of all starting at once, and
-//! the phase survives reloads). A poll first takes the target's permit (at
+//! the phase survives reloads). A poll that overruns its interval makes the
+//! missed ticks count as skipped; a failed poll of a slow collector is
+//! retried at the target's base interval. A poll first takes the target's permit (at
 //! most `max_concurrent_requests` in flight per appliance, 1 by default),
 //! then a global permit (`max_concurrent_polls`). A poll never runs longer
 //! than its interval.
@@ -22,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
 struct Running {
     state: Arc<TargetState>,
@@ -102,7 +104,9 @@ impl Scheduler {
                     if t.tls.insecure_skip_verify {
                         tracing::warn!(target = %t.name, "tls_config.insecure_skip_verify is set: the appliance's certificate is not verified");
                     }
-                    if t.url.scheme() == "http" && !matches!(t.credentials, crate::config::Credentials::None) {
+                    if t.url.scheme() == "http"
+                        && !matches!(t.credentials, crate::config::Credentials::None)
+                    {
                         tracing::warn!(target = %t.name, "credentials are sent over plain HTTP");
                     }
                     let api = clients.remove(&t.name).expect("built above");
@@ -180,46 +184,59 @@ impl Poller {
         let collector = &cfg.collectors[self.idx];
         let name = collector.spec.name;
         let interval = collector.interval;
-        let first = Instant::now() + phase(&cfg.name, name, interval);
-        let mut ticker = tokio::time::interval_at(first, interval);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        let mut last_tick: Option<Instant> = None;
+        // After a failure, a slow collector (license every 5m) retries at
+        // the target's base interval instead of staying failed for minutes.
+        let retry = interval.min(cfg.min_interval());
+        // The first poll falls within the base interval too, so slow
+        // collectors report soon after start.
+        let mut next = Instant::now() + phase(&cfg.name, name, retry);
         loop {
-            let tick = ticker.tick().await;
-            if let Some(prev) = last_tick {
-                let missed = (tick - prev).as_nanos() / interval.as_nanos().max(1);
-                if missed > 1 {
-                    self.store
-                        .stats
-                        .polls_skipped
-                        .fetch_add(missed as u64 - 1, Ordering::Relaxed);
-                }
+            tokio::time::sleep_until(next).await;
+            let ok = self.poll_once(name, interval).await;
+            let now = Instant::now();
+            let mut due = next + interval;
+            let mut skipped = 0u64;
+            while due <= now {
+                due += interval;
+                skipped += 1;
             }
-            last_tick = Some(tick);
-            self.poll_once(name, interval).await;
+            if skipped > 0 {
+                self.store
+                    .stats
+                    .polls_skipped
+                    .fetch_add(skipped, Ordering::Relaxed);
+            }
+            if !ok {
+                due = due.min(now + retry);
+            }
+            next = due;
         }
     }
 
-    async fn poll_once(&self, name: &'static str, deadline: Duration) {
+    /// One poll; true when it succeeded.
+    async fn poll_once(&self, name: &'static str, deadline: Duration) -> bool {
         let Ok(_target_permit) = self.per_target.acquire().await else {
-            return;
+            return false;
         };
         let Ok(_global_permit) = self.global.acquire().await else {
-            return;
+            return false;
         };
         let stats = &self.store.stats;
         stats.polls_in_flight.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let mut samples = Samples::new();
-        let result =
-            match tokio::time::timeout(deadline, self.appliance.collect(name, &mut samples)).await
-            {
-                Ok(r) => r,
-                Err(_) => Err(CollectError::Timeout(format!(
-                    "collector did not finish within its interval ({})",
-                    humantime::format_duration(deadline)
-                ))),
-            };
+        let result = match tokio::time::timeout(
+            deadline,
+            self.appliance.collect(name, &mut samples),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(CollectError::Timeout(format!(
+                "collector did not finish within its interval ({})",
+                humantime::format_duration(deadline)
+            ))),
+        };
         stats.polls_in_flight.fetch_sub(1, Ordering::Relaxed);
         stats.polls.fetch_add(1, Ordering::Relaxed);
         let outcome = PollOutcome {
@@ -248,6 +265,7 @@ impl Poller {
                 tracing::debug!(target = %target, collector = name, "poll succeeded");
             }
         }
+        result.is_ok()
     }
 }
 

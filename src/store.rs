@@ -48,7 +48,10 @@ pub struct CollectorSlot {
 impl CollectorSlot {
     /// A copy of the status (cheap: the data is shared).
     pub fn status(&self) -> CollectorStatus {
-        self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -96,9 +99,7 @@ impl TargetState {
         data: Vec<Series>,
         stale_after: u32,
     ) -> Option<Result<(), CollectError>> {
-        let Some(slot) = self.collectors.get(idx) else {
-            return None;
-        };
+        let slot = self.collectors.get(idx)?;
         let mut st = slot.status.lock().unwrap_or_else(|p| p.into_inner());
         match &outcome.result {
             Ok(()) => {

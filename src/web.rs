@@ -82,7 +82,10 @@ async fn probe(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let Some(name) = q.get("target") else {
-        return (StatusCode::BAD_REQUEST, "missing ?target=<configured target name>\n")
+        return (
+            StatusCode::BAD_REQUEST,
+            "missing ?target=<configured target name>\n",
+        )
             .into_response();
     };
     let inv = s.store.inventory();
@@ -157,7 +160,12 @@ async fn index(State(s): State<AppState>) -> Html<String> {
             let (class, status, duration, error) = match &st.last {
                 None => ("", "pending".to_owned(), String::new(), String::new()),
                 Some(o) => match &o.result {
-                    Ok(()) => ("ok", "ok".into(), format!("{:.3}s", o.duration.as_secs_f64()), String::new()),
+                    Ok(()) => (
+                        "ok",
+                        "ok".into(),
+                        format!("{:.3}s", o.duration.as_secs_f64()),
+                        String::new(),
+                    ),
                     Err(e) => (
                         "fail",
                         e.kind().to_owned(),

@@ -41,7 +41,9 @@ impl View<'_> {
             return n;
         }
         let base = self.mean_sessions as f64 * (0.5 + unit((self.seed, "size")));
-        (base * (1.0 + 0.25 * self.wave(900.0, "sessions"))).round().max(0.0) as usize
+        (base * (1.0 + 0.25 * self.wave(900.0, "sessions")))
+            .round()
+            .max(0.0) as usize
     }
 
     fn nodes(&self) -> Vec<String> {
@@ -100,7 +102,9 @@ impl View<'_> {
         };
         let nodes = self.nodes();
         let end = (first + number).min(n);
-        let records: Vec<Value> = (first.min(end)..end).map(|i| self.record(i, &nodes)).collect();
+        let records: Vec<Value> = (first.min(end)..end)
+            .map(|i| self.record(i, &nodes))
+            .collect();
         json!({ "active-users": {
             "active-user-records": { "active-user-record": records },
             "total-matched-record-number": n,
@@ -113,7 +117,9 @@ impl View<'_> {
     /// `GET /api/v1/system/healthcheck?status=all`.
     pub fn health_all(&self) -> Value {
         let n = self.sessions();
-        let cpu = (20.0 + 15.0 * self.wave(300.0, "cpu") + 10.0 * unit((self.seed, self.t as u64 / 15))).round();
+        let cpu =
+            (20.0 + 15.0 * self.wave(300.0, "cpu") + 10.0 * unit((self.seed, self.t as u64 / 15)))
+                .round();
         let swap = (2.0 + 2.0 * self.wave(3600.0, "swap")).round().max(0.0);
         let disk: f64 = if self.index % 5 == 4 {
             -1.0
@@ -143,7 +149,11 @@ impl View<'_> {
     /// `GET /api/v1/cluster`, or `None` on a stand-alone box.
     pub fn cluster(&self) -> Option<Value> {
         let nodes = self.nodes();
-        let peer_code = if self.state.member_unreachable { "0x18" } else { "0x11004" };
+        let peer_code = if self.state.member_unreachable {
+            "0x18"
+        } else {
+            "0x11004"
+        };
         match self.state.profile {
             Profile::ClusterActivePassive => {
                 // The VIP fails over every ~20 minutes, and on demand.
@@ -185,7 +195,11 @@ impl View<'_> {
         let total = 1000;
         let leased = |c: u64| -> u64 {
             if self.state.licenses_exhausted {
-                if c == 1 { 600 } else { 400 }
+                if c == 1 {
+                    600
+                } else {
+                    400
+                }
             } else {
                 (200.0 + 150.0 * self.wave(1800.0, "lease") + 50.0 * c as f64) as u64
             }
@@ -207,8 +221,10 @@ impl View<'_> {
 
     /// `GET /api/v1/license/named-users`.
     pub fn named_users(&self) -> Value {
-        let user = |i: u64| json!({ "IP": "192.0.2.1", "Last Agent Type": "Pulse-Secure/22.7", "Last Role": ["Users"],
-                                     "Last Sign in": "2026-11-20 19:05:51", "User": format!("named{i}") });
+        let user = |i: u64| {
+            json!({ "IP": "192.0.2.1", "Last Agent Type": "Pulse-Secure/22.7", "Last Role": ["Users"],
+                                     "Last Sign in": "2026-11-20 19:05:51", "User": format!("named{i}") })
+        };
         let n = 3 + self.seed % 5;
         if self.state.profile == Profile::LicenseServer {
             json!({ "pcs": { "named-users": (0..n).map(user).collect::<Vec<_>>() },

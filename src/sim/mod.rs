@@ -255,7 +255,12 @@ impl Appliance {
     }
     /// Counters.
     pub fn stats(&self) -> Stats {
-        let mut s = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut s = self
+            .shared
+            .stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         s.tls_handshakes = self.shared.tls_handshakes.load(Ordering::Relaxed);
         s.connections = self.shared.connections.load(Ordering::Relaxed);
         s
@@ -291,7 +296,11 @@ impl Default for FleetOptions {
             seed: 1,
             sessions: 100,
             api_key: "sim-api-key".into(),
-            admin: ("Admin Users".into(), "monitor".into(), "sim-Passw0rd!".into()),
+            admin: (
+                "Admin Users".into(),
+                "monitor".into(),
+                "sim-Passw0rd!".into(),
+            ),
             listen: IpAddr::V4(Ipv4Addr::LOCALHOST),
             base_port: 0,
         }
@@ -432,8 +441,14 @@ impl Fleet {
         );
         s.push_str(&format!(
             "  api_key: {}\n",
-            serde_json::to_string(&self.appliances.first().map(|a| a.shared.fleet.api_key.clone()).unwrap_or_default())
-                .unwrap_or_default()
+            serde_json::to_string(
+                &self
+                    .appliances
+                    .first()
+                    .map(|a| a.shared.fleet.api_key.clone())
+                    .unwrap_or_default()
+            )
+            .unwrap_or_default()
         ));
         if let Some(ca) = ca_file {
             s.push_str(&format!(
@@ -491,16 +506,21 @@ fn tls_acceptor(listen: IpAddr) -> std::io::Result<(tokio_rustls::TlsAcceptor, S
     let err = |e: rcgen::Error| std::io::Error::other(e.to_string());
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "ivanti-exporter simulated fleet CA");
+    ca_params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        "ivanti-exporter simulated fleet CA",
+    );
     ca_params.key_usages = vec![
         rcgen::KeyUsagePurpose::KeyCertSign,
         rcgen::KeyUsagePurpose::CrlSign,
     ];
     let ca_key = rcgen::KeyPair::generate().map_err(err)?;
     let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).map_err(err)?;
-    let mut sans = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut sans = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     if !sans.contains(&listen.to_string()) {
         sans.push(listen.to_string());
     }
@@ -519,10 +539,7 @@ fn tls_acceptor(listen: IpAddr) -> std::io::Result<(tokio_rustls::TlsAcceptor, S
     .with_no_client_auth()
     .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
     .map_err(std::io::Error::other)?;
-    Ok((
-        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-        ca.pem(),
-    ))
+    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), ca.pem()))
 }
 
 fn fault_of(shared: &Shared) -> Fault {
@@ -624,7 +641,10 @@ fn json_response(status: StatusCode, v: &Value) -> Response<Body> {
 }
 
 fn ics_error(status: StatusCode, msg: &str) -> Response<Body> {
-    json_response(status, &json!({ "result": { "errors": [ { "message": msg } ] } }))
+    json_response(
+        status,
+        &json!({ "result": { "errors": [ { "message": msg } ] } }),
+    )
 }
 
 const LOGIN_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Ivanti Connect Secure</title></head>\
@@ -684,10 +704,16 @@ async fn handle(
     // Faults that replace any answer.
     match state.fault {
         Fault::ServerError => {
-            return Ok(ics_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error"))
+            return Ok(ics_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+            ))
         }
         Fault::ServiceUnavailable => {
-            return Ok(ics_error(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"))
+            return Ok(ics_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service unavailable",
+            ))
         }
         Fault::HtmlLogin => {
             return Ok(Response::builder()
@@ -716,7 +742,11 @@ async fn handle(
         if !allowed {
             return Ok(ics_error(StatusCode::NOT_FOUND, "Not found"));
         }
-        shared.stats.lock().unwrap_or_else(|p| p.into_inner()).logins += 1;
+        shared
+            .stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .logins += 1;
         let body = req
             .into_body()
             .collect()
@@ -731,7 +761,10 @@ async fn handle(
         let (_, user, pass) = &fleet.admin;
         let ok = realm_ok && creds.as_ref().is_some_and(|(u, p)| u == user && p == pass);
         if !ok {
-            return Ok(ics_error(StatusCode::UNAUTHORIZED, "Invalid username or password"));
+            return Ok(ics_error(
+                StatusCode::UNAUTHORIZED,
+                "Invalid username or password",
+            ));
         }
         if state.fault == Fault::SecondFactor && !legacy {
             return Ok(json_response(
@@ -749,12 +782,15 @@ async fn handle(
         return Ok(json_response(StatusCode::OK, &json!({ "api_key": key })));
     }
     if method != "GET" {
-        return Ok(ics_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"));
+        return Ok(ics_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed",
+        ));
     }
     if !public {
-        let authed = creds.as_ref().is_some_and(|(u, p)| {
-            p.is_empty() && (*u == fleet.api_key || state.keys.contains(u))
-        });
+        let authed = creds
+            .as_ref()
+            .is_some_and(|(u, p)| p.is_empty() && (*u == fleet.api_key || state.keys.contains(u)));
         if !authed || state.fault == Fault::Unauthorized {
             return Ok(ics_error(StatusCode::UNAUTHORIZED, "Authentication failed"));
         }
@@ -784,13 +820,17 @@ async fn handle(
         }
         ("/api/v1/system/healthcheck", Some("all")) => Some(view.health_all()),
         ("/api/v1/system/healthcheck", Some("sbr")) => Some(json!({ "SBR-AVAILABLE": 1 })),
-        ("/api/v1/system/active-users", _) => Some(view.active_users(
-            query_param(q, "number"),
-            query_param(q, "start"),
-        )),
+        ("/api/v1/system/active-users", _) => {
+            Some(view.active_users(query_param(q, "number"), query_param(q, "start")))
+        }
         ("/api/v1/cluster", _) => match view.cluster() {
             Some(c) => Some(c),
-            None => return Ok(ics_error(StatusCode::NOT_FOUND, "Node is not part of a cluster")),
+            None => {
+                return Ok(ics_error(
+                    StatusCode::NOT_FOUND,
+                    "Node is not part of a cluster",
+                ))
+            }
         },
         ("/api/v1/license/license-server-lease-information", _) => match view.leases() {
             Some(l) => Some(l),
@@ -814,11 +854,13 @@ async fn handle(
         }
         Fault::HugeBody => {
             static CHUNK: &[u8] = &[b' '; 64 * 1024];
-            let head = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"["))]);
+            let head =
+                futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"["))]);
             let fill = futures_util::stream::iter(
                 (0..1024).map(|_| Ok::<_, std::io::Error>(Bytes::from_static(CHUNK))),
             );
-            let tail = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"]"))]);
+            let tail =
+                futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"]"))]);
             use futures_util::StreamExt as _;
             Response::builder()
                 .header("content-type", "application/json")
@@ -896,12 +938,17 @@ pub fn parse_faults(spec: &str) -> Result<FaultPlan, String> {
         let (n, f) = part
             .split_once('=')
             .ok_or_else(|| format!("bad fault {part:?}: expected N=name"))?;
-        let n: usize = n.parse().map_err(|_| format!("bad appliance number {n:?}"))?;
+        let n: usize = n
+            .parse()
+            .map_err(|_| format!("bad appliance number {n:?}"))?;
         if n == 0 {
             return Err("appliance numbers start at 1".into());
         }
         let fault = Fault::parse(f).ok_or_else(|| {
-            format!("unknown fault {f:?} (known: {}, second_factor, none)", Fault::CYCLE.join(", "))
+            format!(
+                "unknown fault {f:?} (known: {}, second_factor, none)",
+                Fault::CYCLE.join(", ")
+            )
         })?;
         v.push((n - 1, fault));
     }
@@ -913,7 +960,8 @@ pub async fn run(
     args: SimulateArgs,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let plan = parse_faults(&args.faults).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let plan = parse_faults(&args.faults)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let fleet = Fleet::start(FleetOptions {
         appliances: args.appliances,
         tls: !args.http,
@@ -947,7 +995,11 @@ pub async fn run(
             }
         }
         FaultPlan::Ratio(r) => {
-            let every = if r > 0.0 { (1.0 / r).round().max(1.0) as usize } else { usize::MAX };
+            let every = if r > 0.0 {
+                (1.0 / r).round().max(1.0) as usize
+            } else {
+                usize::MAX
+            };
             let faulty: Vec<Appliance> = fleet
                 .appliances
                 .iter()
@@ -1006,7 +1058,12 @@ mod tests {
             .unwrap()
     }
 
-    async fn get(c: &reqwest::Client, a: &Appliance, path: &str, key: Option<&str>) -> (u16, Vec<u8>) {
+    async fn get(
+        c: &reqwest::Client,
+        a: &Appliance,
+        path: &str,
+        key: Option<&str>,
+    ) -> (u16, Vec<u8>) {
         let mut r = c.get(format!("{}{}", a.url(), path));
         if let Some(k) = key {
             r = r.basic_auth(k, Some(""));
@@ -1017,7 +1074,12 @@ mod tests {
 
     #[tokio::test]
     async fn serves_every_endpoint_in_the_guides_shapes() {
-        let fleet = Fleet::start(FleetOptions { appliances: 6, ..Default::default() }).await.unwrap();
+        let fleet = Fleet::start(FleetOptions {
+            appliances: 6,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         let c = client(&fleet).await;
         let key = Some("sim-api-key");
         for (i, a) in fleet.appliances().iter().enumerate() {
@@ -1036,7 +1098,13 @@ mod tests {
                 }
                 _ => assert_eq!(s, 404),
             }
-            let (s, b) = get(&c, a, "/api/v1/license/license-server-lease-information", key).await;
+            let (s, b) = get(
+                &c,
+                a,
+                "/api/v1/license/license-server-lease-information",
+                key,
+            )
+            .await;
             if Profile::for_index(i) == Profile::LicenseServer {
                 assert_eq!(s, 200);
                 assert_eq!(license::parse_leases(&b).unwrap().features.len(), 2);
@@ -1054,14 +1122,25 @@ mod tests {
 
     #[tokio::test]
     async fn pages_of_200_without_duplicates() {
-        let fleet = Fleet::start(FleetOptions { appliances: 1, ..Default::default() }).await.unwrap();
+        let fleet = Fleet::start(FleetOptions {
+            appliances: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         let a = fleet.appliance(0);
         a.set_sessions(450);
         let c = client(&fleet).await;
         let mut b = active_users::Breakdown::default();
         let mut pages = 0;
         for start in [1, 201, 401] {
-            let (s, body) = get(&c, a, &format!("/api/v1/system/active-users?number=500&start={start}"), Some("sim-api-key")).await;
+            let (s, body) = get(
+                &c,
+                a,
+                &format!("/api/v1/system/active-users?number=500&start={start}"),
+                Some("sim-api-key"),
+            )
+            .await;
             assert_eq!(s, 200);
             let p = active_users::parse(&body).unwrap();
             assert_eq!(p.total_matched, 450);
@@ -1074,7 +1153,12 @@ mod tests {
 
     #[tokio::test]
     async fn auth_login_revocation_and_faults() {
-        let fleet = Fleet::start(FleetOptions { appliances: 1, ..Default::default() }).await.unwrap();
+        let fleet = Fleet::start(FleetOptions {
+            appliances: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         let a = fleet.appliance(0);
         let c = client(&fleet).await;
         assert_eq!(get(&c, a, "/api/v1/cluster", None).await.0, 401);
@@ -1089,10 +1173,23 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(resp.status(), 200);
-        let key = serde_json::from_slice::<Value>(&resp.bytes().await.unwrap()).unwrap()["api_key"].as_str().unwrap().to_owned();
-        assert_eq!(get(&c, a, "/api/v1/system/system-information", Some(&key)).await.0, 200);
+        let key = serde_json::from_slice::<Value>(&resp.bytes().await.unwrap()).unwrap()["api_key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            get(&c, a, "/api/v1/system/system-information", Some(&key))
+                .await
+                .0,
+            200
+        );
         a.revoke_keys();
-        assert_eq!(get(&c, a, "/api/v1/system/system-information", Some(&key)).await.0, 401);
+        assert_eq!(
+            get(&c, a, "/api/v1/system/system-information", Some(&key))
+                .await
+                .0,
+            401
+        );
         assert_eq!(a.stats().logins, 1);
         a.set_fault(Fault::HtmlLogin);
         let (s, b) = get(&c, a, "/api/v1/system/healthcheck", None).await;
@@ -1101,10 +1198,18 @@ mod tests {
         a.set_fault(Fault::ServiceUnavailable);
         assert_eq!(get(&c, a, "/api/v1/system/healthcheck", None).await.0, 503);
         a.set_fault(Fault::None);
-        let deletes = c.delete(format!("{}/api/v1/system/active-users?all", a.url())).basic_auth("sim-api-key", Some("")).send().await.unwrap();
+        let deletes = c
+            .delete(format!("{}/api/v1/system/active-users?all", a.url()))
+            .basic_auth("sim-api-key", Some(""))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(deletes.status(), 405);
         assert_eq!(
-            a.stats().by_method_path.get(&("DELETE".to_owned(), "/api/v1/system/active-users".to_owned())),
+            a.stats().by_method_path.get(&(
+                "DELETE".to_owned(),
+                "/api/v1/system/active-users".to_owned()
+            )),
             Some(&1)
         );
     }
@@ -1123,7 +1228,11 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_non_loopback() {
-        let r = Fleet::start(FleetOptions { listen: "192.0.2.1".parse().unwrap(), ..Default::default() }).await;
+        let r = Fleet::start(FleetOptions {
+            listen: "192.0.2.1".parse().unwrap(),
+            ..Default::default()
+        })
+        .await;
         assert!(r.is_err());
     }
 }

@@ -98,19 +98,35 @@ struct Body {
 struct Inner {
     #[serde(rename = "active-user-records", default)]
     records: Option<RecordList>,
-    #[serde(rename = "total-matched-record-number", default, deserialize_with = "opt_f64")]
+    #[serde(
+        rename = "total-matched-record-number",
+        default,
+        deserialize_with = "opt_f64"
+    )]
     total_matched: Option<f64>,
-    #[serde(rename = "total-returned-record-number", default, deserialize_with = "opt_f64")]
+    #[serde(
+        rename = "total-returned-record-number",
+        default,
+        deserialize_with = "opt_f64"
+    )]
     total_returned: Option<f64>,
     #[serde(rename = "is-last-record", default, deserialize_with = "opt_bool")]
     is_last: Option<bool>,
-    #[serde(rename = "user-login-permission", default, deserialize_with = "opt_bool")]
+    #[serde(
+        rename = "user-login-permission",
+        default,
+        deserialize_with = "opt_bool"
+    )]
     permitted: Option<bool>,
 }
 
 #[derive(Deserialize)]
 struct RecordList {
-    #[serde(rename = "active-user-record", default, deserialize_with = "one_or_many")]
+    #[serde(
+        rename = "active-user-record",
+        default,
+        deserialize_with = "one_or_many"
+    )]
     records: Vec<RawRecord>,
     #[serde(rename = "is-last-record", default, deserialize_with = "opt_bool")]
     is_last: Option<bool>,
@@ -248,7 +264,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const GUIDE: &[u8] = include_bytes!("../../../tests/fixtures/ics/api/v1/system/active-users.json");
+    const GUIDE: &[u8] =
+        include_bytes!("../../../tests/fixtures/ics/api/v1/system/active-users.json");
     const SINGLE: &[u8] = include_bytes!(
         "../../../tests/fixtures/ics/api/v1/system/active-users__single-object-hostile.json"
     );
@@ -268,10 +285,22 @@ mod tests {
         let mut out = Samples::new();
         samples(p.total_matched, p.user_login_permission, &b, &mut out);
         assert_eq!(out.value_of("ivanti_active_sessions", ""), Some(2.0));
-        assert_eq!(out.value_of("ivanti_active_sessions_by_realm", "realm=\"localrealm\""), Some(2.0));
-        assert_eq!(out.value_of("ivanti_active_sessions_by_node", "node=\"localhost2\""), Some(2.0));
-        assert_eq!(out.value_of("ivanti_active_sessions_by_transport", "transport=\"none\""), Some(2.0));
-        assert_eq!(out.value_of("ivanti_active_sessions_breakdown_records", ""), Some(2.0));
+        assert_eq!(
+            out.value_of("ivanti_active_sessions_by_realm", "realm=\"localrealm\""),
+            Some(2.0)
+        );
+        assert_eq!(
+            out.value_of("ivanti_active_sessions_by_node", "node=\"localhost2\""),
+            Some(2.0)
+        );
+        assert_eq!(
+            out.value_of("ivanti_active_sessions_by_transport", "transport=\"none\""),
+            Some(2.0)
+        );
+        assert_eq!(
+            out.value_of("ivanti_active_sessions_breakdown_records", ""),
+            Some(2.0)
+        );
         assert_eq!(out.value_of("ivanti_user_login_permitted", ""), Some(1.0));
         // Nothing personal is published.
         let all = format!("{:?}", out);
@@ -289,11 +318,20 @@ mod tests {
         let mut out = Samples::new();
         samples(1, Some(false), &b, &mut out);
         assert_eq!(
-            out.value_of("ivanti_active_sessions_by_realm", r#"realm="Realm \"A\" \\ HQ\nsecond line""#),
+            out.value_of(
+                "ivanti_active_sessions_by_realm",
+                r#"realm="Realm \"A\" \\ HQ\nsecond line""#
+            ),
             Some(1.0)
         );
-        assert_eq!(out.value_of("ivanti_active_sessions_by_node", "node=\"node-ü\""), Some(1.0));
-        assert_eq!(out.value_of("ivanti_active_sessions_by_transport", "transport=\"ESP\""), Some(1.0));
+        assert_eq!(
+            out.value_of("ivanti_active_sessions_by_node", "node=\"node-ü\""),
+            Some(1.0)
+        );
+        assert_eq!(
+            out.value_of("ivanti_active_sessions_by_transport", "transport=\"ESP\""),
+            Some(1.0)
+        );
     }
 
     #[test]
@@ -306,7 +344,10 @@ mod tests {
             Err(ParseError::Field("total-matched-record-number"))
         );
         assert_eq!(parse(b"<!DOCTYPE html>"), Err(ParseError::Html));
-        assert!(matches!(parse(&GUIDE[..GUIDE.len() / 2]), Err(ParseError::Json(_))));
+        assert!(matches!(
+            parse(&GUIDE[..GUIDE.len() / 2]),
+            Err(ParseError::Json(_))
+        ));
     }
 
     #[test]

@@ -183,8 +183,16 @@ pub fn parse(body: &[u8]) -> Result<Option<Cluster>, ParseError> {
     for (vip, addr_key, owner_key) in [
         ("external_ipv4", "external-vip-ipv4", "external-vip-owner"),
         ("internal_ipv4", "internal-vip-ipv4", "internal-vip-owner"),
-        ("external_ipv6", "external-vip-ipv6", "external-vip-ipv6-owner"),
-        ("internal_ipv6", "internal-vip-ipv6", "internal-vip-ipv6-owner"),
+        (
+            "external_ipv6",
+            "external-vip-ipv6",
+            "external-vip-ipv6-owner",
+        ),
+        (
+            "internal_ipv6",
+            "internal-vip-ipv6",
+            "internal-vip-ipv6-owner",
+        ),
     ] {
         let address = text(addr_key);
         if !address.is_empty() {
@@ -230,34 +238,66 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const AA: &[u8] = include_bytes!("../../../tests/fixtures/ics/api/v1/cluster__active-active.json");
-    const AP: &[u8] = include_bytes!("../../../tests/fixtures/ics/api/v1/cluster__active-passive.json");
+    const AA: &[u8] =
+        include_bytes!("../../../tests/fixtures/ics/api/v1/cluster__active-active.json");
+    const AP: &[u8] =
+        include_bytes!("../../../tests/fixtures/ics/api/v1/cluster__active-passive.json");
     const STANDALONE: &[u8] =
         include_bytes!("../../../tests/fixtures/ics/api/v1/cluster__standalone-error.json");
 
     #[test]
     fn active_passive_with_vips() {
         let c = parse(AP).unwrap().unwrap();
-        assert_eq!((c.name.as_str(), c.mode.as_str()), ("TEST-CLUSTER", "Active/Passive"));
+        assert_eq!(
+            (c.name.as_str(), c.mode.as_str()),
+            ("TEST-CLUSTER", "Active/Passive")
+        );
         assert_eq!(c.members[0].status_code, Some(0x1b004));
         let mut out = Samples::new();
         samples(&c, &mut out);
         let leader = "member=\"node-51-39\"";
         let peer = "member=\"Node-something\"";
-        assert_eq!(out.value_of("ivanti_cluster_member_leader", leader), Some(1.0));
-        assert_eq!(out.value_of("ivanti_cluster_member_reachable", leader), Some(1.0));
-        assert_eq!(out.value_of("ivanti_cluster_member_reachable", peer), Some(0.0));
-        assert_eq!(out.value_of("ivanti_cluster_member_leader", peer), Some(0.0));
-        assert_eq!(out.value_of("ivanti_cluster_member_status_code", leader), Some(110596.0));
+        assert_eq!(
+            out.value_of("ivanti_cluster_member_leader", leader),
+            Some(1.0)
+        );
+        assert_eq!(
+            out.value_of("ivanti_cluster_member_reachable", leader),
+            Some(1.0)
+        );
+        assert_eq!(
+            out.value_of("ivanti_cluster_member_reachable", peer),
+            Some(0.0)
+        );
+        assert_eq!(
+            out.value_of("ivanti_cluster_member_leader", peer),
+            Some(0.0)
+        );
+        assert_eq!(
+            out.value_of("ivanti_cluster_member_status_code", leader),
+            Some(110596.0)
+        );
         // 0x1b004: group communication, leader, VIP owner, member, enabled.
         let on: Vec<&str> = FLAGS
             .iter()
             .filter(|(_, f)| {
-                out.value_of("ivanti_cluster_member_status_flag", &format!("{leader},flag=\"{f}\"")) == Some(1.0)
+                out.value_of(
+                    "ivanti_cluster_member_status_flag",
+                    &format!("{leader},flag=\"{f}\""),
+                ) == Some(1.0)
             })
             .map(|(_, f)| *f)
             .collect();
-        assert_eq!(on, ["cluster_enabled", "member", "vip_owner", "leader", "group_communication"]);
+        assert_eq!(
+            on,
+            [
+                "cluster_enabled",
+                "member",
+                "vip_owner",
+                "leader",
+                "group_communication"
+            ]
+        );
         assert_eq!(
             out.value_of(
                 "ivanti_cluster_vip_owner_info",
@@ -265,7 +305,13 @@ mod tests {
             ),
             Some(1.0)
         );
-        assert_eq!(out.value_of("ivanti_cluster_info", "cluster_name=\"TEST-CLUSTER\",mode=\"Active/Passive\""), Some(1.0));
+        assert_eq!(
+            out.value_of(
+                "ivanti_cluster_info",
+                "cluster_name=\"TEST-CLUSTER\",mode=\"Active/Passive\""
+            ),
+            Some(1.0)
+        );
     }
 
     #[test]
@@ -275,9 +321,18 @@ mod tests {
         assert_eq!(c.members.len(), 2);
         let mut out = Samples::new();
         samples(&c, &mut out);
-        assert_eq!(out.value_of("ivanti_cluster_member_reachable", "member=\"node225\""), Some(0.0));
-        assert_eq!(out.value_of("ivanti_cluster_member_leader", "member=\"nodeA\""), Some(1.0));
-        assert_eq!(out.value_of("ivanti_cluster_member_enabled", "member=\"nodeA\""), Some(1.0));
+        assert_eq!(
+            out.value_of("ivanti_cluster_member_reachable", "member=\"node225\""),
+            Some(0.0)
+        );
+        assert_eq!(
+            out.value_of("ivanti_cluster_member_leader", "member=\"nodeA\""),
+            Some(1.0)
+        );
+        assert_eq!(
+            out.value_of("ivanti_cluster_member_enabled", "member=\"nodeA\""),
+            Some(1.0)
+        );
     }
 
     #[test]

@@ -100,8 +100,11 @@ fn percent(v: Option<&Value>) -> Option<f64> {
 }
 
 fn get<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    m.get(key)
-        .or_else(|| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+    m.get(key).or_else(|| {
+        m.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
 }
 
 /// Parse `?status=all`. A JSON object with none of the known keys is an error.
@@ -215,7 +218,10 @@ mod tests {
         samples(true, Some(&s), Some(1.0), &mut out);
         assert_eq!(out.value_of("ivanti_cpu_utilization_ratio", ""), Some(0.08));
         assert_eq!(out.value_of("ivanti_disk_utilization_ratio", ""), None);
-        assert_eq!(out.value_of("ivanti_max_licensed_users_reached", ""), Some(0.0));
+        assert_eq!(
+            out.value_of("ivanti_max_licensed_users_reached", ""),
+            Some(0.0)
+        );
         assert_eq!(out.value_of("ivanti_gateway_accessible", ""), Some(1.0));
         assert_eq!(out.value_of("ivanti_sbr_available", ""), Some(1.0));
         assert_eq!(out.len(), 9 - 1);
@@ -232,7 +238,10 @@ mod tests {
 
     #[test]
     fn html_and_unknown_shapes_are_errors() {
-        assert_eq!(parse_status(b"<html><body>Sign In</body></html>"), Err(ParseError::Html));
+        assert_eq!(
+            parse_status(b"<html><body>Sign In</body></html>"),
+            Err(ParseError::Html)
+        );
         assert_eq!(
             parse_status(br#"{"message": "Security Gateway is accessible."}"#),
             Err(ParseError::Field("CPU-UTILIZATION"))

@@ -7,9 +7,9 @@ use crate::exposition::{Desc, Samples};
 use serde::Deserialize;
 use serde_json::Value;
 
-/// `ivanti_license_total`
+/// `ivanti_license_capacity`
 pub static TOTAL: Desc = Desc::gauge(
-    "ivanti_license_total",
+    "ivanti_license_capacity",
     "Licenses of the feature held by this license server (total-count)",
     &["feature"],
 );
@@ -170,9 +170,11 @@ mod tests {
     const BROKEN: &[u8] = include_bytes!(
         "../../../tests/fixtures/ics/api/v1/license/license-server-lease-information__guide-broken.json"
     );
-    const NAMED: &[u8] = include_bytes!("../../../tests/fixtures/ics/api/v1/license/named-users.json");
-    const NAMED_SERVER: &[u8] =
-        include_bytes!("../../../tests/fixtures/ics/api/v1/license/named-users__license-server.json");
+    const NAMED: &[u8] =
+        include_bytes!("../../../tests/fixtures/ics/api/v1/license/named-users.json");
+    const NAMED_SERVER: &[u8] = include_bytes!(
+        "../../../tests/fixtures/ics/api/v1/license/named-users__license-server.json"
+    );
 
     #[test]
     fn intended_lease_shape() {
@@ -180,13 +182,22 @@ mod tests {
         assert_eq!(l.features.len(), 2);
         let mut out = Samples::new();
         samples(Some(&l), None, &mut out);
-        assert_eq!(out.value_of("ivanti_license_total", "feature=\"Concurrent Users\""), Some(200.0));
         assert_eq!(
-            out.value_of("ivanti_license_leased", "feature=\"Concurrent Users\",client=\"client1\""),
+            out.value_of("ivanti_license_capacity", "feature=\"Concurrent Users\""),
             Some(200.0)
         );
         assert_eq!(
-            out.value_of("ivanti_license_leased", "feature=\"Concurrent Users\",client=\"client2\""),
+            out.value_of(
+                "ivanti_license_leased",
+                "feature=\"Concurrent Users\",client=\"client1\""
+            ),
+            Some(200.0)
+        );
+        assert_eq!(
+            out.value_of(
+                "ivanti_license_leased",
+                "feature=\"Concurrent Users\",client=\"client2\""
+            ),
             Some(0.0)
         );
         assert_eq!(out.len(), 2 + 3);
@@ -199,7 +210,10 @@ mod tests {
 
     #[test]
     fn named_users_both_forms() {
-        assert_eq!(parse_named_users(NAMED).unwrap(), vec![("local".to_owned(), 1)]);
+        assert_eq!(
+            parse_named_users(NAMED).unwrap(),
+            vec![("local".to_owned(), 1)]
+        );
         assert_eq!(
             parse_named_users(NAMED_SERVER).unwrap(),
             vec![("pcs".to_owned(), 2), ("pps".to_owned(), 0)]
@@ -207,7 +221,10 @@ mod tests {
         let mut out = Samples::new();
         let named = parse_named_users(NAMED_SERVER).unwrap();
         samples(None, Some(&named), &mut out);
-        assert_eq!(out.value_of("ivanti_named_users", "product=\"pcs\""), Some(2.0));
+        assert_eq!(
+            out.value_of("ivanti_named_users", "product=\"pcs\""),
+            Some(2.0)
+        );
         assert!(!format!("{out:?}").contains("dev1"));
         assert!(parse_named_users(b"{}").is_err());
         assert_eq!(parse_named_users(b"<html>"), Err(ParseError::Html));

@@ -83,7 +83,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const GUIDE: &[u8] = include_bytes!("../../../tests/fixtures/ics/api/v1/system/system-information.json");
+    const GUIDE: &[u8] =
+        include_bytes!("../../../tests/fixtures/ics/api/v1/system/system-information.json");
     const OLD: &[u8] = include_bytes!(
         "../../../tests/fixtures/ics/api/v1/system/system-information__old-firmware.json"
     );

@@ -1,0 +1,138 @@
+//! realm_auth: one login, key reuse, re-login only after a 401, no login
+//! storm, second factor reported, legacy fallback; secrets never leak.
+
+use crate::helpers::*;
+use ivanti_exporter::sim::{Fault, FleetOptions, Profile};
+use std::time::Duration;
+
+fn realm_auth_yaml() -> (String, String) {
+    let (realm, user, password) = FleetOptions::default().admin;
+    (
+        format!("    realm_auth: {{ realm: \"{realm}\", username: {user}, password_file: {{dir}}/pw }}\n"),
+        password,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn realm_auth_logs_in_once_and_again_only_after_401() {
+    let fleet = fleet(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(&fleet, dir.path());
+    let (ra, password) = realm_auth_yaml();
+    std::fs::write(dir.path().join("pw"), format!("{password}\n")).unwrap();
+    let config = config_for(&fleet, &ca, "", |_| ra.clone());
+    let exp = Exporter::start_in(dir, &config, &[]);
+    let a = fleet.appliance(0);
+    let t = a.name().to_owned();
+    exp.wait_for("up via realm_auth", WAIT, |m| up(m, &t)).await;
+    // Several polls of four authenticated collectors later: still one login.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(a.stats().logins, 1, "the key is reused");
+    // The key is revoked: the next call gets 401, one new login follows.
+    a.revoke_keys();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let m = exp.wait_for("up again", WAIT, |m| up(m, &t)).await;
+    assert_eq!(
+        a.stats().logins,
+        2,
+        "exactly one re-login after the revocation"
+    );
+    assert_eq!(m.get("ivanti_up", &[("target", &t)]), Some(1.0));
+    // Secrets never appear in logs or metrics.
+    let logs = exp.logs();
+    assert!(!logs.contains(&password), "password in logs");
+    assert!(!m.text.contains(&password), "password in metrics");
+    assert!(logs.contains("logging in again"), "{logs}");
+    let stats = a.stats();
+    assert_eq!(
+        stats
+            .by_method_path
+            .get(&("POST".to_owned(), "/api/v1/realm_auth".to_owned()))
+            .copied(),
+        Some(2)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rejected_logins_back_off_instead_of_storming() {
+    let fleet = fleet(1).await;
+    let a = fleet.appliance(0);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(&fleet, dir.path());
+    let (realm, user, _) = FleetOptions::default().admin;
+    std::fs::write(dir.path().join("pw"), "wrong-password-123\n").unwrap();
+    let config = config_for(&fleet, &ca, "", |_| {
+        format!("    realm_auth: {{ realm: \"{realm}\", username: {user}, password_file: {{dir}}/pw }}\n")
+    });
+    let exp = Exporter::start_in(dir, &config, &[]);
+    let t = a.name().to_owned();
+    exp.wait_for("auth errors", WAIT, |m| {
+        errors(m, &t, "cluster", "auth") > 0.0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Four authenticated collectors polled every second for ~5s: without
+    // backoff that would be ~20 logins; with it, the second waits 5s.
+    let logins = a.stats().logins;
+    assert!((1..=2).contains(&logins), "{logins} logins");
+    let logs = exp.logs();
+    assert!(
+        logs.contains("login failed") && logs.contains("retry_in"),
+        "{logs}"
+    );
+    assert!(!logs.contains("wrong-password-123"));
+    // The healthcheck needs no credentials and keeps working.
+    let m = exp.metrics().await;
+    assert_eq!(
+        m.get(
+            "ivanti_collector_success",
+            &[("target", &t), ("collector", "healthcheck")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn second_factor_is_an_auth_error_that_says_so() {
+    let fleet = fleet(1).await;
+    let a = fleet.appliance(0);
+    a.set_fault(Fault::SecondFactor);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(&fleet, dir.path());
+    let (ra, password) = realm_auth_yaml();
+    std::fs::write(dir.path().join("pw"), &password).unwrap();
+    let config = config_for(&fleet, &ca, "", |_| ra.clone());
+    let exp = Exporter::start_in(dir, &config, &[]);
+    let t = a.name().to_owned();
+    exp.wait_for("auth error", WAIT, |m| {
+        errors(m, &t, "cluster", "auth") > 0.0
+    })
+    .await;
+    let (_, _, page) = exp.get("/").await;
+    assert!(page.contains("second factor"), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn legacy_firmware_falls_back_to_get_auth() {
+    let fleet = fleet(1).await;
+    let a = fleet.appliance(0);
+    a.set_profile(Profile::OldFirmware);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(&fleet, dir.path());
+    let (ra, password) = realm_auth_yaml();
+    std::fs::write(dir.path().join("pw"), &password).unwrap();
+    let config = config_for(&fleet, &ca, "", |_| ra.clone());
+    let exp = Exporter::start_in(dir, &config, &[]);
+    let t = a.name().to_owned();
+    let m = exp
+        .wait_for("up via legacy auth", WAIT, |m| up(m, &t))
+        .await;
+    // Old firmware quirks: CPU-UTILIZATION4 and numbers as strings still parse.
+    assert!(m
+        .get("ivanti_cpu_utilization_ratio", &[("target", &t)])
+        .is_some());
+    let stats = a.stats();
+    assert!(stats
+        .by_method_path
+        .contains_key(&("GET".to_owned(), "/api/v1/auth".to_owned())));
+}

@@ -1,0 +1,207 @@
+//! Every validation rule has a bad config and the exact message it must
+//! produce (blackbox_exporter's TestLoadBadConfigs).
+
+use ivanti_exporter::config::{Config, Credentials};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+fn testdata() -> &'static Path {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/testdata/config"
+    ))
+}
+
+#[test]
+fn bad_configs_fail_with_their_exact_messages() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(testdata()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.starts_with("invalid-") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let exact: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# error: "))
+            .collect();
+        let prefixes: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# error-prefix: "))
+            .collect();
+        assert!(
+            !exact.is_empty() || !prefixes.is_empty(),
+            "{name} states no expected error"
+        );
+        let err = Config::load(&path).expect_err(&name);
+        if !exact.is_empty() {
+            assert_eq!(err.problems, exact, "{name}");
+        }
+        for (i, p) in prefixes.iter().enumerate() {
+            let got = err
+                .problems
+                .get(i)
+                .unwrap_or_else(|| panic!("{name}: no problem #{i}: {err}"));
+            assert!(
+                got.starts_with(p),
+                "{name}: {got:?} should start with {p:?}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} bad configs found");
+}
+
+#[test]
+fn defaults_merge_into_targets() {
+    let c = Config::load(&testdata().join("valid-full.yml")).expect("valid");
+    assert_eq!(c.global.max_concurrent_polls, 16);
+    assert_eq!(c.global.stale_after, 2);
+    let fra = c.target("vpn-fra-1").unwrap();
+    assert_eq!(fra.url.as_str(), "https://vpn-fra-1.example.net/");
+    assert_eq!(
+        fra.labels,
+        vec![("env".into(), "prod".into()), ("site".into(), "fra".into())]
+    );
+    assert_eq!(
+        fra.credentials,
+        Credentials::ApiKey(ivanti_exporter::secret::Secret::new("default-key"))
+    );
+    assert_eq!(fra.body_size_limit, 4 << 20);
+    assert_eq!((fra.page_size, fra.max_records), (100, 500));
+    let intervals: Vec<_> = fra
+        .collectors
+        .iter()
+        .map(|c| (c.spec.name, c.interval.as_secs()))
+        .collect();
+    assert_eq!(
+        intervals,
+        [
+            ("healthcheck", 60),
+            ("active_users", 60),
+            ("cluster", 60),
+            ("license", 600),
+            ("system_information", 300)
+        ]
+    );
+    let sin = c.target("vpn-sin-1").unwrap();
+    // A target's own credentials replace the defaults' as a group.
+    assert!(
+        matches!(&sin.credentials, Credentials::RealmAuth { realm, username, .. } if realm == "Admin Users" && username == "monitor")
+    );
+    assert_eq!(sin.collectors.len(), 1);
+    assert_eq!(sin.max_concurrent_requests, 2);
+    assert_eq!(sin.timeout, Duration::from_secs(10));
+    // Debug output of the whole config never shows a secret.
+    let dbg = format!("{c:?}");
+    assert!(
+        !dbg.contains("default-key") && !dbg.contains("\"pw\""),
+        "{dbg}"
+    );
+}
+
+fn check_config(path: &Path, envs: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+        .args(["check-config", "--config.file"])
+        .arg(path)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn check_config_exit_codes_and_paths() {
+    let (code, out, _) = check_config(&testdata().join("valid-full.yml"), &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("OK (2 targets"), "{out}");
+    let (code, _, err) = check_config(&testdata().join("invalid-several-problems.yml"), &[]);
+    assert_eq!(code, 1);
+    for line in [
+        "targets[0].url: scheme must be https or http, not \"ftp\"",
+        "targets[1].interval: must be at least 1s",
+        "targets[1].max_concurrent_requests: must be at least 1",
+    ] {
+        assert!(err.contains(line), "missing {line:?} in:\n{err}");
+    }
+    let (code, _, err) = check_config(Path::new("/nonexistent/ivanti.yml"), &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no such file"), "{err}");
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let (code, _, err) = check_config(
+        &testdata().join("valid-full.yml"),
+        &[("IVANTI_EXPORTER_DEFAULTS__TIMEOUT", "2m")],
+    );
+    assert_eq!(code, 1, "the override must apply: {err}");
+    assert!(
+        err.contains("targets[0].timeout: 2m is longer than the interval 1m"),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_config_at_start_exits_1_without_serving() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+        .arg("--config.file")
+        .arg(testdata().join("invalid-relative-url.yml"))
+        .args(["--web.listen-address", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("targets[0].url: relative URL without a base"),
+        "{err}"
+    );
+    assert!(!err.contains("listening"), "{err}");
+}
+
+#[test]
+fn readme_example_config_is_valid() {
+    // The README's configuration block, with its files created in a temp dir.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("```yaml\nglobal:")
+        .expect("README config block")
+        + "```yaml\n".len();
+    let len = readme[start..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let yaml = readme[start..start + len]
+        .replace("/etc/ivanti-exporter", &d)
+        .replace("/run/secrets", &d);
+    // A real CA certificate for ca_file.
+    let ca = rcgen::generate_simple_self_signed(vec!["ca.example".into()]).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("api.key"), "key\n").unwrap();
+    std::fs::write(dir.path().join("ics"), "password\n").unwrap();
+    let path = dir.path().join("config.yml");
+    std::fs::write(&path, yaml).unwrap();
+    let (code, out, err) = check_config(&path, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn toml_is_accepted_by_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ivanti-exporter.toml");
+    std::fs::write(
+        &path,
+        "[defaults]\ninterval = \"45s\"\napi_key = \"k\"\n\n[[targets]]\nname = \"vpn-1\"\nurl = \"https://vpn-1.example.net\"\nlabels = { site = \"fra\" }\n",
+    )
+    .unwrap();
+    let c = Config::load(&path).expect("valid TOML");
+    let t = c.target("vpn-1").unwrap();
+    assert_eq!(t.collectors[0].interval, Duration::from_secs(45));
+    assert_eq!(t.labels, vec![("site".into(), "fra".into())]);
+}

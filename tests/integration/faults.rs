@@ -1,0 +1,149 @@
+//! Every fault class is classified under its reason, fails alone, and never
+//! blocks the healthy appliances.
+
+use crate::helpers::*;
+use ivanti_exporter::sim::Fault;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_fault_class_has_its_reason() {
+    // (fault, collector to check, expected reason)
+    let cases: Vec<(Fault, &str, &str)> = vec![
+        (Fault::None, "", ""),
+        (Fault::Hang, "system_information", "timeout"),
+        (Fault::Refuse, "healthcheck", "connect"),
+        (Fault::Unauthorized, "system_information", "auth"),
+        (Fault::Forbidden, "cluster", "auth"),
+        (Fault::ServerError, "system_information", "http"),
+        (Fault::ServiceUnavailable, "system_information", "http"),
+        (Fault::Redirect, "system_information", "http"),
+        (Fault::HtmlLogin, "system_information", "parse"),
+        (Fault::BrokenJson, "system_information", "parse"),
+        (Fault::HugeBody, "system_information", "too_large"),
+        (Fault::TruncatedBody, "system_information", "connect"),
+    ];
+    let n = cases.len() + 1; // + one target with an untrusted certificate
+    let fleet = fleet(n).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(&fleet, dir.path());
+    let config = config_for(&fleet, &ca, "  body_size_limit: 1MiB\n", |i| {
+        if i == n - 1 {
+            // No CA: the fleet's self-signed chain is not trusted.
+            "    tls_config: {}\n".into()
+        } else {
+            String::new()
+        }
+    });
+    for (i, (fault, _, _)) in cases.iter().enumerate() {
+        fleet.appliance(i).set_fault(fault.clone());
+    }
+    let exp = Exporter::start_in(dir, &config, &[]);
+    let name = |i: usize| fleet.appliance(i).name().to_owned();
+    let healthy = name(0);
+    let m = exp
+        .wait_for("every fault classified", Duration::from_secs(30), |m| {
+            cases
+                .iter()
+                .enumerate()
+                .skip(1)
+                .all(|(i, (_, c, r))| errors(m, &name(i), c, r) > 0.0)
+                && errors(m, &name(n - 1), "healthcheck", "tls") > 0.0
+                && up(m, &healthy)
+        })
+        .await;
+    for (i, (fault, collector, _)) in cases.iter().enumerate().skip(1) {
+        let t = name(i);
+        assert_eq!(
+            m.get("ivanti_up", &[("target", &t)]),
+            Some(0.0),
+            "{fault:?}"
+        );
+        assert_eq!(
+            m.get(
+                "ivanti_collector_success",
+                &[("target", &t), ("collector", collector)]
+            ),
+            Some(0.0),
+            "{fault:?}"
+        );
+    }
+    // The healthy appliance kept being polled on time while the others failed.
+    let polls_before = fleet.appliance(0).stats().requests;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(fleet.appliance(0).stats().requests > polls_before + 5);
+    let logs = exp.logs();
+    for reason in [
+        "timeout",
+        "connect",
+        "tls",
+        "auth",
+        "http",
+        "parse",
+        "too_large",
+    ] {
+        assert!(
+            logs.contains(&format!("\"reason\":\"{reason}\"")),
+            "no log line for {reason}"
+        );
+    }
+    assert!(
+        logs.contains("HTML page instead of JSON") || logs.contains("got an HTML page"),
+        "{logs}"
+    );
+    // The daemon is still fine.
+    let (status, _, _) = exp.get("/-/healthy").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn series_of_a_dead_appliance_go_stale() {
+    let (fleet, exp) = fleet_and_exporter(1, "", |_| String::new()).await;
+    let t = fleet.appliance(0).name().to_owned();
+    exp.wait_for("up", WAIT, |m| {
+        up(m, &t) && m.has("ivanti_cpu_utilization_ratio", &[("target", &t)])
+    })
+    .await;
+    fleet.appliance(0).set_fault(Fault::Refuse);
+    // stale_after: 3 failed polls at 1s, then the data series are gone,
+    // while the poll metrics stay and say why.
+    let m = exp
+        .wait_for("data series dropped", WAIT, |m| {
+            !m.has("ivanti_cpu_utilization_ratio", &[("target", &t)])
+                && !m.has("ivanti_system_info", &[("target", &t)])
+        })
+        .await;
+    assert_eq!(m.get("ivanti_up", &[("target", &t)]), Some(0.0));
+    assert!(
+        m.get(
+            "ivanti_collector_consecutive_failures",
+            &[("target", &t), ("collector", "healthcheck")]
+        )
+        .unwrap()
+            >= 3.0
+    );
+    assert!(m.has(
+        "ivanti_collector_last_success_timestamp_seconds",
+        &[("target", &t), ("collector", "healthcheck")]
+    ));
+    // And they come back when the appliance does.
+    fleet.appliance(0).set_fault(Fault::None);
+    exp.wait_for("recovered", WAIT, |m| {
+        up(m, &t) && m.has("ivanti_cpu_utilization_ratio", &[("target", &t)])
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn insecure_skip_verify_is_an_explicit_logged_opt_in() {
+    let fleet = fleet(1).await;
+    let a = fleet.appliance(0);
+    let config = format!(
+        "defaults:\n  interval: 1s\n  timeout: 900ms\n  collectors: [healthcheck]\ntargets:\n  - name: {}\n    url: {}\n    tls_config: {{ insecure_skip_verify: true }}\n",
+        a.name(),
+        a.url()
+    );
+    let exp = Exporter::start(&config);
+    exp.wait_for("up without a CA", WAIT, |m| up(m, a.name()))
+        .await;
+    assert!(exp.logs().contains("insecure_skip_verify is set"));
+}

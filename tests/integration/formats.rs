@@ -1,0 +1,117 @@
+//! Both exposition formats pass their strict parsers (promtool for the text
+//! format, the reference Python OpenMetrics parser), with hostile label
+//! values: quotes, backslashes, newlines and UTF-8.
+
+use crate::helpers::*;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+const HOSTILE: &str = "q\\\"uo\\\\te\\nnew ü→✓";
+
+async fn hostile_exporter() -> (ivanti_exporter::sim::Fleet, Exporter, String) {
+    let (fleet, exp) =
+        fleet_and_exporter(2, &format!("  labels: {{ site: \"{HOSTILE}\" }}\n"), |_| {
+            String::new()
+        })
+        .await;
+    let t = fleet.appliance(0).name().to_owned();
+    let names: Vec<String> = (0..2)
+        .map(|i| fleet.appliance(i).name().to_owned())
+        .collect();
+    exp.wait_for("up", WAIT, |m| names.iter().all(|n| up(m, n)))
+        .await;
+    (fleet, exp, t)
+}
+
+fn run_with_stdin(cmd: &mut Command, input: &str) -> (bool, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn classic_text_passes_promtool() {
+    if !tool_available("promtool", Command::new("promtool").arg("--version")) {
+        return;
+    }
+    let (_fleet, exp, t) = hostile_exporter().await;
+    let (status, ct, body) = exp.get_accept("/metrics", Some("text/plain")).await;
+    assert_eq!(status, 200);
+    assert_eq!(ct, "text/plain; version=0.0.4; charset=utf-8");
+    assert!(
+        body.contains("site=\"q\\\"uo\\\\te\\nnew ü→✓\""),
+        "escaped label value"
+    );
+    let m = Metrics::parse(&body);
+    assert!(m.has(
+        "ivanti_up",
+        &[("target", &t), ("site", "q\"uo\\te\nnew ü→✓")]
+    ));
+    let (ok, out) = run_with_stdin(Command::new("promtool").args(["check", "metrics"]), &body);
+    // promtool exits non-zero for lint warnings too; there must be none.
+    assert!(ok, "promtool check metrics:\n{out}");
+    assert!(out.trim().is_empty(), "promtool findings:\n{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openmetrics_passes_the_reference_parser() {
+    let probe = "from prometheus_client.openmetrics.parser import text_string_to_metric_families";
+    if !tool_available(
+        "python3 prometheus_client",
+        Command::new("python3").args(["-c", probe]),
+    ) {
+        return;
+    }
+    let (_fleet, exp, t) = hostile_exporter().await;
+    let prometheus_accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let (status, ct, body) = exp.get_accept("/metrics", Some(prometheus_accept)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        ct,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    assert!(body.ends_with("# EOF\n"));
+    let script = r#"
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+text = sys.stdin.read()
+n = 0
+site = None
+for fam in text_string_to_metric_families(text):
+    for s in fam.samples:
+        n += 1
+        if s.name == "ivanti_up" and s.labels.get("target") == sys.argv[1]:
+            site = s.labels.get("site")
+assert site == "q\"uo\\te\nnew ü→✓", repr(site)
+print(n)
+"#;
+    let (ok, out) = run_with_stdin(Command::new("python3").args(["-c", script, &t]), &body);
+    assert!(ok, "OpenMetrics parser rejected the output:\n{out}");
+    let n: usize = out.trim().parse().unwrap_or(0);
+    assert!(n > 50, "parsed only {n} samples");
+    // The probe endpoint negotiates too.
+    let (_, ct, body) = exp
+        .get_accept(&format!("/probe?target={t}"), Some(prometheus_accept))
+        .await;
+    assert!(ct.starts_with("application/openmetrics-text"));
+    let (ok, out) = run_with_stdin(Command::new("python3").args(["-c", script, &t]), &body);
+    assert!(ok, "{out}");
+}

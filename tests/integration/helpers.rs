@@ -1,0 +1,424 @@
+//! Shared test harness: start the real exporter binary against a real
+//! (simulated) HTTPS fleet on loopback, scrape it, read its logs.
+//! Set `TEST_LOG=1` to see the exporter's log lines.
+
+use ivanti_exporter::sim::{Fleet, FleetOptions};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running exporter process.
+pub struct Exporter {
+    child: Child,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+    /// Keeps the config directory alive as long as the process.
+    _dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    http: reqwest::Client,
+}
+
+/// When a tool is missing: fail in CI (`IVANTI_EXPORTER_REQUIRE_TOOLS=1`), skip elsewhere.
+pub fn tool_available(name: &str, probe: &mut Command) -> bool {
+    let ok = probe
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        if std::env::var_os("IVANTI_EXPORTER_REQUIRE_TOOLS").is_some() {
+            panic!("{name} is required (IVANTI_EXPORTER_REQUIRE_TOOLS is set) but not available");
+        }
+        eprintln!("SKIPPED: {name} is not installed");
+    }
+    ok
+}
+
+pub fn init() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Start a fleet of `n` HTTPS appliances with default options.
+pub async fn fleet(n: usize) -> Fleet {
+    init();
+    Fleet::start(FleetOptions {
+        appliances: n,
+        ..FleetOptions::default()
+    })
+    .await
+    .expect("fleet starts")
+}
+
+/// The fleet's CA written into `dir`; returns its path.
+pub fn write_ca(fleet: &Fleet, dir: &Path) -> PathBuf {
+    let p = dir.join("fleet-ca.pem");
+    std::fs::write(&p, fleet.ca_pem().expect("TLS fleet")).expect("write CA");
+    p
+}
+
+impl Exporter {
+    /// Start the binary with `config` (YAML, written to a temp dir; `{dir}`
+    /// in it is replaced by that dir's path).
+    pub fn start(config: &str) -> Exporter {
+        Exporter::start_with(config, &[])
+    }
+
+    pub fn start_with(config: &str, extra: &[&str]) -> Exporter {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Exporter::start_in(dir, config, extra)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, config: &str, extra: &[&str]) -> Exporter {
+        init();
+        let config_path = dir.path().join("config.yml");
+        let config = config.replace("{dir}", &dir.path().display().to_string());
+        std::fs::write(&config_path, config).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+            .arg("--config.file")
+            .arg(&config_path)
+            .args([
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--log.format",
+                "json",
+                "--log.level",
+                "debug",
+            ])
+            .args(extra)
+            .env_remove("HTTPS_PROXY")
+            .env_remove("HTTP_PROXY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn exporter");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let echo = std::env::var_os("TEST_LOG").is_some();
+                let mut tx = Some(tx);
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if echo {
+                        eprintln!("exporter: {line}");
+                    }
+                    if line.contains("\"listening\"") {
+                        if let Some(tx) = tx.take() {
+                            let v: serde_json::Value =
+                                serde_json::from_str(&line).expect("json log");
+                            let _ = tx.send(v["address"].as_str().expect("address").to_owned());
+                        }
+                    }
+                    let mut l = log.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            });
+        }
+        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(a) => a.parse().expect("address"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("exporter did not start; log:\n{}", log.lock().unwrap());
+            }
+        };
+        Exporter {
+            child,
+            addr,
+            log,
+            _dir: dir,
+            config_path,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("client"),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn logs(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String, String) {
+        self.get_accept(path, None).await
+    }
+
+    /// GET with an optional Accept header: (status, content type, body).
+    pub async fn get_accept(&self, path: &str, accept: Option<&str>) -> (u16, String, String) {
+        let mut req = self.http.get(self.url(path));
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        let resp = req.send().await.expect("exporter answers");
+        let status = resp.status().as_u16();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, ct, resp.text().await.expect("body"))
+    }
+
+    pub async fn post(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .send()
+            .await
+            .expect("exporter answers");
+        (
+            resp.status().as_u16(),
+            resp.text().await.unwrap_or_default(),
+        )
+    }
+
+    pub async fn metrics(&self) -> Metrics {
+        let (status, _, body) = self.get("/metrics").await;
+        assert_eq!(status, 200);
+        Metrics::parse(&body)
+    }
+
+    /// Scrape until `cond` holds (or panic after `timeout` with the last scrape and the log).
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        cond: impl Fn(&Metrics) -> bool,
+    ) -> Metrics {
+        let start = Instant::now();
+        loop {
+            let m = self.metrics().await;
+            if cond(&m) {
+                return m;
+            }
+            if start.elapsed() > timeout {
+                panic!(
+                    "timed out waiting for {what}\n--- last scrape ---\n{}\n--- log ---\n{}",
+                    m.text,
+                    self.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Wait for the process to exit, returning its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One parsed sample.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// A parsed classic-text exposition (a small parser for assertions; the
+/// strict checks are promtool and the Python OpenMetrics parser).
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub text: String,
+    pub samples: Vec<Sample>,
+}
+
+impl Metrics {
+    pub fn parse(text: &str) -> Metrics {
+        let mut samples = Vec::new();
+        for line in text.lines() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            samples.push(parse_line(line).unwrap_or_else(|| panic!("unparsable line {line:?}")));
+        }
+        Metrics {
+            text: text.to_owned(),
+            samples,
+        }
+    }
+
+    /// Samples of `name` whose labels include every pair of `labels`.
+    pub fn find(&self, name: &str, labels: &[(&str, &str)]) -> Vec<&Sample> {
+        self.samples
+            .iter()
+            .filter(|s| {
+                s.name == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
+            .collect()
+    }
+
+    /// The single value of `name` with `labels`, if exactly one sample matches.
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        match self.find(name, labels).as_slice() {
+            [one] => Some(one.value),
+            [] => None,
+            many => panic!(
+                "{} samples of {name} match {labels:?}: {many:?}",
+                many.len()
+            ),
+        }
+    }
+
+    pub fn has(&self, name: &str, labels: &[(&str, &str)]) -> bool {
+        !self.find(name, labels).is_empty()
+    }
+}
+
+fn parse_line(line: &str) -> Option<Sample> {
+    let name_end = line.find(['{', ' '])?;
+    let name = line[..name_end].to_owned();
+    let mut labels = BTreeMap::new();
+    let mut chars = line[name_end..].chars().peekable();
+    if chars.peek() == Some(&'{') {
+        chars.next();
+        loop {
+            match chars.peek()? {
+                '}' => {
+                    chars.next();
+                    break;
+                }
+                ',' => {
+                    chars.next();
+                    continue;
+                }
+                _ => {}
+            }
+            let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+            if chars.next()? != '"' {
+                return None;
+            }
+            let mut value = String::new();
+            loop {
+                match chars.next()? {
+                    '\\' => match chars.next()? {
+                        'n' => value.push('\n'),
+                        c => value.push(c),
+                    },
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+            labels.insert(key, value);
+        }
+    }
+    let rest: String = chars.collect();
+    let value = match rest.split_whitespace().next()? {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        v => v.parse().ok()?,
+    };
+    Some(Sample {
+        name,
+        labels,
+        value,
+    })
+}
+
+#[test]
+fn parses_escaped_labels() {
+    let m = Metrics::parse("a{x=\"q\\\"\\\\\\n\",y=\"2\"} 3\nb 1\n");
+    assert_eq!(m.get("a", &[("x", "q\"\\\n"), ("y", "2")]), Some(3.0));
+    assert_eq!(m.get("b", &[]), Some(1.0));
+}
+
+/// An exporter config polling `fleet` every second. `defaults_extra` lines
+/// go under `defaults:` (indent 2), `target_extra(i)` under target i (indent 4).
+pub fn config_for(
+    fleet: &Fleet,
+    ca: &Path,
+    defaults_extra: &str,
+    target_extra: impl Fn(usize) -> String,
+) -> String {
+    let mut s = format!(
+        "global:\n  stale_after: 3\ndefaults:\n  interval: 1s\n  timeout: 900ms\n  tls_config:\n    ca_file: {}\n{}\ntargets:\n",
+        ca.display(),
+        defaults_extra
+    );
+    for i in 0..fleet.len() {
+        let a = fleet.appliance(i);
+        let extra = target_extra(i);
+        let has_creds = extra.contains("api_key") || extra.contains("realm_auth");
+        s.push_str(&format!("  - name: {}\n    url: {}\n", a.name(), a.url()));
+        if !has_creds
+            && !defaults_extra.contains("api_key")
+            && !defaults_extra.contains("realm_auth")
+        {
+            s.push_str("    api_key: sim-api-key\n");
+        }
+        s.push_str(&extra);
+    }
+    s
+}
+
+/// Fleet + exporter polling it every second.
+pub async fn fleet_and_exporter(
+    n: usize,
+    defaults_extra: &str,
+    target_extra: impl Fn(usize) -> String,
+) -> (Fleet, Exporter) {
+    let fleet = fleet(n).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(&fleet, dir.path());
+    let config = config_for(&fleet, &ca, defaults_extra, target_extra);
+    let exporter = Exporter::start_in(dir, &config, &[]);
+    (fleet, exporter)
+}
+
+/// `ivanti_up{target}` is 1.
+pub fn up(m: &Metrics, target: &str) -> bool {
+    m.get("ivanti_up", &[("target", target)]) == Some(1.0)
+}
+
+/// `ivanti_collector_errors_total{target,collector,reason}` (0 when absent).
+pub fn errors(m: &Metrics, target: &str, collector: &str, reason: &str) -> f64 {
+    m.get(
+        "ivanti_collector_errors_total",
+        &[
+            ("target", target),
+            ("collector", collector),
+            ("reason", reason),
+        ],
+    )
+    .unwrap_or(0.0)
+}
+
+pub const WAIT: Duration = Duration::from_secs(20);

@@ -1,0 +1,16 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Integration tests: the real `ivanti-exporter` binary against real HTTPS
+//! appliances (the simulator) on loopback. One test binary, as in
+//! zero-to-production; `TEST_LOG=1` shows the exporter's logs.
+
+mod helpers;
+
+mod auth;
+mod config;
+mod docs;
+mod faults;
+mod formats;
+mod lifecycle;
+mod paging;
+mod probe;
+mod scrape;

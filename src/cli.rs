@@ -176,7 +176,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         if let Some(pem) = fleet.ca_pem() {
             std::fs::write(&ca, pem).map_err(|e| format!("{}: {e}", ca.display()))?;
         }
-        let yaml = fleet.config_yaml(fleet.ca_pem().map(|_| ca.as_path()));
+        let yaml = fleet.config_yaml(fleet.ca_pem().map(|_| ca.as_path()), Duration::from_secs(5));
         tracing::info!(appliances = fleet.len(), "demo: simulated fleet started");
         _fleet = Some(fleet);
         Source::Demo { yaml, dir }

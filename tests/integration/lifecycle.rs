@@ -70,3 +70,95 @@ async fn reload_adds_targets_and_rejects_bad_configs() {
     exp.signal("TERM");
     assert_eq!(exp.wait_exit(Duration::from_secs(15)), Some(0));
 }
+
+/// `simulate --write-config` in one process, the exporter on that file in another.
+#[tokio::test(flavor = "multi_thread")]
+async fn simulate_subcommand_writes_a_config_the_exporter_polls() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet_yml = dir.path().join("fleet.yml");
+    let mut sim = std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+        .args([
+            "simulate",
+            "--appliances",
+            "3",
+            "--faults",
+            "3=unauthorized",
+            "--write-config",
+        ])
+        .arg(&fleet_yml)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !fleet_yml.exists() && start.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let yaml = std::fs::read_to_string(&fleet_yml).expect("config written");
+    assert!(dir.path().join("fleet-ca.pem").exists());
+    // Poll faster than the written 15s.
+    let yaml = yaml
+        .replace("interval: 15s", "interval: 1s")
+        .replace("timeout: 5s", "timeout: 900ms");
+    let exp = Exporter::start(&yaml);
+    let m = exp
+        .wait_for("two up, one failing auth", WAIT, |m| {
+            up(m, "sim-001") && up(m, "sim-002") && errors(m, "sim-003", "cluster", "auth") > 0.0
+        })
+        .await;
+    assert_eq!(m.get("ivanti_exporter_targets", &[]), Some(3.0));
+    let _ = sim.kill();
+    let _ = sim.wait();
+}
+
+/// `--demo`: no config, no appliance, metrics within seconds.
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_mode_serves_metrics_within_seconds() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+        .args([
+            "--demo",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--log.format",
+            "json",
+        ])
+        .current_dir(std::env::temp_dir())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let addr = stderr
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("\"listening\""))
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+        .and_then(|v| v["address"].as_str().map(str::to_owned))
+        .expect("listening line");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let start = std::time::Instant::now();
+    let mut ups = 0;
+    while start.elapsed() < WAIT {
+        let body = client
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        ups = Metrics::parse(&body)
+            .find("ivanti_up", &[])
+            .iter()
+            .filter(|s| s.value == 1.0)
+            .count();
+        if ups == 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(ups, 8, "all 8 simulated appliances up");
+}

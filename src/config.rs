@@ -377,7 +377,13 @@ impl Config {
         } else {
             Figment::from(Yaml::file_exact(path))
         };
-        let figment = figment.merge(Env::prefixed("IVANTI_EXPORTER_").split("__"));
+        // Only `SECTION__KEY` variables are config overrides; any other
+        // IVANTI_EXPORTER_* variable in the environment is not ours to reject.
+        let figment = figment.merge(
+            Env::prefixed("IVANTI_EXPORTER_")
+                .split("__")
+                .filter(|k| k.as_str().contains('.')),
+        );
         let file: FileConfig = figment.extract().map_err(figment_problems)?;
         let base = path.parent().unwrap_or(Path::new("."));
         Config::from_file(file, base)

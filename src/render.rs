@@ -290,3 +290,102 @@ fn render_data(enc: &mut Encoder<'_>, views: &[TargetView<'_>]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::exposition::Samples;
+    use crate::kinds::ics::{active_users, cluster, healthcheck};
+    use crate::store::PollOutcome;
+    use std::time::Duration;
+
+    fn fixture(path: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/tests/fixtures/ics/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    /// A fixed state: one healthy appliance (vendor payloads, hostile static
+    /// label) and one whose collectors failed.
+    fn inventory() -> Inventory {
+        let config = Config::from_yaml(
+            "defaults:\n  collectors: [healthcheck, active_users, cluster]\ntargets:\n  - name: vpn-fra-1\n    url: https://vpn-fra-1.example.net\n    labels: { site: \"Frankfurt \\\"A\\\" \\\\ ü\\nrack\" }\n  - name: vpn-nyc-1\n    url: https://vpn-nyc-1.example.net\n",
+            std::path::Path::new("."),
+        )
+        .unwrap();
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let ok = |d| PollOutcome {
+            result: Ok(()),
+            duration: Duration::from_millis(d),
+            at,
+        };
+        let healthy = Arc::new(TargetState::new(config.targets[0].clone()));
+        let mut s = Samples::new();
+        let status =
+            healthcheck::parse_status(&fixture("api/v1/system/healthcheck__status=all.json"))
+                .unwrap();
+        healthcheck::samples(true, Some(&status), Some(1.0), &mut s);
+        healthy.record(0, ok(12), s.into_vec(), 3);
+        let mut s = Samples::new();
+        let page = active_users::parse(&fixture("api/v1/system/active-users.json")).unwrap();
+        let mut b = active_users::Breakdown::default();
+        b.add(page.records);
+        active_users::samples(page.total_matched, page.user_login_permission, &b, &mut s);
+        healthy.record(1, ok(30), s.into_vec(), 3);
+        let mut s = Samples::new();
+        let c = cluster::parse(&fixture("api/v1/cluster__active-passive.json"))
+            .unwrap()
+            .unwrap();
+        cluster::samples(&c, &mut s);
+        healthy.record(2, ok(8), s.into_vec(), 3);
+        let failing = Arc::new(TargetState::new(config.targets[1].clone()));
+        for (i, e) in [
+            CollectError::Timeout("x".into()),
+            CollectError::Auth("x".into()),
+            CollectError::Parse(crate::error::ParseError::Html),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            failing.record(
+                i,
+                PollOutcome {
+                    result: Err(e),
+                    duration: Duration::from_secs(1),
+                    at,
+                },
+                Vec::new(),
+                3,
+            );
+        }
+        Inventory::new(vec![healthy, failing])
+    }
+
+    fn golden(name: &str, actual: &str) {
+        let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, actual).unwrap();
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            expected == actual,
+            "{name} differs from the golden file (UPDATE_GOLDEN=1 to rewrite):\n{actual}"
+        );
+    }
+
+    #[test]
+    fn golden_expositions() {
+        let inv = inventory();
+        golden("fleet.prom", &render(&inv, None, None, Format::Text));
+        golden(
+            "fleet.openmetrics",
+            &render(&inv, None, None, Format::OpenMetrics),
+        );
+        let probe = render(&inv, None, inv.get("vpn-nyc-1"), Format::Text);
+        assert!(probe.contains("ivanti_up{target=\"vpn-nyc-1\"} 0"));
+        assert!(!probe.contains("vpn-fra-1"));
+    }
+}

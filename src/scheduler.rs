@@ -272,6 +272,108 @@ impl Poller {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use crate::kinds::BoxFuture;
+    use std::sync::atomic::AtomicUsize;
+
+    /// An appliance that takes 3 s per poll, fails the `license` collector,
+    /// and records when each poll started and how many ran at once.
+    #[derive(Default)]
+    struct Fake {
+        running: AtomicUsize,
+        max_running: AtomicUsize,
+        starts: Mutex<Vec<(&'static str, Duration)>>,
+    }
+
+    struct FakeHandle(Arc<Fake>, Instant);
+
+    impl Appliance for FakeHandle {
+        fn collect<'a>(
+            &'a self,
+            collector: &'static str,
+            _out: &'a mut Samples,
+        ) -> BoxFuture<'a, Result<(), CollectError>> {
+            Box::pin(async move {
+                let f = &self.0;
+                f.starts.lock().unwrap().push((collector, self.1.elapsed()));
+                let n = f.running.fetch_add(1, Ordering::SeqCst) + 1;
+                f.max_running.fetch_max(n, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                f.running.fetch_sub(1, Ordering::SeqCst);
+                if collector == "license" {
+                    Err(CollectError::Http {
+                        status: 500,
+                        message: "down".into(),
+                    })
+                } else {
+                    Ok(())
+                }
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn schedule_on_a_paused_clock() {
+        let config = Config::from_yaml(
+            "targets:\n  - name: vpn-1\n    url: https://vpn-1.example.net\n    interval: 10s\n    timeout: 5s\n    collectors: [healthcheck, cluster, system_information, license]\n",
+            std::path::Path::new("."),
+        )
+        .unwrap();
+        let target = config.targets[0].clone();
+        let state = Arc::new(TargetState::new(target.clone()));
+        let fake = Arc::new(Fake::default());
+        let store = Arc::new(Store::new());
+        let per_target = Arc::new(Semaphore::new(1));
+        let global = Arc::new(Semaphore::new(8));
+        let t0 = Instant::now();
+        for idx in 0..4 {
+            let poller = Poller {
+                state: state.clone(),
+                idx,
+                appliance: Arc::new(FakeHandle(fake.clone(), t0)),
+                per_target: per_target.clone(),
+                global: global.clone(),
+                store: store.clone(),
+                stale_after: 3,
+            };
+            tokio::spawn(poller.run());
+        }
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        let starts = fake.starts.lock().unwrap().clone();
+        let count = |c: &str| starts.iter().filter(|(n, _)| *n == c).count();
+        // One poll at a time per appliance, even with four collectors due.
+        assert_eq!(fake.max_running.load(Ordering::SeqCst), 1);
+        // 10 s interval over 100 s: about ten polls each (12 s of work per
+        // round of 4 x 3 s can push a few ticks; none is lost wholesale).
+        for c in ["healthcheck", "cluster"] {
+            assert!((7..=11).contains(&count(c)), "{c}: {}", count(c));
+        }
+        // system_information defaults to 5 min, but polls once early.
+        assert_eq!(count("system_information"), 1);
+        // license (5 min) fails: retried at the 10 s base interval, not in 5 min.
+        assert!(
+            count("license") >= 5,
+            "license retried {} times",
+            count("license")
+        );
+        // Every first poll starts within the first base interval (plus queueing).
+        for c in ["healthcheck", "cluster", "system_information", "license"] {
+            let first = starts.iter().find(|(n, _)| *n == c).unwrap().1;
+            assert!(
+                first < Duration::from_secs(10 + 9),
+                "{c} first at {first:?}"
+            );
+        }
+        let st = state.collectors[3].status();
+        assert!(st.consecutive_failures >= 5);
+        assert_eq!(
+            st.errors[CollectError::REASONS
+                .iter()
+                .position(|r| *r == "http")
+                .unwrap()] as usize,
+            count("license")
+        );
+    }
 
     #[test]
     fn phases_spread_and_are_stable() {

@@ -22,7 +22,7 @@ pub struct Exporter {
     http: reqwest::Client,
 }
 
-/// When a tool is missing: fail in CI (`IVANTI_EXPORTER_REQUIRE_TOOLS=1`), skip elsewhere.
+/// When a tool is missing: fail in CI (`IVANTI_TEST_REQUIRE_TOOLS=1`), skip elsewhere.
 pub fn tool_available(name: &str, probe: &mut Command) -> bool {
     let ok = probe
         .stdout(Stdio::null())
@@ -31,8 +31,8 @@ pub fn tool_available(name: &str, probe: &mut Command) -> bool {
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
-        if std::env::var_os("IVANTI_EXPORTER_REQUIRE_TOOLS").is_some() {
-            panic!("{name} is required (IVANTI_EXPORTER_REQUIRE_TOOLS is set) but not available");
+        if std::env::var_os("IVANTI_TEST_REQUIRE_TOOLS").is_some() {
+            panic!("{name} is required (IVANTI_TEST_REQUIRE_TOOLS is set) but not available");
         }
         eprintln!("SKIPPED: {name} is not installed");
     }

@@ -90,6 +90,17 @@ async fn every_fault_class_has_its_reason() {
         logs.contains("HTML page instead of JSON") || logs.contains("got an HTML page"),
         "{logs}"
     );
+    // The redirect was not followed: nothing asked for the sign-in page.
+    let redirected = cases
+        .iter()
+        .position(|(f, _, _)| *f == Fault::Redirect)
+        .unwrap();
+    assert!(fleet
+        .appliance(redirected)
+        .stats()
+        .by_method_path
+        .keys()
+        .all(|(_, path)| path.starts_with("/api/")));
     // The daemon is still fine.
     let (status, _, _) = exp.get("/-/healthy").await;
     assert_eq!(status, 200);
@@ -146,4 +157,41 @@ async fn insecure_skip_verify_is_an_explicit_logged_opt_in() {
     exp.wait_for("up without a CA", WAIT, |m| up(m, a.name()))
         .await;
     assert!(exp.logs().contains("insecure_skip_verify is set"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn environment_proxies_are_ignored() {
+    // A trap posing as a proxy: the exporter must never connect to it.
+    let trap = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = format!("http://{}", trap.local_addr().unwrap());
+    let fleet = fleet(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(&fleet, dir.path());
+    let config = config_for(&fleet, &ca, "", |_| String::new());
+    std::fs::write(dir.path().join("config.yml"), &config).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+        .arg("--config.file")
+        .arg(dir.path().join("config.yml"))
+        .args(["--web.listen-address", "127.0.0.1:0"])
+        .env("HTTPS_PROXY", &proxy)
+        .env("https_proxy", &proxy)
+        .env("ALL_PROXY", &proxy)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let a = fleet.appliance(0);
+    let start = std::time::Instant::now();
+    while a.stats().requests < 5 && start.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(a.stats().requests >= 5, "the appliance was polled directly");
+    let accepted = tokio::time::timeout(Duration::from_millis(200), trap.accept()).await;
+    assert!(
+        accepted.is_err(),
+        "the exporter used HTTPS_PROXY from the environment"
+    );
 }

@@ -13,4 +13,5 @@ mod formats;
 mod lifecycle;
 mod paging;
 mod probe;
+mod rules;
 mod scrape;

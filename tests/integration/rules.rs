@@ -1,0 +1,73 @@
+//! The Prometheus rules: promtool accepts them, their unit tests pass, every
+//! metric they use exists, and every runbook link points at a section.
+
+use crate::helpers::tool_available;
+use std::collections::BTreeSet;
+use std::process::Command;
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/prometheus");
+
+fn promtool(args: &[&str]) -> (bool, String) {
+    let out = Command::new("promtool").args(args).current_dir(DIR).output().expect("promtool");
+    (
+        out.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+#[test]
+fn promtool_checks_and_unit_tests_pass() {
+    if !tool_available("promtool", Command::new("promtool").arg("--version")) {
+        return;
+    }
+    let (ok, out) = promtool(&["check", "rules", "ivanti-exporter.rules.yml"]);
+    assert!(ok, "{out}");
+    let (ok, out) = promtool(&["test", "rules", "ivanti-exporter.rules.test.yml"]);
+    assert!(ok, "{out}");
+}
+
+fn metric_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let b = text.as_bytes();
+    let mut i = 0;
+    while let Some(pos) = text[i..].find("ivanti_") {
+        let start = i + pos;
+        let before_ok = start == 0 || !(b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b':' || b[start - 1] == b'_');
+        let mut end = start;
+        while end < b.len() && (b[end].is_ascii_lowercase() || b[end].is_ascii_digit() || b[end] == b'_') {
+            end += 1;
+        }
+        if before_ok {
+            names.insert(text[start..end].to_owned());
+        }
+        i = end;
+    }
+    names
+}
+
+#[test]
+fn rules_use_only_published_metrics_and_link_the_runbook() {
+    let rules = std::fs::read_to_string(format!("{DIR}/ivanti-exporter.rules.yml")).unwrap();
+    let known: BTreeSet<String> =
+        ivanti_exporter::render::all_metrics().iter().map(|d| d.name.to_owned()).collect();
+    let used = metric_names(&rules);
+    assert!(used.len() > 10, "{used:?}");
+    let unknown: Vec<_> = used.difference(&known).collect();
+    assert!(unknown.is_empty(), "rules use metrics the exporter does not publish: {unknown:?}");
+    let runbook = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/runbook.md")).unwrap();
+    let anchors: BTreeSet<String> = runbook
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    let mut alerts = 0;
+    for line in rules.lines() {
+        if let Some(name) = line.trim().strip_prefix("- alert: ") {
+            alerts += 1;
+            let anchor = name.to_lowercase();
+            assert!(anchors.contains(&anchor), "docs/runbook.md has no section ## {name}");
+            assert!(rules.contains(&format!("runbook.md#{anchor}\"")), "{name} runbook_url");
+        }
+    }
+    assert!(alerts >= 15, "{alerts} alerts");
+}

@@ -53,6 +53,12 @@ pub struct Cli {
     /// Number of simulated appliances for --demo.
     #[arg(long = "demo.appliances", default_value_t = 8)]
     pub demo_appliances: usize,
+    /// This replica's shard (0-based); targets are split by a stable hash of their name.
+    #[arg(long = "shard.index", env = "IVANTI_SHARD_INDEX", default_value_t = 0)]
+    pub shard_index: u32,
+    /// Number of shards (replicas) splitting the targets; 1 = no sharding.
+    #[arg(long = "shard.count", env = "IVANTI_SHARD_COUNT", default_value_t = 1)]
+    pub shard_count: u32,
     /// What to do (default: run the exporter).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -65,6 +71,12 @@ pub enum Command {
     CheckConfig,
     /// Serve a simulated fleet of appliances on loopback.
     Simulate(sim::SimulateArgs),
+    /// Exit 0 when the URL answers 200 (container health checks without curl).
+    Healthcheck {
+        /// URL to check.
+        #[arg(long, default_value = "http://127.0.0.1:9959/-/healthy")]
+        url: String,
+    },
 }
 
 /// Parse `:9959`, `0.0.0.0:9959`, `[::1]:9959` or `localhost:9959`.
@@ -101,6 +113,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::CheckConfig) => return check_config(&cli.config_file),
+        Some(Command::Healthcheck { ref url }) => rt.block_on(healthcheck(url)),
         Some(Command::Simulate(ref args)) => rt
             .block_on(sim::run(args.clone(), shutdown_signal()))
             .map_err(|e| format!("simulator: {e}")),
@@ -113,6 +126,20 @@ pub fn main() -> ExitCode {
             eprintln!("ivanti-exporter: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn healthcheck(url: &str) -> Result<(), String> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let resp = client.get(url).send().await.map_err(|e| e.to_string())?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("{url}: HTTP {}", resp.status()))
     }
 }
 
@@ -137,18 +164,32 @@ fn check_config(path: &Path) -> ExitCode {
     }
 }
 
-/// Where the configuration comes from.
-enum Source {
+/// Where the configuration comes from, and which shard of it is ours.
+struct Source {
+    kind: SourceKind,
+    shard: (u32, u32),
+}
+
+enum SourceKind {
     File(PathBuf),
     Demo { yaml: String, dir: PathBuf },
 }
 
 impl Source {
     fn load(&self) -> Result<Config, String> {
-        match self {
-            Source::File(p) => Config::load(p).map_err(|e| e.to_string()),
-            Source::Demo { yaml, dir } => Config::from_yaml(yaml, dir).map_err(|e| e.to_string()),
+        let mut config = match &self.kind {
+            SourceKind::File(p) => Config::load(p).map_err(|e| e.to_string())?,
+            SourceKind::Demo { yaml, dir } => {
+                Config::from_yaml(yaml, dir).map_err(|e| e.to_string())?
+            }
+        };
+        let (index, count) = self.shard;
+        if count > 1 {
+            config
+                .targets
+                .retain(|t| crate::config::shard_of(&t.name, count) == index);
         }
+        Ok(config)
     }
 }
 
@@ -179,9 +220,19 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         let yaml = fleet.config_yaml(fleet.ca_pem().map(|_| ca.as_path()), Duration::from_secs(5));
         tracing::info!(appliances = fleet.len(), "demo: simulated fleet started");
         _fleet = Some(fleet);
-        Source::Demo { yaml, dir }
+        SourceKind::Demo { yaml, dir }
     } else {
-        Source::File(cli.config_file.clone())
+        SourceKind::File(cli.config_file.clone())
+    };
+    if cli.shard_count == 0 || cli.shard_index >= cli.shard_count {
+        return Err(format!(
+            "--shard.index must be below --shard.count (got {} of {})",
+            cli.shard_index, cli.shard_count
+        ));
+    }
+    let source = Source {
+        kind: source,
+        shard: (cli.shard_index, cli.shard_count),
     };
     // A bad config at start: clear error, exit 1, nothing started.
     let config = source

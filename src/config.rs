@@ -465,6 +465,18 @@ impl Config {
     }
 }
 
+/// The shard (0..count) a target belongs to: FNV-1a of its name, stable
+/// across versions and machines, so N replicas split one inventory with no
+/// overlap and no gap.
+pub fn shard_of(name: &str, count: u32) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % u64::from(count.max(1))) as u32
+}
+
 fn figment_problems(err: figment::Error) -> ConfigError {
     let problems = err
         .into_iter()

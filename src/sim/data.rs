@@ -1,10 +1,19 @@
 //! What a simulated appliance says: the JSON of every endpoint, derived
 //! cheaply from the time and the appliance's seed (no background loop over
 //! the fleet), in the shapes of the vendor guide and with its quirks.
+//!
+//! Sessions live in numbered slots `0..n`. Unless the count is fixed with
+//! [`super::Appliance::set_sessions`], each slot's session ends after a
+//! lifetime of 10 to 60 minutes (different per slot) and a new one, with a
+//! new session id, user and transport, starts in its place; the number of
+//! slots itself drifts slowly around the mean. The healthcheck's counters
+//! are computed from the same slots, so `VPN-TUNNEL-COUNT` is exactly the
+//! number of records with a tunnel.
 
 use super::{Profile, State};
 use serde_json::{json, Value};
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::{Duration, UNIX_EPOCH};
 
 fn h(parts: impl Hash) -> u64 {
     let mut s = DefaultHasher::new();
@@ -23,16 +32,82 @@ pub struct View<'a> {
     pub name: &'a str,
     pub index: usize,
     pub t: f64,
+    /// Unix time (seconds) when the fleet started.
+    pub started_unix: f64,
     pub mean_sessions: usize,
     pub state: &'a State,
 }
 
 const REALMS: &[&str] = &["Users", "Contractors", "Partners", "Admin Users"];
+const CLIENT_AGENTS: &[&str] = &[
+    "Windows 10 Pulse Secure",
+    "Windows 11 Ivanti Secure Access Client",
+    "Mac OS X Ivanti Secure Access Client",
+    "Linux Pulse Secure",
+];
+const BROWSER_AGENTS: &[&str] = &[
+    "Windows 10 Google Chrome",
+    "Windows 11 Microsoft Edge",
+    "Mac OS X Safari",
+];
+const CLIENT_VERSIONS: &[&str] = &["22.7.2.3191", "22.6.1.1469", "9.1.15.24503"];
+
+/// One session slot at the view's time.
+struct Slot {
+    /// Identifies the session (changes when the slot's session ends).
+    id: u64,
+    /// Sign-in time, seconds relative to the fleet's start (may be negative).
+    signed_in: f64,
+}
+
+/// Tunnel transport of a session: ESP, SSL, or none (browser only).
+fn transport(id: u64) -> Option<&'static str> {
+    match id % 10 {
+        0..=6 => Some("ESP"),
+        7 | 8 => Some("SSL"),
+        _ => None,
+    }
+}
+
+/// `"2018/08/23 11:45:40"` (UTC) for a Unix time.
+fn ics_time(unix: f64) -> String {
+    let t = UNIX_EPOCH + Duration::from_secs_f64(unix.max(0.0));
+    let s = humantime::format_rfc3339_seconds(t).to_string();
+    // 2018-08-23T11:45:40Z
+    let s = s.trim_end_matches('Z');
+    s.replacen('-', "/", 2).replacen('T', " ", 1)
+}
+
+/// Decode a query-string value (`%XX` and `+`).
+pub fn url_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => match s.get(i + 1..i + 3).map(|x| u8::from_str_radix(x, 16)) {
+                Some(Ok(v)) => {
+                    out.push(v);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
 
 impl View<'_> {
     fn wave(&self, period: f64, salt: &str) -> f64 {
         let phase = unit((self.seed, salt)) * std::f64::consts::TAU;
         (self.t / period * std::f64::consts::TAU + phase).sin()
+    }
+
+    fn old(&self) -> bool {
+        self.state.profile == Profile::OldFirmware
     }
 
     /// Number of active sessions now.
@@ -55,45 +130,93 @@ impl View<'_> {
         }
     }
 
-    /// Session record `i`. With a fixed session count (tests) ids are stable;
+    /// Slot `i` now. With a fixed session count (tests) ids are stable;
     /// otherwise each slot's session ends and a new one starts now and then.
+    fn slot(&self, i: usize) -> Slot {
+        if self.state.sessions.is_some() {
+            return Slot {
+                id: h((self.seed, i, 0u64)),
+                signed_in: -60.0 - 8.0 * 3600.0 * unit((self.seed, i, "age")),
+            };
+        }
+        let lifetime = 600.0 + 3000.0 * unit((self.seed, i, "life"));
+        let offset = lifetime * unit((self.seed, i, "phase"));
+        let generation = ((self.t + offset) / lifetime).floor();
+        Slot {
+            id: h((self.seed, i, generation as u64)),
+            signed_in: generation * lifetime - offset,
+        }
+    }
+
+    fn user_name(id: u64) -> String {
+        format!("user{:05}", id % 100_000)
+    }
+
+    /// Session record of slot `i`.
     fn record(&self, i: usize, nodes: &[String]) -> Value {
-        let generation = if self.state.sessions.is_some() {
-            0
-        } else {
-            let lifetime = 600.0 + 3000.0 * unit((self.seed, i, "life"));
-            ((self.t + lifetime * unit((self.seed, i, "phase"))) / lifetime) as u64
-        };
-        let id = h((self.seed, i, generation));
+        let Slot { id, signed_in } = self.slot(i);
         let realm = REALMS[(id % 7).min(3) as usize];
-        let transport = match id % 10 {
-            0..=6 => Some("ESP"),
-            7 | 8 => Some("SSL"),
-            _ => None,
+        let transport = transport(id);
+        let pick = |list: &[&'static str]| list[((id >> 20) % list.len() as u64) as usize];
+        let agent = if transport.is_some() {
+            pick(CLIENT_AGENTS)
+        } else {
+            pick(BROWSER_AGENTS)
         };
+        let signed_in_unix = self.started_unix + signed_in;
         let mut r = json!({
-            "active-user-name": format!("user{:05}", id % 100_000),
-            "agent-type": if transport.is_some() { "Windows 10 Pulse Secure" } else { "Windows 10 Google Chrome" },
+            "active-user-name": Self::user_name(id),
+            "agent-type": agent,
             "authentication-realm": realm,
             "endpoint-security-status": "Not Applicable\nPassed Policies: \nFailed Policies: \nEliminated Roles: ",
             "events": 0,
             "login-node": nodes[i % nodes.len()],
-            "network-connect-ip": transport.map(|_| format!("10.{}.{}.{}", (id >> 8) % 250, (id >> 16) % 250, id % 250)),
+            "network-connect-ip": transport.map(|_| format!("10.{}.{}.{}", (id >> 8) % 250, (id >> 16) % 250, id % 250 + 2)),
             "network-connect-transport-mode": transport,
-            "session-id": format!("sid{:016x}{:032x}", id, h((id, "sid"))),
+            "session-id": format!("sid{:016x}{:016x}{:08x}00000000", id, h((id, "sid")), id >> 32),
             "user-roles": realm,
-            "user-sign-in-time": "2026/11/24 08:00:00",
-            "source-ip": format!("198.51.100.{}", id % 250),
+            "user-sign-in-time": ics_time(signed_in_unix),
         });
-        if transport.is_some() {
-            r["pulse-client-version"] = json!("22.7.2.3191");
+        if let Some(o) = r.as_object_mut() {
+            if transport.is_some() {
+                o.insert("pulse-client-version".into(), json!(pick(CLIENT_VERSIONS)));
+            }
+            if !self.old() {
+                // Fields 22.x adds.
+                o.insert(
+                    "source-ip".into(),
+                    json!(format!("198.51.100.{}", id % 250 + 1)),
+                );
+                o.insert(
+                    "sign-in-time-micro".into(),
+                    json!((signed_in_unix.max(0.0) * 1e6) as u64),
+                );
+                if transport.is_some() {
+                    let m = h((id, "mac"));
+                    o.insert(
+                        "mac-address".into(),
+                        json!(format!(
+                            "00:50:56:{:02x}:{:02x}:{:02x}",
+                            m & 0xff,
+                            (m >> 8) & 0xff,
+                            (m >> 16) & 0xff
+                        )),
+                    );
+                }
+            }
         }
         r
     }
 
-    /// `GET /api/v1/system/active-users?number=&start=`.
-    pub fn active_users(&self, number: Option<usize>, start: Option<usize>) -> Value {
+    /// `GET /api/v1/system/active-users?number=&start=&name=`.
+    pub fn active_users(
+        &self,
+        number: Option<usize>,
+        start: Option<usize>,
+        name: Option<&str>,
+    ) -> Value {
         let n = self.sessions();
+        // The firmware's default page and hard cap.
         let number = number.unwrap_or(200).min(200);
         let first = match start {
             None => 0,
@@ -101,15 +224,24 @@ impl View<'_> {
             Some(s) => s.saturating_sub(1),
         };
         let nodes = self.nodes();
-        let end = (first + number).min(n);
+        let matched: Option<Vec<usize>> = name.map(|want| {
+            (0..n)
+                .filter(|&i| Self::user_name(self.slot(i).id) == want)
+                .collect()
+        });
+        let total = matched.as_ref().map_or(n, Vec::len);
+        let end = first.saturating_add(number).min(total);
         let records: Vec<Value> = (first.min(end)..end)
-            .map(|i| self.record(i, &nodes))
+            .map(|k| {
+                let i = matched.as_ref().map_or(k, |m| m[k]);
+                self.record(i, &nodes)
+            })
             .collect();
         json!({ "active-users": {
             "active-user-records": { "active-user-record": records },
-            "total-matched-record-number": n,
+            "total-matched-record-number": total,
             "total-returned-record-number": records.len(),
-            "is-last-record": end >= n,
+            "is-last-record": end >= total,
             "user-login-permission": !self.state.logins_disabled,
         }})
     }
@@ -117,29 +249,46 @@ impl View<'_> {
     /// `GET /api/v1/system/healthcheck?status=all`.
     pub fn health_all(&self) -> Value {
         let n = self.sessions();
+        let (mut tunnels, mut ssl) = (0u64, 0u64);
+        for i in 0..n {
+            match transport(self.slot(i).id) {
+                Some("SSL") => {
+                    tunnels += 1;
+                    ssl += 1;
+                }
+                Some(_) => tunnels += 1,
+                // Browser-only sessions hold SSL connections too.
+                None => ssl += 1,
+            }
+        }
         let cpu =
             (20.0 + 15.0 * self.wave(300.0, "cpu") + 10.0 * unit((self.seed, self.t as u64 / 15)))
-                .round();
-        let swap = (2.0 + 2.0 * self.wave(3600.0, "swap")).round().max(0.0);
-        let disk: f64 = if self.index % 5 == 4 {
-            -1.0
+                .round() as i64;
+        let swap = (2.0 + 2.0 * self.wave(3600.0, "swap")).round().max(0.0) as i64;
+        let disk: i64 = if self.index % 5 == 4 {
+            -1
         } else {
-            (30.0 + 20.0 * unit((self.seed, "disk"))).round()
+            (30.0 + 20.0 * unit((self.seed, "disk")) + self.t / 86_400.0)
+                .round()
+                .min(99.0) as i64
         };
-        let tunnels = (n as f64 * 0.9).round();
-        let max_reached = self.state.licenses_exhausted;
-        if self.state.profile == Profile::OldFirmware {
-            // 22.x client code decodes every value as a string; the guide prints CPU-UTILIZATION4.
+        let max_reached = if self.state.licenses_exhausted {
+            "YES"
+        } else {
+            "NO"
+        };
+        if self.old() {
+            // The guide prints CPU-UTILIZATION4; 22.x client code decodes every value as a string.
             json!({
-                "CPU-UTILIZATION4": cpu.to_string(), "SSL-CONNECTION-COUNT": (n / 3).to_string(),
-                "MAX-LICENSED-USERS-REACHED": if max_reached { "YES" } else { "NO" },
+                "CPU-UTILIZATION4": cpu.to_string(), "SSL-CONNECTION-COUNT": ssl.to_string(),
+                "MAX-LICENSED-USERS-REACHED": max_reached,
                 "SWAP-UTILIZATION": swap.to_string(), "DISK-UTILIZATION": disk.to_string(),
                 "USER-COUNT": n.to_string(), "VPN-TUNNEL-COUNT": tunnels.to_string(),
             })
         } else {
             json!({
-                "CPU-UTILIZATION": cpu, "SSL-CONNECTION-COUNT": n / 3,
-                "MAX-LICENSED-USERS-REACHED": if max_reached { "YES" } else { "NO" },
+                "CPU-UTILIZATION": cpu, "SSL-CONNECTION-COUNT": ssl,
+                "MAX-LICENSED-USERS-REACHED": max_reached,
                 "SWAP-UTILIZATION": swap, "DISK-UTILIZATION": disk,
                 "USER-COUNT": n, "VPN-TUNNEL-COUNT": tunnels,
             })
@@ -236,12 +385,17 @@ impl View<'_> {
 
     /// `GET /api/v1/system/system-information`.
     pub fn system_information(&self) -> Value {
-        let old = self.state.profile == Profile::OldFirmware;
+        let old = self.old();
+        let (version, build, rollback) = if old {
+            ("9.1R7", "6087", "9.1R6")
+        } else {
+            ("22.7R2.3", "3191", "22.7R1")
+        };
         let model = ["PSA-3000", "PSA-5000", "PSA-7000v"][(self.seed % 3) as usize];
         let mut info = json!({
             "cluster-node": {}, "hardware-model": model,
             "host-name": self.name, "machine-id": format!("0312MB{:011X}", self.seed % 0xFFFF_FFFF),
-            "os-name": "ive-sa", "os-version": if old { "9.1R7" } else { "22.7R2.3" },
+            "os-name": "ive-sa", "os-version": version,
             "serial-number": format!("{:016}", self.seed % 10_000_000_000_000_000),
         });
         if old {
@@ -251,8 +405,8 @@ impl View<'_> {
             }
         }
         json!({
-            "rollback-partition-information": { "build": "5801", "os-name": "ive-sa", "os-version": "22.7R1" },
-            "software-inventory": { "software": { "build": "6087", "name": "IVE-OS", "type": "operating-system", "version": "22.7R2.3" } },
+            "rollback-partition-information": { "build": "5801", "os-name": "ive-sa", "os-version": rollback },
+            "software-inventory": { "software": { "build": build, "name": "IVE-OS", "type": "operating-system", "version": version } },
             "system-information": info,
         })
     }

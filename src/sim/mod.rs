@@ -1,24 +1,98 @@
 //! A simulated fleet of Connect Secure appliances on loopback, for the
-//! README's demo, load tests and the integration tests.
+//! README's demo (`ivanti-exporter --demo`), load tests
+//! (`ivanti-exporter simulate`) and the integration tests (in-process).
 //!
-//! Every appliance has its own listener on 127.0.0.1 (HTTPS with a
-//! certificate signed by a CA generated at start, or plain HTTP) and answers
-//! the endpoints a monitor reads with the vendor guide's shapes:
-//! healthcheck (`?status=all`, `?status=sbr`), active users (pages of at most
-//! 200, `start` 1-based as the guide implies, or 0-based per appliance),
-//! cluster, license lease information and named users, system information,
-//! `POST /api/v1/realm_auth` and the legacy `GET /api/v1/auth`. Everything
-//! else is a 404 or 405 and is counted, so tests can prove the exporter
-//! sends nothing else.
+//! Every appliance has its own TCP listener on a loopback address (HTTPS
+//! with one server certificate for `127.0.0.1`, `::1` and `localhost`,
+//! signed by a CA generated at start, or plain HTTP with `--http`) and
+//! answers the endpoints a monitor reads, in the vendor guide's shapes
+//! (`/work/shared/ics-api.md`):
 //!
-//! **Profiles** ([`Profile`]) pick a firmware/topology variant: stand-alone,
-//! Active/Passive cluster with VIPs (failing over every 20 minutes and on
-//! [`Appliance::failover`]), Active/Active cluster, license server, and old
-//! firmware (`CPU-UTILIZATION4`, numbers as strings, no machine-id, no
-//! `realm_auth`). **Faults** ([`Fault`]) are set per appliance and take effect
-//! on the next request: latency, hangs, refused connections, 401/403,
-//! 500/503, an HTML login page, a redirect, broken JSON, a 64 MiB body, a
-//! truncated body, and a login that asks for a second factor.
+//! | endpoint | auth | notes |
+//! |---|---|---|
+//! | `GET /api/v1/system/healthcheck` | none | `?status=all`, `?status=sbr` |
+//! | `GET /api/v1/system/active-users` | key | `number` (default and hard cap 200), `start` 1-based (`0` reads as `1`; 0-based per appliance with [`Appliance::set_zero_based_paging`]), `name` filter, list-level `is-last-record` |
+//! | `GET /api/v1/cluster` | key | 404 with the ICS error body on a stand-alone box |
+//! | `GET /api/v1/license/license-server-lease-information` | key | 404 unless a license server |
+//! | `GET /api/v1/license/named-users` | key | two lists (`pcs`, `pps`) on a license server |
+//! | `GET /api/v1/system/system-information` | key | no `machine-id` on old firmware |
+//! | `POST /api/v1/realm_auth` | admin `user:password`, body `{"realm": ...}` | issues a random key; 404 on old firmware |
+//! | `GET /api/v1/auth` | admin `user:password` | legacy login, issues a random key |
+//!
+//! "key" means HTTP basic auth with the fleet's static API key
+//! ([`FleetOptions::api_key`], `sim-api-key`) or a key issued by a login as
+//! the user name and an empty password; anything else is a 401 with
+//! `{"result": {"errors": [{"message": ...}]}}`. Every other path is a 404,
+//! every other method a 405, and every request is counted in
+//! [`Appliance::stats`] by method and path, so tests can prove the exporter
+//! sends only GETs and the login POST. Connections are kept alive;
+//! connections and TLS handshakes are counted too.
+//!
+//! The data is derived cheaply from the time and a per-appliance seed, with
+//! no background loop over the fleet: sessions end and start (session ids
+//! change), the session count drifts around `--sessions`, CPU, swap and disk
+//! move, the SSL-connection and VPN-tunnel counts are those of the session
+//! records, every fifth appliance reports `DISK-UTILIZATION: -1`. For exact
+//! figures, [`Appliance::set_sessions`] fixes the count and the session ids.
+//!
+//! # Profiles
+//!
+//! [`Profile`] picks a firmware/topology variant, by default cycled over
+//! the fleet by index (`sim-001`, `sim-002` stand-alone, `sim-003`
+//! Active/Passive, `sim-004` Active/Active, `sim-005` license server,
+//! `sim-006` old firmware, then again), changeable with
+//! [`Appliance::set_profile`]:
+//!
+//! | profile | what differs |
+//! |---|---|
+//! | [`Profile::Standalone`] | 22.x, not clustered: `/api/v1/cluster` and lease information are 404 |
+//! | [`Profile::ClusterActivePassive`] | two members `<name>-a`/`-b`, VIPs, `external-netmask`; the VIP owner fails over every 20 minutes and on [`Appliance::failover`] |
+//! | [`Profile::ClusterActiveActive`] | two members, no VIPs, `external-network` (the guide's Active/Active sample) |
+//! | [`Profile::LicenseServer`] | lease information (features, clients); named users per product |
+//! | [`Profile::OldFirmware`] | 9.1: `CPU-UTILIZATION4`, every healthcheck number a string, no `machine-id` nor `cluster-node`, no 22.x session fields, only the legacy `GET /api/v1/auth` login (`realm_auth` is a 404) |
+//!
+//! Conditions that combine with any profile: [`Appliance::set_member_unreachable`]
+//! (the cluster peer reports `status-code` `0x18`, "Enabled, Unreachable"),
+//! [`Appliance::set_licenses_exhausted`] (leased == total, and
+//! `MAX-LICENSED-USERS-REACHED: YES`), [`Appliance::set_logins_disabled`]
+//! (`user-login-permission: false`), [`Appliance::revoke_keys`] (every
+//! issued key is a 401 until the next login).
+//!
+//! # Faults
+//!
+//! [`Fault`]s are set per appliance ([`Appliance::set_fault`], or
+//! `--faults 3=timeout,5=unauthorized` by appliance number, or
+//! `--faults ratio=0.2` to cycle faults over a fifth of the fleet every
+//! 30 s) and take effect on the next request:
+//!
+//! | fault (`--faults` name) | the appliance… |
+//! |---|---|
+//! | `Latency(d)` (`latency`, 2 s, or `latency:250ms`) | answers correctly after `d` |
+//! | `Hang` (`hang`, `timeout`) | accepts, reads the request, never answers |
+//! | `Refuse` (`refuse`) | stops listening (connection refused) and drops open connections; `Fault::None` listens again on the same port |
+//! | `Unauthorized` (`unauthorized`) | 401 on every authenticated call |
+//! | `Forbidden` (`forbidden`) | 403 on every authenticated call |
+//! | `ServerError` (`server_error`) | 500 with an ICS error body |
+//! | `ServiceUnavailable` (`unavailable`) | 503 |
+//! | `HtmlLogin` (`html_login`) | 200 `text/html`, the sign-in page |
+//! | `Redirect` (`redirect`) | 302 to `/dana-na/auth/url_default/welcome.cgi` |
+//! | `BrokenJson` (`broken_json`) | 200 with the JSON cut in half |
+//! | `HugeBody` (`huge_body`) | 200, streams 64 MiB of session records (never held in memory) |
+//! | `TruncatedBody` (`truncated_body`) | sends a `Content-Length` larger than the body, then closes |
+//! | `SecondFactor` (`second_factor`) | `realm_auth` answers `{"resume_id": ...}` |
+//!
+//! # Use
+//!
+//! ```text
+//! ivanti-exporter simulate --appliances 50 --faults 3=timeout --write-config sim.yml
+//! ivanti-exporter --config.file sim.yml
+//! ```
+//!
+//! In-process: [`Fleet::start`] with [`FleetOptions`], then
+//! [`Fleet::config_yaml`] for an exporter configuration polling it,
+//! [`Fleet::appliance`] for the handles, [`Fleet::shutdown`] at the end.
+//! `simulate --appliances 10000` runs on two cores: the open-file limit is
+//! raised to its hard limit at start.
 
 mod data;
 
@@ -90,7 +164,10 @@ impl Fault {
             "huge_body" => Fault::HugeBody,
             "truncated_body" => Fault::TruncatedBody,
             "second_factor" => Fault::SecondFactor,
-            _ => return None,
+            _ => match s.strip_prefix("latency:") {
+                Some(d) => Fault::Latency(humantime::parse_duration(d).ok()?),
+                None => return None,
+            },
         })
     }
 
@@ -150,6 +227,22 @@ pub struct State {
     zero_based_paging: bool,
 }
 
+impl State {
+    fn new(profile: Profile) -> State {
+        State {
+            fault: Fault::None,
+            profile,
+            sessions: None,
+            keys: HashSet::new(),
+            failovers: 0,
+            member_unreachable: false,
+            licenses_exhausted: false,
+            logins_disabled: false,
+            zero_based_paging: false,
+        }
+    }
+}
+
 /// What an appliance has seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -183,6 +276,7 @@ struct Shared {
 
 struct FleetShared {
     started: Instant,
+    started_unix: f64,
     api_key: String,
     admin: (String, String, String),
     mean_sessions: usize,
@@ -346,6 +440,9 @@ impl Fleet {
         };
         let fleet = Arc::new(FleetShared {
             started: Instant::now(),
+            started_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
             api_key: opts.api_key.clone(),
             admin: opts.admin.clone(),
             mean_sessions: opts.sessions,
@@ -366,17 +463,7 @@ impl Fleet {
                 index: i,
                 seed: opts.seed.wrapping_mul(1_000_003).wrapping_add(i as u64),
                 addr,
-                state: Mutex::new(State {
-                    fault: Fault::None,
-                    profile: Profile::for_index(i),
-                    sessions: None,
-                    keys: HashSet::new(),
-                    failovers: 0,
-                    member_unreachable: false,
-                    licenses_exhausted: false,
-                    logins_disabled: false,
-                    zero_based_paging: false,
-                }),
+                state: Mutex::new(State::new(Profile::for_index(i))),
                 stats: Mutex::new(Stats::default()),
                 in_flight: AtomicU64::new(0),
                 tls_handshakes: AtomicU64::new(0),
@@ -692,9 +779,7 @@ async fn handle(
         .clone();
     match &state.fault {
         Fault::Refuse => return Err(std::io::Error::other("refusing")),
-        Fault::Hang => {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-        }
+        Fault::Hang => std::future::pending::<()>().await,
         Fault::Latency(d) => tokio::time::sleep(*d).await,
         _ => {}
     }
@@ -808,6 +893,7 @@ async fn handle(
         name: &shared.name,
         index: shared.index,
         t: fleet.started.elapsed().as_secs_f64(),
+        started_unix: fleet.started_unix,
         mean_sessions: fleet.mean_sessions,
         state: &state,
     };
@@ -823,7 +909,16 @@ async fn handle(
         ("/api/v1/system/healthcheck", Some("all")) => Some(view.health_all()),
         ("/api/v1/system/healthcheck", Some("sbr")) => Some(json!({ "SBR-AVAILABLE": 1 })),
         ("/api/v1/system/active-users", _) => {
-            Some(view.active_users(query_param(q, "number"), query_param(q, "start")))
+            let name = q.and_then(|q| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix("name="))
+                    .map(data::url_decode)
+            });
+            Some(view.active_users(
+                query_param(q, "number"),
+                query_param(q, "start"),
+                name.as_deref(),
+            ))
         }
         ("/api/v1/cluster", _) => match view.cluster() {
             Some(c) => Some(c),
@@ -855,27 +950,32 @@ async fn handle(
                 .unwrap_or_default()
         }
         Fault::HugeBody => {
-            static CHUNK: &[u8] = &[b' '; 64 * 1024];
-            let head =
-                futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"["))]);
-            let fill = futures_util::stream::iter(
-                (0..1024).map(|_| Ok::<_, std::io::Error>(Bytes::from_static(CHUNK))),
-            );
-            let tail =
-                futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"]"))]);
             use futures_util::StreamExt as _;
+            // ~64 MiB of session records, the same 64 KiB chunk over and over.
+            let (head, chunk, tail) = huge_body_parts();
+            let body = futures_util::stream::iter([Ok::<_, std::io::Error>(head)])
+                .chain(futures_util::stream::iter(
+                    (0..HUGE_BODY_CHUNKS).map(move |_| Ok(chunk.clone())),
+                ))
+                .chain(futures_util::stream::iter([Ok(tail)]));
             Response::builder()
                 .header("content-type", "application/json")
-                .body(Body::from_stream(head.chain(fill).chain(tail)))
+                .body(Body::from_stream(body))
                 .unwrap_or_default()
         }
         Fault::TruncatedBody => {
             let text = answer.to_string();
             let cut = text.len() / 2;
-            let body = futures_util::stream::iter([
-                Ok::<_, std::io::Error>(Bytes::from(text.as_bytes()[..cut].to_vec())),
-                Err(std::io::Error::other("connection lost")),
-            ]);
+            use futures_util::StreamExt as _;
+            // Headers and half the body go out (the pause lets them be
+            // flushed), then the connection is closed.
+            let body = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(
+                text.as_bytes()[..cut].to_vec(),
+            ))])
+            .chain(futures_util::stream::once(async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Err(std::io::Error::other("connection lost"))
+            }));
             Response::builder()
                 .header("content-type", "application/json")
                 .header("content-length", text.len().to_string())
@@ -884,6 +984,32 @@ async fn handle(
         }
         _ => json_response(StatusCode::OK, &answer),
     })
+}
+
+/// Number of 64 KiB chunks in a [`Fault::HugeBody`] answer (64 MiB).
+const HUGE_BODY_CHUNKS: usize = 1024;
+
+/// Head, 64 KiB middle chunk and tail of a [`Fault::HugeBody`] answer: a
+/// valid-looking active-users document whose record list never ends.
+fn huge_body_parts() -> (Bytes, Bytes, Bytes) {
+    static CHUNK: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
+    let chunk = CHUNK.get_or_init(|| {
+        let rec = br#"{"active-user-name":"user00000","authentication-realm":"Users","events":0,"login-node":"node","session-id":"sid0000000000000000000000000000000000000000000000"},"#;
+        let mut v = Vec::with_capacity(64 * 1024 + rec.len());
+        while v.len() + rec.len() <= 64 * 1024 {
+            v.extend_from_slice(rec);
+        }
+        // Pad with whitespace to exactly 64 KiB.
+        v.resize(64 * 1024, b' ');
+        Bytes::from(v)
+    });
+    (
+        Bytes::from_static(br#"{"active-users":{"active-user-records":{"active-user-record":["#),
+        chunk.clone(),
+        Bytes::from_static(
+            br#"{"events":0}]},"total-matched-record-number":1,"total-returned-record-number":1}}"#,
+        ),
+    )
 }
 
 /// `ivanti-exporter simulate`.
@@ -948,7 +1074,7 @@ pub fn parse_faults(spec: &str) -> Result<FaultPlan, String> {
         }
         let fault = Fault::parse(f).ok_or_else(|| {
             format!(
-                "unknown fault {f:?} (known: {}, second_factor, none)",
+                "unknown fault {f:?} (known: {}, latency:<duration>, forbidden, redirect, second_factor, none)",
                 Fault::CYCLE.join(", ")
             )
         })?;
@@ -1239,5 +1365,555 @@ mod tests {
         })
         .await;
         assert!(r.is_err());
+    }
+
+    async fn start(n: usize) -> Fleet {
+        Fleet::start(FleetOptions {
+            appliances: n,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn login(c: &reqwest::Client, a: &Appliance) -> (u16, Value) {
+        let (realm, user, pass) = FleetOptions::default().admin;
+        let resp = c
+            .post(format!("{}/api/v1/realm_auth", a.url()))
+            .basic_auth(&user, Some(&pass))
+            .header("content-type", "application/json")
+            .body(json!({ "realm": realm }).to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    async fn get_json(c: &reqwest::Client, a: &Appliance, path: &str) -> Value {
+        let (s, b) = get(c, a, path, Some("sim-api-key")).await;
+        assert_eq!(s, 200, "{path}");
+        serde_json::from_slice(&b).unwrap()
+    }
+
+    #[tokio::test]
+    async fn wrong_credentials_and_second_factor() {
+        let fleet = start(1).await;
+        let a = fleet.appliance(0);
+        let c = client(&fleet).await;
+        let resp = c
+            .post(format!("{}/api/v1/realm_auth", a.url()))
+            .basic_auth("monitor", Some("wrong"))
+            .body(r#"{"realm": "Admin Users"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        let body: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+        assert!(body["result"]["errors"][0]["message"].is_string());
+        // Legacy login on 22.x still answers.
+        let resp = c
+            .get(format!("{}/api/v1/auth", a.url()))
+            .basic_auth("monitor", Some("sim-Passw0rd!"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        a.set_fault(Fault::SecondFactor);
+        let (s, v) = login(&c, a).await;
+        assert_eq!(s, 200);
+        assert!(
+            v["resume_id"].is_string() && v.get("api_key").is_none(),
+            "{v}"
+        );
+        assert_eq!(a.stats().logins, 3);
+    }
+
+    #[tokio::test]
+    async fn faults_answer_the_documented_way() {
+        let fleet = start(1).await;
+        let a = fleet.appliance(0);
+        let c = client(&fleet).await;
+        let info = "/api/v1/system/system-information";
+        let key = Some("sim-api-key");
+
+        a.set_fault(Fault::Redirect);
+        let resp = c.get(format!("{}{info}", a.url())).send().await.unwrap();
+        assert_eq!(resp.status(), 302);
+        assert_eq!(
+            resp.headers()["location"],
+            "/dana-na/auth/url_default/welcome.cgi"
+        );
+
+        a.set_fault(Fault::HtmlLogin);
+        let resp = c.get(format!("{}{info}", a.url())).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+
+        a.set_fault(Fault::Forbidden);
+        assert_eq!(get(&c, a, info, key).await.0, 403);
+        assert_eq!(
+            get(&c, a, "/api/v1/system/healthcheck", None).await.0,
+            200,
+            "the healthcheck needs no auth"
+        );
+        a.set_fault(Fault::Unauthorized);
+        assert_eq!(get(&c, a, info, key).await.0, 401);
+        a.set_fault(Fault::ServerError);
+        let (s, b) = get(&c, a, info, key).await;
+        assert_eq!(s, 500);
+        assert!(serde_json::from_slice::<Value>(&b).unwrap()["result"]["errors"].is_array());
+
+        a.set_fault(Fault::BrokenJson);
+        let (s, b) = get(&c, a, info, key).await;
+        assert_eq!(s, 200);
+        assert!(serde_json::from_slice::<Value>(&b).is_err());
+
+        a.set_fault(Fault::TruncatedBody);
+        let resp = c
+            .get(format!("{}{info}", a.url()))
+            .basic_auth("sim-api-key", Some(""))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(resp.bytes().await.is_err(), "the body is cut short");
+
+        a.set_fault(Fault::HugeBody);
+        let mut resp = c
+            .get(format!("{}{info}", a.url()))
+            .basic_auth("sim-api-key", Some(""))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let mut head = Vec::new();
+        while head.len() < 1 << 20 {
+            head.extend_from_slice(&resp.chunk().await.unwrap().unwrap());
+        }
+        assert!(head.starts_with(br#"{"active-users":{"active-user-records""#));
+        drop(resp);
+        let (_, chunk, _) = huge_body_parts();
+        assert!(chunk.len() * HUGE_BODY_CHUNKS >= 64 << 20);
+
+        a.set_fault(Fault::Latency(Duration::from_millis(200)));
+        let t0 = Instant::now();
+        assert_eq!(get(&c, a, info, key).await.0, 200);
+        assert!(t0.elapsed() >= Duration::from_millis(200));
+
+        a.set_fault(Fault::Hang);
+        let r = c
+            .get(format!("{}/api/v1/system/healthcheck", a.url()))
+            .timeout(Duration::from_millis(300))
+            .send()
+            .await;
+        assert!(r.unwrap_err().is_timeout());
+
+        a.set_fault(Fault::None);
+        assert_eq!(get(&c, a, info, key).await.0, 200);
+    }
+
+    #[tokio::test]
+    async fn refuse_stops_listening_and_none_listens_again_on_the_same_port() {
+        let fleet = start(1).await;
+        let a = fleet.appliance(0);
+        let url = format!("{}/api/v1/system/healthcheck", a.url());
+        a.set_fault(Fault::Refuse);
+        let mut refused = false;
+        for _ in 0..40 {
+            // A fresh client: no pooled connection.
+            match client(&fleet).await.get(&url).send().await {
+                Err(e) if e.is_connect() => {
+                    refused = true;
+                    break;
+                }
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        assert!(refused, "connections are refused");
+        a.set_fault(Fault::None);
+        let mut back = false;
+        for _ in 0..40 {
+            if let Ok(r) = client(&fleet).await.get(&url).send().await {
+                back = r.status() == 200;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(back, "listening again at {url}");
+    }
+
+    #[tokio::test]
+    async fn stats_count_connections_handshakes_and_concurrency() {
+        let fleet = start(1).await;
+        let a = fleet.appliance(0);
+        let c = client(&fleet).await;
+        a.set_fault(Fault::Latency(Duration::from_millis(300)));
+        let path = "/api/v1/system/healthcheck";
+        let (r1, r2, r3) = tokio::join!(
+            get(&c, a, path, None),
+            get(&c, a, path, None),
+            get(&c, a, path, None)
+        );
+        assert_eq!((r1.0, r2.0, r3.0), (200, 200, 200));
+        a.set_fault(Fault::None);
+        for _ in 0..5 {
+            assert_eq!(get(&c, a, path, None).await.0, 200);
+        }
+        let s = a.stats();
+        assert_eq!(s.requests, 8);
+        assert_eq!(s.max_in_flight, 3);
+        assert_eq!(s.connections, 3, "sequential requests reuse connections");
+        assert_eq!(s.tls_handshakes, 3);
+        assert_eq!(
+            s.by_method_path
+                .get(&("GET".to_owned(), path.to_owned()))
+                .copied(),
+            Some(8)
+        );
+    }
+
+    #[tokio::test]
+    async fn profiles_and_conditions() {
+        let fleet = start(1).await;
+        let a = fleet.appliance(0);
+        let c = client(&fleet).await;
+
+        // Old firmware.
+        a.set_profile(Profile::OldFirmware);
+        let h = get_json(&c, a, "/api/v1/system/healthcheck?status=all").await;
+        assert!(h["CPU-UTILIZATION4"].is_string(), "{h}");
+        assert!(h.get("CPU-UTILIZATION").is_none());
+        assert!(h["USER-COUNT"].is_string());
+        let info = get_json(&c, a, "/api/v1/system/system-information").await;
+        assert!(info["system-information"].get("machine-id").is_none());
+        assert_eq!(login(&c, a).await.0, 404);
+        let resp = c
+            .get(format!("{}/api/v1/auth", a.url()))
+            .basic_auth("monitor", Some("sim-Passw0rd!"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let key: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+        let key = key["api_key"].as_str().unwrap().to_owned();
+        assert_eq!(get(&c, a, "/api/v1/cluster", Some(&key)).await.0, 404);
+
+        // Stand-alone: cluster and leases are 404 with the ICS error body.
+        a.set_profile(Profile::Standalone);
+        let h = get_json(&c, a, "/api/v1/system/healthcheck?status=all").await;
+        assert!(h["CPU-UTILIZATION"].is_u64(), "{h}");
+        for p in [
+            "/api/v1/cluster",
+            "/api/v1/license/license-server-lease-information",
+        ] {
+            let (s, b) = get(&c, a, p, Some("sim-api-key")).await;
+            assert_eq!(s, 404);
+            assert!(
+                serde_json::from_slice::<Value>(&b).unwrap()["result"]["errors"][0]["message"]
+                    .is_string()
+            );
+        }
+        assert_eq!(
+            get_json(&c, a, "/api/v1/system/healthcheck?status=sbr").await,
+            json!({ "SBR-AVAILABLE": 1 })
+        );
+
+        // Active/Passive: VIPs, controllable failover, unreachable peer.
+        a.set_profile(Profile::ClusterActivePassive);
+        let v = get_json(&c, a, "/api/v1/cluster").await;
+        assert_eq!(v["mode"], "Active/Passive");
+        let owner = v["external-vip-owner"].as_str().unwrap().to_owned();
+        assert_eq!(v["internal-vip-owner"], owner.as_str());
+        assert_eq!(v["members"][0]["status-code"], "0x1b004");
+        a.failover();
+        let v = get_json(&c, a, "/api/v1/cluster").await;
+        assert_ne!(v["external-vip-owner"], owner.as_str(), "failed over");
+        a.set_member_unreachable(true);
+        let v = get_json(&c, a, "/api/v1/cluster").await;
+        assert_eq!(v["members"][1]["status-code"], "0x18");
+        assert_eq!(v["members"][1]["notes"], "Enabled, Unreachable");
+        a.set_member_unreachable(false);
+
+        // Active/Active: no VIPs, `external-network`.
+        a.set_profile(Profile::ClusterActiveActive);
+        let v = get_json(&c, a, "/api/v1/cluster").await;
+        assert_eq!(v["mode"], "Active/Active");
+        assert!(v.get("external-vip-owner").is_none());
+        assert!(v["members"][0].get("external-network").is_some());
+
+        // License server, then licenses running out.
+        a.set_profile(Profile::LicenseServer);
+        let leased = |v: &Value| -> (u64, u64) {
+            let f = &v["leased-license-counts"]["features"]["feature"];
+            let cu = f
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["name"] == "Concurrent Users")
+                .unwrap();
+            let sum = cu["clients"]["client-info"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["leased-count"].as_u64().unwrap())
+                .sum();
+            (sum, cu["total-count"].as_u64().unwrap())
+        };
+        let v = get_json(&c, a, "/api/v1/license/license-server-lease-information").await;
+        let (sum, total) = leased(&v);
+        assert!(sum < total);
+        let n = get_json(&c, a, "/api/v1/license/named-users").await;
+        assert!(n["pcs"]["named-users"].is_array() && n["pps"]["named-users"].is_array());
+        a.set_licenses_exhausted(true);
+        let v = get_json(&c, a, "/api/v1/license/license-server-lease-information").await;
+        let (sum, total) = leased(&v);
+        assert_eq!(sum, total);
+        let h = get_json(&c, a, "/api/v1/system/healthcheck?status=all").await;
+        assert_eq!(h["MAX-LICENSED-USERS-REACHED"], "YES");
+
+        // Logins disabled.
+        a.set_logins_disabled(true);
+        let u = get_json(&c, a, "/api/v1/system/active-users?number=1").await;
+        assert_eq!(u["active-users"]["user-login-permission"], false);
+    }
+
+    #[tokio::test]
+    async fn paging_bases_name_filter_and_consistent_counts() {
+        let fleet = start(1).await;
+        let a = fleet.appliance(0);
+        let c = client(&fleet).await;
+        a.set_sessions(300);
+        let ids = |v: &Value| -> Vec<String> {
+            v["active-users"]["active-user-records"]["active-user-record"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["session-id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let p = "/api/v1/system/active-users";
+        let default = get_json(&c, a, p).await;
+        assert_eq!(ids(&default).len(), 200, "default page of 200");
+        assert_eq!(default["active-users"]["is-last-record"], false);
+        let capped = get_json(&c, a, &format!("{p}?number=1000")).await;
+        assert_eq!(ids(&capped).len(), 200, "hard cap of 200");
+        let s0 = get_json(&c, a, &format!("{p}?number=10&start=0")).await;
+        let s1 = get_json(&c, a, &format!("{p}?number=10&start=1")).await;
+        assert_eq!(ids(&s0), ids(&s1), "start=0 reads as start=1");
+        let s2 = get_json(&c, a, &format!("{p}?number=10&start=2")).await;
+        assert_eq!(ids(&s2)[0], ids(&s1)[1]);
+        a.set_zero_based_paging(true);
+        let z1 = get_json(&c, a, &format!("{p}?number=10&start=1")).await;
+        assert_eq!(ids(&z1)[0], ids(&s1)[1], "0-based: start=1 is the second");
+        a.set_zero_based_paging(false);
+        let one = get_json(&c, a, &format!("{p}?number=1")).await;
+        assert_eq!(one["active-users"]["total-matched-record-number"], 300);
+        assert_eq!(one["active-users"]["total-returned-record-number"], 1);
+
+        // Every record, and the healthcheck agreeing with them.
+        let mut all = Vec::new();
+        for start in [1, 201] {
+            let v = get_json(&c, a, &format!("{p}?number=200&start={start}")).await;
+            all.extend(
+                v["active-users"]["active-user-records"]["active-user-record"]
+                    .as_array()
+                    .unwrap()
+                    .clone(),
+            );
+        }
+        assert_eq!(all.len(), 300);
+        let tunnels = all
+            .iter()
+            .filter(|r| !r["network-connect-ip"].is_null())
+            .count();
+        let browser = all
+            .iter()
+            .filter(|r| r["network-connect-transport-mode"].is_null())
+            .count();
+        assert!(tunnels > 0 && browser > 0);
+        for r in &all {
+            let has_tunnel = !r["network-connect-transport-mode"].is_null();
+            assert_eq!(r.get("pulse-client-version").is_some(), has_tunnel, "{r}");
+            let t = r["user-sign-in-time"].as_str().unwrap();
+            assert_eq!(
+                (t.len(), &t[4..5], &t[10..11]),
+                (19, "/", " "),
+                "2018/08/23 11:45:40 style: {t}"
+            );
+        }
+        let h = get_json(&c, a, "/api/v1/system/healthcheck?status=all").await;
+        assert_eq!(h["USER-COUNT"], 300);
+        assert_eq!(h["VPN-TUNNEL-COUNT"], tunnels as u64);
+
+        // `name=` filters to one user's sessions.
+        let user = all[0]["active-user-name"].as_str().unwrap();
+        let want = all.iter().filter(|r| r["active-user-name"] == user).count();
+        let v = get_json(&c, a, &format!("{p}?name={user}")).await;
+        assert_eq!(
+            v["active-users"]["total-matched-record-number"],
+            want as u64
+        );
+        assert_eq!(ids(&v).len(), want);
+    }
+
+    #[test]
+    fn sessions_end_and_start_over_time() {
+        let state = State::new(Profile::Standalone);
+        let view = |t: f64| data::View {
+            seed: 42,
+            name: "sim-001",
+            index: 0,
+            t,
+            started_unix: 1.8e9,
+            mean_sessions: 100,
+            state: &state,
+        };
+        let ids = |t: f64| -> HashSet<String> {
+            view(t).active_users(Some(200), None, None)["active-users"]["active-user-records"]
+                ["active-user-record"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["session-id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let (a, b, c) = (ids(0.0), ids(5.0), ids(4.0 * 3600.0));
+        assert!(a.len() >= 40, "{}", a.len());
+        let kept = |x: &HashSet<String>, y: &HashSet<String>| x.intersection(y).count();
+        assert!(kept(&a, &b) >= a.len() * 9 / 10, "few sessions end in 5 s");
+        assert!(kept(&a, &c) <= a.len() / 10, "most have ended after 4 h");
+        // A page of 100 records is cheap.
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            let _ = view(1.0).active_users(Some(100), Some(1), None).to_string();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(1));
+        // Numbers move but stay percentages.
+        for t in [0.0, 600.0, 7200.0] {
+            let h = view(t).health_all();
+            let cpu = h["CPU-UTILIZATION"].as_i64().unwrap();
+            assert!((0..=100).contains(&cpu), "{cpu}");
+        }
+    }
+
+    #[test]
+    fn url_decoding() {
+        assert_eq!(data::url_decode("Admin%20Users+x%zz"), "Admin Users x%zz");
+        assert_eq!(data::url_decode("%"), "%");
+    }
+
+    #[tokio::test]
+    async fn config_yaml_is_a_valid_exporter_config() {
+        let fleet = start(4).await;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("fleet-ca.pem");
+        std::fs::write(&ca, fleet.ca_pem().unwrap()).unwrap();
+        let yaml = fleet.config_yaml(Some(&ca), Duration::from_secs(15));
+        assert!(yaml.starts_with("# generated by `ivanti-exporter simulate`\n"));
+        assert!(yaml.contains("  interval: 15s\n  timeout: 5s\n"), "{yaml}");
+        let cfg = crate::config::Config::from_yaml(&yaml, dir.path()).unwrap();
+        assert_eq!(cfg.targets.len(), 4);
+        assert_eq!(cfg.targets[0].name, "sim-001");
+        assert_eq!(
+            cfg.targets[0].url.as_str().trim_end_matches('/'),
+            fleet.appliance(0).url()
+        );
+        assert!(cfg.targets[0].labels.iter().any(|(k, _)| k == "site"));
+        fleet.shutdown().await;
+
+        // Plain HTTP: no CA, no tls_config.
+        let fleet = Fleet::start(FleetOptions {
+            appliances: 2,
+            tls: false,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        assert!(fleet.ca_pem().is_none());
+        assert!(fleet.appliance(1).url().starts_with("http://127.0.0.1:"));
+        let yaml = fleet.config_yaml(None, Duration::from_secs(15));
+        assert!(!yaml.contains("tls_config"));
+        crate::config::Config::from_yaml(&yaml, dir.path()).unwrap();
+        let resp = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(format!(
+                "{}/api/v1/system/healthcheck",
+                fleet.appliance(1).url()
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn run_writes_config_and_ca_then_serves_until_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sim.yml");
+        let args = SimulateArgs {
+            appliances: 3,
+            http: false,
+            listen_address: "127.0.0.1".parse().unwrap(),
+            base_port: 0,
+            seed: 7,
+            sessions: 10,
+            faults: "2=timeout".into(),
+            write_config: Some(path.clone()),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run(args, async {
+            let _ = rx.await;
+        }));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !path.exists() {
+            assert!(Instant::now() < deadline, "config written");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let yaml = std::fs::read_to_string(&path).unwrap();
+        let ca = dir.path().join("sim-ca.pem");
+        assert!(std::fs::read_to_string(&ca)
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(yaml.contains(&ca.display().to_string()), "{yaml}");
+        let cfg = crate::config::Config::from_yaml(&yaml, dir.path()).unwrap();
+        assert_eq!(cfg.targets.len(), 3);
+        tx.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        // Non-loopback addresses are refused by `run` too.
+        let args = SimulateArgs {
+            appliances: 1,
+            http: true,
+            listen_address: "0.0.0.0".parse().unwrap(),
+            base_port: 0,
+            seed: 1,
+            sessions: 1,
+            faults: String::new(),
+            write_config: None,
+        };
+        assert!(run(args, async {}).await.is_err());
+    }
+
+    #[test]
+    fn latency_fault_spec() {
+        assert_eq!(
+            Fault::parse("latency:250ms"),
+            Some(Fault::Latency(Duration::from_millis(250)))
+        );
+        assert_eq!(Fault::parse("latency:soon"), None);
+        for name in Fault::CYCLE {
+            assert!(Fault::parse(name).is_some(), "{name}");
+        }
     }
 }

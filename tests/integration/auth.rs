@@ -5,6 +5,16 @@ use crate::helpers::*;
 use ivanti_exporter::sim::{Fault, FleetOptions, Profile};
 use std::time::Duration;
 
+/// An exporter polling `fleet` with realm_auth, the password in a file.
+fn realm_auth_exporter(fleet: &ivanti_exporter::sim::Fleet, password: &str) -> Exporter {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(fleet, dir.path());
+    std::fs::write(dir.path().join("pw"), format!("{password}\n")).unwrap();
+    let (ra, _) = realm_auth_yaml();
+    let config = config_for(fleet, &ca, "", |_| ra.clone());
+    Exporter::start_in(dir, &config, &[])
+}
+
 fn realm_auth_yaml() -> (String, String) {
     let (realm, user, password) = FleetOptions::default().admin;
     (
@@ -16,12 +26,8 @@ fn realm_auth_yaml() -> (String, String) {
 #[tokio::test(flavor = "multi_thread")]
 async fn realm_auth_logs_in_once_and_again_only_after_401() {
     let fleet = fleet(1).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca = write_ca(&fleet, dir.path());
-    let (ra, password) = realm_auth_yaml();
-    std::fs::write(dir.path().join("pw"), format!("{password}\n")).unwrap();
-    let config = config_for(&fleet, &ca, "", |_| ra.clone());
-    let exp = Exporter::start_in(dir, &config, &[]);
+    let (_, password) = realm_auth_yaml();
+    let exp = realm_auth_exporter(&fleet, &password);
     let a = fleet.appliance(0);
     let t = a.name().to_owned();
     exp.wait_for("up via realm_auth", WAIT, |m| up(m, &t)).await;
@@ -57,14 +63,7 @@ async fn realm_auth_logs_in_once_and_again_only_after_401() {
 async fn rejected_logins_back_off_instead_of_storming() {
     let fleet = fleet(1).await;
     let a = fleet.appliance(0);
-    let dir = tempfile::tempdir().unwrap();
-    let ca = write_ca(&fleet, dir.path());
-    let (realm, user, _) = FleetOptions::default().admin;
-    std::fs::write(dir.path().join("pw"), "wrong-password-123\n").unwrap();
-    let config = config_for(&fleet, &ca, "", |_| {
-        format!("    realm_auth: {{ realm: \"{realm}\", username: {user}, password_file: {{dir}}/pw }}\n")
-    });
-    let exp = Exporter::start_in(dir, &config, &[]);
+    let exp = realm_auth_exporter(&fleet, "wrong-password-123");
     let t = a.name().to_owned();
     exp.wait_for("auth errors", WAIT, |m| {
         errors(m, &t, "cluster", "auth") > 0.0
@@ -97,12 +96,8 @@ async fn second_factor_is_an_auth_error_that_says_so() {
     let fleet = fleet(1).await;
     let a = fleet.appliance(0);
     a.set_fault(Fault::SecondFactor);
-    let dir = tempfile::tempdir().unwrap();
-    let ca = write_ca(&fleet, dir.path());
-    let (ra, password) = realm_auth_yaml();
-    std::fs::write(dir.path().join("pw"), &password).unwrap();
-    let config = config_for(&fleet, &ca, "", |_| ra.clone());
-    let exp = Exporter::start_in(dir, &config, &[]);
+    let (_, password) = realm_auth_yaml();
+    let exp = realm_auth_exporter(&fleet, &password);
     let t = a.name().to_owned();
     exp.wait_for("auth error", WAIT, |m| {
         errors(m, &t, "cluster", "auth") > 0.0
@@ -117,12 +112,8 @@ async fn legacy_firmware_falls_back_to_get_auth() {
     let fleet = fleet(1).await;
     let a = fleet.appliance(0);
     a.set_profile(Profile::OldFirmware);
-    let dir = tempfile::tempdir().unwrap();
-    let ca = write_ca(&fleet, dir.path());
-    let (ra, password) = realm_auth_yaml();
-    std::fs::write(dir.path().join("pw"), &password).unwrap();
-    let config = config_for(&fleet, &ca, "", |_| ra.clone());
-    let exp = Exporter::start_in(dir, &config, &[]);
+    let (_, password) = realm_auth_yaml();
+    let exp = realm_auth_exporter(&fleet, &password);
     let t = a.name().to_owned();
     let m = exp
         .wait_for("up via legacy auth", WAIT, |m| up(m, &t))

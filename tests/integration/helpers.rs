@@ -422,3 +422,25 @@ pub fn errors(m: &Metrics, target: &str, collector: &str, reason: &str) -> f64 {
 }
 
 pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Percent-encode a query parameter value.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A free loopback port (bound and released; fine for test daemons).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -169,17 +169,25 @@ async fn shards_split_the_inventory_without_overlap_or_gap() {
     let fleet = fleet(60).await;
     let dir = tempfile::tempdir().unwrap();
     let ca = write_ca(&fleet, dir.path());
-    let config = config_for(&fleet, &ca, "  collectors: [healthcheck]\n", |_| String::new());
+    let config = config_for(&fleet, &ca, "  collectors: [healthcheck]\n", |_| {
+        String::new()
+    });
     let mut seen = std::collections::BTreeMap::new();
     let mut exporters = Vec::new();
     for i in 0..3 {
         let index = i.to_string();
-        exporters.push(Exporter::start_with(&config, &["--shard.count", "3", "--shard.index", &index]));
+        exporters.push(Exporter::start_with(
+            &config,
+            &["--shard.count", "3", "--shard.index", &index],
+        ));
     }
     for (i, exp) in exporters.iter().enumerate() {
         let m = exp.metrics().await;
         let n = m.get("ivanti_exporter_targets", &[]).unwrap();
-        assert!((10.0..=30.0).contains(&n), "shard {i} holds {n} of 60 targets");
+        assert!(
+            (10.0..=30.0).contains(&n),
+            "shard {i} holds {n} of 60 targets"
+        );
         let m = exp
             .wait_for("every target of the shard polled", WAIT, |m| {
                 m.find("ivanti_collector_success", &[]).len() as f64 == n
@@ -187,7 +195,10 @@ async fn shards_split_the_inventory_without_overlap_or_gap() {
             .await;
         for s in m.find("ivanti_collector_success", &[]) {
             let t = s.labels["target"].clone();
-            assert!(seen.insert(t.clone(), i).is_none(), "{t} polled by two shards");
+            assert!(
+                seen.insert(t.clone(), i).is_none(),
+                "{t} polled by two shards"
+            );
         }
     }
     assert_eq!(seen.len(), 60, "every target polled by exactly one shard");

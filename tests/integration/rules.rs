@@ -8,10 +8,18 @@ use std::process::Command;
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/prometheus");
 
 fn promtool(args: &[&str]) -> (bool, String) {
-    let out = Command::new("promtool").args(args).current_dir(DIR).output().expect("promtool");
+    let out = Command::new("promtool")
+        .args(args)
+        .current_dir(DIR)
+        .output()
+        .expect("promtool");
     (
         out.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 
@@ -32,9 +40,14 @@ fn metric_names(text: &str) -> BTreeSet<String> {
     let mut i = 0;
     while let Some(pos) = text[i..].find("ivanti_") {
         let start = i + pos;
-        let before_ok = start == 0 || !(b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b':' || b[start - 1] == b'_');
+        let before_ok = start == 0
+            || !(b[start - 1].is_ascii_alphanumeric()
+                || b[start - 1] == b':'
+                || b[start - 1] == b'_');
         let mut end = start;
-        while end < b.len() && (b[end].is_ascii_lowercase() || b[end].is_ascii_digit() || b[end] == b'_') {
+        while end < b.len()
+            && (b[end].is_ascii_lowercase() || b[end].is_ascii_digit() || b[end] == b'_')
+        {
             end += 1;
         }
         if before_ok {
@@ -48,13 +61,19 @@ fn metric_names(text: &str) -> BTreeSet<String> {
 #[test]
 fn rules_use_only_published_metrics_and_link_the_runbook() {
     let rules = std::fs::read_to_string(format!("{DIR}/ivanti-exporter.rules.yml")).unwrap();
-    let known: BTreeSet<String> =
-        ivanti_exporter::render::all_metrics().iter().map(|d| d.name.to_owned()).collect();
+    let known: BTreeSet<String> = ivanti_exporter::render::all_metrics()
+        .iter()
+        .map(|d| d.name.to_owned())
+        .collect();
     let used = metric_names(&rules);
     assert!(used.len() > 10, "{used:?}");
     let unknown: Vec<_> = used.difference(&known).collect();
-    assert!(unknown.is_empty(), "rules use metrics the exporter does not publish: {unknown:?}");
-    let runbook = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/runbook.md")).unwrap();
+    assert!(
+        unknown.is_empty(),
+        "rules use metrics the exporter does not publish: {unknown:?}"
+    );
+    let runbook =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/runbook.md")).unwrap();
     let anchors: BTreeSet<String> = runbook
         .lines()
         .filter_map(|l| l.strip_prefix("## "))
@@ -65,8 +84,14 @@ fn rules_use_only_published_metrics_and_link_the_runbook() {
         if let Some(name) = line.trim().strip_prefix("- alert: ") {
             alerts += 1;
             let anchor = name.to_lowercase();
-            assert!(anchors.contains(&anchor), "docs/runbook.md has no section ## {name}");
-            assert!(rules.contains(&format!("runbook.md#{anchor}\"")), "{name} runbook_url");
+            assert!(
+                anchors.contains(&anchor),
+                "docs/runbook.md has no section ## {name}"
+            );
+            assert!(
+                rules.contains(&format!("runbook.md#{anchor}\"")),
+                "{name} runbook_url"
+            );
         }
     }
     assert!(alerts >= 15, "{alerts} alerts");

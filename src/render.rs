@@ -207,12 +207,6 @@ fn unix(t: SystemTime) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn collector_label(name: &str) -> String {
-    let mut s = String::new();
-    crate::exposition::push_label(&mut s, "collector", name);
-    s
-}
-
 fn render_poll_metrics(enc: &mut Encoder<'_>, views: &[TargetView<'_>]) {
     enc.family(&UP);
     for v in views {
@@ -248,7 +242,7 @@ fn render_poll_metrics(enc: &mut Encoder<'_>, views: &[TargetView<'_>]) {
         for v in views {
             for (slot, st) in v.state.collectors.iter().zip(&v.collectors) {
                 if let Some(value) = get(st) {
-                    enc.series(&v.state.prefix, &collector_label(slot.name), value);
+                    enc.series(&v.state.prefix, &slot.label, value);
                 }
             }
         }
@@ -258,7 +252,7 @@ fn render_poll_metrics(enc: &mut Encoder<'_>, views: &[TargetView<'_>]) {
         for (slot, st) in v.state.collectors.iter().zip(&v.collectors) {
             for (reason, &n) in CollectError::REASONS.iter().zip(&st.errors) {
                 if n > 0 {
-                    let mut labels = collector_label(slot.name);
+                    let mut labels = slot.label.to_string();
                     crate::exposition::push_label(&mut labels, "reason", reason);
                     enc.series(&v.state.prefix, &labels, n as f64);
                 }
@@ -268,25 +262,36 @@ fn render_poll_metrics(enc: &mut Encoder<'_>, views: &[TargetView<'_>]) {
 }
 
 fn render_data(enc: &mut Encoder<'_>, views: &[TargetView<'_>]) {
-    // Group series by family, keeping first-seen family order stable by name.
-    let mut index: HashMap<&'static str, usize> = HashMap::new();
-    let mut groups: Vec<(&'static Desc, Vec<(&str, &Series)>)> = Vec::new();
+    // Group by family across targets. A collector pushes a family's series
+    // together, so each snapshot is a few runs of one family: group runs,
+    // keyed by the descriptor's address (no string hashing per series).
+    let mut index: HashMap<*const Desc, usize> = HashMap::new();
+    let mut groups: Vec<(&'static Desc, Vec<(&str, &[Series])>)> = Vec::new();
     for v in views {
         for st in &v.collectors {
-            for s in st.data.iter() {
-                let i = *index.entry(s.desc.name).or_insert_with(|| {
-                    groups.push((s.desc, Vec::new()));
+            let mut rest: &[Series] = &st.data;
+            while let Some(first) = rest.first() {
+                let len = rest
+                    .iter()
+                    .position(|s| !std::ptr::eq(s.desc, first.desc))
+                    .unwrap_or(rest.len());
+                let (run, tail) = rest.split_at(len);
+                rest = tail;
+                let i = *index.entry(first.desc as *const Desc).or_insert_with(|| {
+                    groups.push((first.desc, Vec::new()));
                     groups.len() - 1
                 });
-                groups[i].1.push((&v.state.prefix, s));
+                groups[i].1.push((&v.state.prefix, run));
             }
         }
     }
     groups.sort_by_key(|(d, _)| d.name);
-    for (desc, series) in groups {
+    for (desc, runs) in groups {
         enc.family(desc);
-        for (prefix, s) in series {
-            enc.series(prefix, &s.labels, s.value);
+        for (prefix, run) in runs {
+            for s in run {
+                enc.series(prefix, &s.labels, s.value);
+            }
         }
     }
 }

@@ -25,8 +25,8 @@ pub struct PollOutcome {
 /// What is known about one collector of one target.
 #[derive(Debug, Clone, Default)]
 pub struct CollectorStatus {
-    /// The latest poll, once there was one.
-    pub last: Option<PollOutcome>,
+    /// The latest poll, once there was one (shared: scrapes copy a pointer).
+    pub last: Option<Arc<PollOutcome>>,
     /// When a poll last succeeded.
     pub last_success: Option<SystemTime>,
     /// Failed polls since the last success.
@@ -42,6 +42,8 @@ pub struct CollectorStatus {
 pub struct CollectorSlot {
     /// Collector name.
     pub name: &'static str,
+    /// `collector="<name>"`, ready for rendering.
+    pub label: Box<str>,
     status: Mutex<CollectorStatus>,
 }
 
@@ -79,6 +81,11 @@ impl TargetState {
             .iter()
             .map(|c| CollectorSlot {
                 name: c.spec.name,
+                label: {
+                    let mut l = String::new();
+                    push_label(&mut l, "collector", c.spec.name);
+                    l.into_boxed_str()
+                },
                 status: Mutex::new(CollectorStatus::default()),
             })
             .collect();
@@ -117,7 +124,7 @@ impl TargetState {
                 }
             }
         }
-        st.last.replace(outcome).map(|o| o.result)
+        st.last.replace(Arc::new(outcome)).map(|o| o.result.clone())
     }
 }
 

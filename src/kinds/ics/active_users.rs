@@ -5,7 +5,7 @@
 //! allows). User names and session ids are hashed into a record id for
 //! de-duplication across pages and never kept as text.
 
-use super::lenient::{one_or_many, opt_bool, opt_f64};
+use super::lenient::{lenient_str, one_or_many, opt_bool, opt_f64};
 use crate::error::{parse_json, ParseError};
 use crate::exposition::{Desc, Samples};
 use serde::Deserialize;
@@ -89,15 +89,15 @@ pub struct Record {
 }
 
 #[derive(Deserialize)]
-struct Body {
-    #[serde(rename = "active-users")]
-    active_users: Option<Inner>,
+struct Body<'a> {
+    #[serde(rename = "active-users", borrow)]
+    active_users: Option<Inner<'a>>,
 }
 
 #[derive(Deserialize)]
-struct Inner {
-    #[serde(rename = "active-user-records", default)]
-    records: Option<RecordList>,
+struct Inner<'a> {
+    #[serde(rename = "active-user-records", default, borrow)]
+    records: Option<RecordList<'a>>,
     #[serde(
         rename = "total-matched-record-number",
         default,
@@ -121,36 +121,74 @@ struct Inner {
 }
 
 #[derive(Deserialize)]
-struct RecordList {
+struct RecordList<'a> {
     #[serde(
         rename = "active-user-record",
         default,
+        borrow,
         deserialize_with = "one_or_many"
     )]
-    records: Vec<RawRecord>,
+    records: Vec<RawRecord<'a>>,
     #[serde(rename = "is-last-record", default, deserialize_with = "opt_bool")]
     is_last: Option<bool>,
 }
 
+/// Only the fields the breakdowns and de-duplication need, borrowed from
+/// the body where the JSON has no escapes; every other field is skipped.
 #[derive(Deserialize)]
-struct RawRecord {
-    #[serde(rename = "session-id", default)]
-    session_id: Option<String>,
-    #[serde(rename = "active-user-name", default)]
-    user: Option<String>,
-    #[serde(rename = "user-sign-in-time", default)]
-    sign_in: Option<String>,
-    #[serde(rename = "authentication-realm", default)]
-    realm: Option<String>,
-    #[serde(rename = "login-node", default)]
-    node: Option<String>,
-    #[serde(rename = "network-connect-transport-mode", default)]
-    transport: Option<String>,
+struct RawRecord<'a> {
+    #[serde(
+        rename = "session-id",
+        default,
+        borrow,
+        deserialize_with = "lenient_str"
+    )]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(
+        rename = "active-user-name",
+        default,
+        borrow,
+        deserialize_with = "lenient_str"
+    )]
+    user: Option<Cow<'a, str>>,
+    #[serde(
+        rename = "user-sign-in-time",
+        default,
+        borrow,
+        deserialize_with = "lenient_str"
+    )]
+    sign_in: Option<Cow<'a, str>>,
+    #[serde(
+        rename = "authentication-realm",
+        default,
+        borrow,
+        deserialize_with = "lenient_str"
+    )]
+    realm: Option<Cow<'a, str>>,
+    #[serde(
+        rename = "login-node",
+        default,
+        borrow,
+        deserialize_with = "lenient_str"
+    )]
+    node: Option<Cow<'a, str>>,
+    #[serde(
+        rename = "network-connect-transport-mode",
+        default,
+        borrow,
+        deserialize_with = "lenient_str"
+    )]
+    transport: Option<Cow<'a, str>>,
 }
 
-// A borrowed view is not possible through `one_or_many` (it goes through
-// `serde_json::Value`); the strings kept are only realm, node and transport.
-fn record_id(r: &RawRecord) -> u64 {
+impl RawRecord<'_> {
+    /// A record with nothing that identifies a session (`{}`) is not one.
+    fn is_session(&self) -> bool {
+        self.session_id.is_some() || self.user.is_some() || self.sign_in.is_some()
+    }
+}
+
+fn record_id(r: &RawRecord<'_>) -> u64 {
     let mut h = DefaultHasher::new();
     match r.session_id.as_deref().filter(|s| !s.is_empty()) {
         Some(sid) => {
@@ -187,11 +225,12 @@ pub fn parse(body: &[u8]) -> Result<Page, ParseError> {
         user_login_permission: inner.permitted,
         records: records
             .into_iter()
+            .filter(RawRecord::is_session)
             .map(|r| Record {
                 id: record_id(&r),
-                realm: r.realm,
-                node: r.node,
-                transport: r.transport,
+                realm: r.realm.map(Cow::into_owned),
+                node: r.node.map(Cow::into_owned),
+                transport: r.transport.map(Cow::into_owned),
             })
             .collect(),
     })

@@ -261,12 +261,15 @@ fn render_poll_metrics(enc: &mut Encoder<'_>, views: &[TargetView<'_>]) {
     }
 }
 
+/// A family and, per target, its runs of series (target prefix, series).
+type FamilyRuns<'a> = (&'static Desc, Vec<(&'a str, &'a [Series])>);
+
 fn render_data(enc: &mut Encoder<'_>, views: &[TargetView<'_>]) {
     // Group by family across targets. A collector pushes a family's series
     // together, so each snapshot is a few runs of one family: group runs,
     // keyed by the descriptor's address (no string hashing per series).
     let mut index: HashMap<*const Desc, usize> = HashMap::new();
-    let mut groups: Vec<(&'static Desc, Vec<(&str, &[Series])>)> = Vec::new();
+    let mut groups: Vec<FamilyRuns<'_>> = Vec::new();
     for v in views {
         for st in &v.collectors {
             let mut rest: &[Series] = &st.data;

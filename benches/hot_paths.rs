@@ -1,4 +1,5 @@
 //! Micro-benchmarks of the two hot paths (`cargo bench`):
+#![allow(clippy::unwrap_used)]
 //! parsing a 20,000-record active-users page, and rendering /metrics for
 //! 10,000 cached targets.
 

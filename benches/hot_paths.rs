@@ -1,7 +1,8 @@
 //! Micro-benchmarks of the two hot paths (`cargo bench`):
-#![allow(clippy::unwrap_used)]
 //! parsing a 20,000-record active-users page, and rendering /metrics for
 //! 10,000 cached targets.
+
+#![allow(clippy::unwrap_used)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ivanti_exporter::config::Config;

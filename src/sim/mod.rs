@@ -577,7 +577,7 @@ impl Drop for Fleet {
 }
 
 #[allow(unsafe_code)]
-fn raise_fd_limit() {
+pub(crate) fn raise_fd_limit() {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
         let mut lim = libc::rlimit {
@@ -1012,6 +1012,25 @@ fn huge_body_parts() -> (Bytes, Bytes, Bytes) {
     )
 }
 
+/// Sums of every appliance's counters.
+pub fn fleet_totals(appliances: &[Appliance]) -> serde_json::Value {
+    let (mut requests, mut handshakes, mut connections, mut logins) = (0u64, 0u64, 0u64, 0u64);
+    for a in appliances {
+        let s = a.stats();
+        requests += s.requests;
+        handshakes += s.tls_handshakes;
+        connections += s.connections;
+        logins += s.logins;
+    }
+    json!({
+        "appliances": appliances.len(),
+        "requests": requests,
+        "tls_handshakes": handshakes,
+        "connections": connections,
+        "logins": logins,
+    })
+}
+
 /// `ivanti-exporter simulate`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimulateArgs {
@@ -1040,6 +1059,10 @@ pub struct SimulateArgs {
     /// Write an exporter config polling this fleet (and the CA beside it).
     #[arg(long = "write-config")]
     pub write_config: Option<PathBuf>,
+    /// Serve fleet-wide counters as JSON on this loopback address
+    /// (`GET /stats`: requests, TLS handshakes, connections, logins), for load tests.
+    #[arg(long = "stats-address")]
+    pub stats_address: Option<SocketAddr>,
 }
 
 /// Parsed `--faults`.
@@ -1090,6 +1113,17 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let plan = parse_faults(&args.faults)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // Bound before the fleet takes its thousands of ephemeral ports.
+    let stats_listener = match args.stats_address {
+        Some(addr) if !addr.ip().is_loopback() => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "--stats-address must be a loopback address",
+            ))
+        }
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
     let fleet = Fleet::start(FleetOptions {
         appliances: args.appliances,
         tls: !args.http,
@@ -1115,6 +1149,25 @@ pub async fn run(
             fleet.config_yaml(ca.as_deref(), Duration::from_secs(15)),
         )?;
         tracing::info!(path = %path.display(), "exporter configuration written");
+    }
+    let mut stats_server = None;
+    if let Some(listener) = stats_listener {
+        let appliances: Vec<Appliance> = fleet.appliances().to_vec();
+        let app = axum::Router::new().route(
+            "/stats",
+            axum::routing::get(move || {
+                let appliances = appliances.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        fleet_totals(&appliances).to_string(),
+                    )
+                }
+            }),
+        );
+        stats_server = Some(tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        }));
     }
     let mut cycler = None;
     match plan {
@@ -1157,6 +1210,9 @@ pub async fn run(
         "simulated fleet ready"
     );
     shutdown.await;
+    if let Some(s) = stats_server {
+        s.abort();
+    }
     if let Some(c) = cycler {
         c.abort();
     }
@@ -1866,6 +1922,7 @@ mod tests {
             sessions: 10,
             faults: "2=timeout".into(),
             write_config: Some(path.clone()),
+            stats_address: None,
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(run(args, async {
@@ -1901,6 +1958,7 @@ mod tests {
             sessions: 1,
             faults: String::new(),
             write_config: None,
+            stats_address: None,
         };
         assert!(run(args, async {}).await.is_err());
     }

@@ -7,7 +7,9 @@ mod helpers;
 
 mod auth;
 mod config;
+mod deploy;
 mod docs;
+mod e2e;
 mod faults;
 mod formats;
 mod lifecycle;

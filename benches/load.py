@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Load harness: a simulated fleet in one process, the exporter polling it in
+another, a steady state, then one table of figures (docs/performance.md).
+
+  cargo build --release
+  python3 benches/load.py --appliances 10000 --interval 60 --duration 180
+
+Everything runs on loopback. Needs only Python 3's standard library.
+"""
+import argparse, json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def cpu_seconds(pid):
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / CLK  # utime + stime
+
+
+def mem_kib(pid, key):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def get(url, timeout=60):
+    t = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        body = r.read()
+    return body, time.perf_counter() - t
+
+
+def metric(text, name):
+    m = re.search(rf"^{name} ([0-9.e+]+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--appliances", type=int, default=1000)
+    ap.add_argument("--interval", type=int, default=60, help="seconds, all five collectors")
+    ap.add_argument("--sessions", type=int, default=100, help="mean active sessions per appliance")
+    ap.add_argument("--warmup", type=int, default=None, help="seconds before measuring (default: 1.5 intervals)")
+    ap.add_argument("--duration", type=int, default=None, help="seconds measured (default: 3 intervals)")
+    ap.add_argument("--scrape-every", type=float, default=15, help="seconds between /metrics scrapes")
+    ap.add_argument("--binary", default="target/release/ivanti-exporter")
+    a = ap.parse_args()
+    warmup = a.warmup if a.warmup is not None else int(a.interval * 1.5)
+    duration = a.duration if a.duration is not None else a.interval * 3
+    if not os.path.exists(a.binary):
+        sys.exit(f"{a.binary} not found: run `cargo build --release` first")
+    tmp = tempfile.mkdtemp(prefix="ivanti-load-")
+    procs = []
+    try:
+        stats_port = free_port()
+        fleet_yml = os.path.join(tmp, "fleet.yml")
+        sim = subprocess.Popen([a.binary, "simulate", "--appliances", str(a.appliances), "--sessions", str(a.sessions),
+                                "--write-config", fleet_yml, "--stats-address", f"127.0.0.1:{stats_port}", "--log.level", "warn"],
+                               stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "sim.log"), "w"))
+        procs.append(sim)
+        t = time.time()
+        while not os.path.exists(fleet_yml) and time.time() - t < 120:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        cfg = open(fleet_yml).read()
+        cfg = cfg.replace("interval: 15s", f"interval: {a.interval}s")
+        cfg = cfg.replace("defaults:\n", f"defaults:\n  collector_intervals: {{ license: {a.interval}s, system_information: {a.interval}s }}\n", 1)
+        open(fleet_yml, "w").write(cfg)
+        log = os.path.join(tmp, "exporter.log")
+        exp = subprocess.Popen([a.binary, "--config.file", fleet_yml, "--web.listen-address", "127.0.0.1:0",
+                                "--log.level", "info", "--log.format", "json"],
+                               stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+        procs.append(exp)
+        # The exporter picks a free port itself and logs it.
+        base = None
+        for _ in range(300):
+            for line in open(log):
+                if '"listening"' in line:
+                    base = "http://" + json.loads(line)["address"]
+            if base:
+                break
+            time.sleep(0.1)
+        if not base:
+            sys.exit("exporter did not start: " + open(log).read())
+        print(f"warming up {warmup}s ({a.appliances} appliances, interval {a.interval}s)...", file=sys.stderr)
+        time.sleep(warmup)
+
+        def snapshot():
+            body, _ = get(base + "/metrics")
+            text = body.decode()
+            sim_stats = json.loads(get(f"http://127.0.0.1:{stats_port}/stats")[0])
+            return time.perf_counter(), cpu_seconds(exp.pid), metric(text, "ivanti_exporter_polls_total"), \
+                metric(text, "ivanti_exporter_polls_skipped_total"), sim_stats
+
+        t0, c0, p0, s0, st0 = snapshot()
+        renders, size = [], 0
+        end = t0 + duration
+        while time.perf_counter() < end:
+            time.sleep(min(a.scrape_every, max(0.0, end - time.perf_counter())))
+            body, dt = get(base + "/metrics")
+            renders.append(dt); size = len(body)
+        t1, c1, p1, s1, st1 = snapshot()
+        dt = t1 - t0
+        cycles = dt / a.interval
+        polls = p1 - p0
+        expected = a.appliances * 5 * cycles
+        cpu = c1 - c0
+        peak = mem_kib(exp.pid, "VmHWM")
+        renders.sort()
+        p99 = renders[min(len(renders) - 1, int(len(renders) * 0.99))] if renders else 0
+        rows = [
+            ("appliances", f"{a.appliances}"),
+            ("interval, collectors", f"{a.interval} s, 5 (sessions ~{a.sessions}/appliance)"),
+            ("measured", f"{dt:.0f} s steady state after {warmup} s warm-up, /metrics scraped every {a.scrape_every:g} s"),
+            ("polls/s", f"{polls / dt:.1f} (expected {expected / dt:.1f})"),
+            ("polls on schedule", f"{min(100.0, 100 * polls / expected):.2f} % (skipped: {s1 - s0:.0f})"),
+            ("exporter CPU", f"{100 * cpu / dt:.2f} % of one core"),
+            ("CPU per poll", f"{1e6 * cpu / max(polls, 1):.0f} µs"),
+            ("CPU per appliance-cycle (5 collectors + scrapes)", f"{1e6 * cpu / (a.appliances * cycles):.0f} µs"),
+            ("peak RSS", f"{peak / 1024:.1f} MiB ({peak / a.appliances:.1f} KiB per appliance)"),
+            ("/metrics size", f"{size / 1e6:.1f} MB"),
+            ("/metrics time p50 / p99", f"{1e3 * statistics.median(renders):.0f} ms / {1e3 * p99:.0f} ms" if renders else "n/a"),
+            ("TLS handshakes per steady-state cycle", f"{(st1['tls_handshakes'] - st0['tls_handshakes']) / cycles:.1f} (fleet total, all appliances)"),
+            ("requests per steady-state cycle", f"{(st1['requests'] - st0['requests']) / cycles:.0f}"),
+        ]
+        print("| figure | value |\n|---|---|")
+        for k, v in rows:
+            print(f"| {k} | {v} |")
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

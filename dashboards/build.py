@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""Builds the Grafana dashboards in this folder (run it after editing; the
+JSON files are committed, importable as-is). Every query uses only metrics
+listed in docs/metrics.md; the end-to-end test runs each one against a real
+Prometheus and requires data.
+
+    python3 dashboards/build.py
+"""
+import json
+import os
+
+DS = {"type": "prometheus", "uid": "${datasource}"}
+SEL = 'job=~"$job", target=~"$target"'
+
+
+class Board:
+    def __init__(self, uid, title, description):
+        self.uid, self.title, self.description = uid, title, description
+        self.panels, self.y, self.x, self.row_h, self.next_id = [], 0, 0, 0, 1
+
+    def row(self, title):
+        self.newline()
+        self.panels.append({"type": "row", "title": title, "id": self.next_id, "collapsed": False,
+                            "gridPos": {"x": 0, "y": self.y, "w": 24, "h": 1}, "panels": []})
+        self.next_id += 1
+        self.y += 1
+
+    def newline(self):
+        if self.x:
+            self.y += self.row_h
+            self.x, self.row_h = 0, 0
+
+    def panel(self, kind, title, description, targets, w=12, h=8, unit=None, options=None, field=None,
+              transformations=None):
+        if self.x + w > 24:
+            self.newline()
+        defaults = {"unit": unit} if unit else {}
+        if field:
+            defaults.update(field)
+        p = {
+            "id": self.next_id, "type": kind, "title": title, "description": description, "datasource": DS,
+            "gridPos": {"x": self.x, "y": self.y, "w": w, "h": h},
+            "targets": [dict({"datasource": DS, "refId": chr(65 + i)}, **t) for i, t in enumerate(targets)],
+            "fieldConfig": {"defaults": defaults, "overrides": []},
+            "options": options or {},
+        }
+        if transformations:
+            p["transformations"] = transformations
+        self.panels.append(p)
+        self.next_id += 1
+        self.x += w
+        self.row_h = max(self.row_h, h)
+
+    def json(self, variables):
+        return {
+            "uid": self.uid, "title": self.title, "description": self.description, "id": None,
+            "tags": ["ivanti", "vpn"], "timezone": "", "schemaVersion": 39, "version": 1, "editable": True,
+            "refresh": "30s", "time": {"from": "now-6h", "to": "now"}, "graphTooltip": 1,
+            "templating": {"list": variables}, "panels": self.panels, "annotations": {"list": []},
+            "links": [{"title": "Runbook", "url": "https://github.com/ivanti-exporter/ivanti-exporter/blob/main/docs/runbook.md",
+                       "type": "link", "targetBlank": True}],
+        }
+
+
+def q(expr, legend="", instant=False, fmt=None):
+    t = {"expr": expr, "legendFormat": legend}
+    if instant:
+        t["instant"] = True
+        t["range"] = False
+    if fmt:
+        t["format"] = fmt
+    return t
+
+
+def var_ds():
+    return {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
+            "current": {}, "hide": 0}
+
+
+def var_query(name, label, query, multi=True, include_all=True):
+    return {"name": name, "label": label, "type": "query", "datasource": DS,
+            "query": {"query": query, "refId": name}, "definition": query, "refresh": 2, "sort": 1,
+            "multi": multi, "includeAll": include_all, "allValue": ".+", "current": {}, "hide": 0}
+
+
+STD_VARS = [var_ds(), var_query("job", "Job", "label_values(ivanti_up, job)"),
+            var_query("target", "Appliance", 'label_values(ivanti_up{job=~"$job"}, target)')]
+PERCENT_THRESHOLDS = {"thresholds": {"mode": "absolute", "steps": [
+    {"color": "green", "value": None}, {"color": "orange", "value": 0.75}, {"color": "red", "value": 0.9}]},
+    "min": 0, "max": 1}
+UPDOWN = {"mappings": [{"type": "value", "options": {"0": {"text": "DOWN", "color": "red"},
+                                                     "1": {"text": "UP", "color": "green"}}}],
+          "thresholds": {"mode": "absolute", "steps": [{"color": "red", "value": None}, {"color": "green", "value": 1}]}}
+
+
+def fleet_overview():
+    b = Board("ivanti-fleet-overview", "Ivanti / Fleet overview",
+              "Every Connect Secure / Policy Secure appliance at a glance.")
+    b.row("Fleet")
+    b.panel("stat", "Appliances up", "Appliances whose latest poll of every collector succeeded (ivanti_up).",
+            [q(f"sum(ivanti_up{{{SEL}}})", "up", instant=True)], w=4, h=4, field={"color": {"mode": "fixed", "fixedColor": "green"}})
+    b.panel("stat", "Appliances down", "Appliances with at least one failing collector (ivanti_up == 0).",
+            [q(f"count(ivanti_up{{{SEL}}} == 0) or vector(0)", "down", instant=True)], w=4, h=4,
+            field={"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}]}})
+    b.panel("stat", "Active sessions", "Sum over appliances of ivanti_active_sessions. Cluster members can report the "
+            "cluster-wide list: this counts per polled appliance, so a cluster polled through several members is counted once per member.",
+            [q(f"sum(max by (target) (ivanti_active_sessions{{{SEL}}}))", "sessions", instant=True)], w=4, h=4)
+    b.panel("stat", "VPN tunnels", "Sum of VPN-TUNNEL-COUNT over appliances (per node).",
+            [q(f"sum(ivanti_vpn_tunnels{{{SEL}}})", "tunnels", instant=True)], w=4, h=4)
+    b.panel("stat", "Gateways not accessible", "Appliances whose healthcheck reports the gateway as not accessible.",
+            [q(f"count(ivanti_gateway_accessible{{{SEL}}} == 0) or vector(0)", "", instant=True)], w=4, h=4,
+            field={"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}]}})
+    b.panel("stat", "Logins disabled", "Appliances reporting user-login-permission false.",
+            [q(f"count(ivanti_user_login_permitted{{{SEL}}} == 0) or vector(0)", "", instant=True)], w=4, h=4,
+            field={"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "orange", "value": 1}]}})
+    b.panel("table", "Appliances", "One row per appliance: status and load from the latest polls.",
+            [q(f"ivanti_up{{{SEL}}}", "", instant=True, fmt="table"),
+             q(f"ivanti_gateway_accessible{{{SEL}}}", "", instant=True, fmt="table"),
+             q(f"ivanti_signed_in_users{{{SEL}}}", "", instant=True, fmt="table"),
+             q(f"ivanti_vpn_tunnels{{{SEL}}}", "", instant=True, fmt="table"),
+             q(f"ivanti_cpu_utilization_ratio{{{SEL}}}", "", instant=True, fmt="table"),
+             q(f"ivanti_swap_utilization_ratio{{{SEL}}}", "", instant=True, fmt="table")],
+            w=24, h=10, transformations=[
+                {"id": "joinByField", "options": {"byField": "target", "mode": "outer"}},
+                {"id": "organize", "options": {"excludeByName": {}, "renameByName": {
+                    "Value #A": "up", "Value #B": "accessible", "Value #C": "signed-in users", "Value #D": "tunnels",
+                    "Value #E": "CPU", "Value #F": "swap"}}},
+                {"id": "filterFieldsByName", "options": {"include": {"pattern": "^(target|up|accessible|signed-in users|tunnels|CPU|swap)$"}}}],
+            field={"custom": {"align": "auto"}})
+    b.row("Load")
+    b.panel("timeseries", "CPU by appliance", "CPU utilization (CPU-UTILIZATION), 0-100%.",
+            [q(f"ivanti_cpu_utilization_ratio{{{SEL}}}", "{{target}}")], w=8, unit="percentunit", field=PERCENT_THRESHOLDS)
+    b.panel("timeseries", "Disk by appliance", "Disk utilization; absent where the appliance reports -1.",
+            [q(f"ivanti_disk_utilization_ratio{{{SEL}}}", "{{target}}")], w=8, unit="percentunit", field=PERCENT_THRESHOLDS)
+    b.panel("timeseries", "Swap by appliance", "Swap utilization.",
+            [q(f"ivanti_swap_utilization_ratio{{{SEL}}}", "{{target}}")], w=8, unit="percentunit", field=PERCENT_THRESHOLDS)
+    b.panel("bargauge", "Top 10 appliances by sessions", "The ten appliances with the most active sessions.",
+            [q(f"topk(10, ivanti_active_sessions{{{SEL}}})", "{{target}}", instant=True)], w=12, h=9,
+            options={"orientation": "horizontal", "displayMode": "basic"})
+    b.panel("timeseries", "Sessions and tunnels", "Active sessions and VPN tunnels per appliance.",
+            [q(f"ivanti_active_sessions{{{SEL}}}", "{{target}} sessions"), q(f"ivanti_vpn_tunnels{{{SEL}}}", "{{target}} tunnels")],
+            w=12, h=9)
+    b.row("Firmware and licensing")
+    b.panel("table", "Firmware versions", "How many appliances run each firmware on each model.",
+            [q(f"count by (os_version, hardware_model) (ivanti_system_info{{{SEL}}})", "", instant=True, fmt="table")], w=12)
+    b.panel("bargauge", "License usage", "Leased / total licenses per feature on license servers.",
+            [q(f'sum by (job, target, feature) (ivanti_license_leased{{{SEL}}}) / on (job, target, feature) group_left '
+               f'max by (job, target, feature) (ivanti_license_capacity{{{SEL}}} > 0)', "{{target}} {{feature}}", instant=True)],
+            w=12, unit="percentunit", field=PERCENT_THRESHOLDS, options={"orientation": "horizontal", "displayMode": "gradient"})
+    b.row("Polling")
+    b.panel("timeseries", "Collector errors by reason", "Failed polls per collector and reason (timeout, connect, tls, auth, http, parse, too_large).",
+            [q(f"sum by (collector, reason) (increase(ivanti_collector_errors_total{{{SEL}}}[$__rate_interval]))", "{{collector}} {{reason}}")],
+            w=12)
+    b.panel("timeseries", "Exporter", "Polls per second, polls in flight, and whether the last config reload succeeded.",
+            [q('sum(rate(ivanti_exporter_polls_total{job=~"$job"}[$__rate_interval]))', "polls/s"),
+             q('sum(ivanti_exporter_polls_in_flight{job=~"$job"})', "in flight"),
+             q('min(ivanti_exporter_config_last_reload_successful{job=~"$job"})', "last reload ok")], w=12)
+    return b.json(STD_VARS)
+
+
+def appliance_detail():
+    one = [var_ds(), var_query("job", "Job", "label_values(ivanti_up, job)"),
+           var_query("target", "Appliance", 'label_values(ivanti_up{job=~"$job"}, target)', multi=False, include_all=False)]
+    b = Board("ivanti-appliance-detail", "Ivanti / Appliance detail", "One appliance: load, sessions, cluster and polls.")
+    b.row("Health")
+    b.panel("stat", "Status", "ivanti_up: 1 when every collector's latest poll succeeded.",
+            [q(f"ivanti_up{{{SEL}}}", "{{target}}", instant=True)], w=4, h=4, field=UPDOWN)
+    b.panel("stat", "Gateway accessible", "From the healthcheck's HTTP status.",
+            [q(f"ivanti_gateway_accessible{{{SEL}}}", "", instant=True)], w=4, h=4, field=UPDOWN)
+    b.panel("stat", "Logins permitted", "user-login-permission.",
+            [q(f"ivanti_user_login_permitted{{{SEL}}}", "", instant=True)], w=4, h=4, field=UPDOWN)
+    b.panel("stat", "Licensed user limit reached", "MAX-LICENSED-USERS-REACHED.",
+            [q(f"ivanti_max_licensed_users_reached{{{SEL}}}", "", instant=True)], w=4, h=4,
+            field={"mappings": [{"type": "value", "options": {"0": {"text": "no", "color": "green"}, "1": {"text": "REACHED", "color": "red"}}}]})
+    b.panel("stat", "Firmware", "os_version and hardware model.",
+            [q(f"ivanti_system_info{{{SEL}}}", "{{os_version}} on {{hardware_model}}", instant=True)], w=8, h=4,
+            options={"textMode": "name"})
+    b.panel("timeseries", "CPU, swap, disk", "Utilizations reported by the healthcheck, 0-100%.",
+            [q(f"ivanti_cpu_utilization_ratio{{{SEL}}}", "CPU"), q(f"ivanti_swap_utilization_ratio{{{SEL}}}", "swap"),
+             q(f"ivanti_disk_utilization_ratio{{{SEL}}}", "disk")], w=12, unit="percentunit", field=PERCENT_THRESHOLDS)
+    b.panel("timeseries", "Users, tunnels, SSL connections", "USER-COUNT, VPN-TUNNEL-COUNT, SSL-CONNECTION-COUNT.",
+            [q(f"ivanti_signed_in_users{{{SEL}}}", "signed-in users"), q(f"ivanti_vpn_tunnels{{{SEL}}}", "VPN tunnels"),
+             q(f"ivanti_ssl_connections{{{SEL}}}", "SSL connections")], w=12)
+    b.row("Sessions")
+    for metric, label in [("realm", "realm"), ("node", "node"), ("transport", "transport")]:
+        b.panel("timeseries", f"Sessions by {label}", f"Active sessions per {label}, from the session records read "
+                "(see the breakdown records panel when paging is capped).",
+                [q(f"ivanti_active_sessions_by_{metric}{{{SEL}}}", f"{{{{{label}}}}}")], w=8, field={"custom": {"stacking": {"mode": "normal"}}})
+    b.panel("timeseries", "Sessions: total and breakdown coverage", "ivanti_active_sessions (appliance's own total) and how many records the breakdowns used.",
+            [q(f"ivanti_active_sessions{{{SEL}}}", "total"), q(f"ivanti_active_sessions_breakdown_records{{{SEL}}}", "records in breakdowns")], w=24, h=6)
+    b.row("Cluster")
+    b.panel("state-timeline", "Members reachable", "Per member, as this appliance reports it (status-code bit 0x8).",
+            [q(f"ivanti_cluster_member_reachable{{{SEL}}}", "{{member}}")], w=8, field=UPDOWN)
+    b.panel("state-timeline", "Leader", "Which member has the leader bit (0x8000).",
+            [q(f"ivanti_cluster_member_leader{{{SEL}}}", "{{member}}")], w=8)
+    b.panel("table", "VIP owners", "Current owner of each virtual IP.",
+            [q(f"ivanti_cluster_vip_owner_info{{{SEL}}}", "", instant=True, fmt="table")], w=8)
+    b.row("Polls")
+    b.panel("timeseries", "Collector duration", "Wall time of each collector's latest poll.",
+            [q(f"ivanti_collector_duration_seconds{{{SEL}}}", "{{collector}}")], w=8, unit="s")
+    b.panel("timeseries", "Age of the data", "Seconds since each collector's last successful poll.",
+            [q(f"time() - ivanti_collector_last_success_timestamp_seconds{{{SEL}}}", "{{collector}}")], w=8, unit="s")
+    b.panel("timeseries", "Errors by reason", "Failed polls per collector and reason.",
+            [q(f"sum by (collector, reason) (increase(ivanti_collector_errors_total{{{SEL}}}[$__rate_interval]))", "{{collector}} {{reason}}")], w=8)
+    b.panel("state-timeline", "Collector success", "1 while a collector's latest poll succeeded.",
+            [q(f"ivanti_collector_success{{{SEL}}}", "{{collector}}")], w=24, h=6, field=UPDOWN)
+    return b.json(one)
+
+
+def clusters_licensing():
+    cvars = [var_ds(), var_query("job", "Job", "label_values(ivanti_up, job)"),
+             var_query("cluster_name", "Cluster", 'label_values(ivanti_cluster_info{job=~"$job"}, cluster_name)')]
+    join = 'on (job, target) group_left (cluster_name) ivanti_cluster_info{job=~"$job", cluster_name=~"$cluster_name"}'
+    b = Board("ivanti-clusters-licensing", "Ivanti / Clusters and licensing",
+              "Cluster members, leaders and VIP owners over time; license leases and named users.")
+    b.row("Clusters")
+    b.panel("table", "Clusters", "Each cluster, its mode and the appliances polled in it.",
+            [q('count by (cluster_name, mode) (ivanti_cluster_info{job=~"$job", cluster_name=~"$cluster_name"})', "", instant=True, fmt="table")], w=12)
+    b.panel("stat", "Members unreachable", "Members reported unreachable by any member (min over reporters).",
+            [q(f'count(min by (cluster_name, member) (ivanti_cluster_member_reachable * {join}) == 0) or vector(0)', "", instant=True)], w=6,
+            field={"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}]}})
+    b.panel("stat", "Clusters without leader", "Clusters in which no member has the leader bit.",
+            [q(f'count(max by (cluster_name) (ivanti_cluster_member_leader * {join}) == 0) or vector(0)', "", instant=True)], w=6,
+            field={"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}]}})
+    b.panel("state-timeline", "Members reachable", "Per cluster and member; min over the reporting members, so one member "
+            "reported by several nodes is shown once.",
+            [q(f"min by (cluster_name, member) (ivanti_cluster_member_reachable * {join})", "{{cluster_name}} / {{member}}")], w=12, field=UPDOWN)
+    b.panel("state-timeline", "Leader", "Leader bit per member (max over reporters).",
+            [q(f"max by (cluster_name, member) (ivanti_cluster_member_leader * {join})", "{{cluster_name}} / {{member}}")], w=12)
+    b.panel("state-timeline", "Members enabled", "enabled per member (max over reporters).",
+            [q(f"max by (cluster_name, member) (ivanti_cluster_member_enabled * {join})", "{{cluster_name}} / {{member}}")], w=12, field=UPDOWN)
+    b.panel("timeseries", "VIP owner changes", "Owner changes of each virtual IP over the interval (a failover).",
+            [q('count by (vip) (count_over_time(ivanti_cluster_vip_owner_info{job=~"$job"}[$__range])) - 1', "{{vip}}")], w=12)
+    b.panel("table", "VIP owners now", "Current owner of each virtual IP.",
+            [q('max by (vip, address, owner) (ivanti_cluster_vip_owner_info{job=~"$job"})', "", instant=True, fmt="table")], w=12)
+    b.panel("table", "Status flags", "Known status-code bits set per member.",
+            [q(f"max by (cluster_name, member, flag) (ivanti_cluster_member_status_flag * {join}) == 1", "", instant=True, fmt="table")], w=12)
+    b.row("Licensing")
+    b.panel("timeseries", "Leased licenses per feature and client", "ivanti_license_leased on each license server.",
+            [q('ivanti_license_leased{job=~"$job"}', "{{target}} {{feature}} → {{client}}")], w=12)
+    b.panel("bargauge", "Lease usage per feature", "Leased / total per feature.",
+            [q('sum by (target, feature) (ivanti_license_leased{job=~"$job"}) / on (target, feature) '
+               'max by (target, feature) (ivanti_license_capacity{job=~"$job"} > 0)', "{{target}} {{feature}}", instant=True)],
+            w=12, unit="percentunit", field=PERCENT_THRESHOLDS, options={"orientation": "horizontal", "displayMode": "gradient"})
+    b.panel("timeseries", "License capacity", "ivanti_license_capacity per feature.",
+            [q('ivanti_license_capacity{job=~"$job"}', "{{target}} {{feature}}")], w=8)
+    b.panel("timeseries", "Named users", "Named users per product (pcs, pps, local).",
+            [q('ivanti_named_users{job=~"$job"}', "{{target}} {{product}}")], w=8)
+    b.panel("state-timeline", "Licensed user limit reached", "MAX-LICENSED-USERS-REACHED per appliance.",
+            [q('ivanti_max_licensed_users_reached{job=~"$job"}', "{{target}}")], w=8)
+    return b.json(cvars)
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name, board in [("ivanti-fleet-overview", fleet_overview()), ("ivanti-appliance-detail", appliance_detail()),
+                        ("ivanti-clusters-licensing", clusters_licensing())]:
+        with open(os.path.join(here, name + ".json"), "w") as f:
+            json.dump(board, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -5,7 +5,7 @@
 //! allows). User names and session ids are hashed into a record id for
 //! de-duplication across pages and never kept as text.
 
-use super::lenient::{lenient_str, one_or_many, opt_bool, opt_f64};
+use super::lenient::{lenient_str, object_or_list, one_or_many, opt_bool, opt_f64, opt_object};
 use crate::error::{parse_json, ParseError};
 use crate::exposition::{Desc, Samples};
 use serde::Deserialize;
@@ -90,13 +90,24 @@ pub struct Record {
 
 #[derive(Deserialize)]
 struct Body<'a> {
-    #[serde(rename = "active-users", borrow)]
+    #[serde(
+        rename = "active-users",
+        default,
+        borrow,
+        deserialize_with = "opt_object"
+    )]
     active_users: Option<Inner<'a>>,
 }
 
 #[derive(Deserialize)]
 struct Inner<'a> {
-    #[serde(rename = "active-user-records", default, borrow)]
+    /// `{"active-user-record": [...]}`; also `{}`, `""`, or the bare list.
+    #[serde(
+        rename = "active-user-records",
+        default,
+        borrow,
+        deserialize_with = "object_or_list"
+    )]
     records: Option<RecordList<'a>>,
     #[serde(
         rename = "total-matched-record-number",
@@ -131,6 +142,15 @@ struct RecordList<'a> {
     records: Vec<RawRecord<'a>>,
     #[serde(rename = "is-last-record", default, deserialize_with = "opt_bool")]
     is_last: Option<bool>,
+}
+
+impl<'a> From<Vec<RawRecord<'a>>> for RecordList<'a> {
+    fn from(records: Vec<RawRecord<'a>>) -> Self {
+        RecordList {
+            records,
+            is_last: None,
+        }
+    }
 }
 
 /// Only the fields the breakdowns and de-duplication need, borrowed from
@@ -300,16 +320,27 @@ pub fn samples(total: u64, login_permitted: Option<bool>, b: &Breakdown, out: &m
 
 #[cfg(test)]
 mod tests {
+    use super::super::lenient::testing::{arb_json, lines};
     use super::*;
     use proptest::prelude::*;
 
     const GUIDE: &[u8] =
         include_bytes!("../../../tests/fixtures/ics/api/v1/system/active-users.json");
+    const BY_NAME: &[u8] =
+        include_bytes!("../../../tests/fixtures/ics/api/v1/system/active-users__name=user2.json");
     const SINGLE: &[u8] = include_bytes!(
         "../../../tests/fixtures/ics/api/v1/system/active-users__single-object-hostile.json"
     );
+    const QUIRKS: &[u8] =
+        include_bytes!("../../../tests/fixtures/ics/api/v1/system/active-users__page-quirks.json");
     const EMPTY: &[u8] =
         include_bytes!("../../../tests/fixtures/ics/api/v1/system/active-users__empty.json");
+
+    fn render(p: &Page, b: &Breakdown) -> Vec<String> {
+        let mut out = Samples::new();
+        samples(p.total_matched, p.user_login_permission, b, &mut out);
+        lines(&out)
+    }
 
     #[test]
     fn guide_sample() {
@@ -320,57 +351,126 @@ mod tests {
         assert_eq!(p.is_last_record, None);
         let mut b = Breakdown::default();
         assert_eq!(b.add(p.records.clone()), 2);
-        assert_eq!(b.add(p.records), 0, "the same page again adds nothing");
-        let mut out = Samples::new();
-        samples(p.total_matched, p.user_login_permission, &b, &mut out);
-        assert_eq!(out.value_of("ivanti_active_sessions", ""), Some(2.0));
         assert_eq!(
-            out.value_of("ivanti_active_sessions_by_realm", "realm=\"localrealm\""),
-            Some(2.0)
+            b.add(p.records.clone()),
+            0,
+            "the same page again adds nothing"
         );
+        assert_eq!(b.records(), 2);
+        let out = render(&p, &b);
         assert_eq!(
-            out.value_of("ivanti_active_sessions_by_node", "node=\"localhost2\""),
-            Some(2.0)
+            out,
+            [
+                "ivanti_active_sessions 2",
+                "ivanti_user_login_permitted 1",
+                "ivanti_active_sessions_breakdown_records 2",
+                r#"ivanti_active_sessions_by_realm{realm="localrealm"} 2"#,
+                r#"ivanti_active_sessions_by_node{node="localhost2"} 2"#,
+                r#"ivanti_active_sessions_by_transport{transport="none"} 2"#,
+            ]
         );
-        assert_eq!(
-            out.value_of("ivanti_active_sessions_by_transport", "transport=\"none\""),
-            Some(2.0)
-        );
-        assert_eq!(
-            out.value_of("ivanti_active_sessions_breakdown_records", ""),
-            Some(2.0)
-        );
-        assert_eq!(out.value_of("ivanti_user_login_permitted", ""), Some(1.0));
-        // Nothing personal is published.
-        let all = format!("{:?}", out);
-        assert!(!all.contains("user1") && !all.contains("sidb03b1"));
+        // Nothing personal is kept or published.
+        let all = format!("{p:?}{b:?}{out:?}");
+        for secret in ["user1", "user2", "sidb03b1", "sid68377", "11:45:40"] {
+            assert!(!all.contains(secret), "{secret}");
+        }
+    }
+
+    #[test]
+    fn a_later_page_with_an_already_seen_session_is_not_counted_twice() {
+        let all = parse(GUIDE).unwrap();
+        let one = parse(BY_NAME).unwrap();
+        assert_eq!((one.total_matched, one.records.len()), (1, 1));
+        let mut b = Breakdown::default();
+        assert_eq!(b.add(one.records), 1);
+        assert_eq!(b.add(all.records), 1, "user2's session was already counted");
+        assert_eq!(b.records(), 2);
     }
 
     #[test]
     fn single_object_strings_and_hostile_labels() {
         let p = parse(SINGLE).unwrap();
         assert_eq!(p.total_matched, 1);
-        assert_eq!(p.is_last_record, Some(true));
+        assert_eq!(p.total_returned, Some(1));
+        assert_eq!(
+            p.is_last_record,
+            Some(true),
+            "list-level, inside active-users"
+        );
         assert_eq!(p.user_login_permission, Some(false));
         let mut b = Breakdown::default();
-        b.add(p.records);
-        let mut out = Samples::new();
-        samples(1, Some(false), &b, &mut out);
+        b.add(p.records.clone());
         assert_eq!(
-            out.value_of(
-                "ivanti_active_sessions_by_realm",
-                r#"realm="Realm \"A\" \\ HQ\nsecond line""#
-            ),
-            Some(1.0)
+            render(&p, &b),
+            [
+                "ivanti_active_sessions 1",
+                "ivanti_user_login_permitted 0",
+                "ivanti_active_sessions_breakdown_records 1",
+                r#"ivanti_active_sessions_by_realm{realm="Realm \"A\" \\ HQ\nsecond line"} 1"#,
+                r#"ivanti_active_sessions_by_node{node="node-ü"} 1"#,
+                r#"ivanti_active_sessions_by_transport{transport="ESP"} 1"#,
+            ]
         );
+    }
+
+    #[test]
+    fn page_quirks() {
+        // is-last-record inside active-user-records; a null session-id, a
+        // missing one, a duplicate, an empty object and a string in the list;
+        // a null realm, an empty node, totals as strings, permission as 1.
+        let p = parse(QUIRKS).unwrap();
+        assert_eq!(p.total_matched, 6);
+        assert_eq!(p.total_returned, Some(6));
+        assert_eq!(p.is_last_record, Some(false));
+        assert_eq!(p.user_login_permission, Some(true));
+        assert_eq!(p.records.len(), 4, "{{}} and the string are not records");
+        let mut b = Breakdown::default();
+        assert_eq!(b.add(p.records.clone()), 3);
         assert_eq!(
-            out.value_of("ivanti_active_sessions_by_node", "node=\"node-ü\""),
-            Some(1.0)
+            render(&p, &b),
+            [
+                "ivanti_active_sessions 6",
+                "ivanti_user_login_permitted 1",
+                "ivanti_active_sessions_breakdown_records 3",
+                r#"ivanti_active_sessions_by_realm{realm="Users"} 2"#,
+                r#"ivanti_active_sessions_by_realm{realm="unknown"} 1"#,
+                r#"ivanti_active_sessions_by_node{node="node-a"} 1"#,
+                r#"ivanti_active_sessions_by_node{node="node-b"} 1"#,
+                r#"ivanti_active_sessions_by_node{node="unknown"} 1"#,
+                r#"ivanti_active_sessions_by_transport{transport="ESP"} 1"#,
+                r#"ivanti_active_sessions_by_transport{transport="SSL"} 1"#,
+                r#"ivanti_active_sessions_by_transport{transport="none"} 1"#,
+            ]
         );
-        assert_eq!(
-            out.value_of("ivanti_active_sessions_by_transport", "transport=\"ESP\""),
-            Some(1.0)
-        );
+        let all = format!("{p:?}");
+        assert!(!all.contains("alice") && !all.contains("sid0001") && !all.contains("bob"));
+    }
+
+    #[test]
+    fn record_lists_in_every_shape() {
+        let body = |records: &str| {
+            format!(
+                r#"{{"active-users": {{"total-matched-record-number": 2, "active-user-records": {records}}}}}"#
+            )
+        };
+        let rec = r#"{"session-id": "s1", "authentication-realm": "r"}"#;
+        for (records, n) in [
+            (format!(r#"{{"active-user-record": [{rec}]}}"#), 1),
+            (format!(r#"{{"active-user-record": {rec}}}"#), 1),
+            (format!("[{rec}]"), 1),
+            (r#"{"active-user-record": []}"#.to_owned(), 0),
+            (r#"{"active-user-record": ""}"#.to_owned(), 0),
+            (r#"{"active-user-record": null}"#.to_owned(), 0),
+            ("{}".to_owned(), 0),
+            (r#""""#.to_owned(), 0),
+            ("null".to_owned(), 0),
+            ("[]".to_owned(), 0),
+        ] {
+            let p = parse(body(&records).as_bytes()).unwrap();
+            assert_eq!(p.records.len(), n, "{records}");
+        }
+        let p = parse(br#"{"active-users": {"total-matched-record-number": 0}}"#).unwrap();
+        assert!(p.records.is_empty());
     }
 
     #[test]
@@ -379,7 +479,15 @@ mod tests {
         assert_eq!((p.total_matched, p.records.len()), (0, 0));
         assert_eq!(parse(b"{}"), Err(ParseError::Field("active-users")));
         assert_eq!(
+            parse(br#"{"active-users": ""}"#),
+            Err(ParseError::Field("active-users"))
+        );
+        assert_eq!(
             parse(br#"{"active-users": {"total-returned-record-number": 1}}"#),
+            Err(ParseError::Field("total-matched-record-number"))
+        );
+        assert_eq!(
+            parse(br#"{"active-users": {"total-matched-record-number": -1}}"#),
             Err(ParseError::Field("total-matched-record-number"))
         );
         assert_eq!(parse(b"<!DOCTYPE html>"), Err(ParseError::Html));
@@ -398,10 +506,58 @@ mod tests {
         assert_eq!(b.add(p.records), 2);
     }
 
+    #[test]
+    fn record_fields_are_borrowed_from_the_body() {
+        // The 20,000-record pages are decoded without a string copy per field.
+        for records in [
+            r#"{"active-user-record": [{"session-id": "s1", "login-node": "n"}]}"#,
+            r#"[{"session-id": "s1", "login-node": "n"}]"#,
+        ] {
+            let body = format!(
+                r#"{{"active-users": {{"total-matched-record-number": 1, "active-user-records": {records}}}}}"#
+            );
+            let b: Body<'_> = serde_json::from_str(&body).unwrap();
+            let list = b.active_users.unwrap().records.unwrap();
+            let r = &list.records[0];
+            assert!(matches!(r.session_id, Some(Cow::Borrowed("s1"))));
+            assert!(matches!(r.node, Some(Cow::Borrowed("n"))));
+        }
+    }
+
+    #[test]
+    fn no_records_still_publishes_the_total() {
+        let b = Breakdown::default();
+        let mut out = Samples::new();
+        samples(5, None, &b, &mut out);
+        assert_eq!(
+            lines(&out),
+            [
+                "ivanti_active_sessions 5",
+                "ivanti_active_sessions_breakdown_records 0"
+            ]
+        );
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = parse(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics(v in arb_json(), w in arb_json(), x in arb_json()) {
+            let _ = parse(v.to_string().as_bytes());
+            for body in [
+                serde_json::json!({"active-users": v}),
+                serde_json::json!({"active-users": {"total-matched-record-number": w, "active-user-records": v, "is-last-record": x}}),
+                serde_json::json!({"active-users": {"total-matched-record-number": 3, "active-user-records": {"active-user-record": [v, w, x], "is-last-record": x}}}),
+            ] {
+                if let Ok(p) = parse(body.to_string().as_bytes()) {
+                    let mut b = Breakdown::default();
+                    b.add(p.records);
+                    samples(p.total_matched, p.user_login_permission, &b, &mut Samples::new());
+                }
+            }
         }
 
         #[test]
@@ -410,7 +566,7 @@ mod tests {
             let body = serde_json::json!({"active-users": {"total-matched-record-number": total, "active-user-records": {"active-user-record": recs}}});
             if let Ok(p) = parse(body.to_string().as_bytes()) {
                 let mut b = Breakdown::default();
-                b.add(p.records);
+                prop_assert_eq!(b.add(p.records), n);
                 let mut out = Samples::new();
                 samples(p.total_matched, None, &b, &mut out);
             }

@@ -131,10 +131,16 @@ struct RawMember {
     notes: Option<String>,
 }
 
-/// Decode `"0x1b004"`, `"1b004"`, `"110596"` or `110596`.
+/// Decode `"0x1b004"`, `"1b004"`, `"110596"`, `110596` or `110596.0`.
+/// Digits without a `0x` prefix are read as decimal (the vendor writes hex
+/// with the prefix); anything with a letter a-f is read as hex.
 pub fn status_code(v: &Value) -> Option<u64> {
     match v {
-        Value::Number(n) => n.as_u64(),
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| *f >= 0.0 && f.fract() == 0.0 && *f < 9.0e15)
+                .map(|f| f as u64)
+        }),
         Value::String(s) => {
             let s = s.trim();
             if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
@@ -176,30 +182,47 @@ pub fn parse(body: &[u8]) -> Result<Option<Cluster>, ParseError> {
         return Ok(None);
     }
     let text = |k: &str| match m.get(k) {
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => s.trim().to_owned(),
+        Some(Value::Number(n)) => n.to_string(),
         _ => String::new(),
     };
+    // The guide shows only the IPv4 keys. The IPv6 ones are a guess by
+    // analogy; without their own owner key, the side's owner is used (in
+    // Active/Passive one node owns all the VIPs).
     let mut vips = Vec::new();
-    for (vip, addr_key, owner_key) in [
-        ("external_ipv4", "external-vip-ipv4", "external-vip-owner"),
-        ("internal_ipv4", "internal-vip-ipv4", "internal-vip-owner"),
+    for (vip, addr_key, owner_keys) in [
+        (
+            "external_ipv4",
+            "external-vip-ipv4",
+            &["external-vip-owner"][..],
+        ),
+        (
+            "internal_ipv4",
+            "internal-vip-ipv4",
+            &["internal-vip-owner"][..],
+        ),
         (
             "external_ipv6",
             "external-vip-ipv6",
-            "external-vip-ipv6-owner",
+            &["external-vip-ipv6-owner", "external-vip-owner"][..],
         ),
         (
             "internal_ipv6",
             "internal-vip-ipv6",
-            "internal-vip-ipv6-owner",
+            &["internal-vip-ipv6-owner", "internal-vip-owner"][..],
         ),
     ] {
         let address = text(addr_key);
         if !address.is_empty() {
+            let owner = owner_keys
+                .iter()
+                .map(|k| text(k))
+                .find(|o| !o.is_empty())
+                .unwrap_or_default();
             vips.push(Vip {
                 vip,
                 address,
-                owner: text(owner_key),
+                owner,
             });
         }
     }
@@ -235,6 +258,7 @@ pub fn samples(c: &Cluster, out: &mut Samples) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::lenient::testing::{arb_json, lines};
     use super::*;
     use proptest::prelude::*;
 
@@ -242,75 +266,96 @@ mod tests {
         include_bytes!("../../../tests/fixtures/ics/api/v1/cluster__active-active.json");
     const AP: &[u8] =
         include_bytes!("../../../tests/fixtures/ics/api/v1/cluster__active-passive.json");
+    const HOSTILE: &[u8] =
+        include_bytes!("../../../tests/fixtures/ics/api/v1/cluster__hostile-single-member.json");
     const STANDALONE: &[u8] =
         include_bytes!("../../../tests/fixtures/ics/api/v1/cluster__standalone-error.json");
+    const STANDALONE_EMPTY: &[u8] =
+        include_bytes!("../../../tests/fixtures/ics/api/v1/cluster__standalone-empty.json");
+
+    /// The series other than the per-bit flags, and per member the flags that are set.
+    fn render(c: &Cluster) -> (Vec<String>, Vec<(String, Vec<&'static str>)>) {
+        let mut out = Samples::new();
+        samples(c, &mut out);
+        let (flags, rest): (Vec<String>, Vec<String>) = lines(&out)
+            .into_iter()
+            .partition(|l| l.starts_with("ivanti_cluster_member_status_flag{"));
+        let set = c
+            .members
+            .iter()
+            .map(|m| {
+                let mut label = String::new();
+                crate::exposition::push_label(&mut label, "member", &m.name);
+                let mine: Vec<&String> = flags
+                    .iter()
+                    .filter(|l| l.contains(&format!("{{{label},flag=")))
+                    .collect();
+                assert_eq!(mine.len(), FLAGS.len(), "one series per flag for {label}");
+                let on = FLAGS
+                    .iter()
+                    .filter(|(_, f)| {
+                        mine.iter()
+                            .any(|l| l.ends_with(&format!("flag=\"{f}\"}} 1")))
+                    })
+                    .map(|(_, f)| *f)
+                    .collect();
+                (m.name.clone(), on)
+            })
+            .collect();
+        (rest, set)
+    }
+
+    #[test]
+    fn flags_cover_the_vendor_table() {
+        let bits: Vec<u64> = FLAGS.iter().map(|(b, _)| *b).collect();
+        assert_eq!(
+            bits,
+            [
+                0x1, 0x2, 0x4, 0x8, 0x100, 0x200, 0x800, 0x1000, 0x2000, 0x4000, 0x8000, 0x10000,
+                0x20000, 0x40000, 0x80000, 0x100000, 0x200000
+            ]
+        );
+        assert!(FLAGS.iter().all(|(b, _)| b.count_ones() == 1));
+    }
 
     #[test]
     fn active_passive_with_vips() {
         let c = parse(AP).unwrap().unwrap();
+        assert_eq!(c.members[0].notes.as_deref(), Some("Leader"));
+        let (rest, flags) = render(&c);
         assert_eq!(
-            (c.name.as_str(), c.mode.as_str()),
-            ("TEST-CLUSTER", "Active/Passive")
-        );
-        assert_eq!(c.members[0].status_code, Some(0x1b004));
-        let mut out = Samples::new();
-        samples(&c, &mut out);
-        let leader = "member=\"node-51-39\"";
-        let peer = "member=\"Node-something\"";
-        assert_eq!(
-            out.value_of("ivanti_cluster_member_leader", leader),
-            Some(1.0)
-        );
-        assert_eq!(
-            out.value_of("ivanti_cluster_member_reachable", leader),
-            Some(1.0)
-        );
-        assert_eq!(
-            out.value_of("ivanti_cluster_member_reachable", peer),
-            Some(0.0)
-        );
-        assert_eq!(
-            out.value_of("ivanti_cluster_member_leader", peer),
-            Some(0.0)
-        );
-        assert_eq!(
-            out.value_of("ivanti_cluster_member_status_code", leader),
-            Some(110596.0)
-        );
-        // 0x1b004: group communication, leader, VIP owner, member, enabled.
-        let on: Vec<&str> = FLAGS
-            .iter()
-            .filter(|(_, f)| {
-                out.value_of(
-                    "ivanti_cluster_member_status_flag",
-                    &format!("{leader},flag=\"{f}\""),
-                ) == Some(1.0)
-            })
-            .map(|(_, f)| *f)
-            .collect();
-        assert_eq!(
-            on,
+            rest,
             [
-                "cluster_enabled",
-                "member",
-                "vip_owner",
-                "leader",
-                "group_communication"
+                r#"ivanti_cluster_info{cluster_name="TEST-CLUSTER",mode="Active/Passive"} 1"#,
+                r#"ivanti_cluster_member_enabled{member="node-51-39"} 1"#,
+                r#"ivanti_cluster_member_reachable{member="node-51-39"} 1"#,
+                r#"ivanti_cluster_member_leader{member="node-51-39"} 1"#,
+                r#"ivanti_cluster_member_status_code{member="node-51-39"} 110596"#,
+                r#"ivanti_cluster_member_enabled{member="Node-something"} 1"#,
+                r#"ivanti_cluster_member_reachable{member="Node-something"} 0"#,
+                r#"ivanti_cluster_member_leader{member="Node-something"} 0"#,
+                r#"ivanti_cluster_member_status_code{member="Node-something"} 24"#,
+                r#"ivanti_cluster_vip_owner_info{vip="external_ipv4",address="10.204.56.76",owner="node-51-39"} 1"#,
+                r#"ivanti_cluster_vip_owner_info{vip="internal_ipv4",address="10.204.56.75",owner="node-51-39"} 1"#,
             ]
         );
         assert_eq!(
-            out.value_of(
-                "ivanti_cluster_vip_owner_info",
-                "vip=\"external_ipv4\",address=\"10.204.56.76\",owner=\"node-51-39\""
-            ),
-            Some(1.0)
-        );
-        assert_eq!(
-            out.value_of(
-                "ivanti_cluster_info",
-                "cluster_name=\"TEST-CLUSTER\",mode=\"Active/Passive\""
-            ),
-            Some(1.0)
+            flags,
+            [
+                (
+                    "node-51-39".to_owned(),
+                    // 0x1b004: a healthy leader.
+                    vec![
+                        "cluster_enabled",
+                        "member",
+                        "vip_owner",
+                        "leader",
+                        "group_communication"
+                    ]
+                ),
+                // 0x18: unreachable (0x10 is not in the table).
+                ("Node-something".to_owned(), vec!["unreachable"]),
+            ]
         );
     }
 
@@ -318,39 +363,123 @@ mod tests {
     fn active_active_without_vips() {
         let c = parse(AA).unwrap().unwrap();
         assert!(c.vips.is_empty());
-        assert_eq!(c.members.len(), 2);
+        let (rest, flags) = render(&c);
+        assert_eq!(
+            rest,
+            [
+                r#"ivanti_cluster_info{cluster_name="cluster1",mode="Active/Active"} 1"#,
+                r#"ivanti_cluster_member_enabled{member="node225"} 1"#,
+                r#"ivanti_cluster_member_reachable{member="node225"} 0"#,
+                r#"ivanti_cluster_member_leader{member="node225"} 0"#,
+                r#"ivanti_cluster_member_status_code{member="node225"} 24"#,
+                r#"ivanti_cluster_member_enabled{member="nodeA"} 1"#,
+                r#"ivanti_cluster_member_reachable{member="nodeA"} 1"#,
+                r#"ivanti_cluster_member_leader{member="nodeA"} 1"#,
+                r#"ivanti_cluster_member_status_code{member="nodeA"} 102404"#,
+            ]
+        );
+        assert_eq!(
+            flags[1].1,
+            ["cluster_enabled", "member", "leader", "group_communication"]
+        );
+    }
+
+    #[test]
+    fn single_member_object_with_hostile_names() {
+        let c = parse(HOSTILE).unwrap().unwrap();
+        assert_eq!(c.members.len(), 1);
+        assert_eq!(c.members[0].name, "nöde \"1\"\\a\nb");
+        let (rest, flags) = render(&c);
+        assert_eq!(
+            rest,
+            [
+                r#"ivanti_cluster_info{cluster_name="Clüster \"Ost\"",mode="Active/Passive"} 1"#,
+                r#"ivanti_cluster_member_enabled{member="nöde \"1\"\\a\nb"} 1"#,
+                r#"ivanti_cluster_member_reachable{member="nöde \"1\"\\a\nb"} 1"#,
+                r#"ivanti_cluster_member_leader{member="nöde \"1\"\\a\nb"} 1"#,
+                r#"ivanti_cluster_member_status_code{member="nöde \"1\"\\a\nb"} 110596"#,
+                // The empty external VIP is left out.
+                r#"ivanti_cluster_vip_owner_info{vip="internal_ipv4",address="10.0.0.10",owner="nöde \"1\"\\a\nb"} 1"#,
+            ]
+        );
+        assert_eq!(flags[0].1.len(), 5);
+    }
+
+    #[test]
+    fn members_without_status_code_or_name() {
+        let c = parse(
+            br#"{"name": "c", "mode": "Active/Active", "members": [
+                {"name": "a", "enabled": "NO"}, {"enabled": true}, {"name": "", "status-code": "0x4"},
+                {"name": "b", "status-code": "garbage"}]}"#,
+        )
+        .unwrap()
+        .unwrap();
         let mut out = Samples::new();
         samples(&c, &mut out);
         assert_eq!(
-            out.value_of("ivanti_cluster_member_reachable", "member=\"node225\""),
-            Some(0.0)
+            lines(&out),
+            [
+                r#"ivanti_cluster_info{cluster_name="c",mode="Active/Active"} 1"#,
+                r#"ivanti_cluster_member_enabled{member="a"} 0"#,
+            ]
         );
+    }
+
+    #[test]
+    fn ipv6_vips_fall_back_to_the_sides_owner() {
+        let c = parse(
+            br#"{"name": "c", "mode": "Active/Passive", "members": [{"name": "n1"}],
+                "external-vip-ipv4": "192.0.2.1", "external-vip-owner": "n1",
+                "external-vip-ipv6": "2001:db8::1", "internal-vip-ipv6": "2001:db8::2",
+                "internal-vip-ipv6-owner": "n2"}"#,
+        )
+        .unwrap()
+        .unwrap();
+        let vips: Vec<_> = c
+            .vips
+            .iter()
+            .map(|v| (v.vip, v.address.as_str(), v.owner.as_str()))
+            .collect();
         assert_eq!(
-            out.value_of("ivanti_cluster_member_leader", "member=\"nodeA\""),
-            Some(1.0)
-        );
-        assert_eq!(
-            out.value_of("ivanti_cluster_member_enabled", "member=\"nodeA\""),
-            Some(1.0)
+            vips,
+            [
+                ("external_ipv4", "192.0.2.1", "n1"),
+                ("external_ipv6", "2001:db8::1", "n1"),
+                ("internal_ipv6", "2001:db8::2", "n2"),
+            ]
         );
     }
 
     #[test]
     fn standalone_shapes() {
         assert_eq!(parse(STANDALONE), Ok(None));
-        assert_eq!(parse(b"{}"), Ok(None));
+        assert_eq!(parse(STANDALONE_EMPTY), Ok(None));
         assert_eq!(parse(br#"{"members": []}"#), Ok(None));
+        assert_eq!(parse(br#"{"members": ""}"#), Ok(None));
+        assert_eq!(parse(br#"{"members": null}"#), Ok(None));
         assert_eq!(parse(b"<html>"), Err(ParseError::Html));
+        assert!(matches!(parse(b"[]"), Err(ParseError::Json(_))));
+        assert!(matches!(parse(&AP[..40]), Err(ParseError::Json(_))));
     }
 
     #[test]
     fn status_code_forms() {
         for (v, want) in [
             (serde_json::json!("0x18"), Some(0x18)),
+            (serde_json::json!("0X1B004"), Some(0x1b004)),
+            (serde_json::json!(" 0x1b004 "), Some(0x1b004)),
             (serde_json::json!("1b004"), Some(0x1b004)),
+            (serde_json::json!("110596"), Some(110596)),
             (serde_json::json!(24), Some(24)),
+            (serde_json::json!(24.0), Some(24)),
+            (serde_json::json!(-1), None),
+            (serde_json::json!(2.5), None),
+            (serde_json::json!("0x"), None),
+            (serde_json::json!(""), None),
             (serde_json::json!("nope"), None),
+            (serde_json::json!("0xffffffffffffffffff"), None),
             (serde_json::json!(null), None),
+            (serde_json::json!(["0x18"]), None),
         ] {
             assert_eq!(status_code(&v), want, "{v}");
         }
@@ -361,6 +490,20 @@ mod tests {
         fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..512)) {
             if let Ok(Some(c)) = parse(&b) {
                 samples(&c, &mut Samples::new());
+            }
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics(v in arb_json(), w in arb_json()) {
+            for body in [
+                v.clone(),
+                serde_json::json!({"members": v, "name": w}),
+                serde_json::json!({"members": [{"name": "n", "status-code": v, "enabled": w}], "external-vip-ipv4": w, "mode": v}),
+            ] {
+                if let Ok(Some(c)) = parse(body.to_string().as_bytes()) {
+                    prop_assert!(!c.members.is_empty());
+                    samples(&c, &mut Samples::new());
+                }
             }
         }
 

@@ -95,7 +95,8 @@ pub struct Status {
     pub max_licensed_users_reached: Option<bool>,
 }
 
-fn percent(v: Option<&Value>) -> Option<f64> {
+/// A percentage or a count: `-1` (any negative) means "not available".
+fn non_negative(v: Option<&Value>) -> Option<f64> {
     v.and_then(value_f64).filter(|p| *p >= 0.0)
 }
 
@@ -107,7 +108,10 @@ fn get<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     })
 }
 
-/// Parse `?status=all`. A JSON object with none of the known keys is an error.
+/// Parse `?status=all`. Keys are matched case-insensitively; the CPU key is
+/// `CPU-UTILIZATION`, else any key starting with it (`CPU-UTILIZATION4`).
+/// Negative values (`-1`, "not available") become `None`. A JSON object with
+/// none of the known keys (e.g. the plain healthcheck's `message`) is an error.
 pub fn parse_status(body: &[u8]) -> Result<Status, ParseError> {
     let v: Value = parse_json(body)?;
     let Value::Object(m) = v else {
@@ -119,12 +123,12 @@ pub fn parse_status(body: &[u8]) -> Result<Status, ParseError> {
             .map(|(_, v)| v)
     });
     let s = Status {
-        cpu_percent: percent(cpu),
-        swap_percent: percent(get(&m, "SWAP-UTILIZATION")),
-        disk_percent: percent(get(&m, "DISK-UTILIZATION")),
-        user_count: get(&m, "USER-COUNT").and_then(value_f64),
-        vpn_tunnels: get(&m, "VPN-TUNNEL-COUNT").and_then(value_f64),
-        ssl_connections: get(&m, "SSL-CONNECTION-COUNT").and_then(value_f64),
+        cpu_percent: non_negative(cpu),
+        swap_percent: non_negative(get(&m, "SWAP-UTILIZATION")),
+        disk_percent: non_negative(get(&m, "DISK-UTILIZATION")),
+        user_count: non_negative(get(&m, "USER-COUNT")),
+        vpn_tunnels: non_negative(get(&m, "VPN-TUNNEL-COUNT")),
+        ssl_connections: non_negative(get(&m, "SSL-CONNECTION-COUNT")),
         max_licensed_users_reached: get(&m, "MAX-LICENSED-USERS-REACHED").and_then(value_bool),
     };
     let known = cpu.is_some()
@@ -190,6 +194,7 @@ pub fn samples(accessible: bool, status: Option<&Status>, sbr: Option<f64>, out:
 
 #[cfg(test)]
 mod tests {
+    use super::super::lenient::testing::{arb_json, lines};
     use super::*;
     use proptest::prelude::*;
 
@@ -198,6 +203,19 @@ mod tests {
     const STRINGS: &[u8] = include_bytes!(
         "../../../tests/fixtures/ics/api/v1/system/healthcheck__status=all__22x-strings.json"
     );
+    const NOT_AVAILABLE: &[u8] = include_bytes!(
+        "../../../tests/fixtures/ics/api/v1/system/healthcheck__status=all__not-available.json"
+    );
+    const PLAIN: &[u8] =
+        include_bytes!("../../../tests/fixtures/ics/api/v1/system/healthcheck.json");
+    const SBR: &[u8] =
+        include_bytes!("../../../tests/fixtures/ics/api/v1/system/healthcheck__status=sbr.json");
+
+    fn render(accessible: bool, status: Option<&Status>, sbr: Option<f64>) -> Vec<String> {
+        let mut out = Samples::new();
+        samples(accessible, status, sbr, &mut out);
+        lines(&out)
+    }
 
     #[test]
     fn guide_sample_with_its_quirks() {
@@ -205,7 +223,7 @@ mod tests {
         assert_eq!(
             s,
             Status {
-                cpu_percent: Some(8.0),
+                cpu_percent: Some(8.0), // from CPU-UTILIZATION4
                 swap_percent: Some(1.0),
                 disk_percent: None, // -1: not available
                 user_count: Some(0.0),
@@ -214,26 +232,68 @@ mod tests {
                 max_licensed_users_reached: Some(false),
             }
         );
-        let mut out = Samples::new();
-        samples(true, Some(&s), Some(1.0), &mut out);
-        assert_eq!(out.value_of("ivanti_cpu_utilization_ratio", ""), Some(0.08));
-        assert_eq!(out.value_of("ivanti_disk_utilization_ratio", ""), None);
+        let sbr = parse_sbr(SBR).unwrap();
         assert_eq!(
-            out.value_of("ivanti_max_licensed_users_reached", ""),
-            Some(0.0)
+            render(true, Some(&s), sbr),
+            [
+                "ivanti_gateway_accessible 1",
+                "ivanti_cpu_utilization_ratio 0.08",
+                "ivanti_swap_utilization_ratio 0.01",
+                "ivanti_signed_in_users 0",
+                "ivanti_vpn_tunnels 0",
+                "ivanti_ssl_connections 0",
+                "ivanti_max_licensed_users_reached 0",
+                "ivanti_sbr_available 1",
+            ]
         );
-        assert_eq!(out.value_of("ivanti_gateway_accessible", ""), Some(1.0));
-        assert_eq!(out.value_of("ivanti_sbr_available", ""), Some(1.0));
-        assert_eq!(out.len(), 9 - 1);
     }
 
     #[test]
     fn numbers_as_strings_and_yes() {
         let s = parse_status(STRINGS).unwrap();
-        assert_eq!(s.cpu_percent, Some(12.0));
-        assert_eq!(s.user_count, Some(1520.0));
-        assert_eq!(s.max_licensed_users_reached, Some(true));
-        assert_eq!(s.disk_percent, Some(41.5));
+        assert_eq!(
+            render(true, Some(&s), None),
+            [
+                "ivanti_gateway_accessible 1",
+                "ivanti_cpu_utilization_ratio 0.12",
+                "ivanti_swap_utilization_ratio 0",
+                "ivanti_disk_utilization_ratio 0.415",
+                "ivanti_signed_in_users 1520",
+                "ivanti_vpn_tunnels 1204",
+                "ivanti_ssl_connections 310",
+                "ivanti_max_licensed_users_reached 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn not_available_values_are_absent_not_zero() {
+        let s = parse_status(NOT_AVAILABLE).unwrap();
+        assert_eq!(
+            render(true, Some(&s), None),
+            [
+                "ivanti_gateway_accessible 1",
+                "ivanti_signed_in_users 17",
+                "ivanti_vpn_tunnels 12",
+                "ivanti_max_licensed_users_reached 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn inaccessible_gateway_without_status() {
+        assert_eq!(render(false, None, None), ["ivanti_gateway_accessible 0"]);
+    }
+
+    #[test]
+    fn any_cpu_utilization_key_and_any_case() {
+        let s = parse_status(br#"{"cpu-utilization": "3"}"#).unwrap();
+        assert_eq!(s.cpu_percent, Some(3.0));
+        let s = parse_status(br#"{"CPU-UTILIZATION1": 5, "USER-COUNT": "-1"}"#).unwrap();
+        assert_eq!((s.cpu_percent, s.user_count), (Some(5.0), None));
+        // The exact key wins over a suffixed one.
+        let s = parse_status(br#"{"CPU-UTILIZATION4": 5, "CPU-UTILIZATION": 7}"#).unwrap();
+        assert_eq!(s.cpu_percent, Some(7.0));
     }
 
     #[test]
@@ -243,12 +303,20 @@ mod tests {
             Err(ParseError::Html)
         );
         assert_eq!(
-            parse_status(br#"{"message": "Security Gateway is accessible."}"#),
+            parse_status(PLAIN),
             Err(ParseError::Field("CPU-UTILIZATION"))
         );
-        assert!(parse_status(b"[1,2]").is_err());
-        assert_eq!(parse_sbr(br#"{"SBR-AVAILABLE": 1}"#), Ok(Some(1.0)));
+        assert_eq!(
+            parse_status(b"{}"),
+            Err(ParseError::Field("CPU-UTILIZATION"))
+        );
+        assert!(matches!(parse_status(b"[1,2]"), Err(ParseError::Json(_))));
+        assert!(matches!(parse_status(b"{\"CPU"), Err(ParseError::Json(_))));
         assert_eq!(parse_sbr(br#"{"SBR-AVAILABLE": "0"}"#), Ok(Some(0.0)));
+        assert_eq!(parse_sbr(br#"{"SBR-AVAILABLE": "YES"}"#), Ok(Some(1.0)));
+        assert_eq!(parse_sbr(b"{}"), Ok(None));
+        assert_eq!(parse_sbr(b"<html>"), Err(ParseError::Html));
+        assert!(matches!(parse_sbr(b"1"), Err(ParseError::Json(_))));
     }
 
     proptest! {
@@ -259,9 +327,14 @@ mod tests {
         }
 
         #[test]
-        fn arbitrary_values_never_panic(k in "[A-Z-]{0,24}", v in ".{0,16}", n in any::<f64>()) {
-            let body = serde_json::json!({ k.clone(): v, "CPU-UTILIZATION": n, "USER-COUNT": [n] }).to_string();
-            let _ = parse_status(body.as_bytes());
+        fn arbitrary_json_never_panics(v in arb_json(), w in arb_json()) {
+            let _ = parse_status(v.to_string().as_bytes());
+            let _ = parse_sbr(v.to_string().as_bytes());
+            let body = serde_json::json!({"CPU-UTILIZATION4": v, "USER-COUNT": w, "MAX-LICENSED-USERS-REACHED": v}).to_string();
+            if let Ok(s) = parse_status(body.as_bytes()) {
+                prop_assert!(s.cpu_percent.is_none_or(|p| p >= 0.0));
+                samples(true, Some(&s), None, &mut Samples::new());
+            }
         }
     }
 }

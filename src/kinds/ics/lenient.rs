@@ -9,7 +9,34 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-/// A number, a numeric string (`"8"`, `" 8.5 "`) or null/missing/garbage → `None`.
+/// Visitor methods that turn every scalar (and null) into `$nothing`.
+macro_rules! nothing_for_scalars {
+    ($nothing:expr) => {
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($nothing)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($nothing)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($nothing)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($nothing)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($nothing)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($nothing)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($nothing)
+        }
+    };
+}
+
+/// A number, a numeric string (`"8"`, `" 8.5 "`, `"8%"`) or null/missing/garbage → `None`.
 pub fn opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     Ok(value_f64(&Value::deserialize(d)?))
 }
@@ -18,7 +45,13 @@ pub fn opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error>
 pub fn value_f64(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+        Value::String(s) => s
+            .trim()
+            .trim_end_matches('%')
+            .trim_end()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite()),
         _ => None,
     }
 }
@@ -87,37 +120,16 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for OneOrMany<T> {
         Ok(first.0.into_iter().collect())
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Vec<T>, E> {
-        Ok(Vec::new())
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Vec<T>, E> {
-        Ok(Vec::new())
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Vec<T>, E> {
-        Ok(Vec::new())
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Vec<T>, E> {
-        Ok(Vec::new())
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Vec<T>, E> {
-        Ok(Vec::new())
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Vec<T>, E> {
-        Ok(Vec::new())
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Vec<T>, E> {
-        Ok(Vec::new())
-    }
+    nothing_for_scalars!(Vec::new());
 }
 
-/// An object decoded as `T` (an empty object counts as nothing), anything else skipped.
+/// An object decoded as `T` (an empty object gives `T` with its defaults:
+/// callers drop such items), anything else skipped.
 struct ObjectOrSkip<T>(Option<T>);
 
 impl<'de, T: Deserialize<'de>> ObjectOrSkip<T> {
     fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let peekable = map;
-        T::deserialize(de::value::MapAccessDeserializer::new(peekable))
-            .map(|t| ObjectOrSkip(Some(t)))
+        T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|t| ObjectOrSkip(Some(t)))
     }
 }
 
@@ -136,30 +148,67 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOrSkip<T> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(ObjectOrSkip(None))
             }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(ObjectOrSkip(None))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(ObjectOrSkip(None))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(ObjectOrSkip(None))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(ObjectOrSkip(None))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(ObjectOrSkip(None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(ObjectOrSkip(None))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(ObjectOrSkip(None))
-            }
+            nothing_for_scalars!(ObjectOrSkip(None));
         }
         d.deserialize_any(V(PhantomData))
     }
+}
+
+/// A wrapper object (`{"feature": [...]}`, `{"client-info": {...}}`) that
+/// firmware also sends as `""`, `[]`, a number or null when it is empty (an
+/// XML-to-JSON artefact): an object decodes as `T`, anything else is `None`.
+pub fn opt_object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct V<T>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object, or nothing")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
+            T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<T>, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        nothing_for_scalars!(None);
+    }
+    d.deserialize_any(V(PhantomData))
+}
+
+/// Like [`opt_object`], for a wrapper whose list may also arrive unwrapped:
+/// `{"active-user-record": [...]}` or directly `[...]`. An array is read
+/// with [`one_or_many`] and turned into `T` with `From`.
+pub fn object_or_list<'de, D, T, I>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + From<Vec<I>>,
+    I: Deserialize<'de>,
+{
+    struct V<T, I>(PhantomData<(T, I)>);
+    impl<'de, T, I> Visitor<'de> for V<T, I>
+    where
+        T: Deserialize<'de> + From<Vec<I>>,
+        I: Deserialize<'de>,
+    {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object, a list, or nothing")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
+            T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Option<T>, A::Error> {
+            let items: Vec<I> = one_or_many(de::value::SeqAccessDeserializer::new(seq))?;
+            Ok(Some(T::from(items)))
+        }
+        nothing_for_scalars!(None);
+    }
+    d.deserialize_any(V(PhantomData))
 }
 
 /// A string borrowed from the body where possible; numbers and booleans
@@ -234,6 +283,109 @@ pub fn api_error_message(body: &[u8]) -> Option<String> {
 /// Ignore whatever is there (for fields we only need to tolerate).
 pub type Ignored = IgnoredAny;
 
+/// Helpers shared by the tests of the area files.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::exposition::{write_value, Samples};
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    /// The series as `name{labels} value` lines, in push order.
+    pub fn lines(s: &Samples) -> Vec<String> {
+        s.series()
+            .iter()
+            .map(|x| {
+                let mut l = String::from(x.desc.name);
+                if !x.labels.is_empty() {
+                    l.push('{');
+                    l.push_str(&x.labels);
+                    l.push('}');
+                }
+                l.push(' ');
+                write_value(&mut l, x.value);
+                l
+            })
+            .collect()
+    }
+
+    /// Keys and strings firmware is known to send, so that arbitrary JSON
+    /// often hits the fields the parsers look at.
+    const WORDS: &[&str] = &[
+        "active-users",
+        "active-user-records",
+        "active-user-record",
+        "total-matched-record-number",
+        "total-returned-record-number",
+        "is-last-record",
+        "user-login-permission",
+        "session-id",
+        "authentication-realm",
+        "login-node",
+        "network-connect-transport-mode",
+        "members",
+        "name",
+        "mode",
+        "status-code",
+        "enabled",
+        "external-vip-ipv4",
+        "external-vip-owner",
+        "leased-license-counts",
+        "features",
+        "feature",
+        "clients",
+        "client-info",
+        "leased-count",
+        "total-count",
+        "named-users",
+        "pcs",
+        "pps",
+        "system-information",
+        "host-name",
+        "machine-id",
+        "CPU-UTILIZATION",
+        "CPU-UTILIZATION4",
+        "USER-COUNT",
+        "MAX-LICENSED-USERS-REACHED",
+        "SBR-AVAILABLE",
+        "result",
+        "errors",
+        "message",
+        "YES",
+        "NO",
+        "-1",
+        " 8 ",
+        "0x1b004",
+        "1b004",
+        "",
+    ];
+
+    fn word() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => proptest::sample::select(WORDS).prop_map(str::to_owned),
+            1 => ".{0,8}",
+        ]
+    }
+
+    /// Arbitrary JSON, biased towards the vocabulary of the ICS API.
+    pub fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            word().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec((word(), inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+            ]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,10 +444,150 @@ mod tests {
     }
 
     #[test]
+    fn numbers_and_booleans_in_every_spelling() {
+        #[derive(Deserialize)]
+        struct N {
+            #[serde(default, deserialize_with = "opt_f64")]
+            n: Option<f64>,
+        }
+        #[derive(Deserialize)]
+        struct B {
+            #[serde(default, deserialize_with = "opt_bool")]
+            b: Option<bool>,
+        }
+        #[derive(Deserialize)]
+        struct S {
+            #[serde(default, deserialize_with = "opt_string")]
+            s: Option<String>,
+        }
+        let n = |j: &str| serde_json::from_str::<N>(j).unwrap().n;
+        let b = |j: &str| serde_json::from_str::<B>(j).unwrap().b;
+        let s = |j: &str| serde_json::from_str::<S>(j).unwrap().s;
+        for (j, want) in [
+            (r#"{"n":8}"#, Some(8.0)),
+            (r#"{"n":"8"}"#, Some(8.0)),
+            (r#"{"n":" 8 "}"#, Some(8.0)),
+            (r#"{"n":8.5}"#, Some(8.5)),
+            (r#"{"n":"8.5"}"#, Some(8.5)),
+            (r#"{"n":"12 %"}"#, Some(12.0)),
+            (r#"{"n":"-1"}"#, Some(-1.0)),
+            (r#"{"n":"NaN"}"#, None),
+            (r#"{"n":"inf"}"#, None),
+            (r#"{"n":""}"#, None),
+            (r#"{"n":null}"#, None),
+            (r#"{"n":[8]}"#, None),
+            (r#"{}"#, None),
+        ] {
+            assert_eq!(n(j), want, "{j}");
+        }
+        for (j, want) in [
+            (r#"{"b":true}"#, Some(true)),
+            (r#"{"b":"YES"}"#, Some(true)),
+            (r#"{"b":"Yes"}"#, Some(true)),
+            (r#"{"b":"TRUE"}"#, Some(true)),
+            (r#"{"b":1}"#, Some(true)),
+            (r#"{"b":"1"}"#, Some(true)),
+            (r#"{"b":false}"#, Some(false)),
+            (r#"{"b":"no"}"#, Some(false)),
+            (r#"{"b":"False"}"#, Some(false)),
+            (r#"{"b":0}"#, Some(false)),
+            (r#"{"b":"maybe"}"#, None),
+            (r#"{"b":null}"#, None),
+            (r#"{}"#, None),
+        ] {
+            assert_eq!(b(j), want, "{j}");
+        }
+        assert_eq!(s(r#"{"s":"x"}"#).as_deref(), Some("x"));
+        assert_eq!(s(r#"{"s":12345}"#).as_deref(), Some("12345"));
+        assert_eq!(s(r#"{"s":null}"#), None);
+        assert_eq!(s(r#"{"s":{}}"#), None);
+    }
+
+    #[derive(Deserialize, Debug, PartialEq, Default)]
+    struct Wrapper {
+        #[serde(default, deserialize_with = "one_or_many")]
+        item: Vec<Item>,
+    }
+
+    impl From<Vec<Item>> for Wrapper {
+        fn from(item: Vec<Item>) -> Self {
+            Wrapper { item }
+        }
+    }
+
+    #[test]
+    fn wrapper_objects_that_arrive_empty_or_unwrapped() {
+        #[derive(Deserialize)]
+        struct O {
+            #[serde(default, deserialize_with = "opt_object")]
+            w: Option<Wrapper>,
+        }
+        #[derive(Deserialize)]
+        struct L {
+            #[serde(default, deserialize_with = "object_or_list")]
+            w: Option<Wrapper>,
+        }
+        let o = |j: &str| serde_json::from_str::<O>(j).unwrap().w;
+        let l = |j: &str| serde_json::from_str::<L>(j).unwrap().w;
+        let items = |v: &[f64]| Wrapper {
+            item: v.iter().map(|x| Item { v: Some(*x) }).collect(),
+        };
+        assert_eq!(o(r#"{"w":{"item":[{"v":1}]}}"#), Some(items(&[1.0])));
+        assert_eq!(o(r#"{"w":{"item":{"v":"2"}}}"#), Some(items(&[2.0])));
+        assert_eq!(o(r#"{"w":{}}"#), Some(Wrapper::default()));
+        for empty in [r#""""#, "null", "[]", "[{\"v\":1}]", "0", "true"] {
+            assert_eq!(o(&format!(r#"{{"w":{empty}}}"#)), None, "{empty}");
+        }
+        assert_eq!(o("{}"), None);
+        assert_eq!(
+            l(r#"{"w":[{"v":1},"x",{"v":2}]}"#),
+            Some(items(&[1.0, 2.0]))
+        );
+        assert_eq!(l(r#"{"w":{"item":[{"v":3}]}}"#), Some(items(&[3.0])));
+        assert_eq!(l(r#"{"w":""}"#), None);
+        // Malformed JSON is still an error, not an empty list.
+        assert!(serde_json::from_str::<L>(r#"{"w":[{"v":1}"#).is_err());
+    }
+
+    #[test]
     fn error_message() {
         let b = br#"{"result": {"errors": [{"message": "Invalid credentials"}]}}"#;
         assert_eq!(api_error_message(b).as_deref(), Some("Invalid credentials"));
+        let single = br#"{"result": {"errors": {"message": 404}}}"#;
+        assert_eq!(api_error_message(single).as_deref(), Some("404"));
+        let skip_null = br#"{"result": {"errors": [{"message": null}, {"message": "second"}]}}"#;
+        assert_eq!(api_error_message(skip_null).as_deref(), Some("second"));
+        let long = format!(
+            r#"{{"result": {{"errors": [{{"message": "{}"}}]}}}}"#,
+            "é".repeat(300)
+        );
+        assert_eq!(
+            api_error_message(long.as_bytes()),
+            Some("é".repeat(200)),
+            "200 characters, cut on a character boundary"
+        );
         assert_eq!(api_error_message(b"<html>"), None);
         assert_eq!(api_error_message(b"{}"), None);
+        assert_eq!(
+            api_error_message(br#"{"result": {"info": [{"message": "ok"}]}}"#),
+            None
+        );
+        assert_eq!(api_error_message(br#"{"result": "x"}"#), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn error_message_never_panics(v in testing::arb_json()) {
+            let _ = api_error_message(v.to_string().as_bytes());
+            let wrapped = serde_json::json!({"result": {"errors": [v]}}).to_string();
+            let _ = api_error_message(wrapped.as_bytes());
+        }
+
+        #[test]
+        fn lenient_fields_never_fail_on_valid_json(v in testing::arb_json()) {
+            let body = serde_json::json!({"n": v, "b": v, "l": v}).to_string();
+            let t: Result<T, _> = serde_json::from_str(&body);
+            proptest::prop_assert!(t.is_ok(), "{body}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! `GET /api/v1/license/license-server-lease-information` (license servers)
 //! and `GET /api/v1/license/named-users`. Named users are only counted.
 
-use super::lenient::{one_or_many, opt_f64, opt_string};
+use super::lenient::{one_or_many, opt_f64, opt_object, opt_string};
 use crate::error::{parse_json, ParseError};
 use crate::exposition::{Desc, Samples};
 use serde::Deserialize;
@@ -47,13 +47,19 @@ pub struct Feature {
     pub clients: Vec<(String, f64)>,
 }
 
+// Every wrapper object may also arrive as `""`, `[]` or null when empty.
 #[derive(Deserialize)]
 struct LeaseBody {
-    #[serde(rename = "leased-license-counts")]
+    #[serde(
+        rename = "leased-license-counts",
+        default,
+        deserialize_with = "opt_object"
+    )]
     counts: Option<Counts>,
 }
 #[derive(Deserialize)]
 struct Counts {
+    #[serde(default, deserialize_with = "opt_object")]
     features: Option<Features>,
 }
 #[derive(Deserialize)]
@@ -67,6 +73,7 @@ struct RawFeature {
     name: Option<String>,
     #[serde(rename = "total-count", default, deserialize_with = "opt_f64")]
     total: Option<f64>,
+    #[serde(default, deserialize_with = "opt_object")]
     clients: Option<Clients>,
 }
 #[derive(Deserialize)]
@@ -82,7 +89,8 @@ struct RawClient {
     leased: Option<f64>,
 }
 
-/// Parse lease information.
+/// Parse lease information (`leased-license-counts` is required). Features
+/// without a name and clients without a name or count are left out.
 pub fn parse_leases(body: &[u8]) -> Result<Leases, ParseError> {
     let b: LeaseBody = parse_json(body)?;
     let counts = b.counts.ok_or(ParseError::Field("leased-license-counts"))?;
@@ -114,6 +122,7 @@ fn list_len(v: Option<&Value>) -> Option<u64> {
         Value::Object(o) if o.is_empty() => Some(0),
         Value::Object(_) => Some(1),
         Value::Null => Some(0),
+        Value::String(s) if s.trim().is_empty() => Some(0),
         _ => None,
     }
 }
@@ -161,6 +170,7 @@ pub fn samples(leases: Option<&Leases>, named_users: Option<&[(String, u64)]>, o
 
 #[cfg(test)]
 mod tests {
+    use super::super::lenient::testing::{arb_json, lines};
     use super::*;
     use proptest::prelude::*;
 
@@ -170,64 +180,136 @@ mod tests {
     const BROKEN: &[u8] = include_bytes!(
         "../../../tests/fixtures/ics/api/v1/license/license-server-lease-information__guide-broken.json"
     );
+    const HOSTILE: &[u8] = include_bytes!(
+        "../../../tests/fixtures/ics/api/v1/license/license-server-lease-information__single-objects-hostile.json"
+    );
     const NAMED: &[u8] =
         include_bytes!("../../../tests/fixtures/ics/api/v1/license/named-users.json");
     const NAMED_SERVER: &[u8] = include_bytes!(
         "../../../tests/fixtures/ics/api/v1/license/named-users__license-server.json"
     );
+    const NAMED_PPS: &[u8] =
+        include_bytes!("../../../tests/fixtures/ics/api/v1/license/named-users/pps.json");
+
+    fn render(leases: Option<&Leases>, named: Option<&[(String, u64)]>) -> Vec<String> {
+        let mut out = Samples::new();
+        samples(leases, named, &mut out);
+        lines(&out)
+    }
 
     #[test]
     fn intended_lease_shape() {
         let l = parse_leases(INTENDED).unwrap();
-        assert_eq!(l.features.len(), 2);
-        let mut out = Samples::new();
-        samples(Some(&l), None, &mut out);
         assert_eq!(
-            out.value_of("ivanti_license_capacity", "feature=\"Concurrent Users\""),
-            Some(200.0)
+            render(Some(&l), None),
+            [
+                r#"ivanti_license_capacity{feature="Advanced Mobile License - Onboarding"} 0"#,
+                r#"ivanti_license_leased{feature="Advanced Mobile License - Onboarding",client="client1"} 0"#,
+                r#"ivanti_license_capacity{feature="Concurrent Users"} 200"#,
+                r#"ivanti_license_leased{feature="Concurrent Users",client="client1"} 200"#,
+                r#"ivanti_license_leased{feature="Concurrent Users",client="client2"} 0"#,
+            ]
         );
-        assert_eq!(
-            out.value_of(
-                "ivanti_license_leased",
-                "feature=\"Concurrent Users\",client=\"client1\""
-            ),
-            Some(200.0)
-        );
-        assert_eq!(
-            out.value_of(
-                "ivanti_license_leased",
-                "feature=\"Concurrent Users\",client=\"client2\""
-            ),
-            Some(0.0)
-        );
-        assert_eq!(out.len(), 2 + 3);
     }
 
     #[test]
     fn the_guides_broken_sample_is_a_parse_error() {
+        // A stray `]` and an unterminated `signature` string, verbatim.
         assert!(matches!(parse_leases(BROKEN), Err(ParseError::Json(_))));
     }
 
     #[test]
-    fn named_users_both_forms() {
+    fn single_objects_strings_and_hostile_names() {
+        let l = parse_leases(HOSTILE).unwrap();
+        assert_eq!(l.features.len(), 3, "the nameless feature is left out");
         assert_eq!(
-            parse_named_users(NAMED).unwrap(),
-            vec![("local".to_owned(), 1)]
+            render(Some(&l), None),
+            [
+                r#"ivanti_license_capacity{feature="Concurrent Users\nÜber"} 500"#,
+                r#"ivanti_license_leased{feature="Concurrent Users\nÜber",client="vpn \"fra\"\\1"} 150"#,
+                r#"ivanti_license_capacity{feature="Named Users"} 10"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn lease_shapes() {
+        for body in [
+            r#"{"leased-license-counts": {}}"#,
+            r#"{"leased-license-counts": {"features": ""}}"#,
+            r#"{"leased-license-counts": {"features": {"feature": []}}}"#,
+            r#"{"leased-license-counts": {"features": {"feature": null}}}"#,
+        ] {
+            assert_eq!(
+                parse_leases(body.as_bytes()),
+                Ok(Leases::default()),
+                "{body}"
+            );
+        }
+        for body in [r#"{}"#, r#"{"leased-license-counts": ""}"#] {
+            assert_eq!(
+                parse_leases(body.as_bytes()),
+                Err(ParseError::Field("leased-license-counts"))
+            );
+        }
+        assert_eq!(parse_leases(b"<html>"), Err(ParseError::Html));
+    }
+
+    #[test]
+    fn named_users_every_form_counted_never_kept() {
+        let local = parse_named_users(NAMED).unwrap();
+        assert_eq!(local, [("local".to_owned(), 4)]);
+        let server = parse_named_users(NAMED_SERVER).unwrap();
+        assert_eq!(server, [("pcs".to_owned(), 4), ("pps".to_owned(), 1)]);
+        // /named-users/pps has the stand-alone shape.
+        assert_eq!(
+            parse_named_users(NAMED_PPS).unwrap(),
+            [("local".to_owned(), 2)]
+        );
+        let out = render(None, Some(&server));
+        assert_eq!(
+            out,
+            [
+                r#"ivanti_named_users{product="pcs"} 4"#,
+                r#"ivanti_named_users{product="pps"} 1"#,
+            ]
+        );
+        let all = format!("{local:?}{server:?}{out:?}");
+        assert!(!all.contains("dev1") && !all.contains("test1"));
+    }
+
+    #[test]
+    fn named_users_shapes() {
+        for (body, want) in [
+            (r#"{"named-users": []}"#, vec![("local", 0)]),
+            (r#"{"named-users": {}}"#, vec![("local", 0)]),
+            (r#"{"named-users": ""}"#, vec![("local", 0)]),
+            (r#"{"named-users": null}"#, vec![("local", 0)]),
+            (r#"{"named-users": {"User": "x"}}"#, vec![("local", 1)]),
+            (
+                r#"{"pps": {"named-users": ""}, "pcs": {"named-users": [{}, {}]}, "x": 1}"#,
+                vec![("pcs", 2), ("pps", 0)],
+            ),
+        ] {
+            let want: Vec<(String, u64)> = want.into_iter().map(|(p, n)| (p.into(), n)).collect();
+            assert_eq!(parse_named_users(body.as_bytes()), Ok(want), "{body}");
+        }
+        assert_eq!(
+            parse_named_users(b"{}"),
+            Err(ParseError::Field("named-users"))
         );
         assert_eq!(
-            parse_named_users(NAMED_SERVER).unwrap(),
-            vec![("pcs".to_owned(), 2), ("pps".to_owned(), 0)]
+            parse_named_users(br#"{"named-users": 3}"#),
+            Err(ParseError::Field("named-users"))
         );
-        let mut out = Samples::new();
-        let named = parse_named_users(NAMED_SERVER).unwrap();
-        samples(None, Some(&named), &mut out);
-        assert_eq!(
-            out.value_of("ivanti_named_users", "product=\"pcs\""),
-            Some(2.0)
-        );
-        assert!(!format!("{out:?}").contains("dev1"));
-        assert!(parse_named_users(b"{}").is_err());
+        assert!(matches!(parse_named_users(b"[]"), Err(ParseError::Json(_))));
         assert_eq!(parse_named_users(b"<html>"), Err(ParseError::Html));
+    }
+
+    #[test]
+    fn nothing_to_publish() {
+        assert!(render(None, None).is_empty());
+        assert!(render(Some(&Leases::default()), Some(&[])).is_empty());
     }
 
     proptest! {
@@ -235,6 +317,23 @@ mod tests {
         fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = parse_leases(&b);
             let _ = parse_named_users(&b);
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics(v in arb_json(), w in arb_json()) {
+            for body in [
+                v.clone(),
+                serde_json::json!({"leased-license-counts": v}),
+                serde_json::json!({"leased-license-counts": {"features": {"feature": [v, {"name": "f", "total-count": w, "clients": v}]}}}),
+                serde_json::json!({"leased-license-counts": {"features": {"feature": {"name": w, "clients": {"client-info": [v, w]}}}}}),
+            ] {
+                let leases = parse_leases(body.to_string().as_bytes()).ok();
+                samples(leases.as_ref(), None, &mut Samples::new());
+            }
+            for body in [v.clone(), serde_json::json!({"named-users": v}), serde_json::json!({"pcs": v, "pps": {"named-users": w}})] {
+                let named = parse_named_users(body.to_string().as_bytes()).ok();
+                samples(None, named.as_deref(), &mut Samples::new());
+            }
         }
     }
 }

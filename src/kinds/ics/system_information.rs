@@ -1,7 +1,7 @@
 //! `GET /api/v1/system/system-information`: model, host name, firmware,
 //! serial number and machine id (missing on older firmware).
 
-use super::lenient::opt_string;
+use super::lenient::{opt_object, opt_string};
 use crate::error::{parse_json, ParseError};
 use crate::exposition::{Desc, Samples};
 use serde::Deserialize;
@@ -52,7 +52,12 @@ fn string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 
 #[derive(Deserialize)]
 struct Body {
-    #[serde(rename = "system-information")]
+    /// `""`, `[]` or null count as missing.
+    #[serde(
+        rename = "system-information",
+        default,
+        deserialize_with = "opt_object"
+    )]
     info: Option<SystemInfo>,
 }
 
@@ -80,34 +85,82 @@ pub fn samples(s: &SystemInfo, out: &mut Samples) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::lenient::testing::{arb_json, lines};
     use super::*;
     use proptest::prelude::*;
 
     const GUIDE: &[u8] =
         include_bytes!("../../../tests/fixtures/ics/api/v1/system/system-information.json");
+    const GUIDE_9_1R4: &[u8] = include_bytes!(
+        "../../../tests/fixtures/ics/api/v1/system/system-information__9.1R4-no-machine-id.json"
+    );
     const OLD: &[u8] = include_bytes!(
         "../../../tests/fixtures/ics/api/v1/system/system-information__old-firmware.json"
     );
 
+    fn render(s: &SystemInfo) -> Vec<String> {
+        let mut out = Samples::new();
+        samples(s, &mut out);
+        lines(&out)
+    }
+
     #[test]
     fn guide_sample() {
         let s = parse(GUIDE).unwrap();
-        let mut out = Samples::new();
-        samples(&s, &mut out);
         assert_eq!(
-            &*out.series()[0].labels,
-            "hardware_model=\"PSA-3000\",host_name=\"node1\",os_name=\"ive-sa\",os_version=\"9.1R7\",serial_number=\"0312022017100103\",machine_id=\"0312MB24A0EZ504VS\""
+            render(&s),
+            [concat!(
+                r#"ivanti_system_info{hardware_model="PSA-3000",host_name="node1",os_name="ive-sa","#,
+                r#"os_version="9.1R7",serial_number="0312022017100103",machine_id="0312MB24A0EZ504VS"} 1"#
+            )]
         );
     }
 
     #[test]
-    fn old_firmware_without_machine_id() {
+    fn guide_sample_without_machine_id() {
+        let s = parse(GUIDE_9_1R4).unwrap();
+        assert_eq!(
+            render(&s),
+            [concat!(
+                r#"ivanti_system_info{hardware_model="PSA5000-V",host_name="localhost2",os_name="ive-sa","#,
+                r#"os_version="9.1R4",serial_number="VASPHJPEG824R1U0S",machine_id=""} 1"#
+            )]
+        );
+    }
+
+    #[test]
+    fn old_firmware_numbers_and_quotes() {
         let s = parse(OLD).unwrap();
-        assert_eq!(s.machine_id, "");
-        assert_eq!(s.serial_number, "12345");
-        assert_eq!(s.host_name, "gw\"old\"");
-        assert_eq!(parse(b"{}"), Err(ParseError::Field("system-information")));
+        assert_eq!(
+            render(&s),
+            [concat!(
+                r#"ivanti_system_info{hardware_model="MAG-2600",host_name="gw\"old\"",os_name="ive-sa","#,
+                r#"os_version="8.3R7",serial_number="12345",machine_id=""} 1"#
+            )]
+        );
+    }
+
+    #[test]
+    fn shapes() {
+        for body in [
+            "{}",
+            r#"{"system-information": null}"#,
+            r#"{"system-information": ""}"#,
+            r#"{"system-information": []}"#,
+        ] {
+            assert_eq!(
+                parse(body.as_bytes()),
+                Err(ParseError::Field("system-information")),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            parse(br#"{"system-information": {"host-name": null, "os-name": {"x": 1}}}"#),
+            Ok(SystemInfo::default())
+        );
         assert_eq!(parse(b"<html>"), Err(ParseError::Html));
+        assert!(parse(b"[]").is_err());
+        assert!(matches!(parse(b"\"x\""), Err(ParseError::Json(_))));
     }
 
     proptest! {
@@ -116,6 +169,22 @@ mod tests {
             if let Ok(s) = parse(&b) {
                 samples(&s, &mut Samples::new());
             }
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics(v in arb_json(), w in arb_json()) {
+            for body in [
+                v.clone(),
+                serde_json::json!({"system-information": v}),
+                serde_json::json!({"system-information": {"host-name": v, "machine-id": w, "cluster-node": v}}),
+            ] {
+                if let Ok(s) = parse(body.to_string().as_bytes()) {
+                    samples(&s, &mut Samples::new());
+                }
+            }
+            // Any value in a field is accepted: it is a string or empty.
+            let body = serde_json::json!({"system-information": {"host-name": v, "serial-number": w}});
+            prop_assert!(parse(body.to_string().as_bytes()).is_ok());
         }
     }
 }

@@ -58,6 +58,8 @@ pub struct ApiResponse {
     pub content_type: Option<String>,
     /// The body.
     pub body: Vec<u8>,
+    /// `Retry-After` in seconds (the delay form; an HTTP date is ignored).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiResponse {
@@ -112,6 +114,7 @@ impl ApiClient {
                 message: format!(
                     "refusing to POST to {path}: only the documented login is allowed"
                 ),
+                retry_after: None,
             });
         }
         let req = self
@@ -142,6 +145,11 @@ impl ApiClient {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let declared = resp
             .headers()
             .get(CONTENT_LENGTH)
@@ -165,6 +173,7 @@ impl ApiClient {
             status,
             content_type,
             body,
+            retry_after,
         })
     }
 }

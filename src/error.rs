@@ -27,6 +27,8 @@ pub enum CollectError {
         status: u16,
         /// What the appliance said, shortened.
         message: String,
+        /// Seconds from a `Retry-After` header (429, 503): the next poll waits at least this long.
+        retry_after: Option<u64>,
     },
     /// Not the JSON we expected: HTML login page, broken JSON, wrong shape.
     #[error("unexpected response: {0}")]
@@ -50,6 +52,17 @@ impl CollectError {
             CollectError::Http { .. } => "http",
             CollectError::Parse(_) => "parse",
             CollectError::TooLarge { .. } => "too_large",
+        }
+    }
+
+    /// How long the appliance asked us to wait (`Retry-After`), if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            CollectError::Http {
+                retry_after: Some(s),
+                ..
+            } => Some(std::time::Duration::from_secs(*s)),
+            _ => None,
         }
     }
 

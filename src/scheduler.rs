@@ -2,8 +2,10 @@
 //! own interval with a fixed per-collector phase (a hash of the names, so the
 //! first polls spread over the interval instead of all starting at once, and
 //! the phase survives reloads). A poll that overruns its interval makes the
-//! missed ticks count as skipped; a failed poll of a slow collector is
-//! retried at the target's base interval. A poll first takes the target's permit (at
+//! missed ticks count as skipped. After a failure the next poll comes at the
+//! target's base interval (so a slow collector is not failed for minutes),
+//! then backs off exponentially while failures continue ([`backoff`]), and
+//! never sooner than an appliance's `Retry-After`. A poll first takes the target's permit (at
 //! most `max_concurrent_requests` in flight per appliance, 1 by default),
 //! then a global permit (`max_concurrent_polls`). A poll never runs longer
 //! than its interval.
@@ -168,6 +170,22 @@ pub fn phase(target: &str, collector: &str, interval: Duration) -> Duration {
     Duration::from_nanos(h.finish() % nanos)
 }
 
+/// Longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Wait after the `failures`-th failure in a row: the base interval,
+/// doubling, up to 8 times the base (at most 10 minutes, never less than
+/// the collector's own interval). A sick appliance is not hammered; its
+/// metrics keep saying it is down.
+pub fn backoff(base: Duration, interval: Duration, failures: u32) -> Duration {
+    let cap = base
+        .saturating_mul(8)
+        .min(Duration::from_secs(600))
+        .max(interval);
+    base.saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+        .min(cap)
+}
+
 struct Poller {
     state: Arc<TargetState>,
     idx: usize,
@@ -190,9 +208,10 @@ impl Poller {
         // The first poll falls within the base interval too, so slow
         // collectors report soon after start.
         let mut next = Instant::now() + phase(&cfg.name, name, retry);
+        let mut failures = 0u32;
         loop {
             tokio::time::sleep_until(next).await;
-            let ok = self.poll_once(name, interval).await;
+            let result = self.poll_once(name, interval).await;
             let now = Instant::now();
             let mut due = next + interval;
             let mut skipped = 0u64;
@@ -206,20 +225,29 @@ impl Poller {
                     .polls_skipped
                     .fetch_add(skipped, Ordering::Relaxed);
             }
-            if !ok {
-                due = due.min(now + retry);
+            match result {
+                Ok(()) => failures = 0,
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let mut wait = backoff(retry, interval, failures);
+                    if let Some(ra) = e.retry_after() {
+                        wait = wait.max(ra.min(MAX_RETRY_AFTER));
+                    }
+                    due = now + wait;
+                }
             }
             next = due;
         }
     }
 
-    /// One poll; true when it succeeded.
-    async fn poll_once(&self, name: &'static str, deadline: Duration) -> bool {
+    /// One poll.
+    async fn poll_once(&self, name: &'static str, deadline: Duration) -> Result<(), CollectError> {
+        let closed = || CollectError::Timeout("scheduler stopped".into());
         let Ok(_target_permit) = self.per_target.acquire().await else {
-            return false;
+            return Err(closed());
         };
         let Ok(_global_permit) = self.global.acquire().await else {
-            return false;
+            return Err(closed());
         };
         let stats = &self.store.stats;
         stats.polls_in_flight.fetch_add(1, Ordering::Relaxed);
@@ -265,7 +293,7 @@ impl Poller {
                 tracing::debug!(target = %target, collector = name, "poll succeeded");
             }
         }
-        result.is_ok()
+        result
     }
 }
 
@@ -276,7 +304,8 @@ mod tests {
     use crate::kinds::BoxFuture;
     use std::sync::atomic::AtomicUsize;
 
-    /// An appliance that takes 3 s per poll, fails the `license` collector,
+    /// An appliance that takes 3 s per poll, fails `license` (500) and
+    /// `cluster` (503 with Retry-After: 45),
     /// and records when each poll started and how many ran at once.
     #[derive(Default)]
     struct Fake {
@@ -300,13 +329,18 @@ mod tests {
                 f.max_running.fetch_max(n, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_secs(3)).await;
                 f.running.fetch_sub(1, Ordering::SeqCst);
-                if collector == "license" {
-                    Err(CollectError::Http {
+                match collector {
+                    "license" => Err(CollectError::Http {
                         status: 500,
                         message: "down".into(),
-                    })
-                } else {
-                    Ok(())
+                        retry_after: None,
+                    }),
+                    "cluster" => Err(CollectError::Http {
+                        status: 503,
+                        message: "busy".into(),
+                        retry_after: Some(45),
+                    }),
+                    _ => Ok(()),
                 }
             })
         }
@@ -345,17 +379,38 @@ mod tests {
         assert_eq!(fake.max_running.load(Ordering::SeqCst), 1);
         // 10 s interval over 100 s: about ten polls each (12 s of work per
         // round of 4 x 3 s can push a few ticks; none is lost wholesale).
-        for c in ["healthcheck", "cluster"] {
-            assert!((7..=11).contains(&count(c)), "{c}: {}", count(c));
-        }
+        let starts_of = |c: &str| -> Vec<Duration> {
+            starts
+                .iter()
+                .filter(|(n, _)| *n == c)
+                .map(|(_, t)| *t)
+                .collect()
+        };
+        assert!(
+            (7..=11).contains(&count("healthcheck")),
+            "healthcheck: {}",
+            count("healthcheck")
+        );
         // system_information defaults to 5 min, but polls once early.
         assert_eq!(count("system_information"), 1);
-        // license (5 min) fails: retried at the 10 s base interval, not in 5 min.
-        assert!(
-            count("license") >= 5,
-            "license retried {} times",
-            count("license")
-        );
+        // license (5 min) keeps failing: first retry at the 10 s base
+        // interval, then the waits double (10, 20, 40 s ...), not every 10 s.
+        let lic = starts_of("license");
+        assert!((3..=5).contains(&lic.len()), "license polled at {lic:?}");
+        let gaps: Vec<f64> = lic
+            .windows(2)
+            .map(|w| (w[1] - w[0]).as_secs_f64())
+            .collect();
+        assert!(gaps[0] >= 10.0 && gaps[0] < 20.0, "{gaps:?}");
+        for w in gaps.windows(2) {
+            assert!(w[1] >= w[0] * 1.5, "backoff does not grow: {gaps:?}");
+        }
+        // cluster answers 503 with Retry-After: 45: never polled sooner.
+        let cl = starts_of("cluster");
+        assert!((2..=3).contains(&cl.len()), "cluster polled at {cl:?}");
+        for w in cl.windows(2) {
+            assert!(w[1] - w[0] >= Duration::from_secs(45), "{cl:?}");
+        }
         // Every first poll starts within the first base interval (plus queueing).
         for c in ["healthcheck", "cluster", "system_information", "license"] {
             let first = starts.iter().find(|(n, _)| *n == c).unwrap().1;
@@ -365,7 +420,7 @@ mod tests {
             );
         }
         let st = state.collectors[3].status();
-        assert!(st.consecutive_failures >= 5);
+        assert_eq!(st.consecutive_failures as usize, lic.len());
         assert_eq!(
             st.errors[CollectError::REASONS
                 .iter()
@@ -373,6 +428,23 @@ mod tests {
                 .unwrap()] as usize,
             count("license")
         );
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_cap() {
+        let s = Duration::from_secs;
+        let waits: Vec<u64> = (1..=6)
+            .map(|f| backoff(s(30), s(30), f).as_secs())
+            .collect();
+        assert_eq!(waits, [30, 60, 120, 240, 240, 240]);
+        // A slow collector retries at the base interval, capped by its own interval.
+        let waits: Vec<u64> = (1..=6)
+            .map(|f| backoff(s(30), s(300), f).as_secs())
+            .collect();
+        assert_eq!(waits, [30, 60, 120, 240, 300, 300]);
+        // Never more than 10 minutes unless the collector's interval is longer.
+        assert_eq!(backoff(s(120), s(120), 9), s(600));
+        assert_eq!(backoff(s(3600), s(3600), 9), s(3600));
     }
 
     #[test]

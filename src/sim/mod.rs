@@ -797,10 +797,12 @@ async fn handle(
             ))
         }
         Fault::ServiceUnavailable => {
-            return Ok(ics_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service unavailable",
-            ))
+            let mut resp = ics_error(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable");
+            resp.headers_mut().insert(
+                hyper::header::RETRY_AFTER,
+                hyper::header::HeaderValue::from_static("30"),
+            );
+            return Ok(resp);
         }
         Fault::HtmlLogin => {
             return Ok(Response::builder()

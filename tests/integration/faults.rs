@@ -195,3 +195,45 @@ async fn environment_proxies_are_ignored() {
         "the exporter used HTTPS_PROXY from the environment"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_after_and_backoff_spare_a_sick_appliance() {
+    // sim-001 answers 503 with Retry-After: 30; sim-002 answers 500 without one.
+    let fleet = fleet(2).await;
+    fleet.appliance(0).set_fault(Fault::ServiceUnavailable);
+    fleet.appliance(1).set_fault(Fault::ServerError);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(&fleet, dir.path());
+    let config = config_for(&fleet, &ca, "  collectors: [cluster]\n", |_| String::new());
+    let exp = Exporter::start_in(dir, &config, &[]);
+    let (a, b) = (
+        fleet.appliance(0).name().to_owned(),
+        fleet.appliance(1).name().to_owned(),
+    );
+    exp.wait_for("both failing", WAIT, |m| {
+        errors(m, &a, "cluster", "http") > 0.0 && errors(m, &b, "cluster", "http") > 0.0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let calls = |i: usize| {
+        fleet
+            .appliance(i)
+            .stats()
+            .by_method_path
+            .get(&("GET".to_owned(), "/api/v1/cluster".to_owned()))
+            .copied()
+            .unwrap_or(0)
+    };
+    // Retry-After: 30 -> one request in these ~7 s, not seven.
+    assert_eq!(calls(0), 1, "Retry-After was not honoured");
+    // Backoff 1, 2, 4 s... -> at most 4 requests in ~7 s instead of ~7.
+    assert!(
+        (2..=4).contains(&calls(1)),
+        "{} requests: no backoff",
+        calls(1)
+    );
+    // Both still show as failing.
+    let m = exp.metrics().await;
+    assert_eq!(m.get("ivanti_up", &[("target", &a)]), Some(0.0));
+    assert_eq!(m.get("ivanti_up", &[("target", &b)]), Some(0.0));
+}

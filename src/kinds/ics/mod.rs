@@ -132,6 +132,7 @@ impl Appliance for IcsAppliance {
                 other => Err(CollectError::Http {
                     status: 0,
                     message: format!("unknown collector {other}"),
+                    retry_after: None,
                 }),
             }
         })
@@ -159,8 +160,13 @@ fn status_error(resp: &ApiResponse) -> CollectError {
         300..=399 => CollectError::Http {
             status: resp.status,
             message: "redirect not followed (a login page or a proxy?)".to_owned(),
+            retry_after: None,
         },
-        status => CollectError::Http { status, message },
+        status => CollectError::Http {
+            status,
+            message,
+            retry_after: resp.retry_after,
+        },
     }
 }
 

@@ -4,6 +4,7 @@ another, a steady state, then one table of figures (docs/performance.md).
 
   cargo build --release
   python3 benches/load.py --appliances 10000 --interval 60 --duration 180
+  python3 benches/load.py --appliances 1000 --interval 30 --duration 600 --faults ratio=0.2   # soak
 
 Everything runs on loopback. Needs only Python 3's standard library.
 """
@@ -49,6 +50,7 @@ def main():
     ap.add_argument("--duration", type=int, default=None, help="seconds measured (default: 3 intervals)")
     ap.add_argument("--scrape-every", type=float, default=15, help="seconds between /metrics scrapes")
     ap.add_argument("--binary", default="target/release/ivanti-exporter")
+    ap.add_argument("--faults", default="", help="simulator --faults, e.g. ratio=0.2 (soak: a fifth cycling through faults)")
     a = ap.parse_args()
     warmup = a.warmup if a.warmup is not None else int(a.interval * 1.5)
     duration = a.duration if a.duration is not None else a.interval * 3
@@ -60,7 +62,8 @@ def main():
         stats_port = free_port()
         fleet_yml = os.path.join(tmp, "fleet.yml")
         sim = subprocess.Popen([a.binary, "simulate", "--appliances", str(a.appliances), "--sessions", str(a.sessions),
-                                "--write-config", fleet_yml, "--stats-address", f"127.0.0.1:{stats_port}", "--log.level", "warn"],
+                                "--write-config", fleet_yml, "--stats-address", f"127.0.0.1:{stats_port}", "--log.level", "warn"]
+                               + (["--faults", a.faults] if a.faults else []),
                                stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "sim.log"), "w"))
         procs.append(sim)
         t = time.time()
@@ -97,6 +100,10 @@ def main():
             return time.perf_counter(), cpu_seconds(exp.pid), metric(text, "ivanti_exporter_polls_total"), \
                 metric(text, "ivanti_exporter_polls_skipped_total"), sim_stats
 
+        def fds():
+            return len(os.listdir(f"/proc/{exp.pid}/fd"))
+
+        fd0, rss0 = fds(), mem_kib(exp.pid, "VmRSS")
         t0, c0, p0, s0, st0 = snapshot()
         renders, size = [], 0
         end = t0 + duration
@@ -105,6 +112,11 @@ def main():
             body, dt = get(base + "/metrics")
             renders.append(dt); size = len(body)
         t1, c1, p1, s1, st1 = snapshot()
+        fd1, rss1 = fds(), mem_kib(exp.pid, "VmRSS")
+        alive = exp.poll() is None
+        errors = {}
+        for m in re.finditer(r'^ivanti_collector_errors_total\{[^}]*reason="([a-z_]+)"\} ([0-9.e+]+)$', get(base + "/metrics")[0].decode(), re.M):
+            errors[m.group(1)] = errors.get(m.group(1), 0) + float(m.group(2))
         dt = t1 - t0
         cycles = dt / a.interval
         polls = p1 - p0
@@ -127,6 +139,10 @@ def main():
             ("/metrics time p50 / p99", f"{1e3 * statistics.median(renders):.0f} ms / {1e3 * p99:.0f} ms" if renders else "n/a"),
             ("TLS handshakes per steady-state cycle", f"{(st1['tls_handshakes'] - st0['tls_handshakes']) / cycles:.1f} (fleet total, all appliances)"),
             ("requests per steady-state cycle", f"{(st1['requests'] - st0['requests']) / cycles:.0f}"),
+            ("exporter still running (crashes)", "yes (0)" if alive else "NO"),
+            ("open fds start / end", f"{fd0} / {fd1} ({100 * (fd1 - fd0) / max(fd0, 1):+.1f} %)"),
+            ("RSS start / end of the window", f"{rss0 / 1024:.1f} / {rss1 / 1024:.1f} MiB ({100 * (rss1 - rss0) / max(rss0, 1):+.1f} %)"),
+            ("collector errors by reason (whole run)", ", ".join(f"{k} {v:.0f}" for k, v in sorted(errors.items())) or "none"),
         ]
         print("| figure | value |\n|---|---|")
         for k, v in rows:

@@ -33,6 +33,9 @@ pub struct Cli {
     /// Address to listen on for the web interface and telemetry.
     #[arg(long = "web.listen-address", default_value = ":9959")]
     pub listen_address: String,
+    /// TLS and basic-auth settings for the web endpoints (exporter-toolkit format).
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<PathBuf>,
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", default_value = "/metrics")]
     pub telemetry_path: String,
@@ -240,6 +243,11 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     let config = source
         .load()
         .map_err(|e| format!("invalid configuration:\n{e}"))?;
+    let web_config = match &cli.web_config_file {
+        Some(p) => crate::webconfig::WebConfig::load(p)
+            .map_err(|e| format!("invalid --web.config.file: {e}"))?,
+        None => crate::webconfig::WebConfig::default(),
+    };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -266,16 +274,24 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             reload: reload_tx,
         },
         &cli.telemetry_path,
+        web_config.clone(),
     );
     tracing::info!(address = %local, version = env!("CARGO_PKG_VERSION"), targets = config.targets.len(), "listening");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app).with_graceful_shutdown({
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|v| *v).await;
+    let server = match web_config.tls.clone() {
+        Some(tls) => tokio::spawn(serve_tls(listener, app, tls, stop_rx.clone())),
+        None => {
+            let server = axum::serve(listener, app).with_graceful_shutdown({
+                let mut rx = stop_rx.clone();
+                async move {
+                    let _ = rx.wait_for(|v| *v).await;
+                }
+            });
+            tokio::spawn(async move {
+                let _ = server.await;
+            })
         }
-    });
-    let server = tokio::spawn(async move { server.await });
+    };
     shutdown_signal().await;
     tracing::info!("shutting down");
     ready.store(false, Ordering::Relaxed);
@@ -291,6 +307,40 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         fleet.shutdown().await;
     }
     Ok(())
+}
+
+/// Serve `app` over TLS until `stop` turns true.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    tls: Arc<rustls::ServerConfig>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                let acceptor = acceptor.clone();
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let svc = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                        .await;
+                });
+            }
+            _ = stop.wait_for(|v| *v) => return,
+        }
+    }
 }
 
 async fn reloader(

@@ -34,3 +34,4 @@ pub mod secret;
 pub mod sim;
 pub mod store;
 pub mod web;
+pub mod webconfig;

@@ -11,6 +11,7 @@
 use crate::exposition::Format;
 use crate::render;
 use crate::store::Store;
+use crate::webconfig::WebConfig;
 use axum::extract::{Query, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
@@ -37,8 +38,9 @@ pub struct AppState {
     pub reload: mpsc::Sender<ReloadRequest>,
 }
 
-/// The router, with the telemetry path as configured.
-pub fn router(state: AppState, telemetry_path: &str) -> Router {
+/// The router, with the telemetry path as configured; every endpoint
+/// requires basic authentication when `web` has users.
+pub fn router(state: AppState, telemetry_path: &str, web: WebConfig) -> Router {
     Router::new()
         .route("/", get(index))
         .route(telemetry_path, get(metrics))
@@ -47,6 +49,39 @@ pub fn router(state: AppState, telemetry_path: &str) -> Router {
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload))
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(web, require_auth))
+}
+
+async fn require_auth(
+    State(web): State<WebConfig>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if web.users.is_empty() {
+        return next.run(req).await;
+    }
+    let header = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    // bcrypt is deliberately slow: keep it off the async workers.
+    let ok = tokio::task::spawn_blocking(move || web.authorized(header.as_deref()))
+        .await
+        .unwrap_or(false);
+    if ok {
+        next.run(req).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(
+                axum::http::header::WWW_AUTHENTICATE,
+                "Basic realm=\"ivanti-exporter\"",
+            )],
+            "Unauthorized\n",
+        )
+            .into_response()
+    }
 }
 
 fn exposition(body: String, format: Format) -> Response {

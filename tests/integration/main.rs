@@ -17,3 +17,4 @@ mod paging;
 mod probe;
 mod rules;
 mod scrape;
+mod webconfig;

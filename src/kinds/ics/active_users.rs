@@ -157,60 +157,40 @@ impl<'a> From<Vec<RawRecord<'a>>> for RecordList<'a> {
 /// the body where the JSON has no escapes; every other field is skipped.
 #[derive(Deserialize)]
 struct RawRecord<'a> {
-    #[serde(
-        rename = "session-id",
-        default,
-        borrow,
-        deserialize_with = "lenient_str"
-    )]
-    session_id: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "active-user-name",
-        default,
-        borrow,
-        deserialize_with = "lenient_str"
-    )]
-    user: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "user-sign-in-time",
-        default,
-        borrow,
-        deserialize_with = "lenient_str"
-    )]
-    sign_in: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "authentication-realm",
-        default,
-        borrow,
-        deserialize_with = "lenient_str"
-    )]
-    realm: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "login-node",
-        default,
-        borrow,
-        deserialize_with = "lenient_str"
-    )]
-    node: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "network-connect-transport-mode",
-        default,
-        borrow,
-        deserialize_with = "lenient_str"
-    )]
-    transport: Option<Cow<'a, str>>,
+    #[serde(rename = "session-id", default, borrow)]
+    session_id: Text<'a>,
+    #[serde(rename = "active-user-name", default, borrow)]
+    user: Text<'a>,
+    #[serde(rename = "user-sign-in-time", default, borrow)]
+    sign_in: Text<'a>,
+    #[serde(rename = "authentication-realm", default, borrow)]
+    realm: Text<'a>,
+    #[serde(rename = "login-node", default, borrow)]
+    node: Text<'a>,
+    #[serde(rename = "network-connect-transport-mode", default, borrow)]
+    transport: Text<'a>,
+}
+
+/// A record field: text (borrowed when possible), numbers as text, anything else absent.
+#[derive(Default, Hash)]
+struct Text<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        lenient_str(d).map(Text)
+    }
 }
 
 impl RawRecord<'_> {
     /// A record with nothing that identifies a session (`{}`) is not one.
     fn is_session(&self) -> bool {
-        self.session_id.is_some() || self.user.is_some() || self.sign_in.is_some()
+        self.session_id.0.is_some() || self.user.0.is_some() || self.sign_in.0.is_some()
     }
 }
 
 fn record_id(r: &RawRecord<'_>) -> u64 {
     let mut h = DefaultHasher::new();
-    match r.session_id.as_deref().filter(|s| !s.is_empty()) {
+    match r.session_id.0.as_deref().filter(|s| !s.is_empty()) {
         Some(sid) => {
             0u8.hash(&mut h);
             sid.hash(&mut h);
@@ -248,9 +228,9 @@ pub fn parse(body: &[u8]) -> Result<Page, ParseError> {
             .filter(RawRecord::is_session)
             .map(|r| Record {
                 id: record_id(&r),
-                realm: r.realm.map(Cow::into_owned),
-                node: r.node.map(Cow::into_owned),
-                transport: r.transport.map(Cow::into_owned),
+                realm: r.realm.0.map(Cow::into_owned),
+                node: r.node.0.map(Cow::into_owned),
+                transport: r.transport.0.map(Cow::into_owned),
             })
             .collect(),
     })
@@ -519,8 +499,8 @@ mod tests {
             let b: Body<'_> = serde_json::from_str(&body).unwrap();
             let list = b.active_users.unwrap().records.unwrap();
             let r = &list.records[0];
-            assert!(matches!(r.session_id, Some(Cow::Borrowed("s1"))));
-            assert!(matches!(r.node, Some(Cow::Borrowed("n"))));
+            assert!(matches!(r.session_id.0, Some(Cow::Borrowed("s1"))));
+            assert!(matches!(r.node.0, Some(Cow::Borrowed("n"))));
         }
     }
 

@@ -143,6 +143,11 @@ impl Exporter {
         }
     }
 
+    /// The exporter's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

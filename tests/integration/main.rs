@@ -17,4 +17,5 @@ mod paging;
 mod probe;
 mod rules;
 mod scrape;
+mod soak;
 mod webconfig;

@@ -259,13 +259,16 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     store.stats.reloaded(true);
     let ready = Arc::new(AtomicBool::new(true));
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    let patterns = Arc::new(std::sync::Mutex::new(config.target_file_patterns.clone()));
     tokio::spawn(reloader(
         source,
         scheduler.clone(),
         store.clone(),
         reload_rx,
+        patterns.clone(),
     ));
     spawn_sighup(reload_tx.clone());
+    spawn_target_files_watch(patterns, reload_tx.clone());
 
     let app = web::router(
         AppState {
@@ -343,14 +346,49 @@ async fn serve_tls(
     }
 }
 
+/// Re-read the configuration when the files `target_files` matches change
+/// (checked every 5 s; a new, changed or removed file counts).
+fn spawn_target_files_watch(
+    patterns: Arc<std::sync::Mutex<Vec<PathBuf>>>,
+    tx: mpsc::Sender<ReloadRequest>,
+) {
+    tokio::spawn(async move {
+        let current = || {
+            let p = patterns.lock().map(|p| p.clone()).unwrap_or_default();
+            (!p.is_empty()).then(|| crate::config::target_files_fingerprint(&p))
+        };
+        let mut last = current();
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let now = current();
+            if now != last && now.is_some() {
+                tracing::info!("target files changed: reloading configuration");
+                let (reply, rx) = tokio::sync::oneshot::channel();
+                if tx.send(reply).await.is_err() {
+                    return;
+                }
+                let _ = rx.await;
+            }
+            last = current();
+        }
+    });
+}
+
 async fn reloader(
     source: Source,
     scheduler: Arc<Scheduler>,
     store: Arc<Store>,
     mut rx: mpsc::Receiver<ReloadRequest>,
+    patterns: Arc<std::sync::Mutex<Vec<PathBuf>>>,
 ) {
     while let Some(reply) = rx.recv().await {
-        let result = source.load().and_then(|c| scheduler.apply(&c));
+        let result = source.load().and_then(|c| {
+            scheduler.apply(&c)?;
+            if let Ok(mut p) = patterns.lock() {
+                *p = c.target_file_patterns.clone();
+            }
+            Ok(())
+        });
         match &result {
             Ok(()) => tracing::info!("configuration reloaded"),
             Err(e) => {

@@ -226,6 +226,10 @@ pub struct FileConfig {
     /// The appliances.
     #[serde(default)]
     pub targets: Vec<TargetEntry>,
+    /// More targets from files (globs, relative to this file): YAML or JSON
+    /// lists of target entries, re-read when they change and on reload.
+    #[serde(default)]
+    pub target_files: Vec<String>,
 }
 
 /// How the exporter authenticates to an appliance.
@@ -359,6 +363,8 @@ pub struct Config {
     pub global: GlobalConfig,
     /// Targets in file order.
     pub targets: Vec<Arc<TargetConfig>>,
+    /// `target_files` patterns, absolute.
+    pub target_file_patterns: Vec<PathBuf>,
 }
 
 impl Config {
@@ -384,9 +390,51 @@ impl Config {
                 .split("__")
                 .filter(|k| k.as_str().contains('.')),
         );
-        let file: FileConfig = figment.extract().map_err(figment_problems)?;
+        let mut file: FileConfig = figment.extract().map_err(figment_problems)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Config::from_file(file, base)
+        // Targets from target_files follow the inline ones; problems in them
+        // are reported with their file and index.
+        let mut origins: Vec<String> = (0..file.targets.len())
+            .map(|i| format!("targets[{i}]"))
+            .collect();
+        let mut problems = Vec::new();
+        let patterns: Vec<PathBuf> = file.target_files.iter().map(|p| base.join(p)).collect();
+        for file_path in target_files(&patterns, &mut problems) {
+            let text = match std::fs::read_to_string(&file_path) {
+                Ok(t) => t,
+                Err(e) => {
+                    problems.push(format!("{}: {e}", file_path.display()));
+                    continue;
+                }
+            };
+            match serde_yaml::from_str::<Option<Vec<TargetEntry>>>(&text) {
+                Ok(entries) => {
+                    for (j, e) in entries.unwrap_or_default().into_iter().enumerate() {
+                        origins.push(format!("{}[{j}]", file_path.display()));
+                        file.targets.push(e);
+                    }
+                }
+                Err(e) => problems.push(format!("{}: {e}", file_path.display())),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        let mut config = Config::from_file(file, base).map_err(|mut e| {
+            for p in &mut e.problems {
+                if let Some(rest) = p.strip_prefix("targets[") {
+                    if let Some((idx, tail)) = rest.split_once(']') {
+                        if let Some(origin) = idx.parse::<usize>().ok().and_then(|k| origins.get(k))
+                        {
+                            *p = format!("{origin}{tail}");
+                        }
+                    }
+                }
+            }
+            e
+        })?;
+        config.target_file_patterns = patterns;
+        Ok(config)
     }
 
     /// Parse YAML text (no environment), resolving relative paths against `base`.
@@ -451,7 +499,11 @@ impl Config {
             }
         }
         if v.problems.is_empty() {
-            Ok(Config { global, targets })
+            Ok(Config {
+                global,
+                targets,
+                target_file_patterns: Vec::new(),
+            })
         } else {
             Err(ConfigError {
                 problems: v.problems,
@@ -463,6 +515,35 @@ impl Config {
     pub fn target(&self, name: &str) -> Option<&Arc<TargetConfig>> {
         self.targets.iter().find(|t| t.name == name)
     }
+}
+
+/// A fingerprint of the files the `target_files` patterns match now (paths,
+/// sizes, modification times): when it changes, the configuration is reloaded.
+pub fn target_files_fingerprint(patterns: &[PathBuf]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    for p in target_files(patterns, &mut Vec::new()) {
+        p.hash(&mut h);
+        if let Ok(m) = std::fs::metadata(&p) {
+            m.len().hash(&mut h);
+            m.modified().ok().hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+/// The files the patterns match, sorted, without duplicates.
+fn target_files(patterns: &[PathBuf], problems: &mut Vec<String>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in patterns {
+        match glob::glob(&p.to_string_lossy()) {
+            Ok(paths) => out.extend(paths.flatten().filter(|p| p.is_file())),
+            Err(e) => problems.push(format!("target_files: {}: {e}", p.display())),
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The shard (0..count) a target belongs to: FNV-1a of its name, stable

@@ -203,3 +203,83 @@ async fn shards_split_the_inventory_without_overlap_or_gap() {
     }
     assert_eq!(seen.len(), 60, "every target polled by exactly one shard");
 }
+
+/// target_files: targets from files are picked up when a file changes,
+/// unchanged targets keep their state, a broken file is reported and the
+/// last good inventory stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn target_files_are_watched_and_broken_files_rejected() {
+    let fleet = fleet(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(&fleet, dir.path());
+    let entry = |i: usize| {
+        let a = fleet.appliance(i);
+        format!(
+            "- name: {}\n  url: {}\n  labels: {{ source: file }}\n",
+            a.name(),
+            a.url()
+        )
+    };
+    std::fs::create_dir(dir.path().join("targets.d")).unwrap();
+    std::fs::write(dir.path().join("targets.d/a.yml"), entry(1)).unwrap();
+    let main = format!(
+        "defaults:\n  interval: 1s\n  timeout: 900ms\n  api_key: sim-api-key\n  collectors: [healthcheck]\n  tls_config: {{ ca_file: {} }}\ntarget_files: [\"targets.d/*.yml\"]\ntargets:\n  - name: {}\n    url: {}\n",
+        ca.display(),
+        fleet.appliance(0).name(),
+        fleet.appliance(0).url()
+    );
+    let exp = Exporter::start_in(dir, &main, &[]);
+    let names: Vec<String> = (0..3)
+        .map(|i| fleet.appliance(i).name().to_owned())
+        .collect();
+    let m = exp
+        .wait_for("inline and file target up", WAIT, |m| {
+            up(m, &names[0]) && up(m, &names[1])
+        })
+        .await;
+    assert!(m.has("ivanti_up", &[("target", &names[1]), ("source", "file")]));
+    let polls_before = m.get(
+        "ivanti_collector_last_success_timestamp_seconds",
+        &[("target", &names[1])],
+    );
+    // A new file: its target appears without a signal.
+    let tdir = exp.config_path.parent().unwrap().join("targets.d");
+    std::fs::write(tdir.join("b.yml"), entry(2)).unwrap();
+    let m = exp
+        .wait_for("file target added", WAIT, |m| up(m, &names[2]))
+        .await;
+    assert_eq!(m.get("ivanti_exporter_targets", &[]), Some(3.0));
+    assert!(polls_before.is_some());
+    // A broken file: rejected, reported, the three targets stay.
+    std::fs::write(tdir.join("b.yml"), "- name: [oops\n").unwrap();
+    let m = exp
+        .wait_for("reload rejected", WAIT, |m| {
+            m.get("ivanti_exporter_config_last_reload_successful", &[]) == Some(0.0)
+        })
+        .await;
+    assert_eq!(m.get("ivanti_exporter_targets", &[]), Some(3.0));
+    assert!(
+        exp.logs().contains("b.yml"),
+        "the log names the broken file"
+    );
+    // Removing the file removes its target.
+    std::fs::remove_file(tdir.join("b.yml")).unwrap();
+    exp.wait_for("file target removed", WAIT, |m| {
+        m.get("ivanti_exporter_targets", &[]) == Some(2.0)
+            && m.get("ivanti_exporter_config_last_reload_successful", &[]) == Some(1.0)
+    })
+    .await;
+}
+
+#[test]
+fn problems_in_target_files_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.yml"), "- name: x\n  url: not-a-url\n").unwrap();
+    std::fs::write(dir.path().join("c.yml"), "target_files: [t.yml]\n").unwrap();
+    let err = ivanti_exporter::config::Config::load(&dir.path().join("c.yml")).unwrap_err();
+    assert_eq!(err.problems.len(), 1);
+    assert!(
+        err.problems[0].ends_with("t.yml[0].url: relative URL without a base"),
+        "{err}"
+    );
+}

@@ -1227,6 +1227,16 @@ mod tests {
     use super::*;
     use crate::kinds::ics::{active_users, cluster, healthcheck, license, system_information};
 
+    /// A default HTTPS fleet of `n` appliances.
+    async fn fleet_of(n: usize) -> Fleet {
+        Fleet::start(FleetOptions {
+            appliances: n,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+    }
+
     async fn client(fleet: &Fleet) -> reqwest::Client {
         let mut roots = rustls::RootCertStore::empty();
         for c in crate::client::parse_ca_pem(fleet.ca_pem().unwrap().as_bytes()).unwrap() {
@@ -1263,12 +1273,7 @@ mod tests {
 
     #[tokio::test]
     async fn serves_every_endpoint_in_the_guides_shapes() {
-        let fleet = Fleet::start(FleetOptions {
-            appliances: 6,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        let fleet = fleet_of(6).await;
         let c = client(&fleet).await;
         let key = Some("sim-api-key");
         for (i, a) in fleet.appliances().iter().enumerate() {
@@ -1311,12 +1316,7 @@ mod tests {
 
     #[tokio::test]
     async fn pages_of_200_without_duplicates() {
-        let fleet = Fleet::start(FleetOptions {
-            appliances: 1,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        let fleet = fleet_of(1).await;
         let a = fleet.appliance(0);
         a.set_sessions(450);
         let c = client(&fleet).await;
@@ -1342,12 +1342,7 @@ mod tests {
 
     #[tokio::test]
     async fn auth_login_revocation_and_faults() {
-        let fleet = Fleet::start(FleetOptions {
-            appliances: 1,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        let fleet = fleet_of(1).await;
         let a = fleet.appliance(0);
         let c = client(&fleet).await;
         assert_eq!(get(&c, a, "/api/v1/cluster", None).await.0, 401);
@@ -1426,12 +1421,7 @@ mod tests {
     }
 
     async fn start(n: usize) -> Fleet {
-        Fleet::start(FleetOptions {
-            appliances: n,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
+        fleet_of(n).await
     }
 
     async fn login(c: &reqwest::Client, a: &Appliance) -> (u16, Value) {

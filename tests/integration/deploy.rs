@@ -64,16 +64,7 @@ fn prometheus_and_alertmanager_configs_are_valid() {
         return;
     }
     let prom = Path::new(ROOT).join("deploy/prometheus");
-    let out = Command::new("promtool")
-        .args(["check", "config", "prometheus.yml"])
-        .current_dir(&prom)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok("promtool", &["check", "config", "prometheus.yml"], &prom);
     // The compose stack's Prometheus config, with the rules mounted beside it.
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
@@ -86,24 +77,19 @@ fn prometheus_and_alertmanager_configs_are_valid() {
         dir.path().join("ivanti-exporter.rules.yml"),
     )
     .unwrap();
-    let out = Command::new("promtool")
-        .args(["check", "config", "p.yml"])
-        .current_dir(dir.path())
+    run_ok("promtool", &["check", "config", "p.yml"], dir.path());
+    run_ok("amtool", &["check-config", "alertmanager.yml"], &prom);
+}
+
+fn run_ok(tool: &str, args: &[&str], dir: &Path) {
+    let out = Command::new(tool)
+        .args(args)
+        .current_dir(dir)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = Command::new("amtool")
-        .args(["check-config", "alertmanager.yml"])
-        .current_dir(&prom)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
+        "{tool} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -41,6 +41,11 @@ def metric(text, name):
     return float(m.group(1)) if m else 0.0
 
 
+def pct(c):
+    on, n = c
+    return f"{100 * on / n:.2f} % of {n} checks (last success <= interval + 10 % + timeout)" if n else "n/a"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--appliances", type=int, default=1000)
@@ -103,6 +108,25 @@ def main():
         def fds():
             return len(os.listdir(f"/proc/{exp.pid}/fd"))
 
+        # Which targets the simulator puts through faults (sim: index % every == every - 1).
+        names = re.findall(r"^  - name: (\S+)$", cfg, re.M)
+        ratio = float(a.faults.split("=", 1)[1]) if a.faults.startswith("ratio=") else 0.0
+        every = max(1, round(1 / ratio)) if ratio > 0 else 0
+        faulty = {n for i, n in enumerate(names) if every and i % every == every - 1}
+        late_re = re.compile(r'^ivanti_collector_last_success_timestamp_seconds\{([^}]*)\} ([0-9.e+]+)$', re.M)
+        checks = {"healthy": [0, 0], "faulty": [0, 0]}  # [on time, checked]
+
+        def schedule_check(text):
+            # A collector is on schedule when its last success is at most
+            # interval + 10 % old (plus the poll's own timeout).
+            now = time.time()
+            for m in late_re.finditer(text):
+                target = re.search(r'target="([^"]*)"', m.group(1)).group(1)
+                group = checks["faulty" if target in faulty else "healthy"]
+                group[1] += 1
+                if now - float(m.group(2)) <= a.interval * 1.1 + 10:
+                    group[0] += 1
+
         fd0, rss0 = fds(), mem_kib(exp.pid, "VmRSS")
         t0, c0, p0, s0, st0 = snapshot()
         renders, size = [], 0
@@ -111,6 +135,7 @@ def main():
             time.sleep(min(a.scrape_every, max(0.0, end - time.perf_counter())))
             body, dt = get(base + "/metrics")
             renders.append(dt); size = len(body)
+            schedule_check(body.decode())
         t1, c1, p1, s1, st1 = snapshot()
         fd1, rss1 = fds(), mem_kib(exp.pid, "VmRSS")
         alive = exp.poll() is None
@@ -131,6 +156,8 @@ def main():
             ("measured", f"{dt:.0f} s steady state after {warmup} s warm-up, /metrics scraped every {a.scrape_every:g} s"),
             ("polls/s", f"{polls / dt:.1f} (expected {expected / dt:.1f})"),
             ("polls on schedule", f"{min(100.0, 100 * polls / expected):.2f} % (skipped: {s1 - s0:.0f})"),
+            ("healthy appliances' collectors on schedule", pct(checks["healthy"])),
+            ("faulty appliances' collectors on schedule", pct(checks["faulty"]) if faulty else "n/a (no faults)"),
             ("exporter CPU", f"{100 * cpu / dt:.2f} % of one core"),
             ("CPU per poll", f"{1e6 * cpu / max(polls, 1):.0f} µs"),
             ("CPU per appliance-cycle (5 collectors + scrapes)", f"{1e6 * cpu / (a.appliances * cycles):.0f} µs"),

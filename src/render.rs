@@ -77,6 +77,12 @@ pub static IN_FLIGHT: Desc = Desc::gauge(
     "Collector polls running now",
     &[],
 );
+/// `ivanti_exporter_poll_tasks`.
+pub static POLL_TASKS: Desc = Desc::gauge(
+    "ivanti_exporter_poll_tasks",
+    "Polling tasks alive, one per target and collector",
+    &[],
+);
 /// `ivanti_exporter_polls_total`.
 pub static POLLS: Desc = Desc::counter(
     "ivanti_exporter_polls_total",
@@ -113,6 +119,7 @@ pub static SELF_METRICS: &[&Desc] = &[
     &BUILD_INFO,
     &TARGETS,
     &IN_FLIGHT,
+    &POLL_TASKS,
     &POLLS,
     &SKIPPED,
     &RELOAD_OK,
@@ -186,9 +193,10 @@ fn render_self(enc: &mut Encoder<'_>, stats: &ExporterStats, targets: usize) {
     let r = Ordering::Relaxed;
     enc.family(&BUILD_INFO);
     enc.series("", &labels, 1.0);
-    let simple: [(&'static Desc, f64); 7] = [
+    let simple: [(&'static Desc, f64); 8] = [
         (&TARGETS, targets as f64),
         (&IN_FLIGHT, stats.polls_in_flight.load(r) as f64),
+        (&POLL_TASKS, stats.poll_tasks.load(r) as f64),
         (&POLLS, stats.polls.load(r) as f64),
         (&SKIPPED, stats.polls_skipped.load(r) as f64),
         (&RELOAD_OK, stats.reload_ok.load(r) as f64),

@@ -147,6 +147,7 @@ impl Scheduler {
                     store: self.store.clone(),
                     stale_after: inner.global.stale_after,
                 };
+                self.store.stats.poll_tasks.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(poller.run())
             })
             .collect();
@@ -194,6 +195,13 @@ struct Poller {
     global: Arc<Semaphore>,
     store: Arc<Store>,
     stale_after: u32,
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        // Runs when the task is aborted (its future dropped) or ends.
+        self.store.stats.poll_tasks.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Poller {

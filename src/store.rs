@@ -163,6 +163,9 @@ pub struct ExporterStats {
     pub polls_skipped: AtomicU64,
     /// Polls done.
     pub polls: AtomicU64,
+    /// Polling tasks alive (one per target and collector); a task that
+    /// outlives its target after a reload would show up here.
+    pub poll_tasks: AtomicI64,
     /// 1 when the last config (re)load succeeded.
     pub reload_ok: AtomicI64,
     /// Unix time of the last successful (re)load.

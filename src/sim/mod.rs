@@ -70,6 +70,7 @@
 //! | `Latency(d)` (`latency`, 2 s, or `latency:250ms`) | answers correctly after `d` |
 //! | `Hang` (`hang`, `timeout`) | accepts, reads the request, never answers |
 //! | `Refuse` (`refuse`) | stops listening (connection refused) and drops open connections; `Fault::None` listens again on the same port |
+//! | `Flap` (`flap`, `flap:500ms`) | refuses and answers by turns, 3 s each by default: a host dropping off the network and coming back |
 //! | `Unauthorized` (`unauthorized`) | 401 on every authenticated call |
 //! | `Forbidden` (`forbidden`) | 403 on every authenticated call |
 //! | `ServerError` (`server_error`) | 500 with an ICS error body |
@@ -124,6 +125,9 @@ pub enum Fault {
     Hang,
     /// Stop listening (connection refused) and drop open connections.
     Refuse,
+    /// Alternate between `Refuse` and healthy every period: a host that
+    /// keeps dropping off the network and coming back.
+    Flap(Duration),
     /// 401 on every authenticated call.
     Unauthorized,
     /// 403 on every authenticated call.
@@ -154,6 +158,7 @@ impl Fault {
             "latency" => Fault::Latency(Duration::from_secs(2)),
             "hang" | "timeout" => Fault::Hang,
             "refuse" | "refused" => Fault::Refuse,
+            "flap" => Fault::Flap(Duration::from_secs(3)),
             "unauthorized" | "401" => Fault::Unauthorized,
             "forbidden" | "403" => Fault::Forbidden,
             "server_error" | "500" => Fault::ServerError,
@@ -164,10 +169,19 @@ impl Fault {
             "huge_body" => Fault::HugeBody,
             "truncated_body" => Fault::TruncatedBody,
             "second_factor" => Fault::SecondFactor,
-            _ => match s.strip_prefix("latency:") {
-                Some(d) => Fault::Latency(humantime::parse_duration(d).ok()?),
-                None => return None,
-            },
+            _ => {
+                if let Some(d) = s.strip_prefix("latency:") {
+                    Fault::Latency(humantime::parse_duration(d).ok()?)
+                } else if let Some(d) = s.strip_prefix("flap:") {
+                    Fault::Flap(
+                        humantime::parse_duration(d)
+                            .ok()?
+                            .max(Duration::from_millis(100)),
+                    )
+                } else {
+                    return None;
+                }
+            }
         })
     }
 
@@ -175,6 +189,7 @@ impl Fault {
     pub const CYCLE: &'static [&'static str] = &[
         "hang",
         "refuse",
+        "flap",
         "unauthorized",
         "server_error",
         "unavailable",
@@ -654,10 +669,12 @@ async fn accept_loop(
         let changed = shared.changed.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
-        if fault_of(&shared) == Fault::Refuse {
+        let (refusing, flips_in) = refusing(&shared);
+        if refusing {
             listener = None;
             tokio::select! {
                 _ = changed => continue,
+                _ = tokio::time::sleep(flips_in.unwrap_or(Duration::MAX)) => continue,
                 _ = stop.changed() => return,
             }
         }
@@ -677,8 +694,25 @@ async fn accept_loop(
                 tokio::spawn(serve_connection(shared.clone(), stream, tls.clone(), stop.clone()));
             }
             _ = changed => {}
+            _ = tokio::time::sleep(flips_in.unwrap_or(Duration::MAX)) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Whether the appliance refuses connections now, and when a flapping one
+/// changes its mind.
+fn refusing(shared: &Shared) -> (bool, Option<Duration>) {
+    match fault_of(shared) {
+        Fault::Refuse => (true, None),
+        Fault::Flap(period) => {
+            let t = shared.fleet.started.elapsed().as_nanos();
+            let p = period.as_nanos().max(1);
+            let down = (t / p) % 2 == 1;
+            let left = Duration::from_nanos((p - t % p) as u64);
+            (down, Some(left))
+        }
+        _ => (false, None),
     }
 }
 
@@ -777,8 +811,10 @@ async fn handle(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
+    if refusing(&shared).0 {
+        return Err(std::io::Error::other("refusing"));
+    }
     match &state.fault {
-        Fault::Refuse => return Err(std::io::Error::other("refusing")),
         Fault::Hang => std::future::pending::<()>().await,
         Fault::Latency(d) => tokio::time::sleep(*d).await,
         _ => {}
@@ -1593,6 +1629,27 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert!(back, "listening again at {url}");
+    }
+
+    #[tokio::test]
+    async fn flap_alternates_between_refusing_and_answering() {
+        let fleet = start(1).await;
+        let a = fleet.appliance(0);
+        let url = format!("{}/api/v1/system/healthcheck", a.url());
+        a.set_fault(Fault::parse("flap:200ms").unwrap());
+        let (mut refused, mut answered) = (0, 0);
+        for _ in 0..30 {
+            match client(&fleet).await.get(&url).send().await {
+                Err(e) if e.is_connect() => refused += 1,
+                Ok(r) if r.status() == 200 => answered += 1,
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            refused > 0 && answered > 0,
+            "refused {refused}, answered {answered} of 30"
+        );
     }
 
     #[tokio::test]

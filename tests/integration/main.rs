@@ -15,6 +15,7 @@ mod formats;
 mod lifecycle;
 mod paging;
 mod probe;
+mod reload;
 mod rules;
 mod scrape;
 mod soak;

@@ -34,6 +34,7 @@ async fn one_minute_soak_under_faults() {
     let cycle = [
         Fault::Hang,
         Fault::Refuse,
+        Fault::Flap(Duration::from_millis(1500)),
         Fault::Unauthorized,
         Fault::ServerError,
         Fault::ServiceUnavailable,

@@ -212,6 +212,12 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     let source = if cli.demo {
         let fleet = sim::Fleet::start(sim::FleetOptions {
             appliances: cli.demo_appliances.max(1),
+            // One of each neighbouring product at the end of the fleet.
+            kinds: if cli.demo_appliances >= 4 {
+                vec![sim::SimKind::Sps, sim::SimKind::Epmm]
+            } else {
+                Vec::new()
+            },
             ..sim::FleetOptions::default()
         })
         .await

@@ -17,7 +17,10 @@
 use crate::config::{TargetConfig, TlsSettings};
 use crate::error::CollectError;
 use crate::secret::Secret;
-use reqwest::header::{HeaderValue, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::header::{
+    HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, SET_COOKIE,
+    WWW_AUTHENTICATE,
+};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
@@ -47,6 +50,10 @@ pub enum Auth<'a> {
     ApiKey(&'a Secret),
     /// Basic auth with a user name and password (logins).
     Basic(&'a str, &'a Secret),
+    /// A session cookie `name=value` (SPS `session_id`).
+    Cookie(&'static str, &'a Secret),
+    /// A complete `Authorization` header value (NTLM/Negotiate tokens).
+    Authorization(&'a Secret),
 }
 
 /// A response whose body was read completely (and within the cap).
@@ -60,6 +67,10 @@ pub struct ApiResponse {
     pub body: Vec<u8>,
     /// `Retry-After` in seconds (the delay form; an HTTP date is ignored).
     pub retry_after: Option<u64>,
+    /// `Set-Cookie` values (session tokens: kept secret).
+    pub set_cookie: Vec<Secret>,
+    /// `WWW-Authenticate` values (authentication challenges).
+    pub www_authenticate: Vec<String>,
 }
 
 impl ApiResponse {
@@ -137,6 +148,10 @@ impl ApiClient {
             Auth::None => req,
             Auth::ApiKey(key) => req.basic_auth(key.expose(), Some("")),
             Auth::Basic(user, pass) => req.basic_auth(user, Some(pass.expose())),
+            Auth::Cookie(name, value) => {
+                req.header(COOKIE, sensitive(&format!("{name}={}", value.expose()))?)
+            }
+            Auth::Authorization(value) => req.header(AUTHORIZATION, sensitive(value.expose())?),
         };
         let mut resp = req.send().await.map_err(classify)?;
         let status = resp.status().as_u16();
@@ -150,6 +165,20 @@ impl ApiClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
+        let set_cookie = resp
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| Secret::new(v.to_owned()))
+            .collect();
+        let www_authenticate = resp
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect();
         let declared = resp
             .headers()
             .get(CONTENT_LENGTH)
@@ -174,8 +203,18 @@ impl ApiClient {
             content_type,
             body,
             retry_after,
+            set_cookie,
+            www_authenticate,
         })
     }
+}
+
+/// A header value marked sensitive (never printed by reqwest/hyper debug output).
+fn sensitive(v: &str) -> Result<HeaderValue, CollectError> {
+    let mut h = HeaderValue::from_str(v)
+        .map_err(|_| CollectError::Auth("credential is not a valid header value".into()))?;
+    h.set_sensitive(true);
+    Ok(h)
 }
 
 /// Decide the class of a transport failure and describe it without secrets

@@ -86,6 +86,19 @@ pub struct RealmAuthFileConfig {
     pub password_file: Option<PathBuf>,
 }
 
+/// `basic_auth`: a user name and password (SPS, EPMM logins; NTLM for
+/// Security Controls with `DOMAIN\\user` as the user name).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthFileConfig {
+    /// User name.
+    pub username: Option<String>,
+    /// Password, inline.
+    pub password: Option<Secret>,
+    /// Password, read from a file.
+    pub password_file: Option<PathBuf>,
+}
+
 /// `active_users`: how sessions are paged for the breakdowns.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -191,6 +204,10 @@ target_options! {
     api_key_file: PathBuf,
     /// Log in with an admin account to obtain a key.
     realm_auth: RealmAuthFileConfig,
+    /// User name and password, for kinds that log in with them.
+    basic_auth: BasicAuthFileConfig,
+    /// Settings only one kind understands, e.g. `{admin_device_space_id: "1"}`.
+    kind_options: BTreeMap<String, String>,
     /// Explicit HTTP(S) proxy; environment proxies are never used.
     proxy_url: String,
     /// Requests in flight at once to this appliance.
@@ -239,6 +256,13 @@ pub enum Credentials {
     None,
     /// A static API key (HTTP basic auth, key as user, empty password).
     ApiKey(Secret),
+    /// A user name and password (`basic_auth`).
+    Basic {
+        /// User name.
+        username: String,
+        /// Password.
+        password: Secret,
+    },
     /// Log in with an admin account (`POST /api/v1/realm_auth`) to get a key.
     RealmAuth {
         /// Admin realm.
@@ -307,6 +331,8 @@ pub struct TargetConfig {
     pub page_size: usize,
     /// Active sessions read at most per poll.
     pub max_records: usize,
+    /// `kind_options`, checked against what the kind accepts.
+    pub options: BTreeMap<String, String>,
 }
 
 impl PartialEq for TargetConfig {
@@ -324,6 +350,7 @@ impl PartialEq for TargetConfig {
             && self.body_size_limit == o.body_size_limit
             && self.page_size == o.page_size
             && self.max_records == o.max_records
+            && self.options == o.options
     }
 }
 
@@ -481,12 +508,14 @@ impl Config {
             // takes none from the defaults (its realm_auth replaces a default api_key_file).
             let own_credentials = entry.api_key.is_some()
                 || entry.api_key_file.is_some()
-                || entry.realm_auth.is_some();
+                || entry.realm_auth.is_some()
+                || entry.basic_auth.is_some();
             let mut entry = if own_credentials {
                 let mut d = file.defaults.clone();
                 d.api_key = None;
                 d.api_key_file = None;
                 d.realm_auth = None;
+                d.basic_auth = None;
                 entry.merge_defaults(&d)
             } else {
                 entry.merge_defaults(&file.defaults)
@@ -681,6 +710,47 @@ impl Validator<'_> {
         }
         let collectors = kind.map(|k| self.collectors(at, k, &e, interval));
         let credentials = self.credentials(at, &e);
+        if let (Some(k), Some(c)) = (kind, &credentials) {
+            let given = match c {
+                Credentials::None => None,
+                Credentials::ApiKey(_) if e.api_key_file.is_some() => Some("api_key_file"),
+                Credentials::ApiKey(_) => Some("api_key"),
+                Credentials::Basic { .. } => Some("basic_auth"),
+                Credentials::RealmAuth { .. } => Some("realm_auth"),
+            };
+            if let Some(given) = given {
+                if !k.credentials().contains(&given) {
+                    self.problem(
+                        &format!("{at}.{given}"),
+                        &format!(
+                            "kind {} authenticates with {}",
+                            k.name(),
+                            k.credentials().join(" or ")
+                        ),
+                    );
+                }
+            }
+        }
+        let options = e.kind_options.clone().unwrap_or_default();
+        if let Some(k) = kind {
+            for (key, value) in &options {
+                if k.options().contains(&key.as_str()) {
+                    if let Err(e) = k.check_option(key, value) {
+                        self.problem(&format!("{at}.kind_options.{key}"), &e);
+                    }
+                } else {
+                    let known = if k.options().is_empty() {
+                        "none".to_owned()
+                    } else {
+                        k.options().join(", ")
+                    };
+                    self.problem(
+                        &format!("{at}.kind_options.{key}"),
+                        &format!("unknown option for kind {} (known: {known})", k.name()),
+                    );
+                }
+            }
+        }
         let tls = self.tls(
             &format!("{at}.tls_config"),
             e.tls_config.unwrap_or_default(),
@@ -757,6 +827,7 @@ impl Validator<'_> {
             body_size_limit,
             page_size,
             max_records,
+            options,
         })
     }
 
@@ -860,6 +931,22 @@ impl Validator<'_> {
 
     fn credentials(&mut self, at: &str, e: &TargetEntry) -> Option<Credentials> {
         let key_sources = e.api_key.is_some() as u8 + e.api_key_file.is_some() as u8;
+        if let Some(ba) = &e.basic_auth {
+            let path = format!("{at}.basic_auth");
+            if key_sources > 0 || e.realm_auth.is_some() {
+                self.problem(&path, "set one kind of credentials only");
+                return None;
+            }
+            let username = ba.username.clone().filter(|s| !s.is_empty());
+            if username.is_none() {
+                self.problem(&format!("{path}.username"), "missing");
+            }
+            let password = self.password(&path, &ba.password, &ba.password_file);
+            return Some(Credentials::Basic {
+                username: username?,
+                password: password?,
+            });
+        }
         if key_sources > 1 {
             self.problem(
                 &format!("{at}.api_key_file"),
@@ -881,21 +968,7 @@ impl Validator<'_> {
             if username.is_none() {
                 self.problem(&format!("{path}.username"), "missing");
             }
-            let password = match (&ra.password, &ra.password_file) {
-                (Some(_), Some(_)) => {
-                    self.problem(
-                        &format!("{path}.password_file"),
-                        "set either password or password_file, not both",
-                    );
-                    None
-                }
-                (Some(p), None) => Some(p.clone()),
-                (None, Some(f)) => self.read_secret(&format!("{path}.password_file"), f),
-                (None, None) => {
-                    self.problem(&format!("{path}.password"), "missing (or password_file)");
-                    None
-                }
-            };
+            let password = self.password(&path, &ra.password, &ra.password_file);
             return Some(Credentials::RealmAuth {
                 realm: realm?,
                 username: username?,
@@ -915,6 +988,29 @@ impl Validator<'_> {
                 .map(Credentials::ApiKey);
         }
         Some(Credentials::None)
+    }
+
+    fn password(
+        &mut self,
+        path: &str,
+        inline: &Option<Secret>,
+        file: &Option<PathBuf>,
+    ) -> Option<Secret> {
+        match (inline, file) {
+            (Some(_), Some(_)) => {
+                self.problem(
+                    &format!("{path}.password_file"),
+                    "set either password or password_file, not both",
+                );
+                None
+            }
+            (Some(p), None) => Some(p.clone()),
+            (None, Some(f)) => self.read_secret(&format!("{path}.password_file"), f),
+            (None, None) => {
+                self.problem(&format!("{path}.password"), "missing (or password_file)");
+                None
+            }
+        }
     }
 
     fn tls(&mut self, path: &str, t: TlsFileConfig) -> Option<TlsSettings> {

@@ -5,8 +5,9 @@
 //! A kind is a [`Kind`] registered in [`KINDS`]. Adding a product means a new
 //! module here and one line in that list; nothing else changes.
 
-use crate::client::ApiClient;
+use crate::client::{ApiClient, ApiResponse};
 use crate::config::TargetConfig;
+use crate::error::looks_like_html;
 use crate::error::CollectError;
 use crate::exposition::{Desc, Samples};
 use std::future::Future;
@@ -14,7 +15,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod epmm;
 pub mod ics;
+pub mod lenient;
+pub mod session;
+pub mod sps;
 
 /// A boxed, sendable future (what trait objects can return).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -41,6 +46,17 @@ pub trait Kind: Send + Sync + std::fmt::Debug + 'static {
     fn name(&self) -> &'static str;
     /// Everything it can collect.
     fn collectors(&self) -> &'static [CollectorSpec];
+    /// The credential blocks it accepts (`api_key`, `api_key_file`,
+    /// `realm_auth`, `basic_auth`).
+    fn credentials(&self) -> &'static [&'static str];
+    /// The `kind_options` keys it understands.
+    fn options(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Check the value of one of its `kind_options`.
+    fn check_option(&self, _key: &str, _value: &str) -> Result<(), String> {
+        Ok(())
+    }
     /// Per-target state (credentials, a cached session key) over an HTTP client.
     fn appliance(&self, target: Arc<TargetConfig>, api: ApiClient) -> Arc<dyn Appliance>;
 }
@@ -56,8 +72,58 @@ pub trait Appliance: Send + Sync {
     ) -> BoxFuture<'a, Result<(), CollectError>>;
 }
 
+/// A non-2xx answer as an error, for kinds whose error bodies carry a
+/// `message` (top level or under `error`) or nothing useful.
+pub fn http_error(resp: &ApiResponse) -> CollectError {
+    let message = serde_json::from_slice::<serde_json::Value>(&resp.body)
+        .ok()
+        .and_then(|v| {
+            let m = v.get("error").unwrap_or(&v);
+            m.get("message")
+                .or_else(|| m.get("Message"))
+                .and_then(|m| m.as_str())
+                .map(|m| m.chars().take(200).collect::<String>())
+        })
+        .unwrap_or_else(|| {
+            if looks_like_html(&resp.body) {
+                "HTML page".to_owned()
+            } else {
+                reqwest::StatusCode::from_u16(resp.status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("")
+                    .to_owned()
+            }
+        });
+    match resp.status {
+        401 => CollectError::Auth(format!("401 Unauthorized: {message}")),
+        403 => CollectError::Auth(format!(
+            "403 Forbidden (does the account's role allow this call?): {message}"
+        )),
+        300..=399 => CollectError::Http {
+            status: resp.status,
+            message: "redirect not followed (a login page or a proxy?)".to_owned(),
+            retry_after: None,
+        },
+        status => CollectError::Http {
+            status,
+            message,
+            retry_after: resp.retry_after,
+        },
+    }
+}
+
+/// The response when 2xx, else its error.
+pub fn expect_ok(resp: ApiResponse) -> Result<ApiResponse, CollectError> {
+    if resp.is_success() {
+        Ok(resp)
+    } else {
+        Err(http_error(&resp))
+    }
+}
+
 /// Every kind the exporter knows.
-pub static KINDS: &[&dyn Kind] = &[&ics::Ics];
+pub static KINDS: &[&dyn Kind] = &[&ics::Ics, &sps::Sps, &epmm::Epmm];
 
 /// Look a kind up by its config name.
 pub fn kind(name: &str) -> Option<&'static dyn Kind> {

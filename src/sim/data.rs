@@ -22,7 +22,7 @@ fn h(parts: impl Hash) -> u64 {
 }
 
 /// A value in `[0, 1)` from a hash.
-fn unit(parts: impl Hash) -> f64 {
+pub(super) fn unit(parts: impl Hash) -> f64 {
     (h(parts) % 1_000_000) as f64 / 1_000_000.0
 }
 

@@ -97,13 +97,16 @@
 
 mod data;
 
+mod kinds;
+pub use kinds::SimKind;
+
 use axum::body::Body;
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -235,6 +238,8 @@ pub struct State {
     profile: Profile,
     sessions: Option<usize>,
     keys: HashSet<String>,
+    /// SPS session cookies and when they were issued.
+    cookies: HashMap<String, Instant>,
     failovers: u64,
     member_unreachable: bool,
     licenses_exhausted: bool,
@@ -249,6 +254,7 @@ impl State {
             profile,
             sessions: None,
             keys: HashSet::new(),
+            cookies: HashMap::new(),
             failovers: 0,
             member_unreachable: false,
             licenses_exhausted: false,
@@ -277,6 +283,7 @@ pub struct Stats {
 
 struct Shared {
     index: usize,
+    kind: SimKind,
     name: String,
     seed: u64,
     addr: SocketAddr,
@@ -295,6 +302,16 @@ struct FleetShared {
     api_key: String,
     admin: (String, String, String),
     mean_sessions: usize,
+    sps_session_ttl: Duration,
+}
+
+impl Shared {
+    fn count_login(&self) {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).logins += 1;
+    }
+    fn update_state(&self, f: impl FnOnce(&mut State)) {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()));
+    }
 }
 
 /// A handle on one simulated appliance.
@@ -395,6 +412,10 @@ pub struct FleetOptions {
     pub listen: IpAddr,
     /// First port (appliance i on base_port + i), or 0 for ephemeral ports.
     pub base_port: u16,
+    /// Kinds of the last appliances of the fleet, in order (the others are `ics`).
+    pub kinds: Vec<SimKind>,
+    /// Lifetime of an SPS session cookie.
+    pub sps_session_ttl: Duration,
 }
 
 impl Default for FleetOptions {
@@ -412,6 +433,8 @@ impl Default for FleetOptions {
             ),
             listen: IpAddr::V4(Ipv4Addr::LOCALHOST),
             base_port: 0,
+            kinds: Vec::new(),
+            sps_session_ttl: Duration::from_secs(20 * 60),
         }
     }
 }
@@ -461,7 +484,9 @@ impl Fleet {
             api_key: opts.api_key.clone(),
             admin: opts.admin.clone(),
             mean_sessions: opts.sessions,
+            sps_session_ttl: opts.sps_session_ttl,
         });
+        let first_other = opts.appliances.saturating_sub(opts.kinds.len());
         let (stop, stop_rx) = watch::channel(false);
         let mut appliances = Vec::with_capacity(opts.appliances);
         let mut tasks = Vec::with_capacity(opts.appliances);
@@ -473,9 +498,18 @@ impl Fleet {
             };
             let listener = TcpListener::bind(SocketAddr::new(opts.listen, port)).await?;
             let addr = listener.local_addr()?;
-            let name = format!("sim-{:03}", i + 1);
+            let kind = if i >= first_other {
+                opts.kinds[i - first_other]
+            } else {
+                SimKind::Ics
+            };
+            let name = match kind {
+                SimKind::Ics => format!("sim-{:03}", i + 1),
+                other => format!("{}-{:03}", other.name(), i + 1),
+            };
             let shared = Arc::new(Shared {
                 index: i,
+                kind,
                 seed: opts.seed.wrapping_mul(1_000_003).wrapping_add(i as u64),
                 addr,
                 state: Mutex::new(State::new(Profile::for_index(i))),
@@ -568,6 +602,15 @@ impl Fleet {
                 a.name(),
                 a.url()
             ));
+            if a.shared.kind != SimKind::Ics {
+                let (_, user, pass) = &a.shared.fleet.admin;
+                s.push_str(&format!(
+                    "    kind: {}\n    basic_auth: {{ username: {}, password: {} }}\n",
+                    a.shared.kind.name(),
+                    serde_json::to_string(user).unwrap_or_default(),
+                    serde_json::to_string(pass).unwrap_or_default()
+                ));
+            }
         }
         s
     }
@@ -855,125 +898,155 @@ async fn handle(
         }
         _ => {}
     }
-    // Authentication.
     let creds = basic_auth(&req);
-    if is_login {
-        let legacy = path == "/api/v1/auth";
-        let allowed = if legacy {
-            method == "GET"
-        } else {
-            method == "POST" && state.profile != Profile::OldFirmware
-        };
-        if !allowed {
-            return Ok(ics_error(StatusCode::NOT_FOUND, "Not found"));
+    let answer = match shared.kind {
+        SimKind::Ics => None,
+        kind => {
+            let cookie = req
+                .headers()
+                .get_all(hyper::header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .find_map(|c| c.trim().strip_prefix("session_id=").map(str::to_owned));
+            let r = kinds::Req {
+                method: &method,
+                path: &path,
+                query: q,
+                basic: creds.clone(),
+                cookie,
+            };
+            let t = fleet.started.elapsed().as_secs_f64();
+            Some(match kind {
+                SimKind::Sps => kinds::sps(&shared, &state, t, &r),
+                _ => kinds::epmm(&shared, &state, &r),
+            })
         }
-        shared
-            .stats
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .logins += 1;
-        let body = req
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        let realm_ok = legacy
-            || serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| v.get("realm").and_then(Value::as_str).map(str::to_owned))
-                .is_some_and(|r| r == fleet.admin.0);
-        let (_, user, pass) = &fleet.admin;
-        let ok = realm_ok && creds.as_ref().is_some_and(|(u, p)| u == user && p == pass);
-        if !ok {
-            return Ok(ics_error(
-                StatusCode::UNAUTHORIZED,
-                "Invalid username or password",
-            ));
-        }
-        if state.fault == Fault::SecondFactor && !legacy {
-            return Ok(json_response(
-                StatusCode::OK,
-                &json!({ "resume_id": format!("{:032x}", rand::random::<u128>()) }),
-            ));
-        }
-        let key = format!("{:032x}", rand::random::<u128>());
-        shared
-            .state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys
-            .insert(key.clone());
-        return Ok(json_response(StatusCode::OK, &json!({ "api_key": key })));
-    }
-    if method != "GET" {
-        return Ok(ics_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method not allowed",
-        ));
-    }
-    if !public {
-        let authed = creds
-            .as_ref()
-            .is_some_and(|(u, p)| p.is_empty() && (*u == fleet.api_key || state.keys.contains(u)));
-        if !authed || state.fault == Fault::Unauthorized {
-            return Ok(ics_error(StatusCode::UNAUTHORIZED, "Authentication failed"));
-        }
-        if state.fault == Fault::Forbidden {
-            return Ok(ics_error(
-                StatusCode::FORBIDDEN,
-                "Admin role has no access to REST APIs",
-            ));
-        }
-    }
-    let view = data::View {
-        seed: shared.seed,
-        name: &shared.name,
-        index: shared.index,
-        t: fleet.started.elapsed().as_secs_f64(),
-        started_unix: fleet.started_unix,
-        mean_sessions: fleet.mean_sessions,
-        state: &state,
     };
-    let status_param = q.and_then(|q| {
-        q.split('&')
-            .find_map(|kv| kv.strip_prefix("status="))
-            .map(str::to_owned)
-    });
-    let answer: Option<Value> = match (path.as_str(), status_param.as_deref()) {
-        ("/api/v1/system/healthcheck", None) => {
-            Some(json!({ "message": "Security Gateway is accessible." }))
-        }
-        ("/api/v1/system/healthcheck", Some("all")) => Some(view.health_all()),
-        ("/api/v1/system/healthcheck", Some("sbr")) => Some(json!({ "SBR-AVAILABLE": 1 })),
-        ("/api/v1/system/active-users", _) => {
-            let name = q.and_then(|q| {
-                q.split('&')
-                    .find_map(|kv| kv.strip_prefix("name="))
-                    .map(data::url_decode)
-            });
-            Some(view.active_users(
-                query_param(q, "number"),
-                query_param(q, "start"),
-                name.as_deref(),
-            ))
-        }
-        ("/api/v1/cluster", _) => match view.cluster() {
-            Some(c) => Some(c),
-            None => {
-                return Ok(ics_error(
-                    StatusCode::NOT_FOUND,
-                    "Node is not part of a cluster",
-                ))
+    let answer = match answer {
+        Some(Ok(v)) => Some(v),
+        Some(Err(resp)) => return Ok(resp),
+        None => None,
+    };
+    // Authentication (Connect Secure).
+    let answer: Option<Value> = match answer {
+        Some(v) => Some(v),
+        None => {
+            if is_login {
+                let legacy = path == "/api/v1/auth";
+                let allowed = if legacy {
+                    method == "GET"
+                } else {
+                    method == "POST" && state.profile != Profile::OldFirmware
+                };
+                if !allowed {
+                    return Ok(ics_error(StatusCode::NOT_FOUND, "Not found"));
+                }
+                shared.count_login();
+                let body = req
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                let realm_ok = legacy
+                    || serde_json::from_slice::<Value>(&body)
+                        .ok()
+                        .and_then(|v| v.get("realm").and_then(Value::as_str).map(str::to_owned))
+                        .is_some_and(|r| r == fleet.admin.0);
+                let (_, user, pass) = &fleet.admin;
+                let ok = realm_ok && creds.as_ref().is_some_and(|(u, p)| u == user && p == pass);
+                if !ok {
+                    return Ok(ics_error(
+                        StatusCode::UNAUTHORIZED,
+                        "Invalid username or password",
+                    ));
+                }
+                if state.fault == Fault::SecondFactor && !legacy {
+                    return Ok(json_response(
+                        StatusCode::OK,
+                        &json!({ "resume_id": format!("{:032x}", rand::random::<u128>()) }),
+                    ));
+                }
+                let key = format!("{:032x}", rand::random::<u128>());
+                shared
+                    .state
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .keys
+                    .insert(key.clone());
+                return Ok(json_response(StatusCode::OK, &json!({ "api_key": key })));
             }
-        },
-        ("/api/v1/license/license-server-lease-information", _) => match view.leases() {
-            Some(l) => Some(l),
-            None => return Ok(ics_error(StatusCode::NOT_FOUND, "Not a license server")),
-        },
-        ("/api/v1/license/named-users", _) => Some(view.named_users()),
-        ("/api/v1/system/system-information", _) => Some(view.system_information()),
-        _ => None,
+            if method != "GET" {
+                return Ok(ics_error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "Method not allowed",
+                ));
+            }
+            if !public {
+                let authed = creds.as_ref().is_some_and(|(u, p)| {
+                    p.is_empty() && (*u == fleet.api_key || state.keys.contains(u))
+                });
+                if !authed || state.fault == Fault::Unauthorized {
+                    return Ok(ics_error(StatusCode::UNAUTHORIZED, "Authentication failed"));
+                }
+                if state.fault == Fault::Forbidden {
+                    return Ok(ics_error(
+                        StatusCode::FORBIDDEN,
+                        "Admin role has no access to REST APIs",
+                    ));
+                }
+            }
+            let view = data::View {
+                seed: shared.seed,
+                name: &shared.name,
+                index: shared.index,
+                t: fleet.started.elapsed().as_secs_f64(),
+                started_unix: fleet.started_unix,
+                mean_sessions: fleet.mean_sessions,
+                state: &state,
+            };
+            let status_param = q.and_then(|q| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix("status="))
+                    .map(str::to_owned)
+            });
+            match (path.as_str(), status_param.as_deref()) {
+                ("/api/v1/system/healthcheck", None) => {
+                    Some(json!({ "message": "Security Gateway is accessible." }))
+                }
+                ("/api/v1/system/healthcheck", Some("all")) => Some(view.health_all()),
+                ("/api/v1/system/healthcheck", Some("sbr")) => Some(json!({ "SBR-AVAILABLE": 1 })),
+                ("/api/v1/system/active-users", _) => {
+                    let name = q.and_then(|q| {
+                        q.split('&')
+                            .find_map(|kv| kv.strip_prefix("name="))
+                            .map(data::url_decode)
+                    });
+                    Some(view.active_users(
+                        query_param(q, "number"),
+                        query_param(q, "start"),
+                        name.as_deref(),
+                    ))
+                }
+                ("/api/v1/cluster", _) => match view.cluster() {
+                    Some(c) => Some(c),
+                    None => {
+                        return Ok(ics_error(
+                            StatusCode::NOT_FOUND,
+                            "Node is not part of a cluster",
+                        ))
+                    }
+                },
+                ("/api/v1/license/license-server-lease-information", _) => match view.leases() {
+                    Some(l) => Some(l),
+                    None => return Ok(ics_error(StatusCode::NOT_FOUND, "Not a license server")),
+                },
+                ("/api/v1/license/named-users", _) => Some(view.named_users()),
+                ("/api/v1/system/system-information", _) => Some(view.system_information()),
+                _ => None,
+            }
+        }
     };
     let Some(answer) = answer else {
         return Ok(ics_error(StatusCode::NOT_FOUND, "Not found"));
@@ -1101,6 +1174,27 @@ pub struct SimulateArgs {
     /// (`GET /stats`: requests, TLS handshakes, connections, logins), for load tests.
     #[arg(long = "stats-address")]
     pub stats_address: Option<SocketAddr>,
+    /// Other products at the end of the fleet, e.g. `sps=1,epmm=1` (the
+    /// rest are Connect Secure).
+    #[arg(long, default_value = "", value_parser = parse_kinds)]
+    pub kinds: KindMix,
+}
+
+/// Parsed `--kinds`: the kinds of the last appliances, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KindMix(pub Vec<SimKind>);
+
+/// Parse `--kinds sps=1,epmm=2`.
+pub fn parse_kinds(spec: &str) -> Result<KindMix, String> {
+    let mut v = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, n) = part.split_once('=').unwrap_or((part, "1"));
+        let kind = SimKind::parse(k.trim())
+            .ok_or_else(|| format!("unknown kind {k:?} (known: ics, sps, epmm)"))?;
+        let n: usize = n.trim().parse().map_err(|_| format!("bad count {n:?}"))?;
+        v.extend(std::iter::repeat_n(kind, n));
+    }
+    Ok(KindMix(v))
 }
 
 /// Parsed `--faults`.
@@ -1169,6 +1263,7 @@ pub async fn run(
         sessions: args.sessions,
         listen: args.listen_address,
         base_port: args.base_port,
+        kinds: args.kinds.0.clone(),
         ..FleetOptions::default()
     })
     .await?;
@@ -1972,6 +2067,7 @@ mod tests {
             faults: "2=timeout".into(),
             write_config: Some(path.clone()),
             stats_address: None,
+            kinds: KindMix::default(),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(run(args, async {
@@ -2008,6 +2104,7 @@ mod tests {
             faults: String::new(),
             write_config: None,
             stats_address: None,
+            kinds: KindMix::default(),
         };
         assert!(run(args, async {}).await.is_err());
     }

@@ -12,7 +12,9 @@ fn documented() -> BTreeMap<String, (String, Vec<String>)> {
     let mut rows = BTreeMap::new();
     for line in doc.lines() {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        if cells.len() < 5 || !cells[1].starts_with("`ivanti_") {
+        if cells.len() < 5
+            || !(cells[1].starts_with("`ivanti_") || cells[1].starts_with("`oneidentity_"))
+        {
             continue;
         }
         let name = cells[1].trim_matches('`').to_owned();
@@ -68,7 +70,12 @@ fn metrics_doc_matches_the_code() {
 #[test]
 fn metric_names_follow_prometheus_conventions() {
     for d in ivanti_exporter::render::all_metrics() {
-        assert!(d.name.starts_with("ivanti_"), "{}", d.name);
+        // One prefix per product.
+        assert!(
+            d.name.starts_with("ivanti_") || d.name.starts_with("oneidentity_sps_"),
+            "{}",
+            d.name
+        );
         assert!(
             d.name
                 .chars()

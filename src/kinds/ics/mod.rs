@@ -11,16 +11,16 @@ use crate::client::{ApiClient, ApiResponse, Auth};
 use crate::config::{Credentials, TargetConfig};
 use crate::error::{looks_like_html, CollectError, ParseError};
 use crate::exposition::Samples;
+use crate::kinds::session::Session;
 use crate::secret::Secret;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 
 pub mod active_users;
 pub mod cluster;
 pub mod healthcheck;
-pub mod lenient;
+pub use super::lenient;
 pub mod license;
 pub mod system_information;
 
@@ -84,36 +84,26 @@ impl Kind for Ics {
         COLLECTORS
     }
 
+    fn credentials(&self) -> &'static [&'static str] {
+        &["api_key", "api_key_file", "realm_auth"]
+    }
+
     fn appliance(&self, target: Arc<TargetConfig>, api: ApiClient) -> Arc<dyn Appliance> {
         Arc::new(IcsAppliance {
-            login: tokio::sync::Mutex::new(LoginState::default()),
-            logins: AtomicU64::new(0),
+            session: Session::new(&target.name, None),
+            legacy: AtomicBool::new(false),
             target,
             api,
         })
     }
 }
 
-/// First and longest wait after a failed login.
-const LOGIN_BACKOFF: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(300));
-
-#[derive(Debug, Default)]
-struct LoginState {
-    /// The current key and its generation (bumped at every login).
-    key: Option<(Secret, u64)>,
-    generation: u64,
-    failures: u32,
-    retry_at: Option<Instant>,
-    last_error: Option<CollectError>,
-    /// `realm_auth` answered 404/405: use the legacy `GET /api/v1/auth`.
-    legacy: bool,
-}
-
 struct IcsAppliance {
     target: Arc<TargetConfig>,
     api: ApiClient,
-    login: tokio::sync::Mutex<LoginState>,
-    logins: AtomicU64,
+    session: Session,
+    /// `realm_auth` answered 404/405: use the legacy `GET /api/v1/auth`.
+    legacy: AtomicBool,
 }
 
 impl Appliance for IcsAppliance {
@@ -202,6 +192,9 @@ impl IcsAppliance {
                 Ok(resp)
             }
             Credentials::ApiKey(key) => self.api.get(path, Auth::ApiKey(key)).await,
+            Credentials::Basic { .. } => Err(CollectError::Auth(
+                "basic_auth is not a Connect Secure credential".into(),
+            )),
             Credentials::RealmAuth { .. } => {
                 let (key, generation) = self.key().await?;
                 let resp = self.api.get(path, Auth::ApiKey(&key)).await?;
@@ -216,57 +209,15 @@ impl IcsAppliance {
     }
 
     async fn invalidate(&self, generation: u64) {
-        let mut st = self.login.lock().await;
-        if st.key.as_ref().is_some_and(|(_, g)| *g == generation) {
-            tracing::info!(target = %self.target.name, "API key rejected (401); logging in again");
-            st.key = None;
-        }
+        self.session.invalidate(generation).await;
     }
 
-    /// The current key, logging in if there is none. Concurrent callers wait
-    /// for one login; after a failed login, callers get its error until the
-    /// backoff has passed (no login storm).
+    /// The current key, logging in if there is none (see [`Session`]).
     async fn key(&self) -> Result<(Secret, u64), CollectError> {
-        let mut st = self.login.lock().await;
-        if let Some(k) = &st.key {
-            return Ok(k.clone());
-        }
-        if let (Some(at), Some(err)) = (st.retry_at, &st.last_error) {
-            if Instant::now() < at {
-                return Err(err.clone());
-            }
-        }
-        self.logins.fetch_add(1, Ordering::Relaxed);
-        match self.login_once(&mut st).await {
-            Ok(key) => {
-                st.generation += 1;
-                st.key = Some((key, st.generation));
-                st.failures = 0;
-                st.retry_at = None;
-                st.last_error = None;
-                tracing::info!(target = %self.target.name, "logged in");
-                Ok(st.key.clone().expect("just set"))
-            }
-            Err(e) => {
-                st.failures = st.failures.saturating_add(1);
-                let wait = LOGIN_BACKOFF
-                    .0
-                    .saturating_mul(1 << st.failures.saturating_sub(1).min(10))
-                    .min(LOGIN_BACKOFF.1);
-                st.retry_at = Some(Instant::now() + wait);
-                tracing::warn!(
-                    target = %self.target.name,
-                    error = %e,
-                    retry_in = %humantime::format_duration(wait),
-                    "login failed"
-                );
-                st.last_error = Some(e.clone());
-                Err(e)
-            }
-        }
+        self.session.token(|| self.login_once()).await
     }
 
-    async fn login_once(&self, st: &mut LoginState) -> Result<Secret, CollectError> {
+    async fn login_once(&self) -> Result<Secret, CollectError> {
         let Credentials::RealmAuth {
             realm,
             username,
@@ -276,7 +227,7 @@ impl IcsAppliance {
             return Err(CollectError::Auth("no realm_auth configured".into()));
         };
         let auth = Auth::Basic(username, password);
-        if !st.legacy {
+        if !self.legacy.load(Ordering::Relaxed) {
             let body = serde_json::json!({ "realm": realm });
             let resp = self
                 .api
@@ -284,7 +235,7 @@ impl IcsAppliance {
                 .await?;
             if matches!(resp.status, 404 | 405) {
                 tracing::info!(target = %self.target.name, "realm_auth not available; using the legacy GET /api/v1/auth");
-                st.legacy = true;
+                self.legacy.store(true, Ordering::Relaxed);
             } else {
                 return parse_login(resp, "realm_auth");
             }
@@ -432,7 +383,7 @@ impl std::fmt::Debug for IcsAppliance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IcsAppliance")
             .field("target", &self.target.name)
-            .field("logins", &self.logins.load(Ordering::Relaxed))
+            .field("logins", &self.session.logins())
             .finish_non_exhaustive()
     }
 }

@@ -1,0 +1,192 @@
+//! One Identity Safeguard for Privileged Sessions (`kind: sps`).
+//!
+//! Login: `GET /api/authentication` with basic auth (`basic_auth:`); the
+//! answer sets a `session_id` cookie that authenticates later calls. It is
+//! reused until SPS answers 401 (it expires after about 20 minutes of use)
+//! or it reaches `kind_options.session_max_age` (default 15m), whichever
+//! comes first. Only GETs are sent: never `/api/active-sessions` (its only
+//! verb deletes) nor `/api/transaction`.
+
+use super::session::Session;
+use super::{expect_ok, http_error, Appliance, BoxFuture, CollectorSpec, Kind};
+use crate::client::{ApiClient, ApiResponse, Auth};
+use crate::config::{Credentials, TargetConfig};
+use crate::error::CollectError;
+use crate::exposition::Samples;
+use crate::secret::Secret;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub mod cluster_status;
+pub mod health_status;
+
+/// The `sps` kind.
+#[derive(Debug)]
+pub struct Sps;
+
+static COLLECTORS: &[CollectorSpec] = &[
+    CollectorSpec {
+        name: "health_status",
+        default_enabled: true,
+        default_interval: None,
+        endpoints: &["GET /api/authentication", "GET /api/health_status"],
+        metrics: health_status::METRICS,
+    },
+    CollectorSpec {
+        name: "cluster_status",
+        default_enabled: true,
+        default_interval: None,
+        endpoints: &["GET /api/cluster/status"],
+        metrics: cluster_status::METRICS,
+    },
+];
+
+/// The session cookie's name.
+const COOKIE: &str = "session_id";
+const DEFAULT_MAX_AGE: Duration = Duration::from_secs(15 * 60);
+
+impl Kind for Sps {
+    fn name(&self) -> &'static str {
+        "sps"
+    }
+
+    fn collectors(&self) -> &'static [CollectorSpec] {
+        COLLECTORS
+    }
+
+    fn credentials(&self) -> &'static [&'static str] {
+        &["basic_auth"]
+    }
+
+    fn options(&self) -> &'static [&'static str] {
+        &["session_max_age"]
+    }
+
+    fn check_option(&self, _key: &str, value: &str) -> Result<(), String> {
+        humantime::parse_duration(value)
+            .map(drop)
+            .map_err(|e| format!("{value:?}: {e}"))
+    }
+
+    fn appliance(&self, target: Arc<TargetConfig>, api: ApiClient) -> Arc<dyn Appliance> {
+        let max_age = target
+            .options
+            .get("session_max_age")
+            .and_then(|v| humantime::parse_duration(v).ok())
+            .unwrap_or(DEFAULT_MAX_AGE);
+        Arc::new(SpsAppliance {
+            session: Session::new(&target.name, Some(max_age)),
+            target,
+            api,
+        })
+    }
+}
+
+struct SpsAppliance {
+    target: Arc<TargetConfig>,
+    api: ApiClient,
+    session: Session,
+}
+
+impl Appliance for SpsAppliance {
+    fn collect<'a>(
+        &'a self,
+        collector: &'static str,
+        out: &'a mut Samples,
+    ) -> BoxFuture<'a, Result<(), CollectError>> {
+        Box::pin(async move {
+            match collector {
+                "health_status" => {
+                    let resp = expect_ok(self.get("/api/health_status").await?)?;
+                    health_status::samples(&health_status::parse(&resp.body)?, out);
+                    Ok(())
+                }
+                "cluster_status" => {
+                    let resp = self.get("/api/cluster/status").await?;
+                    if resp.status == 404 {
+                        return Ok(()); // not in a cluster
+                    }
+                    let resp = expect_ok(resp)?;
+                    cluster_status::samples(&cluster_status::parse(&resp.body)?, out);
+                    Ok(())
+                }
+                other => Err(CollectError::Http {
+                    status: 0,
+                    message: format!("unknown collector {other}"),
+                    retry_after: None,
+                }),
+            }
+        })
+    }
+}
+
+impl SpsAppliance {
+    /// A GET with the session cookie; on 401 log in again once and retry.
+    async fn get(&self, path: &str) -> Result<ApiResponse, CollectError> {
+        let (cookie, generation) = self.session.token(|| self.login()).await?;
+        let resp = self.api.get(path, Auth::Cookie(COOKIE, &cookie)).await?;
+        if resp.status != 401 {
+            return Ok(resp);
+        }
+        self.session.invalidate(generation).await;
+        let (cookie, _) = self.session.token(|| self.login()).await?;
+        self.api.get(path, Auth::Cookie(COOKIE, &cookie)).await
+    }
+
+    async fn login(&self) -> Result<Secret, CollectError> {
+        let Credentials::Basic { username, password } = &self.target.credentials else {
+            return Err(CollectError::Auth(
+                "no basic_auth configured (SPS needs a user name and password)".into(),
+            ));
+        };
+        let resp = self
+            .api
+            .get("/api/authentication", Auth::Basic(username, password))
+            .await?;
+        if !resp.is_success() {
+            return Err(match http_error(&resp) {
+                CollectError::Auth(m) => CollectError::Auth(format!("SPS login rejected: {m}")),
+                other => other,
+            });
+        }
+        session_cookie(&resp).ok_or_else(|| {
+            CollectError::Auth("SPS login answered without a session_id cookie".into())
+        })
+    }
+}
+
+/// The `session_id` value among the `Set-Cookie` headers.
+fn session_cookie(resp: &ApiResponse) -> Option<Secret> {
+    resp.set_cookie.iter().find_map(|c| {
+        let pair = c.expose().split(';').next()?.trim();
+        let (name, value) = pair.split_once('=')?;
+        (name.trim() == COOKIE && !value.trim().is_empty())
+            .then(|| Secret::new(value.trim().to_owned()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_session_cookie() {
+        let resp = ApiResponse {
+            status: 200,
+            content_type: None,
+            body: vec![],
+            retry_after: None,
+            set_cookie: vec![
+                Secret::new("other=1; Path=/"),
+                Secret::new("session_id=abc123; Path=/; Secure; HttpOnly"),
+            ],
+            www_authenticate: vec![],
+        };
+        assert_eq!(session_cookie(&resp).unwrap().expose(), "abc123");
+        let none = ApiResponse {
+            set_cookie: vec![Secret::new("session_id=; Path=/")],
+            ..resp
+        };
+        assert!(session_cookie(&none).is_none());
+    }
+}

@@ -887,11 +887,19 @@ impl Validator<'_> {
                 .collect(),
         };
         let known = || specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", ");
+        // In a fleet mixing kinds, shared settings name the collectors of
+        // every kind: another kind's collector is not for this target.
+        let other_kind = |name: &str| {
+            kinds::KINDS
+                .iter()
+                .any(|k| k.name() != kind.name() && k.collectors().iter().any(|c| c.name == name))
+        };
         let mut out: Vec<CollectorConfig> = Vec::new();
         let mut ok = true;
         for (i, name) in names.iter().enumerate() {
             let path = format!("{at}.collectors[{i}]");
             match specs.iter().find(|s| s.name == name) {
+                None if other_kind(name) => {}
                 None => {
                     self.problem(
                         &path,
@@ -913,12 +921,25 @@ impl Validator<'_> {
                 }),
             }
         }
+        if ok && out.is_empty() && !names.is_empty() {
+            self.problem(
+                &format!("{at}.collectors"),
+                &format!(
+                    "none of these collectors is one of kind {} (known: {})",
+                    kind.name(),
+                    known()
+                ),
+            );
+            ok = false;
+        }
         for (name, d) in e.collector_intervals.iter().flatten() {
             let path = format!("{at}.collector_intervals.{name}");
             let d = d.into_inner();
             if !specs.iter().any(|s| s.name == name) {
-                self.problem(&path, &format!("unknown collector (known: {})", known()));
-                ok = false;
+                if !other_kind(name) {
+                    self.problem(&path, &format!("unknown collector (known: {})", known()));
+                    ok = false;
+                }
             } else if d < Duration::from_secs(1) {
                 self.problem(&path, "must be at least 1s");
                 ok = false;

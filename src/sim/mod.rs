@@ -357,7 +357,10 @@ impl Appliance {
     }
     /// Invalidate every key issued by a login.
     pub fn revoke_keys(&self) {
-        self.update(|s| s.keys.clear());
+        self.update(|s| {
+            s.keys.clear();
+            s.cookies.clear();
+        });
     }
     /// Move the VIPs to the other member now.
     pub fn failover(&self) {

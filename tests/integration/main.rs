@@ -4,6 +4,7 @@
 //! zero-to-production; `TEST_LOG=1` shows the exporter's logs.
 
 mod helpers;
+mod kinds;
 
 mod auth;
 mod config;

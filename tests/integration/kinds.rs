@@ -1,0 +1,230 @@
+//! The neighbouring products (issue 6): one config mixing kinds, each
+//! kind's own login flow against the simulator, and every fault class
+//! classified for them as for Connect Secure.
+
+use crate::helpers::*;
+use ivanti_exporter::sim::{Fault, Fleet, FleetOptions, SimKind};
+use std::time::{Duration, Instant};
+
+async fn mixed_fleet(kinds: Vec<SimKind>, ics: usize, ttl: Duration) -> Fleet {
+    init();
+    Fleet::start(FleetOptions {
+        appliances: ics + kinds.len(),
+        kinds,
+        sps_session_ttl: ttl,
+        ..FleetOptions::default()
+    })
+    .await
+    .expect("fleet starts")
+}
+
+/// The simulator's own config for the fleet, polled every second.
+fn exporter_for(fleet: &Fleet, extra_defaults: &str) -> Exporter {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(fleet, dir.path());
+    let config = fleet
+        .config_yaml(Some(&ca), Duration::from_secs(1))
+        .replace(
+            "defaults:\n",
+            &format!(
+                "global:\n  stale_after: 3\ndefaults:\n  collector_intervals: {{ devices: 1s, device_spaces: 1s, license: 1s, system_information: 1s }}\n{extra_defaults}"
+            ),
+        )
+        .replace("timeout: 1s", "timeout: 900ms");
+    Exporter::start_in(dir, &config, &[])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_config_mixing_kinds_publishes_every_kind() {
+    let fleet = mixed_fleet(
+        vec![SimKind::Sps, SimKind::Epmm],
+        1,
+        Duration::from_secs(1200),
+    )
+    .await;
+    let exp = exporter_for(&fleet, "");
+    let (ics, sps, epmm) = (
+        fleet.appliance(0).name().to_owned(),
+        fleet.appliance(1).name().to_owned(),
+        fleet.appliance(2).name().to_owned(),
+    );
+    let m = exp
+        .wait_for("every kind up with its data", WAIT, |m| {
+            [&ics, &sps, &epmm].iter().all(|t| up(m, t))
+                && m.has("oneidentity_sps_cluster_node_up", &[("target", &sps)])
+                && m.has("ivanti_epmm_devices_noncompliant", &[("target", &epmm)])
+                && m.has("ivanti_epmm_device_space_devices", &[("target", &epmm)])
+        })
+        .await;
+    assert!(m.has("ivanti_active_sessions", &[("target", &ics)]));
+    let mem = m
+        .get("oneidentity_sps_memory_usage_ratio", &[("target", &sps)])
+        .unwrap();
+    assert!(
+        (0.0..=1.0).contains(&mem),
+        "a ratio, not a percentage: {mem}"
+    );
+    // EPMM counts are consistent: statuses never exceed the total.
+    let total = m.get("ivanti_epmm_devices", &[("target", &epmm)]).unwrap();
+    let by_status: f64 = m
+        .find("ivanti_epmm_devices_by_status", &[("target", &epmm)])
+        .iter()
+        .map(|s| s.value)
+        .sum();
+    assert!(total > 0.0 && by_status <= total, "{by_status} of {total}");
+    // No kind's series leak into another target.
+    assert!(!m.has("oneidentity_sps_load1", &[("target", &ics)]));
+    assert!(!m.has("ivanti_active_sessions", &[("target", &sps)]));
+    // /probe serves every kind from the cache.
+    let (status, _, body) = exp.get(&format!("/probe?target={epmm}")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("ivanti_epmm_devices{"), "{body}");
+
+    // Read-only: SPS and EPMM saw nothing but GETs, and SPS never the
+    // endpoints that change things.
+    for i in [1, 2] {
+        let st = fleet.appliance(i).stats();
+        for ((method, path), _) in &st.by_method_path {
+            assert_eq!(method, "GET", "{method} {path}");
+            assert!(
+                !path.starts_with("/api/active-sessions") && !path.starts_with("/api/transaction"),
+                "{path}"
+            );
+        }
+    }
+    // EPMM always says which device space (the simulator answers 400 without it).
+    let epmm_paths: Vec<String> = fleet
+        .appliance(2)
+        .stats()
+        .by_method_path
+        .keys()
+        .map(|(_, p)| p.clone())
+        .collect();
+    assert!(epmm_paths.contains(&"/api/v2/devices".to_owned()));
+    assert_eq!(errors(&m, &epmm, "devices", "http"), 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sps_session_cookie_is_reused_then_renewed_when_it_expires() {
+    // Sessions live 3 s on this simulated SPS; polls run every second.
+    let fleet = mixed_fleet(vec![SimKind::Sps], 0, Duration::from_secs(3)).await;
+    let exp = exporter_for(&fleet, "");
+    let sps = fleet.appliance(0).name().to_owned();
+    exp.wait_for("sps up", WAIT, |m| up(m, &sps)).await;
+    let logins0 = fleet.appliance(0).stats().logins;
+    let polls0 = fleet.appliance(0).stats().requests;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let st = fleet.appliance(0).stats();
+    let (logins, requests) = (st.logins - logins0, st.requests - polls0);
+    // About one login per expiry (10 s / 3 s), not one per request.
+    assert!(
+        (2..=5).contains(&logins),
+        "{logins} logins for {requests} requests in 10 s"
+    );
+    assert!(
+        requests > 3 * logins,
+        "{requests} requests, {logins} logins"
+    );
+    // Expiry is handled inside the poll: no failed poll.
+    let m = exp.metrics().await;
+    for c in ["health_status", "cluster_status"] {
+        assert_eq!(errors(&m, &sps, c, "auth"), 0.0, "{c}");
+    }
+    // The cookie never shows up anywhere.
+    let (_, text, _) = exp.get("/metrics").await;
+    assert!(!text.contains("session_id"));
+    assert!(!exp.logs().contains("session_id="), "cookie in the log");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_passwords_are_auth_errors_and_logins_back_off() {
+    let fleet = mixed_fleet(
+        vec![SimKind::Sps, SimKind::Epmm],
+        0,
+        Duration::from_secs(1200),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(&fleet, dir.path());
+    let config = fleet
+        .config_yaml(Some(&ca), Duration::from_secs(1))
+        .replace("sim-Passw0rd!", "wrong-password")
+        .replace("timeout: 1s", "timeout: 900ms")
+        .replace(
+            "defaults:\n",
+            "defaults:\n  collector_intervals: { devices: 1s, device_spaces: 1s }\n",
+        );
+    let exp = Exporter::start_in(dir, &config, &[]);
+    let (sps, epmm) = (
+        fleet.appliance(0).name().to_owned(),
+        fleet.appliance(1).name().to_owned(),
+    );
+    let m = exp
+        .wait_for("auth errors on both", WAIT, |m| {
+            errors(m, &sps, "health_status", "auth") > 0.0
+                && errors(m, &epmm, "devices", "auth") > 0.0
+        })
+        .await;
+    assert!(!up(&m, &sps) && !up(&m, &epmm));
+    let l0 = fleet.appliance(0).stats().logins;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let logins = fleet.appliance(0).stats().logins - l0;
+    assert!(logins <= 2, "{logins} SPS logins in 5 s of failing polls");
+    assert!(
+        !exp.logs().contains("wrong-password"),
+        "password in the log"
+    );
+    assert!(!exp.metrics().await.text.contains("wrong-password"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn faults_on_sps_and_epmm_get_their_reason() {
+    let fleet = mixed_fleet(
+        vec![SimKind::Sps, SimKind::Epmm],
+        0,
+        Duration::from_secs(1200),
+    )
+    .await;
+    let exp = exporter_for(&fleet, "  body_size_limit: 1MiB\n");
+    let targets: Vec<(usize, String, &str)> = vec![
+        (0, fleet.appliance(0).name().to_owned(), "health_status"),
+        (1, fleet.appliance(1).name().to_owned(), "devices"),
+    ];
+    exp.wait_for("both up", WAIT, |m| {
+        targets.iter().all(|(_, t, _)| up(m, t))
+    })
+    .await;
+    let cases = [
+        (Fault::Unauthorized, "auth"),
+        (Fault::Forbidden, "auth"),
+        (Fault::ServerError, "http"),
+        (Fault::ServiceUnavailable, "http"),
+        (Fault::HtmlLogin, "parse"),
+        (Fault::BrokenJson, "parse"),
+        (Fault::TruncatedBody, "connect"),
+        (Fault::HugeBody, "too_large"),
+        (Fault::Hang, "timeout"),
+        (Fault::Refuse, "connect"),
+    ];
+    for (fault, reason) in cases {
+        for (i, t, collector) in &targets {
+            let before = errors(&exp.metrics().await, t, collector, reason);
+            fleet.appliance(*i).set_fault(fault.clone());
+            let start = Instant::now();
+            exp.wait_for(
+                &format!("{fault:?} on {t} -> {reason}"),
+                Duration::from_secs(40),
+                |m| errors(m, t, collector, reason) > before && !up(m, t),
+            )
+            .await;
+            fleet.appliance(*i).set_fault(Fault::None);
+            exp.wait_for(
+                &format!("{t} recovers from {fault:?}"),
+                Duration::from_secs(40),
+                |m| up(m, t),
+            )
+            .await;
+            assert!(start.elapsed() < Duration::from_secs(80));
+        }
+    }
+}

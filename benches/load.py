@@ -129,13 +129,14 @@ def main():
 
         fd0, rss0 = fds(), mem_kib(exp.pid, "VmRSS")
         t0, c0, p0, s0, st0 = snapshot()
-        renders, size = [], 0
+        renders, size, rss_track = [], 0, []
         end = t0 + duration
         while time.perf_counter() < end:
             time.sleep(min(a.scrape_every, max(0.0, end - time.perf_counter())))
             body, dt = get(base + "/metrics")
             renders.append(dt); size = len(body)
             schedule_check(body.decode())
+            rss_track.append(mem_kib(exp.pid, "VmRSS"))
         t1, c1, p1, s1, st1 = snapshot()
         fd1, rss1 = fds(), mem_kib(exp.pid, "VmRSS")
         alive = exp.poll() is None
@@ -169,6 +170,7 @@ def main():
             ("exporter still running (crashes)", "yes (0)" if alive else "NO"),
             ("open fds start / end", f"{fd0} / {fd1} ({100 * (fd1 - fd0) / max(fd0, 1):+.1f} %)"),
             ("RSS start / end of the window", f"{rss0 / 1024:.1f} / {rss1 / 1024:.1f} MiB ({100 * (rss1 - rss0) / max(rss0, 1):+.1f} %)"),
+            ("RSS at each quarter of the window", " / ".join(f"{rss_track[min(len(rss_track) - 1, len(rss_track) * q // 4)] / 1024:.1f}" for q in (0, 1, 2, 3)) + f" / {rss1 / 1024:.1f} MiB" if rss_track else "n/a"),
             ("collector errors by reason (whole run)", ", ".join(f"{k} {v:.0f}" for k, v in sorted(errors.items())) or "none"),
         ]
         print("| figure | value |\n|---|---|")

@@ -251,10 +251,91 @@ def clusters_licensing():
     return b.json(cvars)
 
 
+def sps_overview():
+    svars = [var_ds(), var_query("job", "Job", "label_values(ivanti_up, job)"),
+             var_query("target", "SPS", 'label_values(oneidentity_sps_cpu_usage_ratio{job=~"$job"}, target)')]
+    b = Board("ivanti-sps-overview", "Ivanti / One Identity SPS",
+              "Safeguard for Privileged Sessions appliances (kind: sps): health, recording, indexing and cluster nodes.")
+    b.row("Health")
+    b.panel("state-timeline", "Health polls", "1 while GET /api/health_status and /api/cluster/status succeed.",
+            [q(f'ivanti_collector_success{{{SEL}, collector=~"health_status|cluster_status"}}', "{{target}} {{collector}}")],
+            w=12, field=UPDOWN)
+    b.panel("stat", "Firmware integrity problems", "Firmware partitions whose integrity check is not OK.",
+            [q(f"count(oneidentity_sps_firmware_integrity_ok{{{SEL}}} == 0) or vector(0)", "", instant=True)], w=6,
+            field={"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}]}})
+    b.panel("stat", "RAID not OK", "Appliances whose RAID status is not OK.",
+            [q(f"count(oneidentity_sps_raid_ok{{{SEL}}} == 0) or vector(0)", "", instant=True)], w=6,
+            field={"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}]}})
+    b.panel("timeseries", "CPU, memory, disk, swap", "Usage ratios from /api/health_status.",
+            [q(f"oneidentity_sps_cpu_usage_ratio{{{SEL}}}", "{{target}} CPU"),
+             q(f"oneidentity_sps_memory_usage_ratio{{{SEL}}}", "{{target}} memory"),
+             q(f"oneidentity_sps_disk_usage_ratio{{{SEL}}}", "{{target}} disk"),
+             q(f"oneidentity_sps_swap_usage_ratio{{{SEL}}}", "{{target}} swap")],
+            w=12, unit="percentunit", field=PERCENT_THRESHOLDS)
+    b.panel("timeseries", "Load", "Load averages.",
+            [q(f"oneidentity_sps_load1{{{SEL}}}", "{{target}} 1m"), q(f"oneidentity_sps_load5{{{SEL}}}", "{{target}} 5m"),
+             q(f"oneidentity_sps_load15{{{SEL}}}", "{{target}} 15m")], w=12)
+    b.row("Recording and indexing")
+    b.panel("timeseries", "Sessions being recorded", "oneidentity_sps_active_sessions by protocol.",
+            [q(f"sum by (target, protocol) (oneidentity_sps_active_sessions{{{SEL}}})", "{{target}} {{protocol}}")], w=12)
+    b.panel("timeseries", "Pipeline queues", "Fill level of the processing queues.",
+            [q(f"oneidentity_sps_pipeline_queue_usage_ratio{{{SEL}}}", "{{target}} {{queue}}")], w=12, unit="percentunit",
+            field=PERCENT_THRESHOLDS)
+    b.panel("timeseries", "Indexer workers", "Workers and idle workers by capability.",
+            [q(f"oneidentity_sps_indexer_workers{{{SEL}}}", "{{target}} {{capability}} workers"),
+             q(f"oneidentity_sps_indexer_idle_workers{{{SEL}}}", "{{target}} {{capability}} idle")], w=12)
+    b.panel("timeseries", "Indexer jobs", "Jobs queued or running by type.",
+            [q(f"oneidentity_sps_indexer_jobs{{{SEL}}}", "{{target}} {{job_type}}")], w=12)
+    b.row("Cluster")
+    b.panel("state-timeline", "Nodes up", "Per node, as the Central Management node sees it.",
+            [q(f"oneidentity_sps_cluster_node_up{{{SEL}}}", "{{node}}")], w=12, field=UPDOWN)
+    b.panel("table", "Nodes", "Sync status and last contact of each node.",
+            [q(f"oneidentity_sps_cluster_node_sync_status{{{SEL}}}", "", instant=True, fmt="table"),
+             q(f"time() - oneidentity_sps_cluster_node_last_seen_timestamp_seconds{{{SEL}}}", "", instant=True, fmt="table")],
+            w=12, transformations=[{"id": "joinByField", "options": {"byField": "node", "mode": "outer"}},
+                                   {"id": "organize", "options": {"renameByName": {"Value #A": "in state", "Value #B": "seconds since last seen"}}}])
+    b.panel("timeseries", "Sessions per node", "Sessions each node records.",
+            [q(f"sum by (node) (oneidentity_sps_cluster_node_active_sessions{{{SEL}}})", "{{node}}")], w=12)
+    b.panel("timeseries", "Node memory and disk", "Per node.",
+            [q(f"oneidentity_sps_cluster_node_memory_usage_ratio{{{SEL}}}", "{{node}} memory"),
+             q(f"oneidentity_sps_cluster_node_disk_usage_ratio{{{SEL}}}", "{{node}} disk")], w=12, unit="percentunit")
+    return b.json(svars)
+
+
+def epmm_overview():
+    evars = [var_ds(), var_query("job", "Job", "label_values(ivanti_up, job)"),
+             var_query("target", "EPMM", 'label_values(ivanti_epmm_devices{job=~"$job"}, target)')]
+    b = Board("ivanti-epmm-overview", "Ivanti / EPMM devices",
+              "Ivanti EPMM cores (kind: epmm): device counts by status and platform, compliance, device spaces.")
+    b.row("Devices")
+    b.panel("stat", "Devices", "ivanti_epmm_devices summed over the selected cores.",
+            [q(f"sum(ivanti_epmm_devices{{{SEL}}})", "", instant=True)], w=6, h=4)
+    b.panel("stat", "Active", "Devices with status ACTIVE.",
+            [q(f'sum(ivanti_epmm_devices_by_status{{{SEL}, status="ACTIVE"}})', "", instant=True)], w=6, h=4)
+    b.panel("stat", "Non-compliant share", "Non-compliant active devices / active devices.",
+            [q(f'sum(ivanti_epmm_devices_noncompliant{{{SEL}}}) / sum(ivanti_epmm_devices_by_status{{{SEL}, status="ACTIVE"}})', "", instant=True)],
+            w=6, h=4, unit="percentunit", field={"thresholds": {"mode": "absolute", "steps": [
+                {"color": "green", "value": None}, {"color": "orange", "value": 0.05}, {"color": "red", "value": 0.1}]}})
+    b.panel("state-timeline", "API polls", "1 while the device queries succeed.",
+            [q(f'ivanti_collector_success{{{SEL}, collector=~"devices|device_spaces"}}', "{{target}} {{collector}}")],
+            w=6, h=4, field=UPDOWN)
+    b.panel("timeseries", "Devices by status", "totalCount per common.status.",
+            [q(f"ivanti_epmm_devices_by_status{{{SEL}}}", "{{target}} {{status}}")], w=12)
+    b.panel("timeseries", "Active devices by platform", "totalCount per common.platform among active devices.",
+            [q(f"ivanti_epmm_devices_by_platform{{{SEL}}}", "{{target}} {{platform}}")], w=12)
+    b.panel("timeseries", "Non-compliant devices", "Active devices out of compliance.",
+            [q(f"ivanti_epmm_devices_noncompliant{{{SEL}}}", "{{target}}")], w=12)
+    b.panel("bargauge", "Device spaces", "Devices per device space.",
+            [q(f"ivanti_epmm_device_space_devices{{{SEL}}}", "{{target}} {{space}}", instant=True)], w=12,
+            options={"orientation": "horizontal", "displayMode": "gradient"})
+    return b.json(evars)
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     for name, board in [("ivanti-fleet-overview", fleet_overview()), ("ivanti-appliance-detail", appliance_detail()),
-                        ("ivanti-clusters-licensing", clusters_licensing())]:
+                        ("ivanti-clusters-licensing", clusters_licensing()), ("ivanti-sps-overview", sps_overview()),
+                        ("ivanti-epmm-overview", epmm_overview())]:
         with open(os.path.join(here, name + ".json"), "w") as f:
             json.dump(board, f, indent=2, ensure_ascii=False)
             f.write("\n")

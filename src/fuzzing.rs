@@ -17,6 +17,9 @@ pub const TARGETS: &[&str] = &[
     "ics_cluster",
     "ics_license",
     "ics_system_information",
+    "sps_health_status",
+    "sps_cluster_status",
+    "epmm_devices",
     "config",
 ];
 
@@ -51,6 +54,27 @@ pub fn run(name: &str, data: &[u8]) {
         "ics_system_information" => {
             if let Ok(info) = system_information::parse(data) {
                 system_information::samples(&info, &mut out);
+            }
+        }
+        "sps_health_status" => {
+            if let Ok(h) = crate::kinds::sps::health_status::parse(data) {
+                crate::kinds::sps::health_status::samples(&h, &mut out);
+            }
+        }
+        "sps_cluster_status" => {
+            if let Ok(n) = crate::kinds::sps::cluster_status::parse(data) {
+                crate::kinds::sps::cluster_status::samples(&n, &mut out);
+            }
+        }
+        "epmm_devices" => {
+            use crate::kinds::epmm::devices;
+            if let Ok(total) = devices::parse_total(data) {
+                for q in devices::count_queries() {
+                    devices::count_sample(&q, total, &mut out);
+                }
+            }
+            if let Ok(spaces) = devices::parse_spaces(data) {
+                devices::space_samples(&spaces, &mut out);
             }
         }
         "config" => {

@@ -5,7 +5,7 @@
 //! injected faults fire the matching alerts, which clear when the fault goes.
 
 use crate::helpers::*;
-use ivanti_exporter::sim::Fault;
+use ivanti_exporter::sim::{Fault, Fleet, FleetOptions, SimKind};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
@@ -117,14 +117,28 @@ async fn prometheus_dashboards_and_alertmanager_end_to_end() {
         return;
     }
     // Fleet: 0,1 stand-alone; 2 Active/Passive cluster; 3 Active/Active;
-    // 4 license server; 5 old firmware. One appliance fails from the start
-    // so the error panels have data.
-    let (fleet, exp) = fleet_and_exporter(
-        7,
-        "  collector_intervals: { license: 1s, system_information: 1s }\n",
-        |_| String::new(),
-    )
-    .await;
+    // 4 license server; 5 old firmware; 6 fails from the start so the error
+    // panels have data; 7 an SPS, 8 an EPMM (one target of every kind).
+    let fleet = Fleet::start(FleetOptions {
+        appliances: 9,
+        kinds: vec![SimKind::Sps, SimKind::Epmm],
+        ..FleetOptions::default()
+    })
+    .await
+    .unwrap();
+    let exp_dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(&fleet, exp_dir.path());
+    let config = config_for(
+        &fleet,
+        &ca,
+        "  collector_intervals: { license: 1s, system_information: 1s, devices: 1s, device_spaces: 1s }\n",
+        |i| match i {
+            7 => "    kind: sps\n    basic_auth: { username: monitor, password: sim-Passw0rd! }\n".into(),
+            8 => "    kind: epmm\n    basic_auth: { username: monitor, password: sim-Passw0rd! }\n".into(),
+            _ => String::new(),
+        },
+    );
+    let exp = Exporter::start_in(exp_dir, &config, &[]);
     fleet.appliance(6).set_fault(Fault::ServiceUnavailable);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -197,6 +211,12 @@ async fn prometheus_dashboards_and_alertmanager_end_to_end() {
     loop {
         let n = query(&http, &prom, "count(ivanti_collector_success)").await;
         let up = query(&http, &prom, "count(ivanti_system_info)").await;
+        let others = query(
+            &http,
+            &prom,
+            "count(ivanti_epmm_devices) + count(oneidentity_sps_cluster_node_up)",
+        )
+        .await;
         let ok = |r: &Result<Vec<Value>, String>, want: f64| {
             r.as_ref()
                 .ok()
@@ -205,7 +225,7 @@ async fn prometheus_dashboards_and_alertmanager_end_to_end() {
                 .and_then(|s| s.parse::<f64>().ok())
                 .is_some_and(|x| x >= want)
         };
-        if ok(&n, 35.0) && ok(&up, 6.0) {
+        if ok(&n, 39.0) && ok(&up, 6.0) && ok(&others, 4.0) {
             break;
         }
         assert!(
@@ -243,7 +263,7 @@ async fn prometheus_dashboards_and_alertmanager_end_to_end() {
             }
         }
     }
-    assert!(dashboards >= 3, "{dashboards} dashboards");
+    assert!(dashboards >= 5, "{dashboards} dashboards");
     assert!(
         empty.is_empty(),
         "{} of {checked} panel queries returned no data:\n{}",
@@ -256,12 +276,16 @@ async fn prometheus_dashboards_and_alertmanager_end_to_end() {
     fleet.appliance(4).set_licenses_exhausted(true);
     fleet.appliance(0).set_fault(Fault::Unauthorized);
     fleet.appliance(5).set_fault(Fault::Refuse);
+    fleet.appliance(7).set_member_unreachable(true);
+    fleet.appliance(8).set_fault(Fault::ServerError);
     let expected: BTreeSet<&str> = [
         "IvantiClusterMemberUnreachable",
         "IvantiLicenseLeasesNearCapacity",
         "IvantiMaxLicensedUsersReached",
         "IvantiAuthenticationFailing",
         "IvantiApplianceDown",
+        "SpsClusterNodeDown",
+        "EpmmDown",
     ]
     .into();
     let seen = |status: &str| -> BTreeSet<String> {
@@ -321,6 +345,8 @@ async fn prometheus_dashboards_and_alertmanager_end_to_end() {
     fleet.appliance(4).set_licenses_exhausted(false);
     fleet.appliance(0).set_fault(Fault::None);
     fleet.appliance(5).set_fault(Fault::None);
+    fleet.appliance(7).set_member_unreachable(false);
+    fleet.appliance(8).set_fault(Fault::None);
     let start = Instant::now();
     while !expected.iter().all(|a| seen("resolved").contains(*a)) {
         assert!(

@@ -381,7 +381,9 @@ pub fn config_for(
     for i in 0..fleet.len() {
         let a = fleet.appliance(i);
         let extra = target_extra(i);
-        let has_creds = extra.contains("api_key") || extra.contains("realm_auth");
+        let has_creds = extra.contains("api_key")
+            || extra.contains("realm_auth")
+            || extra.contains("basic_auth");
         s.push_str(&format!("  - name: {}\n    url: {}\n", a.name(), a.url()));
         if !has_creds
             && !defaults_extra.contains("api_key")

@@ -510,16 +510,25 @@ impl Config {
                 || entry.api_key_file.is_some()
                 || entry.realm_auth.is_some()
                 || entry.basic_auth.is_some();
-            let mut entry = if own_credentials {
-                let mut d = file.defaults.clone();
+            let mut d = file.defaults.clone();
+            if own_credentials {
                 d.api_key = None;
                 d.api_key_file = None;
                 d.realm_auth = None;
                 d.basic_auth = None;
-                entry.merge_defaults(&d)
-            } else {
-                entry.merge_defaults(&file.defaults)
-            };
+            }
+            // A default collector list written for other kinds (a mixed
+            // fleet) leaves this target with its own kind's defaults.
+            let kind = kinds::kind(entry.kind.as_deref().unwrap_or("ics"));
+            if let (Some(k), Some(list)) = (kind, &d.collectors) {
+                if !list
+                    .iter()
+                    .any(|n| k.collectors().iter().any(|c| c.name == n))
+                {
+                    d.collectors = None;
+                }
+            }
+            let mut entry = entry.merge_defaults(&d);
             let mut labels = defaults_labels;
             labels.extend(entry.labels.take().unwrap_or_default());
             entry.labels = Some(labels);

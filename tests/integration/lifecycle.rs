@@ -283,3 +283,94 @@ fn problems_in_target_files_name_the_file() {
         "{err}"
     );
 }
+
+/// Issue 4's sharding test at size: 3 replicas over 3,000 appliances poll
+/// each appliance exactly once per cycle, each replica within ±10 % of a third.
+#[tokio::test(flavor = "multi_thread")]
+async fn three_replicas_split_three_thousand_appliances() {
+    const N: usize = 3000;
+    const INTERVAL: u64 = 10;
+    let fleet = fleet(N).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(&fleet, dir.path());
+    let config = config_for(
+        &fleet,
+        &ca,
+        &format!("  interval: {INTERVAL}s\n  timeout: 5s\n  collectors: [cluster]\n"),
+        |_| String::new(),
+    );
+    let exporters: Vec<Exporter> = (0..3)
+        .map(|i| {
+            Exporter::start_with(
+                &config,
+                &["--shard.count", "3", "--shard.index", &i.to_string()],
+            )
+        })
+        .collect();
+    let mut owner = std::collections::BTreeMap::new();
+    for (i, exp) in exporters.iter().enumerate() {
+        let n = exp
+            .metrics()
+            .await
+            .get("ivanti_exporter_targets", &[])
+            .unwrap();
+        assert!(
+            (900.0..=1100.0).contains(&n),
+            "replica {i} holds {n} of {N} targets (a third ±10 %)"
+        );
+        let m = exp
+            .wait_for(
+                "every target of the replica polled",
+                Duration::from_secs(90),
+                |m| {
+                    m.find("ivanti_collector_success", &[("collector", "cluster")])
+                        .len() as f64
+                        == n
+                },
+            )
+            .await;
+        for s in m.find("ivanti_collector_success", &[]) {
+            let t = s.labels["target"].clone();
+            assert!(
+                owner.insert(t.clone(), i).is_none(),
+                "{t} polled by two replicas"
+            );
+        }
+    }
+    assert_eq!(
+        owner.len(),
+        N,
+        "every appliance polled by exactly one replica"
+    );
+    // Steady state: over three cycles, each appliance got three polls (±1
+    // for where the window cuts its phase), never more from a second replica.
+    let count = |i: usize| {
+        fleet
+            .appliance(i)
+            .stats()
+            .by_method_path
+            .get(&("GET".to_owned(), "/api/v1/cluster".to_owned()))
+            .copied()
+            .unwrap_or(0)
+    };
+    let before: Vec<u64> = (0..N).map(count).collect();
+    tokio::time::sleep(Duration::from_secs(3 * INTERVAL)).await;
+    let polls: Vec<u64> = (0..N).map(|i| count(i) - before[i]).collect();
+    let off: Vec<String> = polls
+        .iter()
+        .enumerate()
+        .filter(|(_, &p)| !(2..=4).contains(&p))
+        .map(|(i, p)| format!("{}: {p}", fleet.appliance(i).name()))
+        .collect();
+    assert!(
+        off.is_empty(),
+        "{} appliances not polled 3 times: {:?}",
+        off.len(),
+        &off[..off.len().min(10)]
+    );
+    let total: u64 = polls.iter().sum();
+    assert!(
+        (total as f64 - 3.0 * N as f64).abs() <= 0.02 * 3.0 * N as f64,
+        "{total} polls in 3 cycles of {N} appliances"
+    );
+}

@@ -127,8 +127,9 @@ def main():
                 if now - float(m.group(2)) <= a.interval * 1.1 + 10:
                     group[0] += 1
 
-        fd0, rss0 = fds(), mem_kib(exp.pid, "VmRSS")
         t0, c0, p0, s0, st0 = snapshot()
+        # After the first scrape: its buffers are part of the steady state.
+        fd0, rss0 = fds(), mem_kib(exp.pid, "VmRSS")
         renders, size, rss_track = [], 0, []
         end = t0 + duration
         while time.perf_counter() < end:

@@ -214,7 +214,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             appliances: cli.demo_appliances.max(1),
             // One of each neighbouring product at the end of the fleet.
             kinds: if cli.demo_appliances >= 4 {
-                vec![sim::SimKind::Sps, sim::SimKind::Epmm]
+                vec![sim::SimKind::Sps, sim::SimKind::Epmm, sim::SimKind::Isec]
             } else {
                 Vec::new()
             },

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 pub mod epmm;
 pub mod ics;
+pub mod isec;
 pub mod lenient;
 pub mod session;
 pub mod sps;
@@ -123,7 +124,7 @@ pub fn expect_ok(resp: ApiResponse) -> Result<ApiResponse, CollectError> {
 }
 
 /// Every kind the exporter knows.
-pub static KINDS: &[&dyn Kind] = &[&ics::Ics, &sps::Sps, &epmm::Epmm];
+pub static KINDS: &[&dyn Kind] = &[&ics::Ics, &sps::Sps, &epmm::Epmm, &isec::Isec];
 
 /// Look a kind up by its config name.
 pub fn kind(name: &str) -> Option<&'static dyn Kind> {

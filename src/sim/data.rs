@@ -307,7 +307,11 @@ impl View<'_> {
             Profile::ClusterActivePassive => {
                 // The VIP fails over every ~20 minutes, and on demand.
                 let epoch = (self.t / 1200.0) as u64 + self.state.failovers;
-                let (owner, other) = if epoch % 2 == 0 { (0, 1) } else { (1, 0) };
+                let (owner, other) = if epoch.is_multiple_of(2) {
+                    (0, 1)
+                } else {
+                    (1, 0)
+                };
                 let member = |i: usize, code: &str| {
                     json!({ "enabled": true, "external-ip": format!("10.204.56.{}", 80 + i),
                         "external-netmask": "255.255.240.0", "internal-ip": format!("10.204.51.{}", 39 + i),

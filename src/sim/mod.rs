@@ -98,7 +98,7 @@
 mod data;
 
 mod kinds;
-pub use kinds::SimKind;
+pub use kinds::{isec_user, SimKind};
 
 use axum::body::Body;
 use base64::Engine as _;
@@ -607,10 +607,15 @@ impl Fleet {
             ));
             if a.shared.kind != SimKind::Ics {
                 let (_, user, pass) = &a.shared.fleet.admin;
+                let user = if a.shared.kind == SimKind::Isec {
+                    kinds::isec_user(user)
+                } else {
+                    user.clone()
+                };
                 s.push_str(&format!(
                     "    kind: {}\n    basic_auth: {{ username: {}, password: {} }}\n",
                     a.shared.kind.name(),
-                    serde_json::to_string(user).unwrap_or_default(),
+                    serde_json::to_string(&user).unwrap_or_default(),
                     serde_json::to_string(pass).unwrap_or_default()
                 ));
             }
@@ -770,9 +775,12 @@ async fn serve_connection(
 ) {
     let service = {
         let shared = shared.clone();
+        // Per-connection state: Windows authentication is connection-based.
+        let conn: Arc<Mutex<kinds::ConnAuth>> = Arc::default();
         hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
             let shared = shared.clone();
-            async move { handle(shared, req).await }
+            let conn = conn.clone();
+            async move { handle(shared, req, conn).await }
         })
     };
     let builder = hyper::server::conn::http1::Builder::new();
@@ -839,6 +847,7 @@ fn query_param(q: Option<&str>, key: &str) -> Option<usize> {
 async fn handle(
     shared: Arc<Shared>,
     req: Request<hyper::body::Incoming>,
+    conn: Arc<Mutex<kinds::ConnAuth>>,
 ) -> Result<Response<Body>, std::io::Error> {
     let n = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
     let _guard = InFlight(&shared);
@@ -918,10 +927,16 @@ async fn handle(
                 query: q,
                 basic: creds.clone(),
                 cookie,
+                authorization: req
+                    .headers()
+                    .get(hyper::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
             };
             let t = fleet.started.elapsed().as_secs_f64();
             Some(match kind {
                 SimKind::Sps => kinds::sps(&shared, &state, t, &r),
+                SimKind::Isec => kinds::isec(&shared, &state, t, &r, &conn),
                 _ => kinds::epmm(&shared, &state, &r),
             })
         }
@@ -1193,7 +1208,7 @@ pub fn parse_kinds(spec: &str) -> Result<KindMix, String> {
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (k, n) = part.split_once('=').unwrap_or((part, "1"));
         let kind = SimKind::parse(k.trim())
-            .ok_or_else(|| format!("unknown kind {k:?} (known: ics, sps, epmm)"))?;
+            .ok_or_else(|| format!("unknown kind {k:?} (known: ics, sps, epmm, isec)"))?;
         let n: usize = n.trim().parse().map_err(|_| format!("bad count {n:?}"))?;
         v.extend(std::iter::repeat_n(kind, n));
     }

@@ -27,7 +27,7 @@ fn exporter_for(fleet: &Fleet, extra_defaults: &str) -> Exporter {
         .replace(
             "defaults:\n",
             &format!(
-                "global:\n  stale_after: 3\ndefaults:\n  collector_intervals: {{ devices: 1s, device_spaces: 1s, license: 1s, system_information: 1s }}\n{extra_defaults}"
+                "global:\n  stale_after: 3\ndefaults:\n  collector_intervals: {{ devices: 1s, device_spaces: 1s, license: 1s, system_information: 1s, console: 1s, inventory: 1s }}\n{extra_defaults}"
             ),
         )
         .replace("timeout: 1s", "timeout: 900ms");
@@ -37,25 +37,29 @@ fn exporter_for(fleet: &Fleet, extra_defaults: &str) -> Exporter {
 #[tokio::test(flavor = "multi_thread")]
 async fn one_config_mixing_kinds_publishes_every_kind() {
     let fleet = mixed_fleet(
-        vec![SimKind::Sps, SimKind::Epmm],
+        vec![SimKind::Sps, SimKind::Epmm, SimKind::Isec],
         1,
         Duration::from_secs(1200),
     )
     .await;
     let exp = exporter_for(&fleet, "");
-    let (ics, sps, epmm) = (
+    let (ics, sps, epmm, isec) = (
         fleet.appliance(0).name().to_owned(),
         fleet.appliance(1).name().to_owned(),
         fleet.appliance(2).name().to_owned(),
+        fleet.appliance(3).name().to_owned(),
     );
     let m = exp
         .wait_for("every kind up with its data", WAIT, |m| {
-            [&ics, &sps, &epmm].iter().all(|t| up(m, t))
+            [&ics, &sps, &epmm, &isec].iter().all(|t| up(m, t))
                 && m.has("oneidentity_sps_cluster_node_up", &[("target", &sps)])
                 && m.has("ivanti_epmm_devices_noncompliant", &[("target", &epmm)])
                 && m.has("ivanti_epmm_device_space_devices", &[("target", &epmm)])
+                && m.has("ivanti_isec_machines", &[("target", &isec)])
+                && m.has("ivanti_isec_console_info", &[("target", &isec)])
         })
         .await;
+    assert!(m.get("ivanti_isec_agents", &[("target", &isec)]).unwrap() > 0.0);
     assert!(m.has("ivanti_active_sessions", &[("target", &ics)]));
     let mem = m
         .get("oneidentity_sps_memory_usage_ratio", &[("target", &sps)])
@@ -82,7 +86,7 @@ async fn one_config_mixing_kinds_publishes_every_kind() {
 
     // Read-only: SPS and EPMM saw nothing but GETs, and SPS never the
     // endpoints that change things.
-    for i in [1, 2] {
+    for i in [1, 2, 3] {
         let st = fleet.appliance(i).stats();
         for (method, path) in st.by_method_path.keys() {
             assert_eq!(method, "GET", "{method} {path}");
@@ -139,7 +143,7 @@ async fn sps_session_cookie_is_reused_then_renewed_when_it_expires() {
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_passwords_are_auth_errors_and_logins_back_off() {
     let fleet = mixed_fleet(
-        vec![SimKind::Sps, SimKind::Epmm],
+        vec![SimKind::Sps, SimKind::Epmm, SimKind::Isec],
         0,
         Duration::from_secs(1200),
     )
@@ -152,24 +156,36 @@ async fn wrong_passwords_are_auth_errors_and_logins_back_off() {
         .replace("timeout: 1s", "timeout: 900ms")
         .replace(
             "defaults:\n",
-            "defaults:\n  collector_intervals: { devices: 1s, device_spaces: 1s }\n",
+            "defaults:\n  collector_intervals: { devices: 1s, device_spaces: 1s, console: 1s, inventory: 1s }\n",
         );
     let exp = Exporter::start_in(dir, &config, &[]);
-    let (sps, epmm) = (
+    let (sps, epmm, isec) = (
         fleet.appliance(0).name().to_owned(),
         fleet.appliance(1).name().to_owned(),
+        fleet.appliance(2).name().to_owned(),
     );
     let m = exp
-        .wait_for("auth errors on both", WAIT, |m| {
+        .wait_for("auth errors on all three", WAIT, |m| {
             errors(m, &sps, "health_status", "auth") > 0.0
                 && errors(m, &epmm, "devices", "auth") > 0.0
+                && errors(m, &isec, "operations", "auth") > 0.0
         })
         .await;
-    assert!(!up(&m, &sps) && !up(&m, &epmm));
-    let l0 = fleet.appliance(0).stats().logins;
+    assert!(!up(&m, &sps) && !up(&m, &epmm) && !up(&m, &isec));
+    let (l0, n0) = (
+        fleet.appliance(0).stats().logins,
+        fleet.appliance(2).stats().requests,
+    );
     tokio::time::sleep(Duration::from_secs(5)).await;
     let logins = fleet.appliance(0).stats().logins - l0;
     assert!(logins <= 2, "{logins} SPS logins in 5 s of failing polls");
+    // A rejected NTLM handshake backs off too: three collectors polling every
+    // second would send ~45 requests in 5 s, a handshake each time.
+    let requests = fleet.appliance(2).stats().requests - n0;
+    assert!(
+        requests <= 20,
+        "{requests} requests to the console in 5 s of rejected NTLM"
+    );
     assert!(
         !exp.logs().contains("wrong-password"),
         "password in the log"
@@ -178,9 +194,9 @@ async fn wrong_passwords_are_auth_errors_and_logins_back_off() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn faults_on_sps_and_epmm_get_their_reason() {
+async fn faults_on_sps_epmm_and_isec_get_their_reason() {
     let fleet = mixed_fleet(
-        vec![SimKind::Sps, SimKind::Epmm],
+        vec![SimKind::Sps, SimKind::Epmm, SimKind::Isec],
         0,
         Duration::from_secs(1200),
     )
@@ -189,6 +205,7 @@ async fn faults_on_sps_and_epmm_get_their_reason() {
     let targets: Vec<(usize, String, &str)> = vec![
         (0, fleet.appliance(0).name().to_owned(), "health_status"),
         (1, fleet.appliance(1).name().to_owned(), "devices"),
+        (2, fleet.appliance(2).name().to_owned(), "operations"),
     ];
     exp.wait_for("both up", WAIT, |m| {
         targets.iter().all(|(_, t, _)| up(m, t))
@@ -227,4 +244,34 @@ async fn faults_on_sps_and_epmm_get_their_reason() {
             assert!(start.elapsed() < Duration::from_secs(80));
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn isec_ntlm_handshakes_once_per_connection() {
+    let fleet = mixed_fleet(vec![SimKind::Isec], 0, Duration::from_secs(1200)).await;
+    let exp = exporter_for(&fleet, "");
+    let isec = fleet.appliance(0).name().to_owned();
+    exp.wait_for("isec up", WAIT, |m| up(m, &isec)).await;
+    let s0 = fleet.appliance(0).stats();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let s1 = fleet.appliance(0).stats();
+    let (handshakes, requests) = (s1.logins - s0.logins, s1.requests - s0.requests);
+    // ~4 requests a second; the kept-alive connection stays authenticated.
+    assert!(requests >= 12, "{requests} requests in 6 s");
+    assert!(
+        handshakes <= 1,
+        "{handshakes} NTLM handshakes for {requests} requests on a kept-alive connection"
+    );
+    let m = exp.metrics().await;
+    assert_eq!(errors(&m, &isec, "operations", "auth"), 0.0);
+    // A new connection (the console dropped them all) authenticates again.
+    fleet.appliance(0).set_fault(Fault::Refuse);
+    exp.wait_for("isec down", WAIT, |m| !up(m, &isec)).await;
+    fleet.appliance(0).set_fault(Fault::None);
+    exp.wait_for("isec up again", WAIT, |m| up(m, &isec)).await;
+    assert!(
+        fleet.appliance(0).stats().logins > s1.logins,
+        "re-authenticated"
+    );
+    assert!(!exp.logs().contains("sim-Passw0rd!"), "password in the log");
 }

@@ -1,0 +1,207 @@
+//! Ivanti Security Controls (`kind: isec`): the console's REST API at
+//! `https://<console>:3121/st/console/api/v1.0/...`, Windows authentication
+//! only. The exporter speaks NTLM (through the `sspi` crate) with the
+//! `basic_auth` user (`DOMAIN\user`) and password: a request without
+//! credentials; on `401 WWW-Authenticate: NTLM|Negotiate` the three-leg
+//! handshake on the same kept-alive connection; later requests on an
+//! authenticated connection need no header (connection-based, as IIS does).
+//! A rejected handshake backs off (5 s doubling to 5 min) like a login.
+//! Only GETs.
+
+use super::session::LOGIN_BACKOFF;
+use super::{expect_ok, Appliance, BoxFuture, CollectorSpec, Kind};
+use crate::client::{ApiClient, ApiResponse, Auth};
+use crate::config::{Credentials, TargetConfig};
+use crate::error::CollectError;
+use crate::exposition::Samples;
+use crate::secret::Secret;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+pub mod console;
+pub mod ntlm;
+
+/// The `isec` kind.
+#[derive(Debug)]
+pub struct Isec;
+
+const API: &str = "/st/console/api/v1.0";
+const SLOW: Option<Duration> = Some(Duration::from_secs(300));
+
+static COLLECTORS: &[CollectorSpec] = &[
+    CollectorSpec {
+        name: "console",
+        default_enabled: true,
+        default_interval: SLOW,
+        endpoints: &["GET /st/console/api/v1.0/configuration/version"],
+        metrics: console::CONSOLE_METRICS,
+    },
+    CollectorSpec {
+        name: "inventory",
+        default_enabled: true,
+        default_interval: SLOW,
+        endpoints: &[
+            "GET /st/console/api/v1.0/agents",
+            "GET /st/console/api/v1.0/machines",
+        ],
+        metrics: console::INVENTORY_METRICS,
+    },
+    CollectorSpec {
+        name: "operations",
+        default_enabled: true,
+        default_interval: None,
+        endpoints: &["GET /st/console/api/v1.0/operations"],
+        metrics: console::OPERATION_METRICS,
+    },
+];
+
+impl Kind for Isec {
+    fn name(&self) -> &'static str {
+        "isec"
+    }
+
+    fn collectors(&self) -> &'static [CollectorSpec] {
+        COLLECTORS
+    }
+
+    fn credentials(&self) -> &'static [&'static str] {
+        &["basic_auth"]
+    }
+
+    fn appliance(&self, target: Arc<TargetConfig>, api: ApiClient) -> Arc<dyn Appliance> {
+        Arc::new(IsecAppliance {
+            target,
+            api,
+            backoff: std::sync::Mutex::new(Backoff::default()),
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+    until: Option<Instant>,
+    error: Option<CollectError>,
+}
+
+struct IsecAppliance {
+    target: Arc<TargetConfig>,
+    api: ApiClient,
+    backoff: std::sync::Mutex<Backoff>,
+}
+
+impl Appliance for IsecAppliance {
+    fn collect<'a>(
+        &'a self,
+        collector: &'static str,
+        out: &'a mut Samples,
+    ) -> BoxFuture<'a, Result<(), CollectError>> {
+        Box::pin(async move {
+            match collector {
+                "console" => {
+                    let r = expect_ok(self.get(&format!("{API}/configuration/version")).await?)?;
+                    console::version_samples(&console::parse_version(&r.body)?, out);
+                }
+                "inventory" => {
+                    let r = expect_ok(self.get(&format!("{API}/agents")).await?)?;
+                    out.push(&console::AGENTS, &[], console::parse_count(&r.body)?);
+                    let r = expect_ok(self.get(&format!("{API}/machines")).await?)?;
+                    out.push(&console::MACHINES, &[], console::parse_count(&r.body)?);
+                }
+                "operations" => {
+                    let r = expect_ok(self.get(&format!("{API}/operations")).await?)?;
+                    console::operation_samples(&console::parse_operations(&r.body)?, out);
+                }
+                other => {
+                    return Err(CollectError::Http {
+                        status: 0,
+                        message: format!("unknown collector {other}"),
+                        retry_after: None,
+                    })
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+impl IsecAppliance {
+    fn backoff_error(&self) -> Option<CollectError> {
+        let b = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        match (b.until, &b.error) {
+            (Some(t), Some(e)) if Instant::now() < t => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    fn note(&self, result: &Result<ApiResponse, CollectError>) {
+        let mut b = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Err(e @ CollectError::Auth(_)) => {
+                b.failures = b.failures.saturating_add(1);
+                let wait = LOGIN_BACKOFF
+                    .0
+                    .saturating_mul(1 << b.failures.saturating_sub(1).min(10))
+                    .min(LOGIN_BACKOFF.1);
+                b.until = Some(Instant::now() + wait);
+                b.error = Some(e.clone());
+                tracing::warn!(target = %self.target.name, error = %e, retry_in = %humantime::format_duration(wait), "NTLM authentication failed");
+            }
+            Ok(_) => *b = Backoff::default(),
+            Err(_) => {}
+        }
+    }
+
+    /// A GET; on a 401 asking for Windows authentication, the NTLM handshake.
+    async fn get(&self, path: &str) -> Result<ApiResponse, CollectError> {
+        let resp = self.api.get(path, Auth::None).await?;
+        if resp.status != 401 {
+            return Ok(resp);
+        }
+        if let Some(e) = self.backoff_error() {
+            return Err(e);
+        }
+        let result = self.handshake(path, &resp).await;
+        self.note(&result);
+        result
+    }
+
+    async fn handshake(
+        &self,
+        path: &str,
+        first: &ApiResponse,
+    ) -> Result<ApiResponse, CollectError> {
+        let Credentials::Basic { username, password } = &self.target.credentials else {
+            return Err(CollectError::Auth(
+                "401: Security Controls needs Windows credentials (basic_auth with DOMAIN\\user)"
+                    .into(),
+            ));
+        };
+        let scheme = ntlm::scheme(&first.www_authenticate).ok_or_else(|| {
+            CollectError::Auth("401 without an NTLM or Negotiate challenge".into())
+        })?;
+        let header = |token: String| Secret::new(format!("{scheme} {token}"));
+        let negotiate = {
+            let mut hs = ntlm::Handshake::new(username, password)?;
+            let t1 = hs.negotiate()?;
+            (hs, t1)
+        };
+        let (mut hs, t1) = negotiate;
+        let second = self.api.get(path, Auth::Authorization(&header(t1))).await?;
+        if second.status != 401 {
+            return Ok(second);
+        }
+        let challenge = ntlm::challenge(&second.www_authenticate, scheme)
+            .ok_or_else(|| CollectError::Auth("NTLM: 401 without a challenge".into()))?
+            .to_owned();
+        let t3 = hs.authenticate(&challenge)?;
+        let third = self.api.get(path, Auth::Authorization(&header(t3))).await?;
+        if third.status == 401 {
+            return Err(CollectError::Auth(
+                "NTLM authentication rejected (user name, domain or password)".into(),
+            ));
+        }
+        Ok(third)
+    }
+}

@@ -331,11 +331,35 @@ def epmm_overview():
     return b.json(evars)
 
 
+def isec_overview():
+    ivars = [var_ds(), var_query("job", "Job", "label_values(ivanti_up, job)"),
+             var_query("target", "Console", 'label_values(ivanti_isec_console_info{job=~"$job"}, target)')]
+    b = Board("ivanti-isec-overview", "Ivanti / Security Controls",
+              "Ivanti Security Controls consoles (kind: isec): reachability, agents and machines, patch operations.")
+    b.row("Consoles")
+    b.panel("state-timeline", "API polls", "1 while the console answers (NTLM authentication included).",
+            [q(f'ivanti_collector_success{{{SEL}, collector=~"console|inventory|operations"}}', "{{target}} {{collector}}")],
+            w=12, field=UPDOWN)
+    b.panel("table", "Versions", "Console version per target.",
+            [q(f"ivanti_isec_console_info{{{SEL}}}", "", instant=True, fmt="table")], w=12,
+            transformations=[{"id": "filterFieldsByName", "options": {"include": {"pattern": "^(target|version)$"}}}])
+    b.panel("timeseries", "Agents and machines", "Agents managed and machines known per console.",
+            [q(f"ivanti_isec_agents{{{SEL}}}", "{{target}} agents"), q(f"ivanti_isec_machines{{{SEL}}}", "{{target}} machines")], w=12)
+    b.panel("timeseries", "Operations by status", "Operations the console lists, by status.",
+            [q(f"ivanti_isec_operations{{{SEL}}}", "{{target}} {{status}}")], w=12)
+    b.panel("stat", "Failed operations", "Operations with status Failed, over the selected consoles.",
+            [q(f'sum(ivanti_isec_operations{{{SEL}, status=~"(?i)failed"}}) or vector(0)', "", instant=True)], w=6,
+            field={"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "orange", "value": 1}]}})
+    b.panel("stat", "Agents", "Agents over the selected consoles.",
+            [q(f"sum(ivanti_isec_agents{{{SEL}}})", "", instant=True)], w=6)
+    return b.json(ivars)
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     for name, board in [("ivanti-fleet-overview", fleet_overview()), ("ivanti-appliance-detail", appliance_detail()),
                         ("ivanti-clusters-licensing", clusters_licensing()), ("ivanti-sps-overview", sps_overview()),
-                        ("ivanti-epmm-overview", epmm_overview())]:
+                        ("ivanti-epmm-overview", epmm_overview()), ("ivanti-isec-overview", isec_overview())]:
         with open(os.path.join(here, name + ".json"), "w") as f:
             json.dump(board, f, indent=2, ensure_ascii=False)
             f.write("\n")

@@ -20,6 +20,7 @@ pub const TARGETS: &[&str] = &[
     "sps_health_status",
     "sps_cluster_status",
     "epmm_devices",
+    "isec_console",
     "config",
 ];
 
@@ -75,6 +76,18 @@ pub fn run(name: &str, data: &[u8]) {
             }
             if let Ok(spaces) = devices::parse_spaces(data) {
                 devices::space_samples(&spaces, &mut out);
+            }
+        }
+        "isec_console" => {
+            use crate::kinds::isec::console;
+            if let Ok(v) = console::parse_version(data) {
+                console::version_samples(&v, &mut out);
+            }
+            if let Ok(n) = console::parse_count(data) {
+                out.push(&console::AGENTS, &[], n);
+            }
+            if let Ok(ops) = console::parse_operations(data) {
+                console::operation_samples(&ops, &mut out);
             }
         }
         "config" => {

@@ -187,6 +187,7 @@ fn readme_example_config_is_valid() {
     std::fs::write(dir.path().join("ics"), "password\n").unwrap();
     std::fs::write(dir.path().join("sps"), "password\n").unwrap();
     std::fs::write(dir.path().join("epmm"), "password\n").unwrap();
+    std::fs::write(dir.path().join("isec"), "password\n").unwrap();
     let path = dir.path().join("config.yml");
     std::fs::write(&path, yaml).unwrap();
     let (code, out, err) = check_config(&path, &[]);

@@ -118,10 +118,11 @@ async fn prometheus_dashboards_and_alertmanager_end_to_end() {
     }
     // Fleet: 0,1 stand-alone; 2 Active/Passive cluster; 3 Active/Active;
     // 4 license server; 5 old firmware; 6 fails from the start so the error
-    // panels have data; 7 an SPS, 8 an EPMM (one target of every kind).
+    // panels have data; 7 an SPS, 8 an EPMM, 9 a Security Controls console
+    // (one target of every kind).
     let fleet = Fleet::start(FleetOptions {
-        appliances: 9,
-        kinds: vec![SimKind::Sps, SimKind::Epmm],
+        appliances: 10,
+        kinds: vec![SimKind::Sps, SimKind::Epmm, SimKind::Isec],
         ..FleetOptions::default()
     })
     .await
@@ -131,10 +132,11 @@ async fn prometheus_dashboards_and_alertmanager_end_to_end() {
     let config = config_for(
         &fleet,
         &ca,
-        "  collector_intervals: { license: 1s, system_information: 1s, devices: 1s, device_spaces: 1s }\n",
+        "  collector_intervals: { license: 1s, system_information: 1s, devices: 1s, device_spaces: 1s, console: 1s, inventory: 1s }\n",
         |i| match i {
             7 => "    kind: sps\n    basic_auth: { username: monitor, password: sim-Passw0rd! }\n".into(),
             8 => "    kind: epmm\n    basic_auth: { username: monitor, password: sim-Passw0rd! }\n".into(),
+            9 => "    kind: isec\n    basic_auth: { username: 'SIM\\monitor', password: sim-Passw0rd! }\n".into(),
             _ => String::new(),
         },
     );
@@ -214,7 +216,7 @@ async fn prometheus_dashboards_and_alertmanager_end_to_end() {
         let others = query(
             &http,
             &prom,
-            "count(ivanti_epmm_devices) + count(oneidentity_sps_cluster_node_up)",
+            "count(ivanti_epmm_devices) + count(oneidentity_sps_cluster_node_up) + count(ivanti_isec_agents)",
         )
         .await;
         let ok = |r: &Result<Vec<Value>, String>, want: f64| {
@@ -225,7 +227,7 @@ async fn prometheus_dashboards_and_alertmanager_end_to_end() {
                 .and_then(|s| s.parse::<f64>().ok())
                 .is_some_and(|x| x >= want)
         };
-        if ok(&n, 39.0) && ok(&up, 6.0) && ok(&others, 4.0) {
+        if ok(&n, 42.0) && ok(&up, 6.0) && ok(&others, 5.0) {
             break;
         }
         assert!(
@@ -263,7 +265,7 @@ async fn prometheus_dashboards_and_alertmanager_end_to_end() {
             }
         }
     }
-    assert!(dashboards >= 5, "{dashboards} dashboards");
+    assert!(dashboards >= 6, "{dashboards} dashboards");
     assert!(
         empty.is_empty(),
         "{} of {checked} panel queries returned no data:\n{}",
@@ -278,6 +280,7 @@ async fn prometheus_dashboards_and_alertmanager_end_to_end() {
     fleet.appliance(5).set_fault(Fault::Refuse);
     fleet.appliance(7).set_member_unreachable(true);
     fleet.appliance(8).set_fault(Fault::ServerError);
+    fleet.appliance(9).set_fault(Fault::Hang);
     let expected: BTreeSet<&str> = [
         "IvantiClusterMemberUnreachable",
         "IvantiLicenseLeasesNearCapacity",
@@ -286,6 +289,7 @@ async fn prometheus_dashboards_and_alertmanager_end_to_end() {
         "IvantiApplianceDown",
         "SpsClusterNodeDown",
         "EpmmDown",
+        "IsecConsoleDown",
     ]
     .into();
     let seen = |status: &str| -> BTreeSet<String> {
@@ -347,6 +351,7 @@ async fn prometheus_dashboards_and_alertmanager_end_to_end() {
     fleet.appliance(5).set_fault(Fault::None);
     fleet.appliance(7).set_member_unreachable(false);
     fleet.appliance(8).set_fault(Fault::None);
+    fleet.appliance(9).set_fault(Fault::None);
     let start = Instant::now();
     while !expected.iter().all(|a| seen("resolved").contains(*a)) {
         assert!(

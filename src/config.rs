@@ -315,6 +315,9 @@ pub struct TargetConfig {
     pub labels: Vec<(String, String)>,
     /// Collectors with their intervals.
     pub collectors: Vec<CollectorConfig>,
+    /// The target's `interval`: first polls fall within it, failed polls
+    /// are retried at it, whatever the collectors' own intervals.
+    pub interval: Duration,
     /// Request timeout.
     pub timeout: Duration,
     /// Credentials.
@@ -342,6 +345,7 @@ impl PartialEq for TargetConfig {
             && self.kind.name() == o.kind.name()
             && self.labels == o.labels
             && self.collectors == o.collectors
+            && self.interval == o.interval
             && self.timeout == o.timeout
             && self.credentials == o.credentials
             && self.tls == o.tls
@@ -362,6 +366,7 @@ impl TargetConfig {
             .map(|c| c.interval)
             .min()
             .unwrap_or(DEFAULT_INTERVAL)
+            .min(self.interval)
     }
 }
 
@@ -828,6 +833,7 @@ impl Validator<'_> {
             kind: kind?,
             labels,
             collectors: collectors??,
+            interval,
             timeout,
             credentials: credentials?,
             tls: tls?,

@@ -84,23 +84,28 @@ pub fn http_error(resp: &ApiResponse) -> CollectError {
                 .or_else(|| m.get("Message"))
                 .and_then(|m| m.as_str())
                 .map(|m| m.chars().take(200).collect::<String>())
-        })
-        .unwrap_or_else(|| {
-            if looks_like_html(&resp.body) {
-                "HTML page".to_owned()
-            } else {
-                reqwest::StatusCode::from_u16(resp.status)
-                    .ok()
-                    .and_then(|s| s.canonical_reason())
-                    .unwrap_or("")
-                    .to_owned()
-            }
         });
+    status_error(resp, message, "does the account's role allow this call?")
+}
+
+/// The error class of a non-2xx answer: 401/403 `auth` (with `forbidden`
+/// as the hint on 403), 3xx a redirect not followed, others `http` with
+/// the appliance's `message` (else "HTML page" or the status reason).
+pub fn status_error(resp: &ApiResponse, message: Option<String>, forbidden: &str) -> CollectError {
+    let message = message.unwrap_or_else(|| {
+        if looks_like_html(&resp.body) {
+            "HTML page".to_owned()
+        } else {
+            reqwest::StatusCode::from_u16(resp.status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("")
+                .to_owned()
+        }
+    });
     match resp.status {
         401 => CollectError::Auth(format!("401 Unauthorized: {message}")),
-        403 => CollectError::Auth(format!(
-            "403 Forbidden (does the account's role allow this call?): {message}"
-        )),
+        403 => CollectError::Auth(format!("403 Forbidden ({forbidden}): {message}")),
         300..=399 => CollectError::Http {
             status: resp.status,
             message: "redirect not followed (a login page or a proxy?)".to_owned(),
@@ -111,6 +116,15 @@ pub fn http_error(resp: &ApiResponse) -> CollectError {
             message,
             retry_after: resp.retry_after,
         },
+    }
+}
+
+/// The error for a collector name a kind does not have (a config bug).
+pub fn unknown_collector(name: &str) -> CollectError {
+    CollectError::Http {
+        status: 0,
+        message: format!("unknown collector {name}"),
+        retry_after: None,
     }
 }
 

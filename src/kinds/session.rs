@@ -17,6 +17,14 @@ use tokio::time::Instant;
 /// First and longest wait after a failed login.
 pub const LOGIN_BACKOFF: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(300));
 
+/// How long to wait after `failures` failed logins in a row (at least 1).
+pub fn login_backoff(failures: u32) -> Duration {
+    LOGIN_BACKOFF
+        .0
+        .saturating_mul(1 << failures.saturating_sub(1).min(10))
+        .min(LOGIN_BACKOFF.1)
+}
+
 #[derive(Debug, Default)]
 struct State {
     token: Option<(Secret, u64, Instant)>,
@@ -85,10 +93,7 @@ impl Session {
             }
             Err(e) => {
                 st.failures = st.failures.saturating_add(1);
-                let wait = LOGIN_BACKOFF
-                    .0
-                    .saturating_mul(1 << st.failures.saturating_sub(1).min(10))
-                    .min(LOGIN_BACKOFF.1);
+                let wait = login_backoff(st.failures);
                 st.retry_at = Some(Instant::now() + wait);
                 tracing::warn!(
                     target = %self.target,

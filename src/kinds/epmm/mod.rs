@@ -133,11 +133,7 @@ impl Appliance for EpmmAppliance {
                     devices::space_samples(&devices::parse_spaces(&resp.body)?, out);
                     Ok(())
                 }
-                other => Err(CollectError::Http {
-                    status: 0,
-                    message: format!("unknown collector {other}"),
-                    retry_after: None,
-                }),
+                other => Err(super::unknown_collector(other)),
             }
         })
     }

@@ -119,11 +119,7 @@ impl Appliance for IcsAppliance {
                 "cluster" => self.cluster(out).await,
                 "license" => self.license(out).await,
                 "system_information" => self.system_information(out).await,
-                other => Err(CollectError::Http {
-                    status: 0,
-                    message: format!("unknown collector {other}"),
-                    retry_after: None,
-                }),
+                other => Err(super::unknown_collector(other)),
             }
         })
     }
@@ -131,33 +127,11 @@ impl Appliance for IcsAppliance {
 
 /// Turn a non-2xx answer into its error class, with the appliance's own message.
 fn status_error(resp: &ApiResponse) -> CollectError {
-    let message = lenient::api_error_message(&resp.body).unwrap_or_else(|| {
-        if looks_like_html(&resp.body) {
-            "HTML page".to_owned()
-        } else {
-            reqwest::StatusCode::from_u16(resp.status)
-                .ok()
-                .and_then(|s| s.canonical_reason())
-                .unwrap_or("")
-                .to_owned()
-        }
-    });
-    match resp.status {
-        401 => CollectError::Auth(format!("401 Unauthorized: {message}")),
-        403 => CollectError::Auth(format!(
-            "403 Forbidden (does the admin role allow REST API access?): {message}"
-        )),
-        300..=399 => CollectError::Http {
-            status: resp.status,
-            message: "redirect not followed (a login page or a proxy?)".to_owned(),
-            retry_after: None,
-        },
-        status => CollectError::Http {
-            status,
-            message,
-            retry_after: resp.retry_after,
-        },
-    }
+    super::status_error(
+        resp,
+        lenient::api_error_message(&resp.body),
+        "does the admin role allow REST API access?",
+    )
 }
 
 fn expect_ok(resp: ApiResponse) -> Result<ApiResponse, CollectError> {

@@ -8,7 +8,7 @@
 //! A rejected handshake backs off (5 s doubling to 5 min) like a login.
 //! Only GETs.
 
-use super::session::LOGIN_BACKOFF;
+use super::session::login_backoff;
 use super::{expect_ok, Appliance, BoxFuture, CollectorSpec, Kind};
 use crate::client::{ApiClient, ApiResponse, Auth};
 use crate::config::{Credentials, TargetConfig};
@@ -113,13 +113,7 @@ impl Appliance for IsecAppliance {
                     let r = expect_ok(self.get(&format!("{API}/operations")).await?)?;
                     console::operation_samples(&console::parse_operations(&r.body)?, out);
                 }
-                other => {
-                    return Err(CollectError::Http {
-                        status: 0,
-                        message: format!("unknown collector {other}"),
-                        retry_after: None,
-                    })
-                }
+                other => return Err(super::unknown_collector(other)),
             }
             Ok(())
         })
@@ -140,10 +134,7 @@ impl IsecAppliance {
         match result {
             Err(e @ CollectError::Auth(_)) => {
                 b.failures = b.failures.saturating_add(1);
-                let wait = LOGIN_BACKOFF
-                    .0
-                    .saturating_mul(1 << b.failures.saturating_sub(1).min(10))
-                    .min(LOGIN_BACKOFF.1);
+                let wait = login_backoff(b.failures);
                 b.until = Some(Instant::now() + wait);
                 b.error = Some(e.clone());
                 tracing::warn!(target = %self.target.name, error = %e, retry_in = %humantime::format_duration(wait), "NTLM authentication failed");

@@ -110,11 +110,7 @@ impl Appliance for SpsAppliance {
                     cluster_status::samples(&cluster_status::parse(&resp.body)?, out);
                     Ok(())
                 }
-                other => Err(CollectError::Http {
-                    status: 0,
-                    message: format!("unknown collector {other}"),
-                    retry_after: None,
-                }),
+                other => Err(super::unknown_collector(other)),
             }
         })
     }

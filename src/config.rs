@@ -772,9 +772,19 @@ impl Validator<'_> {
         let proxy_url = e.proxy_url.as_deref().and_then(|p| {
             let path = format!("{at}.proxy_url");
             match Url::parse(p) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
+                Ok(u) if u.scheme() == "http" && u.host().is_some() => Some(u),
+                Ok(u) if u.scheme() == "http" => {
+                    self.problem(&path, "has no host");
+                    None
+                }
                 Ok(u) => {
-                    self.problem(&path, &format!("unsupported scheme {:?}", u.scheme()));
+                    self.problem(
+                        &path,
+                        &format!(
+                            "unsupported scheme {:?}: an http:// proxy (HTTPS targets are tunnelled with CONNECT)",
+                            u.scheme()
+                        ),
+                    );
                     None
                 }
                 Err(err) => {

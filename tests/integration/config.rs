@@ -127,6 +127,7 @@ fn check_config_exit_codes_and_paths() {
         "targets[0].url: scheme must be https or http, not \"ftp\"",
         "targets[1].interval: must be at least 1s",
         "targets[1].max_concurrent_requests: must be at least 1",
+        "targets[1].proxy_url: unsupported scheme \"https\": an http:// proxy (HTTPS targets are tunnelled with CONNECT)",
     ] {
         assert!(err.contains(line), "missing {line:?} in:\n{err}");
     }

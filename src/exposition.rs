@@ -295,19 +295,14 @@ impl<'a> Encoder<'a> {
     /// (escaped, comma-joined), `labels` the series' own.
     pub fn series(&mut self, prefix: &str, labels: &str, value: f64) {
         let desc = self.current.expect("family() before series()");
-        self.out.push_str(desc.name);
-        if !prefix.is_empty() || !labels.is_empty() {
-            self.out.push('{');
-            self.out.push_str(prefix);
-            if !prefix.is_empty() && !labels.is_empty() {
-                self.out.push(',');
-            }
-            self.out.push_str(labels);
-            self.out.push('}');
-        }
-        self.out.push(' ');
-        write_value(self.out, value);
-        self.out.push('\n');
+        write_line(self.out, desc, prefix, labels, value);
+    }
+
+    /// Copy sample lines of the current family rendered earlier
+    /// ([`Rendered`]): sample lines are the same in both formats.
+    pub fn lines(&mut self, text: &str) {
+        debug_assert!(self.current.is_some(), "family() before lines()");
+        self.out.push_str(text);
     }
 
     /// End the exposition (`# EOF` for OpenMetrics).
@@ -323,6 +318,79 @@ fn unit_of(desc: &Desc) -> Option<&'static str> {
     ["seconds", "bytes", "ratio"]
         .into_iter()
         .find(|unit| name.ends_with(&format!("_{unit}")))
+}
+
+/// One sample line: `name{prefix,labels} value`.
+fn write_line(out: &mut String, desc: &Desc, prefix: &str, labels: &str, value: f64) {
+    out.push_str(desc.name);
+    if !prefix.is_empty() || !labels.is_empty() {
+        out.push('{');
+        out.push_str(prefix);
+        if !prefix.is_empty() && !labels.is_empty() {
+            out.push(',');
+        }
+        out.push_str(labels);
+        out.push('}');
+    }
+    out.push(' ');
+    write_value(out, value);
+    out.push('\n');
+}
+
+/// A collector's series rendered once, when it is polled: the sample lines
+/// of each family run, ready to be copied into every scrape until the next
+/// poll. A scrape then costs a copy per run instead of formatting every
+/// series again, and the text takes less memory than the series it came
+/// from. Lines are the same in both formats; only family headers differ.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Rendered {
+    text: Box<str>,
+    runs: Box<[(&'static Desc, usize)]>,
+}
+
+impl Rendered {
+    /// Render `series` with every line's labels starting with `prefix`.
+    /// Consecutive series of the same family form one run.
+    pub fn new(prefix: &str, series: &[Series]) -> Self {
+        let mut text = String::with_capacity(series.len() * (prefix.len() + 64));
+        let mut runs: Vec<(&'static Desc, usize)> = Vec::new();
+        for s in series {
+            if runs.last().is_none_or(|(d, _)| !std::ptr::eq(*d, s.desc)) {
+                if let Some(last) = runs.last_mut() {
+                    last.1 = text.len();
+                }
+                runs.push((s.desc, 0));
+            }
+            write_line(&mut text, s.desc, prefix, &s.labels, s.value);
+        }
+        if let Some(last) = runs.last_mut() {
+            last.1 = text.len();
+        }
+        Rendered {
+            text: text.into_boxed_str(),
+            runs: runs.into_boxed_slice(),
+        }
+    }
+
+    /// The runs in order: family and its sample lines.
+    pub fn runs(&self) -> impl Iterator<Item = (&'static Desc, &str)> + '_ {
+        let mut start = 0;
+        self.runs.iter().map(move |&(desc, end)| {
+            let lines = &self.text[start..end];
+            start = end;
+            (desc, lines)
+        })
+    }
+
+    /// Bytes of sample lines.
+    pub fn len(&self) -> usize {
+        self.text.len()
+    }
+
+    /// No series.
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
 }
 
 /// Format a value the way both parsers accept: integers without a fraction,

@@ -4,7 +4,7 @@
 //! appears once, with one HELP/TYPE header, as both formats require).
 
 use crate::error::CollectError;
-use crate::exposition::{Desc, Encoder, Format, Series};
+use crate::exposition::{Desc, Encoder, Format};
 use crate::kinds;
 use crate::store::{CollectorStatus, ExporterStats, Inventory, TargetState};
 use std::collections::HashMap;
@@ -173,7 +173,7 @@ pub fn render(
     let mut out = String::with_capacity(
         256 + views
             .iter()
-            .map(|v| v.collectors.iter().map(|c| c.data.len()).sum::<usize>() * 96 + 1024)
+            .map(|v| v.collectors.iter().map(|c| c.data.len()).sum::<usize>() + 1024)
             .sum::<usize>(),
     );
     let mut enc = Encoder::new(&mut out, format);
@@ -269,40 +269,30 @@ fn render_poll_metrics(enc: &mut Encoder<'_>, views: &[TargetView<'_>]) {
     }
 }
 
-/// A family and, per target, its runs of series (target prefix, series).
-type FamilyRuns<'a> = (&'static Desc, Vec<(&'a str, &'a [Series])>);
+/// A family and its runs of sample lines, one or more per target.
+type FamilyRuns<'a> = (&'static Desc, Vec<&'a str>);
 
 fn render_data(enc: &mut Encoder<'_>, views: &[TargetView<'_>]) {
-    // Group by family across targets. A collector pushes a family's series
-    // together, so each snapshot is a few runs of one family: group runs,
-    // keyed by the descriptor's address (no string hashing per series).
+    // Group by family across targets, keyed by the descriptor's address
+    // (no string hashing); each run was rendered when it was polled.
     let mut index: HashMap<*const Desc, usize> = HashMap::new();
     let mut groups: Vec<FamilyRuns<'_>> = Vec::new();
     for v in views {
         for st in &v.collectors {
-            let mut rest: &[Series] = &st.data;
-            while let Some(first) = rest.first() {
-                let len = rest
-                    .iter()
-                    .position(|s| !std::ptr::eq(s.desc, first.desc))
-                    .unwrap_or(rest.len());
-                let (run, tail) = rest.split_at(len);
-                rest = tail;
-                let i = *index.entry(first.desc as *const Desc).or_insert_with(|| {
-                    groups.push((first.desc, Vec::new()));
+            for (desc, lines) in st.data.runs() {
+                let i = *index.entry(desc as *const Desc).or_insert_with(|| {
+                    groups.push((desc, Vec::new()));
                     groups.len() - 1
                 });
-                groups[i].1.push((&v.state.prefix, run));
+                groups[i].1.push(lines);
             }
         }
     }
     groups.sort_by_key(|(d, _)| d.name);
     for (desc, runs) in groups {
         enc.family(desc);
-        for (prefix, run) in runs {
-            for s in run {
-                enc.series(prefix, &s.labels, s.value);
-            }
+        for lines in runs {
+            enc.lines(lines);
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::config::TargetConfig;
 use crate::error::CollectError;
-use crate::exposition::{push_label, Series};
+use crate::exposition::{push_label, Rendered, Series};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -33,8 +33,8 @@ pub struct CollectorStatus {
     pub consecutive_failures: u32,
     /// Errors so far, per reason (index into [`CollectError::REASONS`]).
     pub errors: [u64; CollectError::REASONS.len()],
-    /// Series of the last successful poll; emptied once stale.
-    pub data: Arc<[Series]>,
+    /// Sample lines of the last successful poll; emptied once stale.
+    pub data: Arc<Rendered>,
 }
 
 /// One collector's slot.
@@ -107,12 +107,18 @@ impl TargetState {
         stale_after: u32,
     ) -> Option<Result<(), CollectError>> {
         let slot = self.collectors.get(idx)?;
+        // Render outside the lock: scrapes only ever wait for a pointer swap.
+        let rendered = outcome
+            .result
+            .is_ok()
+            .then(|| Arc::new(Rendered::new(&self.prefix, &data)));
+        drop(data);
         let mut st = slot.status.lock().unwrap_or_else(|p| p.into_inner());
         match &outcome.result {
             Ok(()) => {
                 st.consecutive_failures = 0;
                 st.last_success = Some(outcome.at);
-                st.data = data.into();
+                st.data = rendered.unwrap_or_default();
             }
             Err(e) => {
                 st.consecutive_failures = st.consecutive_failures.saturating_add(1);
@@ -120,7 +126,7 @@ impl TargetState {
                     st.errors[i] += 1;
                 }
                 if st.consecutive_failures >= stale_after && !st.data.is_empty() {
-                    st.data = Arc::from(Vec::new());
+                    st.data = Arc::default();
                 }
             }
         }

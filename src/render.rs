@@ -4,9 +4,9 @@
 //! appears once, with one HELP/TYPE header, as both formats require).
 
 use crate::error::CollectError;
-use crate::exposition::{Desc, Encoder, Format};
+use crate::exposition::{Desc, Encoder, Format, Rendered, Series};
 use crate::kinds;
-use crate::store::{CollectorStatus, ExporterStats, Inventory, TargetState};
+use crate::store::{CollectorSlot, CollectorStatus, ExporterStats, Inventory, TargetState};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -149,6 +149,8 @@ pub const REVISION: &str = match option_env!("IVANTI_EXPORTER_REVISION") {
 struct TargetView<'a> {
     state: &'a TargetState,
     collectors: Vec<CollectorStatus>,
+    /// Per collector, its poll metrics' sample lines.
+    poll_lines: Vec<Arc<Rendered>>,
 }
 
 /// Render everything (`/metrics`), or one target (`/probe`).
@@ -165,15 +167,27 @@ pub fn render(
     // Take each collector's status once (a lock held for a clone of an Arc).
     let views: Vec<TargetView<'_>> = targets
         .iter()
-        .map(|t| TargetView {
-            state: t,
-            collectors: t.collectors.iter().map(|c| c.status()).collect(),
+        .map(|t| {
+            let (collectors, poll_lines) = t
+                .collectors
+                .iter()
+                .map(|c| c.view(|st| poll_lines(&t.prefix, c, st)))
+                .unzip();
+            TargetView {
+                state: t,
+                collectors,
+                poll_lines,
+            }
         })
         .collect();
     let mut out = String::with_capacity(
-        256 + views
+        4096 + views
             .iter()
-            .map(|v| v.collectors.iter().map(|c| c.data.len()).sum::<usize>() + 1024)
+            .map(|v| {
+                let data: usize = v.collectors.iter().map(|c| c.data.len()).sum();
+                let poll: usize = v.poll_lines.iter().map(|l| l.len()).sum();
+                data + poll + v.state.prefix.len() + 32
+            })
             .sum::<usize>(),
     );
     let mut enc = Encoder::new(&mut out, format);
@@ -230,43 +244,61 @@ fn render_poll_metrics(enc: &mut Encoder<'_>, views: &[TargetView<'_>]) {
         let up = polled.iter().all(|o| o.result.is_ok());
         enc.series(&v.state.prefix, "", if up { 1.0 } else { 0.0 });
     }
-    type Getter = fn(&CollectorStatus) -> Option<f64>;
-    let per_collector: [(&'static Desc, Getter); 4] = [
-        (&COLLECTOR_SUCCESS, |c| {
-            c.last
-                .as_ref()
-                .map(|o| if o.result.is_ok() { 1.0 } else { 0.0 })
-        }),
-        (&COLLECTOR_DURATION, |c| {
-            c.last.as_ref().map(|o| o.duration.as_secs_f64())
-        }),
-        (&COLLECTOR_LAST_SUCCESS, |c| c.last_success.map(unix)),
-        (&COLLECTOR_FAILURES, |c| {
-            c.last.as_ref().map(|_| c.consecutive_failures as f64)
-        }),
-    ];
-    for (desc, get) in per_collector {
+    for desc in [
+        &COLLECTOR_SUCCESS,
+        &COLLECTOR_DURATION,
+        &COLLECTOR_LAST_SUCCESS,
+        &COLLECTOR_FAILURES,
+        &COLLECTOR_ERRORS,
+    ] {
         enc.family(desc);
         for v in views {
-            for (slot, st) in v.state.collectors.iter().zip(&v.collectors) {
-                if let Some(value) = get(st) {
-                    enc.series(&v.state.prefix, &slot.label, value);
+            for lines in &v.poll_lines {
+                for (d, text) in lines.runs() {
+                    if std::ptr::eq(d, desc) {
+                        enc.lines(text);
+                    }
                 }
             }
         }
     }
-    enc.family(&COLLECTOR_ERRORS);
-    for v in views {
-        for (slot, st) in v.state.collectors.iter().zip(&v.collectors) {
-            for (reason, &n) in CollectError::REASONS.iter().zip(&st.errors) {
-                if n > 0 {
-                    let mut labels = slot.label.to_string();
-                    crate::exposition::push_label(&mut labels, "reason", reason);
-                    enc.series(&v.state.prefix, &labels, n as f64);
-                }
-            }
+}
+
+/// A collector's poll metrics as sample lines (none before its first poll).
+fn poll_lines(prefix: &str, slot: &CollectorSlot, c: &CollectorStatus) -> Rendered {
+    let Some(last) = &c.last else {
+        return Rendered::default();
+    };
+    let label = &slot.label;
+    let series = |desc: &'static Desc, labels: &str, value: f64| Series {
+        desc,
+        labels: labels.into(),
+        value,
+    };
+    let mut s = vec![
+        series(
+            &COLLECTOR_SUCCESS,
+            label,
+            if last.result.is_ok() { 1.0 } else { 0.0 },
+        ),
+        series(&COLLECTOR_DURATION, label, last.duration.as_secs_f64()),
+    ];
+    if let Some(t) = c.last_success {
+        s.push(series(&COLLECTOR_LAST_SUCCESS, label, unix(t)));
+    }
+    s.push(series(
+        &COLLECTOR_FAILURES,
+        label,
+        c.consecutive_failures as f64,
+    ));
+    for (reason, &n) in CollectError::REASONS.iter().zip(&c.errors) {
+        if n > 0 {
+            let mut labels = label.to_string();
+            crate::exposition::push_label(&mut labels, "reason", reason);
+            s.push(series(&COLLECTOR_ERRORS, &labels, n as f64));
         }
     }
+    Rendered::new(prefix, &s)
 }
 
 /// A family and its runs of sample lines, one or more per target.

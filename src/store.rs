@@ -35,6 +35,9 @@ pub struct CollectorStatus {
     pub errors: [u64; CollectError::REASONS.len()],
     /// Sample lines of the last successful poll; emptied once stale.
     pub data: Arc<Rendered>,
+    /// The collector's own poll metrics as sample lines, rendered by the
+    /// first scrape after a poll ([`CollectorSlot::view`]).
+    poll_lines: Option<Arc<Rendered>>,
 }
 
 /// One collector's slot.
@@ -54,6 +57,24 @@ impl CollectorSlot {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// A copy of the status and its poll-metric lines, which `render`
+    /// makes once per poll (every later scrape reuses them).
+    pub fn view(
+        &self,
+        render: impl FnOnce(&CollectorStatus) -> Rendered,
+    ) -> (CollectorStatus, Arc<Rendered>) {
+        let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        let lines = match &st.poll_lines {
+            Some(l) => l.clone(),
+            None => {
+                let l = Arc::new(render(&st));
+                st.poll_lines = Some(l.clone());
+                l
+            }
+        };
+        (st.clone(), lines)
     }
 }
 
@@ -114,6 +135,7 @@ impl TargetState {
             .then(|| Arc::new(Rendered::new(&self.prefix, &data)));
         drop(data);
         let mut st = slot.status.lock().unwrap_or_else(|p| p.into_inner());
+        st.poll_lines = None;
         match &outcome.result {
             Ok(()) => {
                 st.consecutive_failures = 0;

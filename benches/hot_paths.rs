@@ -84,7 +84,8 @@ fn inventory(n: usize) -> Inventory {
         at,
     };
     let status = healthcheck::parse_status(br#"{"CPU-UTILIZATION": 12, "SWAP-UTILIZATION": 1, "DISK-UTILIZATION": 40, "USER-COUNT": 95, "VPN-TUNNEL-COUNT": 80, "SSL-CONNECTION-COUNT": 30, "MAX-LICENSED-USERS-REACHED": "NO"}"#).unwrap();
-    let users = active_users::parse(&active_users_page(100)).unwrap();
+    let page = active_users_page(100);
+    let users = active_users::parse(&page).unwrap();
     let cl = cluster::parse(include_bytes!(
         "../tests/fixtures/ics/api/v1/cluster__active-passive.json"
     ))

@@ -56,6 +56,7 @@ def main():
     ap.add_argument("--scrape-every", type=float, default=15, help="seconds between /metrics scrapes")
     ap.add_argument("--binary", default="target/release/ivanti-exporter")
     ap.add_argument("--faults", default="", help="simulator --faults, e.g. ratio=0.2 (soak: a fifth cycling through faults)")
+    ap.add_argument("--no-floor", action="store_true", help="skip the bare-client floor run (on by default without --faults)")
     a = ap.parse_args()
     warmup = a.warmup if a.warmup is not None else int(a.interval * 1.5)
     duration = a.duration if a.duration is not None else a.interval * 3
@@ -174,6 +175,8 @@ def main():
             ("RSS at each quarter of the window", " / ".join(f"{rss_track[min(len(rss_track) - 1, len(rss_track) * q // 4)] / 1024:.1f}" for q in (0, 1, 2, 3)) + f" / {rss1 / 1024:.1f} MiB" if rss_track else "n/a"),
             ("collector errors by reason (whole run)", ", ".join(f"{k} {v:.0f}" for k, v in sorted(errors.items())) or "none"),
         ]
+        if not a.faults and not a.no_floor:
+            rows += floor_rows(a, fleet_yml, tmp, exp, stats_port, duration, 1e6 * cpu / max(polls, 1))
         print("| figure | value |\n|---|---|")
         for k, v in rows:
             print(f"| {k} | {v} |")
@@ -186,6 +189,46 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def floor_rows(a, fleet_yml, tmp, exp, stats_port, duration, exporter_us_per_poll):
+    """The same requests from a bare client loop (`ivanti-exporter floor`):
+    same schedule, same kept-alive connections, no parsing, store, render
+    or scrapes. Runs after the exporter has stopped, on the same fleet."""
+    exp.send_signal(signal.SIGTERM)
+    exp.wait(timeout=30)
+    out = os.path.join(tmp, "floor.out")
+    floor = subprocess.Popen([a.binary, "floor", "--config.file", fleet_yml, "--log.level", "warn"],
+                             stdout=open(out, "w"), stderr=open(os.path.join(tmp, "floor.log"), "w"))
+    try:
+        warm = int(a.interval * 1.1) + 5
+        print(f"bare-client floor: warming up {warm}s...", file=sys.stderr)
+        time.sleep(warm)
+
+        def snap():
+            lines = open(out).read().split()
+            last = json.loads(lines[-1]) if lines else {"polls": 0, "ok": 0, "failed": 0}
+            sim_stats = json.loads(get(f"http://127.0.0.1:{stats_port}/stats")[0])
+            return time.perf_counter(), cpu_seconds(floor.pid), last, sim_stats
+
+        t0, c0, f0, st0 = snap()
+        time.sleep(duration)
+        t1, c1, f1, st1 = snap()
+        dt = t1 - t0
+        cycles = dt / a.interval
+        polls = f1["polls"] - f0["polls"]
+        per_poll = 1e6 * (c1 - c0) / max(polls, 1)
+        return [
+            ("bare-client floor: polls/s, CPU", f"{polls / dt:.1f} polls/s, {100 * (c1 - c0) / dt:.2f} % of one core"),
+            ("bare-client floor: CPU per poll", f"{per_poll:.0f} µs ({(st1['requests'] - st0['requests']) / cycles:.0f} requests per cycle, {f1['failed'] - f0['failed']} failed)"),
+            ("exporter CPU per poll / floor", f"{exporter_us_per_poll / max(per_poll, 1e-9):.2f} ×"),
+        ]
+    finally:
+        floor.send_signal(signal.SIGTERM)
+        try:
+            floor.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            floor.kill()
 
 
 if __name__ == "__main__":

@@ -368,7 +368,8 @@ mod tests {
         healthcheck::samples(true, Some(&status), Some(1.0), &mut s);
         healthy.record(0, ok(12), s.into_vec(), 3);
         let mut s = Samples::new();
-        let page = active_users::parse(&fixture("api/v1/system/active-users.json")).unwrap();
+        let raw = fixture("api/v1/system/active-users.json");
+        let page = active_users::parse(&raw).unwrap();
         let mut b = active_users::Breakdown::default();
         b.add(page.records);
         active_users::samples(page.total_matched, page.user_login_permission, &b, &mut s);

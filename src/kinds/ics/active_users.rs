@@ -62,7 +62,7 @@ pub static METRICS: &[&Desc] = &[
 
 /// One page.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Page {
+pub struct Page<'a> {
     /// `total-matched-record-number`.
     pub total_matched: u64,
     /// `total-returned-record-number`.
@@ -72,20 +72,21 @@ pub struct Page {
     /// `user-login-permission`.
     pub user_login_permission: Option<bool>,
     /// The records.
-    pub records: Vec<Record>,
+    pub records: Vec<Record<'a>>,
 }
 
-/// What the breakdowns need of one session.
+/// What the breakdowns need of one session, borrowed from the body where
+/// the JSON has no escapes (no allocation per record).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
+pub struct Record<'a> {
     /// Hash of the session id (or of the user, sign-in time, node and realm).
     pub id: u64,
     /// `authentication-realm`.
-    pub realm: Option<String>,
+    pub realm: Option<Cow<'a, str>>,
     /// `login-node`.
-    pub node: Option<String>,
+    pub node: Option<Cow<'a, str>>,
     /// `network-connect-transport-mode`.
-    pub transport: Option<String>,
+    pub transport: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -207,7 +208,7 @@ fn record_id(r: &RawRecord<'_>) -> u64 {
 }
 
 /// Parse one page. `total-matched-record-number` is required.
-pub fn parse(body: &[u8]) -> Result<Page, ParseError> {
+pub fn parse(body: &[u8]) -> Result<Page<'_>, ParseError> {
     let b: Body = parse_json(body)?;
     let inner = b.active_users.ok_or(ParseError::Field("active-users"))?;
     let total = inner
@@ -228,9 +229,9 @@ pub fn parse(body: &[u8]) -> Result<Page, ParseError> {
             .filter(RawRecord::is_session)
             .map(|r| Record {
                 id: record_id(&r),
-                realm: r.realm.0.map(Cow::into_owned),
-                node: r.node.0.map(Cow::into_owned),
-                transport: r.transport.0.map(Cow::into_owned),
+                realm: r.realm.0,
+                node: r.node.0,
+                transport: r.transport.0,
             })
             .collect(),
     })
@@ -245,9 +246,9 @@ pub struct Breakdown {
     by_transport: BTreeMap<String, u64>,
 }
 
-fn bump(map: &mut BTreeMap<String, u64>, key: Option<String>, default: &str) {
-    let key: Cow<'_, str> = match key.as_deref().map(str::trim) {
-        Some(k) if !k.is_empty() => Cow::Owned(key.unwrap_or_default()),
+fn bump(map: &mut BTreeMap<String, u64>, key: Option<Cow<'_, str>>, default: &str) {
+    let key: Cow<'_, str> = match key {
+        Some(k) if !k.trim().is_empty() => k,
         _ => Cow::Borrowed(default),
     };
     match map.get_mut(key.as_ref()) {
@@ -260,7 +261,7 @@ fn bump(map: &mut BTreeMap<String, u64>, key: Option<String>, default: &str) {
 
 impl Breakdown {
     /// Count the records not seen before; returns how many were new.
-    pub fn add(&mut self, records: Vec<Record>) -> usize {
+    pub fn add(&mut self, records: Vec<Record<'_>>) -> usize {
         let mut new = 0;
         for r in records {
             if !self.seen.insert(r.id) {
@@ -446,7 +447,8 @@ mod tests {
             ("null".to_owned(), 0),
             ("[]".to_owned(), 0),
         ] {
-            let p = parse(body(&records).as_bytes()).unwrap();
+            let text = body(&records);
+            let p = parse(text.as_bytes()).unwrap();
             assert_eq!(p.records.len(), n, "{records}");
         }
         let p = parse(br#"{"active-users": {"total-matched-record-number": 0}}"#).unwrap();

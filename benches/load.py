@@ -8,7 +8,7 @@ another, a steady state, then one table of figures (docs/performance.md).
 
 Everything runs on loopback. Needs only Python 3's standard library.
 """
-import argparse, json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, re, resource, shutil, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
 
 CLK = os.sysconf("SC_CLK_TCK")
 
@@ -56,27 +56,70 @@ def main():
     ap.add_argument("--scrape-every", type=float, default=15, help="seconds between /metrics scrapes")
     ap.add_argument("--binary", default="target/release/ivanti-exporter")
     ap.add_argument("--faults", default="", help="simulator --faults, e.g. ratio=0.2 (soak: a fifth cycling through faults)")
+    ap.add_argument("--sim-processes", type=int, default=1, help="split the fleet over at least this many simulator processes")
     ap.add_argument("--no-floor", action="store_true", help="skip the bare-client floor run (on by default without --faults)")
     a = ap.parse_args()
     warmup = a.warmup if a.warmup is not None else int(a.interval * 1.5)
     duration = a.duration if a.duration is not None else a.interval * 3
     if not os.path.exists(a.binary):
         sys.exit(f"{a.binary} not found: run `cargo build --release` first")
+    # The simulator holds a listener and a connection per appliance: at
+    # 10,000 appliances that is over a usual 20,000-descriptor limit, so the
+    # fleet is split over as many simulator processes as the limit needs.
+    need = 2 * a.appliances + 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < need:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
+        except (ValueError, OSError):
+            pass
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < min(need, hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
+    per_sim = max(1, (resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 1024) // 2)
+    nsim = max(a.sim_processes, -(-a.appliances // per_sim))
+    sizes = [a.appliances // nsim + (1 if i < a.appliances % nsim else 0) for i in range(nsim)]
     tmp = tempfile.mkdtemp(prefix="ivanti-load-")
     procs = []
     try:
-        stats_port = free_port()
-        fleet_yml = os.path.join(tmp, "fleet.yml")
-        sim = subprocess.Popen([a.binary, "simulate", "--appliances", str(a.appliances), "--sessions", str(a.sessions),
-                                "--write-config", fleet_yml, "--stats-address", f"127.0.0.1:{stats_port}", "--log.level", "warn"]
-                               + (["--faults", a.faults] if a.faults else []),
-                               stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "sim.log"), "w"))
-        procs.append(sim)
+        stats_ports = [free_port() for _ in sizes]
+        stats_port = stats_ports  # summed by fleet_stats()
+        parts = []
+        for i, size in enumerate(sizes):
+            part_yml = os.path.join(tmp, f"fleet-{i}.yml")
+            sim = subprocess.Popen([a.binary, "simulate", "--appliances", str(size), "--sessions", str(a.sessions),
+                                    "--write-config", part_yml, "--stats-address", f"127.0.0.1:{stats_ports[i]}", "--log.level", "warn"]
+                                   + (["--faults", a.faults] if a.faults else [])
+                                   + (["--seed", str(i + 1)] if i else []),
+                                   stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, f"sim-{i}.log"), "w"))
+            procs.append(sim)
+            parts.append(part_yml)
         t = time.time()
-        while not os.path.exists(fleet_yml) and time.time() - t < 120:
+        while not all(os.path.exists(p) for p in parts) and time.time() - t < 180:
             time.sleep(0.2)
         time.sleep(0.5)
-        cfg = open(fleet_yml).read()
+        # One configuration: the first part's defaults, every part's
+        # targets (renamed apart when there are several), one CA bundle.
+        names, faulty = [], set()
+        ratio = float(a.faults.split("=", 1)[1]) if a.faults.startswith("ratio=") else 0.0
+        every = max(1, round(1 / ratio)) if ratio > 0 else 0
+        head, bodies, cas = None, [], []
+        for i, part in enumerate(parts):
+            text = open(part).read()
+            h, body = text.split("targets:\n", 1)
+            head = head or h
+            cas.append(re.search(r'ca_file: "([^"]+)"', h).group(1))
+            if nsim > 1:
+                body = body.replace("  - name: sim-", f"  - name: p{i}-sim-")
+            part_names = re.findall(r"^  - name: (\S+)$", body, re.M)
+            names += part_names
+            faulty |= {n for k, n in enumerate(part_names) if every and k % every == every - 1}
+            bodies.append(body)
+        bundle = os.path.join(tmp, "fleet-ca-bundle.pem")
+        open(bundle, "w").write("".join(open(c).read() for c in cas))
+        head = head.replace(cas[0], bundle)
+        fleet_yml = os.path.join(tmp, "fleet.yml")
+        cfg = head + "targets:\n" + "".join(bodies)
         cfg = cfg.replace("interval: 15s", f"interval: {a.interval}s")
         cfg = cfg.replace("defaults:\n", f"defaults:\n  collector_intervals: {{ license: {a.interval}s, system_information: {a.interval}s }}\n", 1)
         open(fleet_yml, "w").write(cfg)
@@ -102,18 +145,14 @@ def main():
         def snapshot():
             body, _ = get(base + "/metrics")
             text = body.decode()
-            sim_stats = json.loads(get(f"http://127.0.0.1:{stats_port}/stats")[0])
+            sim_stats = fleet_stats(stats_port)
             return time.perf_counter(), cpu_seconds(exp.pid), metric(text, "ivanti_exporter_polls_total"), \
                 metric(text, "ivanti_exporter_polls_skipped_total"), sim_stats
 
         def fds():
             return len(os.listdir(f"/proc/{exp.pid}/fd"))
 
-        # Which targets the simulator puts through faults (sim: index % every == every - 1).
-        names = re.findall(r"^  - name: (\S+)$", cfg, re.M)
-        ratio = float(a.faults.split("=", 1)[1]) if a.faults.startswith("ratio=") else 0.0
-        every = max(1, round(1 / ratio)) if ratio > 0 else 0
-        faulty = {n for i, n in enumerate(names) if every and i % every == every - 1}
+        # Which targets the simulators put through faults (index % every == every - 1): `faulty` above.
         late_re = re.compile(r'^ivanti_collector_last_success_timestamp_seconds\{([^}]*)\} ([0-9.e+]+)$', re.M)
         checks = {"healthy": [0, 0], "faulty": [0, 0]}  # [on time, checked]
 
@@ -191,6 +230,15 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def fleet_stats(ports):
+    """The simulators' counters, summed."""
+    total = {}
+    for port in ports:
+        for k, v in json.loads(get(f"http://127.0.0.1:{port}/stats")[0]).items():
+            total[k] = total.get(k, 0) + v
+    return total
+
+
 def floor_rows(a, fleet_yml, tmp, exp, stats_port, duration, exporter_us_per_poll):
     """The same requests from a bare client loop (`ivanti-exporter floor`):
     same schedule, same kept-alive connections, no parsing, store, render
@@ -208,7 +256,7 @@ def floor_rows(a, fleet_yml, tmp, exp, stats_port, duration, exporter_us_per_pol
         def snap():
             lines = open(out).read().split()
             last = json.loads(lines[-1]) if lines else {"polls": 0, "ok": 0, "failed": 0}
-            sim_stats = json.loads(get(f"http://127.0.0.1:{stats_port}/stats")[0])
+            sim_stats = fleet_stats(stats_port)
             return time.perf_counter(), cpu_seconds(floor.pid), last, sim_stats
 
         t0, c0, f0, st0 = snap()

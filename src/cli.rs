@@ -124,8 +124,8 @@ pub fn main() -> ExitCode {
         Some(Command::CheckConfig) => return check_config(&cli.config_file),
         Some(Command::Healthcheck { ref url }) => rt.block_on(healthcheck(url)),
         Some(Command::Floor) => rt.block_on(async {
-            let config = crate::config::Config::load(&cli.config_file)
-                .map_err(|e| e.to_string())?;
+            let config =
+                crate::config::Config::load(&cli.config_file).map_err(|e| e.to_string())?;
             crate::floor::run(config, Duration::from_secs(1), shutdown_signal()).await
         }),
         Some(Command::Simulate(ref args)) => rt

@@ -113,8 +113,17 @@ pub fn looks_like_html(body: &[u8]) -> bool {
 }
 
 /// Parse JSON into `T`, classifying failures as [`ParseError`].
+///
+/// A body that is valid UTF-8 (nearly all) is checked once, in one fast
+/// pass, and parsed as text, so strings borrowed from it are not validated
+/// again one by one; anything else goes through the byte parser, which
+/// behaves as before.
 pub fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ParseError> {
-    serde_json::from_slice(body).map_err(|e| ParseError::from_json(body, e))
+    match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    }
+    .map_err(|e| ParseError::from_json(body, e))
 }
 
 #[cfg(test)]

@@ -305,6 +305,22 @@ impl<'a> Encoder<'a> {
         self.out.push_str(text);
     }
 
+    /// Bytes written and not taken yet.
+    pub fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Nothing written since the last [`Encoder::take`].
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
+    /// Take what was written so far (for streaming it out); writing goes
+    /// on into a fresh buffer of `capacity`.
+    pub fn take(&mut self, capacity: usize) -> String {
+        std::mem::replace(self.out, String::with_capacity(capacity))
+    }
+
     /// End the exposition (`# EOF` for OpenMetrics).
     pub fn finish(self) {
         if self.format == Format::OpenMetrics {

@@ -153,13 +153,61 @@ struct TargetView<'a> {
     poll_lines: Vec<Arc<Rendered>>,
 }
 
-/// Render everything (`/metrics`), or one target (`/probe`).
+/// Render everything (`/metrics`), or one target (`/probe`), as one string.
 pub fn render(
     inventory: &Inventory,
     stats: Option<&ExporterStats>,
     only: Option<&Arc<TargetState>>,
     format: Format,
 ) -> String {
+    let mut whole = String::new();
+    render_chunks(inventory, stats, only, format, usize::MAX, |chunk| {
+        if whole.is_empty() {
+            whole = chunk;
+        } else {
+            whole.push_str(&chunk);
+        }
+        true
+    });
+    whole
+}
+
+/// Where rendered text goes: chunks of about `chunk` bytes to `sink`,
+/// until it refuses one (the scraper went away).
+struct Out<'a, F> {
+    enc: Encoder<'a>,
+    chunk: usize,
+    sink: F,
+    open: bool,
+}
+
+impl<F: FnMut(String) -> bool> Out<'_, F> {
+    /// Hand over a chunk once one is full.
+    fn flush(&mut self) {
+        if self.enc.len() >= self.chunk {
+            let text = self
+                .enc
+                .take(self.chunk.saturating_add(CHUNK_SLACK).min(1 << 24));
+            self.open = self.open && (self.sink)(text);
+        }
+    }
+}
+
+/// Room beyond a chunk for the run that overflows it.
+const CHUNK_SLACK: usize = 64 * 1024;
+
+/// Render like [`render`], handing the text to `sink` in chunks of about
+/// `chunk` bytes as it goes (`/metrics` streams them: a scrape of 10,000
+/// targets needs a few chunks of memory, not the whole 50+ MB). Stops
+/// early when `sink` returns false.
+pub fn render_chunks(
+    inventory: &Inventory,
+    stats: Option<&ExporterStats>,
+    only: Option<&Arc<TargetState>>,
+    format: Format,
+    chunk: usize,
+    sink: impl FnMut(String) -> bool,
+) {
     let targets: Vec<&TargetState> = match only {
         Some(t) => vec![t.as_ref()],
         None => inventory.targets.iter().map(|t| t.as_ref()).collect(),
@@ -180,24 +228,37 @@ pub fn render(
             }
         })
         .collect();
-    let mut out = String::with_capacity(
-        4096 + views
+    let total = 4096
+        + views
             .iter()
             .map(|v| {
                 let data: usize = v.collectors.iter().map(|c| c.data.len()).sum();
                 let poll: usize = v.poll_lines.iter().map(|l| l.len()).sum();
                 data + poll + v.state.prefix.len() + 32
             })
-            .sum::<usize>(),
-    );
-    let mut enc = Encoder::new(&mut out, format);
+            .sum::<usize>();
+    let mut buf = String::with_capacity(total.min(chunk.saturating_add(CHUNK_SLACK)));
+    let mut out = Out {
+        enc: Encoder::new(&mut buf, format),
+        chunk,
+        sink,
+        open: true,
+    };
     if let Some(stats) = stats {
-        render_self(&mut enc, stats, inventory.targets.len());
+        render_self(&mut out.enc, stats, inventory.targets.len());
     }
-    render_poll_metrics(&mut enc, &views);
-    render_data(&mut enc, &views);
+    render_poll_metrics(&mut out, &views);
+    render_data(&mut out, &views);
+    let Out {
+        enc,
+        mut sink,
+        open,
+        ..
+    } = out;
     enc.finish();
-    out
+    if open && !buf.is_empty() {
+        sink(buf);
+    }
 }
 
 fn render_self(enc: &mut Encoder<'_>, stats: &ExporterStats, targets: usize) {
@@ -229,8 +290,8 @@ fn unix(t: SystemTime) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn render_poll_metrics(enc: &mut Encoder<'_>, views: &[TargetView<'_>]) {
-    enc.family(&UP);
+fn render_poll_metrics<F: FnMut(String) -> bool>(out: &mut Out<'_, F>, views: &[TargetView<'_>]) {
+    out.enc.family(&UP);
     for v in views {
         let polled: Vec<_> = v
             .collectors
@@ -242,7 +303,9 @@ fn render_poll_metrics(enc: &mut Encoder<'_>, views: &[TargetView<'_>]) {
         }
         // Collectors that have not polled yet (just started) do not count.
         let up = polled.iter().all(|o| o.result.is_ok());
-        enc.series(&v.state.prefix, "", if up { 1.0 } else { 0.0 });
+        out.enc
+            .series(&v.state.prefix, "", if up { 1.0 } else { 0.0 });
+        out.flush();
     }
     for desc in [
         &COLLECTOR_SUCCESS,
@@ -251,15 +314,19 @@ fn render_poll_metrics(enc: &mut Encoder<'_>, views: &[TargetView<'_>]) {
         &COLLECTOR_FAILURES,
         &COLLECTOR_ERRORS,
     ] {
-        enc.family(desc);
+        if !out.open {
+            return;
+        }
+        out.enc.family(desc);
         for v in views {
             for lines in &v.poll_lines {
                 for (d, text) in lines.runs() {
                     if std::ptr::eq(d, desc) {
-                        enc.lines(text);
+                        out.enc.lines(text);
                     }
                 }
             }
+            out.flush();
         }
     }
 }
@@ -304,7 +371,7 @@ fn poll_lines(prefix: &str, slot: &CollectorSlot, c: &CollectorStatus) -> Render
 /// A family and its runs of sample lines, one or more per target.
 type FamilyRuns<'a> = (&'static Desc, Vec<&'a str>);
 
-fn render_data(enc: &mut Encoder<'_>, views: &[TargetView<'_>]) {
+fn render_data<F: FnMut(String) -> bool>(out: &mut Out<'_, F>, views: &[TargetView<'_>]) {
     // Group by family across targets, keyed by the descriptor's address
     // (no string hashing); each run was rendered when it was polled.
     let mut index: HashMap<*const Desc, usize> = HashMap::new();
@@ -322,9 +389,13 @@ fn render_data(enc: &mut Encoder<'_>, views: &[TargetView<'_>]) {
     }
     groups.sort_by_key(|(d, _)| d.name);
     for (desc, runs) in groups {
-        enc.family(desc);
+        if !out.open {
+            return;
+        }
+        out.enc.family(desc);
         for lines in runs {
-            enc.lines(lines);
+            out.enc.lines(lines);
+            out.flush();
         }
     }
 }
@@ -427,4 +498,26 @@ mod tests {
         assert!(probe.contains("ivanti_up{target=\"vpn-nyc-1\"} 0"));
         assert!(!probe.contains("vpn-fra-1"));
     }
+
+    #[test]
+    fn chunks_add_up_to_the_whole_exposition_and_stop_when_refused() {
+        let inv = inventory();
+        for format in [Format::Text, Format::OpenMetrics] {
+            let whole = render(&inv, None, None, format);
+            let mut chunks = Vec::new();
+            render_chunks(&inv, None, None, format, 200, |c| {
+                chunks.push(c);
+                true
+            });
+            assert!(chunks.len() > 3, "{} chunks", chunks.len());
+            assert_eq!(chunks.concat(), whole);
+            let mut taken = 0;
+            render_chunks(&inv, None, None, format, 200, |_| {
+                taken += 1;
+                false
+            });
+            assert_eq!(taken, 1, "rendering goes on after the scraper left");
+        }
+    }
+
 }

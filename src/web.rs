@@ -92,23 +92,49 @@ fn format_of(headers: &HeaderMap) -> Format {
     Format::negotiate(headers.get(ACCEPT).and_then(|v| v.to_str().ok()))
 }
 
+/// Chunks of `/metrics` handed from the renderer to the connection.
+const METRICS_CHUNK: usize = 1 << 20;
+
 async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let format = format_of(&headers);
     s.store.stats.scrapes.fetch_add(1, Ordering::Relaxed);
     let inv = s.store.inventory();
     let store = s.store.clone();
-    // Rendering a large fleet is CPU work: keep it off the async workers.
-    match tokio::task::spawn_blocking(move || {
-        render::render(&inv, Some(&store.stats), None, format)
-    })
-    .await
-    {
-        Ok(body) => exposition(body, format),
-        Err(e) => {
-            tracing::error!(error = %e, "rendering /metrics failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n").into_response()
-        }
-    }
+    // Rendering a large fleet is CPU work: keep it off the async workers,
+    // and stream it in chunks as it is rendered (a few MiB in flight, not
+    // the whole exposition); the renderer stops if the scraper goes away.
+    let (tx, rx) = mpsc::channel::<String>(2);
+    let renderer = tokio::task::spawn_blocking(move || {
+        render::render_chunks(
+            &inv,
+            Some(&store.stats),
+            None,
+            format,
+            METRICS_CHUNK,
+            |chunk| tx.blocking_send(chunk).is_ok(),
+        );
+    });
+    // A renderer that failed midway must not end the body cleanly (a
+    // scraper would take a truncated exposition for a whole one): the
+    // stream ends with an error and the connection is cut.
+    let body =
+        futures_util::stream::unfold((rx, Some(renderer)), |(mut rx, renderer)| async move {
+            if let Some(chunk) = rx.recv().await {
+                return Some((Ok(chunk), (rx, renderer)));
+            }
+            match renderer?.await {
+                Ok(()) => None,
+                Err(e) => {
+                    tracing::error!(error = %e, "rendering /metrics failed");
+                    Some((Err(std::io::Error::other("rendering failed")), (rx, None)))
+                }
+            }
+        });
+    (
+        [(CONTENT_TYPE, format.content_type())],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
 }
 
 async fn probe(

@@ -470,10 +470,7 @@ impl ApiClient {
             .connect(ep.server_name.clone(), tcp)
             .await
             .map_err(|e| {
-                let is_tls = e
-                    .get_ref()
-                    .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
-                if is_tls {
+                if wraps_rustls(&e) {
                     CollectError::Tls(format!("{url}: {e}"))
                 } else {
                     CollectError::Connect(format!("{url}: during the TLS handshake: {e}"))
@@ -535,7 +532,7 @@ impl ApiClient {
             let frame = frame.map_err(|e| {
                 Failure::After(CollectError::Connect(format!(
                     "response body cut off: {}",
-                    hyper_error(url, &e).detail()
+                    describe(url, &e).1
                 )))
             })?;
             if let Ok(chunk) = frame.into_data() {
@@ -623,42 +620,30 @@ fn sensitive(v: &str) -> Result<HeaderValue, CollectError> {
 /// without secrets (hyper's messages carry no headers; our URLs carry no
 /// credentials).
 fn hyper_error(url: &str, e: &hyper::Error) -> CollectError {
-    let mut tls = false;
-    let mut detail = e.to_string();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(s) = source {
-        if s.downcast_ref::<rustls::Error>().is_some() {
-            tls = true;
-        }
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if io
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-            {
-                tls = true;
-            }
-        }
-        detail = format!("{detail}: {s}");
-        source = s.source();
-    }
-    if tls {
-        CollectError::Tls(format!("{url}: {detail}"))
-    } else {
-        CollectError::Connect(format!("{url}: {detail}"))
+    match describe(url, e) {
+        (true, msg) => CollectError::Tls(msg),
+        (false, msg) => CollectError::Connect(msg),
     }
 }
 
-impl CollectError {
-    /// The message without its class prefix.
-    fn detail(&self) -> String {
-        match self {
-            CollectError::Timeout(m)
-            | CollectError::Connect(m)
-            | CollectError::Tls(m)
-            | CollectError::Auth(m) => m.clone(),
-            other => other.to_string(),
-        }
+/// An I/O error that carries a TLS failure (tokio-rustls wraps them).
+fn wraps_rustls(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+}
+
+/// Whether a rustls error is behind `e`, and `url: e: its sources`.
+fn describe(url: &str, e: &hyper::Error) -> (bool, String) {
+    let mut tls = false;
+    let mut detail = format!("{url}: {e}");
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        tls |= s.downcast_ref::<rustls::Error>().is_some()
+            || s.downcast_ref::<std::io::Error>().is_some_and(wraps_rustls);
+        detail = format!("{detail}: {s}");
+        source = s.source();
     }
+    (tls, detail)
 }
 
 /// Shared TLS configurations, keyed by TLS and proxy settings.

@@ -519,5 +519,4 @@ mod tests {
             assert_eq!(taken, 1, "rendering goes on after the scraper left");
         }
     }
-
 }

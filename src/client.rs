@@ -917,7 +917,6 @@ impl ServerCertVerifier for AcceptAnyCert {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::sim::{Fleet, FleetOptions};
     use std::net::SocketAddr;
     use std::path::Path;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1104,16 +1103,7 @@ mod tests {
 
     #[tokio::test]
     async fn https_through_a_proxy_is_tunnelled_and_verified() {
-        install_crypto_provider();
-        let fleet = Fleet::start(FleetOptions {
-            appliances: 1,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let ca = dir.path().join("ca.pem");
-        std::fs::write(&ca, fleet.ca_pem().unwrap()).unwrap();
+        let (fleet, _dir, ca) = crate::sim::fleet_with_ca_file(1).await;
         let (proxy, tunnels) = connect_proxy().await;
         let a = &fleet.appliances()[0];
         let c = client_for(

@@ -15,6 +15,7 @@ use crate::scheduler::phase;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use tokio::time::{Instant, MissedTickBehavior};
 
 /// Counters of a floor run.
@@ -60,16 +61,22 @@ pub fn start(config: &Config, stats: Arc<FloorStats>) -> Result<(), String> {
             }
         };
         let api = ApiClient::new(t, &cache).map_err(|e| format!("{}: {e}", t.name))?;
+        // As many polls in flight per appliance as the exporter allows.
+        let per_target = Arc::new(Semaphore::new(t.max_concurrent_requests));
         let retry = t.min_interval();
         for c in &t.collectors {
             let paths = paths(c.spec.endpoints, t.page_size);
             let (api, key, stats) = (api.clone(), key.clone(), stats.clone());
+            let per_target = per_target.clone();
             let start = Instant::now() + phase(&t.name, c.spec.name, retry);
             let mut tick = tokio::time::interval_at(start, c.interval);
             tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
             tokio::spawn(async move {
                 loop {
                     tick.tick().await;
+                    let Ok(_permit) = per_target.acquire().await else {
+                        return;
+                    };
                     for p in &paths {
                         let auth = match (&key, p.contains("healthcheck")) {
                             (Some(k), false) => Auth::ApiKey(k),
@@ -119,7 +126,6 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::{Fleet, FleetOptions};
 
     #[test]
     fn paths_fill_in_the_first_page() {
@@ -140,16 +146,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_floor_makes_the_exporters_requests_and_they_succeed() {
-        crate::client::install_crypto_provider();
-        let fleet = Fleet::start(FleetOptions {
-            appliances: 2,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let ca = dir.path().join("ca.pem");
-        std::fs::write(&ca, fleet.ca_pem().unwrap()).unwrap();
+        let (fleet, dir, ca) = crate::sim::fleet_with_ca_file(2).await;
         let yaml = fleet.config_yaml(Some(&ca), Duration::from_secs(1));
         let config = Config::from_yaml(&yaml, dir.path()).unwrap();
         let stats = Arc::new(FloorStats::default());

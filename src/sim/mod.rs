@@ -1371,6 +1371,26 @@ pub async fn run(
     Ok(())
 }
 
+/// For tests elsewhere in the crate: a started HTTPS fleet of `appliances`
+/// and its CA written to a file in a temporary directory (kept alive by
+/// the returned guard).
+#[cfg(test)]
+pub(crate) async fn fleet_with_ca_file(
+    appliances: usize,
+) -> (Fleet, tempfile::TempDir, std::path::PathBuf) {
+    crate::client::install_crypto_provider();
+    let fleet = Fleet::start(FleetOptions {
+        appliances,
+        ..Default::default()
+    })
+    .await
+    .expect("simulated fleet");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, fleet.ca_pem().expect("an HTTPS fleet has a CA")).expect("CA file");
+    (fleet, dir, ca)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,8 +18,19 @@ async fn hostile_exporter() -> (ivanti_exporter::sim::Fleet, Exporter, String) {
     let names: Vec<String> = (0..2)
         .map(|i| fleet.appliance(i).name().to_owned())
         .collect();
-    exp.wait_for("up", WAIT, |m| names.iter().all(|n| up(m, n)))
-        .await;
+    // Every collector of both, not just `up` (which is 1 after the first
+    // collector's poll): the checks below count samples.
+    exp.wait_for("every collector polled", WAIT, |m| {
+        names.iter().all(|n| {
+            up(m, n)
+                && m.find("ivanti_collector_success", &[("target", n)])
+                    .iter()
+                    .filter(|s| s.value == 1.0)
+                    .count()
+                    == 5
+        })
+    })
+    .await;
     (fleet, exp, t)
 }
 

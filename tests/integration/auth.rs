@@ -115,8 +115,16 @@ async fn legacy_firmware_falls_back_to_get_auth() {
     let (_, password) = realm_auth_yaml();
     let exp = realm_auth_exporter(&fleet, &password);
     let t = a.name().to_owned();
+    // `up` is 1 after the first collector's poll: wait for the healthcheck's
+    // data and for an authenticated collector too.
     let m = exp
-        .wait_for("up via legacy auth", WAIT, |m| up(m, &t))
+        .wait_for("up via legacy auth", WAIT, |m| {
+            up(m, &t)
+                && m.has("ivanti_cpu_utilization_ratio", &[("target", &t)])
+                && m.find("ivanti_collector_success", &[("target", &t)])
+                    .iter()
+                    .any(|s| s.value == 1.0 && s.labels["collector"] != "healthcheck")
+        })
         .await;
     // Old firmware quirks: CPU-UTILIZATION4 and numbers as strings still parse.
     assert!(m

@@ -107,9 +107,9 @@ pub fn parse_listen_address(s: &str) -> Result<SocketAddr, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_level, cli.log_format);
-    crate::client::install_crypto_provider();
+    crate::tls::install_crypto_provider();
     // One connection per appliance: a large fleet needs more than the usual 1024 descriptors.
-    crate::sim::raise_fd_limit();
+    crate::system::raise_fd_limit();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

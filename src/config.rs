@@ -11,15 +11,16 @@
 use crate::exposition::Desc;
 use crate::kinds::{self, CollectorSpec, Kind};
 use crate::secret::Secret;
+use crate::tls::{self, TlsSettings};
 use figment::providers::{Env, Format as _, Toml, Yaml};
 use figment::Figment;
-use reqwest::Url;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use url::Url;
 
 /// Default `interval`.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
@@ -272,19 +273,6 @@ pub enum Credentials {
         /// Password.
         password: Secret,
     },
-}
-
-/// TLS settings with the files already read.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct TlsSettings {
-    /// PEM bytes of `ca_file`.
-    pub ca_pem: Option<Vec<u8>>,
-    /// PEM bytes of `cert_file` and `key_file`.
-    pub client_pem: Option<(Vec<u8>, Secret)>,
-    /// `server_name`.
-    pub server_name: Option<String>,
-    /// `insecure_skip_verify`.
-    pub insecure_skip_verify: bool,
 }
 
 /// One collector of a target and its interval.
@@ -1066,7 +1054,7 @@ impl Validator<'_> {
             .as_ref()
             .and_then(|f| self.read_file(&format!("{path}.ca_file"), f));
         if let Some(pem) = &ca_pem {
-            if let Err(e) = crate::client::parse_ca_pem(pem) {
+            if let Err(e) = tls::parse_ca_pem(pem) {
                 self.problem(&format!("{path}.ca_file"), &e);
             }
         }
@@ -1087,7 +1075,7 @@ impl Validator<'_> {
             }
         };
         if let Some((cert, key)) = &client_pem {
-            if let Err(e) = crate::client::parse_client_identity(cert, key.expose().as_bytes()) {
+            if let Err(e) = tls::parse_client_identity(cert, key.expose().as_bytes()) {
                 self.problem(&format!("{path}.cert_file"), &e);
             }
         }

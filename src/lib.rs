@@ -35,5 +35,7 @@ pub mod scheduler;
 pub mod secret;
 pub mod sim;
 pub mod store;
+pub mod system;
+pub mod tls;
 pub mod web;
 pub mod webconfig;

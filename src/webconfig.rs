@@ -12,8 +12,8 @@
 //!   prometheus: $2y$10$...                  # bcrypt hash (htpasswd -nBC 10 "" | tr -d ':\n')
 //! ```
 
-use crate::client::parse_ca_pem;
 use crate::secret::Secret;
+use crate::tls::parse_ca_pem;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;

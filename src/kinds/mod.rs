@@ -96,7 +96,7 @@ pub fn status_error(resp: &ApiResponse, message: Option<String>, forbidden: &str
         if looks_like_html(&resp.body) {
             "HTML page".to_owned()
         } else {
-            reqwest::StatusCode::from_u16(resp.status)
+            hyper::StatusCode::from_u16(resp.status)
                 .ok()
                 .and_then(|s| s.canonical_reason())
                 .unwrap_or("")

@@ -471,8 +471,8 @@ impl Fleet {
                 "the simulator only listens on loopback (127.0.0.0/8 or ::1)",
             ));
         }
-        crate::client::install_crypto_provider();
-        raise_fd_limit();
+        crate::tls::install_crypto_provider();
+        crate::system::raise_fd_limit();
         let (acceptor, ca_pem) = if opts.tls {
             let (a, pem) = tls_acceptor(opts.listen)?;
             (Some(a), Some(pem))
@@ -638,21 +638,6 @@ impl Drop for Fleet {
         let _ = self.stop.send(true);
         for t in &self.tasks {
             t.abort();
-        }
-    }
-}
-
-#[allow(unsafe_code)]
-pub(crate) fn raise_fd_limit() {
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
     }
 }
@@ -1378,7 +1363,7 @@ pub async fn run(
 pub(crate) async fn fleet_with_ca_file(
     appliances: usize,
 ) -> (Fleet, tempfile::TempDir, std::path::PathBuf) {
-    crate::client::install_crypto_provider();
+    crate::tls::install_crypto_provider();
     let fleet = Fleet::start(FleetOptions {
         appliances,
         ..Default::default()
@@ -1408,7 +1393,7 @@ mod tests {
 
     async fn client(fleet: &Fleet) -> reqwest::Client {
         let mut roots = rustls::RootCertStore::empty();
-        for c in crate::client::parse_ca_pem(fleet.ca_pem().unwrap().as_bytes()).unwrap() {
+        for c in crate::tls::parse_ca_pem(fleet.ca_pem().unwrap().as_bytes()).unwrap() {
             roots.add(c).unwrap();
         }
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(

@@ -37,7 +37,7 @@ fn pki() -> Pki {
 
 fn client(pki: &Pki, with_cert: bool) -> reqwest::Client {
     let mut roots = rustls::RootCertStore::empty();
-    for c in ivanti_exporter::client::parse_ca_pem(pki.ca_pem.as_bytes()).unwrap() {
+    for c in ivanti_exporter::tls::parse_ca_pem(pki.ca_pem.as_bytes()).unwrap() {
         roots.add(c).unwrap();
     }
     let b = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -47,7 +47,7 @@ fn client(pki: &Pki, with_cert: bool) -> reqwest::Client {
     .unwrap()
     .with_root_certificates(roots);
     let tls = if with_cert {
-        let (certs, key) = ivanti_exporter::client::parse_client_identity(
+        let (certs, key) = ivanti_exporter::tls::parse_client_identity(
             pki.client.0.as_bytes(),
             pki.client.1.as_bytes(),
         )

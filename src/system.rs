@@ -1,0 +1,21 @@
+//! What the process asks of the operating system. The crate's only
+//! `unsafe` code lives here.
+
+#![allow(unsafe_code)]
+
+/// Raise the soft limit on open files to the hard limit: the daemon keeps
+/// one connection per appliance, the simulator one listener and its
+/// connections per simulated appliance.
+pub fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}

@@ -55,6 +55,8 @@ def main():
     ap.add_argument("--duration", type=int, default=None, help="seconds measured (default: 3 intervals)")
     ap.add_argument("--scrape-every", type=float, default=15, help="seconds between /metrics scrapes")
     ap.add_argument("--binary", default="target/release/ivanti-exporter")
+    ap.add_argument("--floor-binary", default="target/release/examples/floor",
+                    help="the bare-client floor (cargo build --release --example floor)")
     ap.add_argument("--faults", default="", help="simulator --faults, e.g. ratio=0.2 (soak: a fifth cycling through faults)")
     ap.add_argument("--sim-processes", type=int, default=1, help="split the fleet over at least this many simulator processes")
     ap.add_argument("--no-floor", action="store_true", help="skip the bare-client floor run (on by default without --faults)")
@@ -63,6 +65,8 @@ def main():
     duration = a.duration if a.duration is not None else a.interval * 3
     if not os.path.exists(a.binary):
         sys.exit(f"{a.binary} not found: run `cargo build --release` first")
+    if not a.faults and not a.no_floor and not os.path.exists(a.floor_binary):
+        sys.exit(f"{a.floor_binary} not found: run `cargo build --release --example floor` first")
     # The simulator holds a listener and a connection per appliance: at
     # 10,000 appliances that is over a usual 20,000-descriptor limit, so the
     # fleet is split over as many simulator processes as the limit needs.
@@ -246,7 +250,7 @@ def floor_rows(a, fleet_yml, tmp, exp, stats_port, duration, exporter_us_per_pol
     exp.send_signal(signal.SIGTERM)
     exp.wait(timeout=30)
     out = os.path.join(tmp, "floor.out")
-    floor = subprocess.Popen([a.binary, "floor", "--config.file", fleet_yml, "--log.level", "warn"],
+    floor = subprocess.Popen([a.floor_binary, "--config.file", fleet_yml, "--log.level", "warn"],
                              stdout=open(out, "w"), stderr=open(os.path.join(tmp, "floor.log"), "w"))
     try:
         warm = int(a.interval * 1.1) + 5

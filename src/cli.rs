@@ -80,10 +80,6 @@ pub enum Command {
         #[arg(long, default_value = "http://127.0.0.1:9959/-/healthy")]
         url: String,
     },
-    /// Benchmark floor: the exporter's requests with no parsing, store or
-    /// rendering (benches/load.py compares the two).
-    #[command(hide = true)]
-    Floor,
 }
 
 /// Parse `:9959`, `0.0.0.0:9959`, `[::1]:9959` or `localhost:9959`.
@@ -123,11 +119,6 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::CheckConfig) => return check_config(&cli.config_file),
         Some(Command::Healthcheck { ref url }) => rt.block_on(healthcheck(url)),
-        Some(Command::Floor) => rt.block_on(async {
-            let config =
-                crate::config::Config::load(&cli.config_file).map_err(|e| e.to_string())?;
-            crate::floor::run(config, Duration::from_secs(1), shutdown_signal()).await
-        }),
         Some(Command::Simulate(ref args)) => rt
             .block_on(sim::run(args.clone(), shutdown_signal()))
             .map_err(|e| format!("simulator: {e}")),

@@ -26,7 +26,6 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod exposition;
-pub mod floor;
 pub mod fuzzing;
 pub mod kinds;
 pub mod logging;

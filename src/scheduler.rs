@@ -80,7 +80,8 @@ impl Scheduler {
         // Build everything that can fail before touching the running set.
         let mut clients = HashMap::new();
         for t in &config.targets {
-            let api = ApiClient::new(t, &self.clients).map_err(|e| format!("{}: {e}", t.name))?;
+            let api =
+                ApiClient::new(&t.client, &self.clients).map_err(|e| format!("{}: {e}", t.name))?;
             clients.insert(t.name.clone(), api);
         }
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -103,13 +104,8 @@ impl Scheduler {
                 }
                 None => {
                     started += 1;
-                    if t.tls.insecure_skip_verify {
-                        tracing::warn!(target = %t.name, "tls_config.insecure_skip_verify is set: the appliance's certificate is not verified");
-                    }
-                    if t.url.scheme() == "http"
-                        && !matches!(t.credentials, crate::config::Credentials::None)
-                    {
-                        tracing::warn!(target = %t.name, "credentials are sent over plain HTTP");
+                    for warning in t.warnings() {
+                        tracing::warn!(target = %t.name, "{warning}");
                     }
                     let api = clients.remove(&t.name).expect("built above");
                     self.start(t.clone(), api, &inner)
@@ -120,7 +116,8 @@ impl Scheduler {
         }
         let stopped = old.len();
         drop(old); // aborts the tasks of removed or changed targets
-        self.clients.retain(&config.targets);
+        self.clients
+            .retain(config.targets.iter().map(|t| &t.client));
         self.store.set_inventory(Inventory::new(list));
         tracing::info!(
             targets = config.targets.len(),
@@ -134,8 +131,8 @@ impl Scheduler {
 
     fn start(&self, config: Arc<TargetConfig>, api: ApiClient, inner: &Inner) -> Running {
         let state = Arc::new(TargetState::new(config.clone()));
-        let appliance = config.kind.appliance(config.clone(), api);
-        let per_target = Arc::new(Semaphore::new(config.max_concurrent_requests));
+        let appliance = config.kind.appliance(config.kind_target(), api);
+        let per_target = Arc::new(Semaphore::new(config.client.max_concurrent_requests));
         let tasks = (0..config.collectors.len())
             .map(|idx| {
                 let poller = Poller {

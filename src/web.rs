@@ -240,7 +240,7 @@ async fn index(State(s): State<AppState>) -> Html<String> {
                 "<tr><td><a href=\"/probe?target={q}\">{name}</a></td><td>{url}</td><td>{c}</td><td class=\"{class}\">{status}</td><td>{duration}</td><td>{error}</td></tr>",
                 q = html_escape(&urlencode(&t.config.name)),
                 name = html_escape(&t.config.name),
-                url = html_escape(t.config.url.as_str()),
+                url = html_escape(t.config.client.url.as_str()),
                 c = c.name,
                 error = html_escape(&error),
             );

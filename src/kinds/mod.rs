@@ -6,7 +6,6 @@
 //! module here and one line in that list; nothing else changes.
 
 use crate::client::{ApiClient, ApiResponse};
-use crate::config::TargetConfig;
 use crate::error::looks_like_html;
 use crate::error::CollectError;
 use crate::exposition::{Desc, Samples};
@@ -21,6 +20,9 @@ pub mod isec;
 pub mod lenient;
 pub mod session;
 pub mod sps;
+mod target;
+
+pub use target::{Credentials, OptionProblem, Options, RawOptions, Target};
 
 /// A boxed, sendable future (what trait objects can return).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -51,15 +53,33 @@ pub trait Kind: Send + Sync + std::fmt::Debug + 'static {
     /// `realm_auth`, `basic_auth`).
     fn credentials(&self) -> &'static [&'static str];
     /// The `kind_options` keys it understands.
-    fn options(&self) -> &'static [&'static str] {
+    fn option_keys(&self) -> &'static [&'static str] {
         &[]
     }
-    /// Check the value of one of its `kind_options`.
-    fn check_option(&self, _key: &str, _value: &str) -> Result<(), String> {
-        Ok(())
+    /// Its typed options, parsed once when the config is loaded.
+    fn parse_options(&self, _raw: &RawOptions<'_>) -> Result<Options, Vec<OptionProblem>> {
+        Ok(Options::None)
+    }
+    /// The only paths its client may `POST` to (a documented login).
+    fn login_post_paths(&self) -> &'static [&'static str] {
+        &[]
     }
     /// Per-target state (credentials, a cached session key) over an HTTP client.
-    fn appliance(&self, target: Arc<TargetConfig>, api: ApiClient) -> Arc<dyn Appliance>;
+    fn appliance(&self, target: Target, api: ApiClient) -> Arc<dyn Appliance>;
+}
+
+/// Kinds are registry entries: one is another when their names are equal.
+impl PartialEq for dyn Kind {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+/// Collector specs are registry entries too: equal when named alike.
+impl PartialEq for CollectorSpec {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other) || self.name == other.name
+    }
 }
 
 /// A connected appliance: runs one collector, writing its series into `out`.

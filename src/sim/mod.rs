@@ -2043,7 +2043,7 @@ mod tests {
         assert_eq!(cfg.targets.len(), 4);
         assert_eq!(cfg.targets[0].name, "sim-001");
         assert_eq!(
-            cfg.targets[0].url.as_str().trim_end_matches('/'),
+            cfg.targets[0].client.url.as_str().trim_end_matches('/'),
             fleet.appliance(0).url()
         );
         assert!(cfg.targets[0].labels.iter().any(|(k, _)| k == "site"));

@@ -60,7 +60,7 @@ fn defaults_merge_into_targets() {
     assert_eq!(c.global.max_concurrent_polls, 16);
     assert_eq!(c.global.stale_after, 2);
     let fra = c.target("vpn-fra-1").unwrap();
-    assert_eq!(fra.url.as_str(), "https://vpn-fra-1.example.net/");
+    assert_eq!(fra.client.url.as_str(), "https://vpn-fra-1.example.net/");
     assert_eq!(
         fra.labels,
         vec![("env".into(), "prod".into()), ("site".into(), "fra".into())]
@@ -69,8 +69,14 @@ fn defaults_merge_into_targets() {
         fra.credentials,
         Credentials::ApiKey(ivanti_exporter::secret::Secret::new("default-key"))
     );
-    assert_eq!(fra.body_size_limit, 4 << 20);
-    assert_eq!((fra.page_size, fra.max_records), (100, 500));
+    assert_eq!(fra.client.body_size_limit, 4 << 20);
+    assert_eq!(
+        fra.options,
+        ivanti_exporter::kinds::Options::Ics(ivanti_exporter::kinds::ics::Options {
+            page_size: 100,
+            max_records: 500
+        })
+    );
     let intervals: Vec<_> = fra
         .collectors
         .iter()
@@ -92,8 +98,8 @@ fn defaults_merge_into_targets() {
         matches!(&sin.credentials, Credentials::RealmAuth { realm, username, .. } if realm == "Admin Users" && username == "monitor")
     );
     assert_eq!(sin.collectors.len(), 1);
-    assert_eq!(sin.max_concurrent_requests, 2);
-    assert_eq!(sin.timeout, Duration::from_secs(10));
+    assert_eq!(sin.client.max_concurrent_requests, 2);
+    assert_eq!(sin.client.timeout, Duration::from_secs(10));
     // Debug output of the whole config never shows a secret.
     let dbg = format!("{c:?}");
     assert!(

@@ -10,14 +10,24 @@
 //! signal (`ivanti_up`, `ivanti_collector_success`).
 
 use super::{expect_ok, Appliance, BoxFuture, CollectorSpec, Kind};
+use super::{Credentials, OptionProblem, RawOptions, Target};
 use crate::client::{ApiClient, Auth};
-use crate::config::{Credentials, TargetConfig};
 use crate::error::CollectError;
 use crate::exposition::Samples;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub mod devices;
+
+/// The device space when `kind_options.admin_device_space_id` is not set.
+const DEFAULT_SPACE: u32 = 1;
+
+/// EPMM's settings of one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// `kind_options.admin_device_space_id`, sent as `adminDeviceSpaceId`.
+    pub admin_device_space_id: u32,
+}
 
 /// The `epmm` kind.
 #[derive(Debug)]
@@ -53,29 +63,36 @@ impl Kind for Epmm {
         &["basic_auth"]
     }
 
-    fn options(&self) -> &'static [&'static str] {
+    fn option_keys(&self) -> &'static [&'static str] {
         &["admin_device_space_id"]
     }
 
-    fn check_option(&self, _key: &str, value: &str) -> Result<(), String> {
-        value
-            .parse::<u32>()
-            .map(drop)
-            .map_err(|_| format!("{value:?} is not a device space id (a number)"))
+    fn parse_options(&self, raw: &RawOptions<'_>) -> Result<super::Options, Vec<OptionProblem>> {
+        let admin_device_space_id = match raw.get("admin_device_space_id") {
+            None => DEFAULT_SPACE,
+            Some(v) => v.parse::<u32>().map_err(|_| {
+                vec![(
+                    "kind_options.admin_device_space_id".to_owned(),
+                    format!("{v:?} is not a device space id (a number)"),
+                )]
+            })?,
+        };
+        Ok(super::Options::Epmm(Options {
+            admin_device_space_id,
+        }))
     }
 
-    fn appliance(&self, target: Arc<TargetConfig>, api: ApiClient) -> Arc<dyn Appliance> {
-        let space = target
-            .options
-            .get("admin_device_space_id")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1u32);
+    fn appliance(&self, target: Target, api: ApiClient) -> Arc<dyn Appliance> {
+        let space = match &target.options {
+            super::Options::Epmm(o) => o.admin_device_space_id,
+            _ => DEFAULT_SPACE,
+        };
         Arc::new(EpmmAppliance { target, api, space })
     }
 }
 
 struct EpmmAppliance {
-    target: Arc<TargetConfig>,
+    target: Target,
     api: ApiClient,
     space: u32,
 }

@@ -6,9 +6,10 @@
 //! sessions, "not applicable" on 404). One file per API area holds the
 //! response model with its pure `parse` and `samples`.
 
-use super::{Appliance, BoxFuture, CollectorSpec, Kind};
+use super::{
+    Appliance, BoxFuture, CollectorSpec, Credentials, Kind, OptionProblem, RawOptions, Target,
+};
 use crate::client::{ApiClient, ApiResponse, Auth};
-use crate::config::{Credentials, TargetConfig};
 use crate::error::{looks_like_html, CollectError, ParseError};
 use crate::exposition::Samples;
 use crate::kinds::session::Session;
@@ -20,13 +21,48 @@ use std::time::Duration;
 pub mod active_users;
 pub mod cluster;
 pub mod healthcheck;
-pub use super::lenient;
+pub mod lenient;
 pub mod license;
 pub mod system_information;
 
 /// The `ics` kind.
 #[derive(Debug)]
 pub struct Ics;
+
+/// Records per `active-users` request when the config sets none.
+pub const DEFAULT_PAGE_SIZE: usize = 200;
+/// Active sessions read at most per poll for the breakdowns.
+pub const DEFAULT_MAX_RECORDS: usize = 10_000;
+/// The documented login (`POST /api/v1/realm_auth`), the only POST.
+const REALM_AUTH: &str = "/api/v1/realm_auth";
+
+/// `active_users:` in a target: how sessions are paged for the breakdowns.
+#[derive(Debug, Clone, Default, serde::Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ActiveUsersConfig {
+    /// Records per request (`number=`); some firmware caps it at 200.
+    pub page_size: Option<usize>,
+    /// At most this many records are read per poll for the breakdowns; 0 reads only the total.
+    pub max_records: Option<usize>,
+}
+
+/// Connect Secure's settings of one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Active sessions per page.
+    pub page_size: usize,
+    /// Active sessions read at most per poll.
+    pub max_records: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            page_size: DEFAULT_PAGE_SIZE,
+            max_records: DEFAULT_MAX_RECORDS,
+        }
+    }
+}
 
 const SLOW: Option<Duration> = Some(Duration::from_secs(300));
 
@@ -88,18 +124,43 @@ impl Kind for Ics {
         &["api_key", "api_key_file", "realm_auth"]
     }
 
-    fn appliance(&self, target: Arc<TargetConfig>, api: ApiClient) -> Arc<dyn Appliance> {
+    fn parse_options(&self, raw: &RawOptions<'_>) -> Result<super::Options, Vec<OptionProblem>> {
+        let au = raw.active_users.cloned().unwrap_or_default();
+        let page_size = au.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(1..=10_000).contains(&page_size) {
+            return Err(vec![(
+                "active_users.page_size".into(),
+                "must be between 1 and 10000".into(),
+            )]);
+        }
+        Ok(super::Options::Ics(Options {
+            page_size,
+            max_records: au.max_records.unwrap_or(DEFAULT_MAX_RECORDS),
+        }))
+    }
+
+    fn login_post_paths(&self) -> &'static [&'static str] {
+        &[REALM_AUTH]
+    }
+
+    fn appliance(&self, target: Target, api: ApiClient) -> Arc<dyn Appliance> {
+        let options = match &target.options {
+            super::Options::Ics(o) => o.clone(),
+            _ => Options::default(),
+        };
         Arc::new(IcsAppliance {
             session: Session::new(&target.name, None),
             legacy: AtomicBool::new(false),
             target,
+            options,
             api,
         })
     }
 }
 
 struct IcsAppliance {
-    target: Arc<TargetConfig>,
+    target: Target,
+    options: Options,
     api: ApiClient,
     session: Session,
     /// `realm_auth` answered 404/405: use the legacy `GET /api/v1/auth`.
@@ -203,10 +264,7 @@ impl IcsAppliance {
         let auth = Auth::Basic(username, password);
         if !self.legacy.load(Ordering::Relaxed) {
             let body = serde_json::json!({ "realm": realm });
-            let resp = self
-                .api
-                .post_login("/api/v1/realm_auth", auth, &body)
-                .await?;
+            let resp = self.api.post_login(REALM_AUTH, auth, &body).await?;
             if matches!(resp.status, 404 | 405) {
                 tracing::info!(target = %self.target.name, "realm_auth not available; using the legacy GET /api/v1/auth");
                 self.legacy.store(true, Ordering::Relaxed);
@@ -254,7 +312,7 @@ impl IcsAppliance {
     }
 
     async fn active_users(&self, out: &mut Samples) -> Result<(), CollectError> {
-        let t = &self.target;
+        let t = &self.options;
         let mut breakdown = active_users::Breakdown::default();
         let mut start = 0usize;
         let mut first: Option<(u64, Option<bool>)> = None;

@@ -10,8 +10,8 @@
 
 use super::session::login_backoff;
 use super::{expect_ok, Appliance, BoxFuture, CollectorSpec, Kind};
+use super::{Credentials, Target};
 use crate::client::{ApiClient, ApiResponse, Auth};
-use crate::config::{Credentials, TargetConfig};
 use crate::error::CollectError;
 use crate::exposition::Samples;
 use crate::secret::Secret;
@@ -69,7 +69,7 @@ impl Kind for Isec {
         &["basic_auth"]
     }
 
-    fn appliance(&self, target: Arc<TargetConfig>, api: ApiClient) -> Arc<dyn Appliance> {
+    fn appliance(&self, target: Target, api: ApiClient) -> Arc<dyn Appliance> {
         Arc::new(IsecAppliance {
             target,
             api,
@@ -86,7 +86,7 @@ struct Backoff {
 }
 
 struct IsecAppliance {
-    target: Arc<TargetConfig>,
+    target: Target,
     api: ApiClient,
     backoff: std::sync::Mutex<Backoff>,
 }

@@ -9,8 +9,8 @@
 
 use super::session::Session;
 use super::{expect_ok, http_error, Appliance, BoxFuture, CollectorSpec, Kind};
+use super::{Credentials, OptionProblem, RawOptions, Target};
 use crate::client::{ApiClient, ApiResponse, Auth};
-use crate::config::{Credentials, TargetConfig};
 use crate::error::CollectError;
 use crate::exposition::Samples;
 use crate::secret::Secret;
@@ -23,6 +23,13 @@ pub mod health_status;
 /// The `sps` kind.
 #[derive(Debug)]
 pub struct Sps;
+
+/// SPS's settings of one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// `kind_options.session_max_age`: the session cookie is renewed after this.
+    pub session_max_age: Duration,
+}
 
 static COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec {
@@ -58,22 +65,28 @@ impl Kind for Sps {
         &["basic_auth"]
     }
 
-    fn options(&self) -> &'static [&'static str] {
+    fn option_keys(&self) -> &'static [&'static str] {
         &["session_max_age"]
     }
 
-    fn check_option(&self, _key: &str, value: &str) -> Result<(), String> {
-        humantime::parse_duration(value)
-            .map(drop)
-            .map_err(|e| format!("{value:?}: {e}"))
+    fn parse_options(&self, raw: &RawOptions<'_>) -> Result<super::Options, Vec<OptionProblem>> {
+        let session_max_age = match raw.get("session_max_age") {
+            None => DEFAULT_MAX_AGE,
+            Some(v) => humantime::parse_duration(v).map_err(|e| {
+                vec![(
+                    "kind_options.session_max_age".to_owned(),
+                    format!("{v:?}: {e}"),
+                )]
+            })?,
+        };
+        Ok(super::Options::Sps(Options { session_max_age }))
     }
 
-    fn appliance(&self, target: Arc<TargetConfig>, api: ApiClient) -> Arc<dyn Appliance> {
-        let max_age = target
-            .options
-            .get("session_max_age")
-            .and_then(|v| humantime::parse_duration(v).ok())
-            .unwrap_or(DEFAULT_MAX_AGE);
+    fn appliance(&self, target: Target, api: ApiClient) -> Arc<dyn Appliance> {
+        let max_age = match &target.options {
+            super::Options::Sps(o) => o.session_max_age,
+            _ => DEFAULT_MAX_AGE,
+        };
         Arc::new(SpsAppliance {
             session: Session::new(&target.name, Some(max_age)),
             target,
@@ -83,7 +96,7 @@ impl Kind for Sps {
 }
 
 struct SpsAppliance {
-    target: Arc<TargetConfig>,
+    target: Target,
     api: ApiClient,
     session: Session,
 }

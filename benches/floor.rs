@@ -1,5 +1,6 @@
-//! The bare-client floor of the load benchmark (`ivanti-exporter floor`,
-//! driven by `benches/load.py`): the same requests as the exporter, on the
+//! The bare-client floor of the load benchmark (`cargo build --release
+//! --example floor`, driven by `benches/load.py` as
+//! `target/release/examples/floor --config.file FILE`): the same requests as the exporter, on the
 //! same schedule (each collector's endpoints once per interval, at the same
 //! phase) and over the same kept-alive connections ([`ApiClient`]), but
 //! nothing else: no parsing, no store, no rendering, no scrapes. The CPU it
@@ -9,9 +10,10 @@
 //! Supports what the harness polls: `ics` targets with an API key (or no
 //! credentials).
 
-use crate::client::{ApiClient, Auth, ClientCache};
-use crate::config::{Config, Credentials};
-use crate::scheduler::phase;
+use ivanti_exporter::client::{ApiClient, Auth, ClientCache};
+use ivanti_exporter::config::{Config, Credentials};
+use ivanti_exporter::kinds::Options;
+use ivanti_exporter::scheduler::phase;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,12 +62,16 @@ pub fn start(config: &Config, stats: Arc<FloorStats>) -> Result<(), String> {
                 ))
             }
         };
-        let api = ApiClient::new(t, &cache).map_err(|e| format!("{}: {e}", t.name))?;
+        let api = ApiClient::new(&t.client, &cache).map_err(|e| format!("{}: {e}", t.name))?;
         // As many polls in flight per appliance as the exporter allows.
-        let per_target = Arc::new(Semaphore::new(t.max_concurrent_requests));
+        let per_target = Arc::new(Semaphore::new(t.client.max_concurrent_requests));
+        let page_size = match &t.options {
+            Options::Ics(o) => o.page_size,
+            _ => ivanti_exporter::kinds::ics::DEFAULT_PAGE_SIZE,
+        };
         let retry = t.min_interval();
         for c in &t.collectors {
-            let paths = paths(c.spec.endpoints, t.page_size);
+            let paths = paths(c.spec.endpoints, page_size);
             let (api, key, stats) = (api.clone(), key.clone(), stats.clone());
             let per_target = per_target.clone();
             let start = Instant::now() + phase(&t.name, c.spec.name, retry);
@@ -95,7 +101,7 @@ pub fn start(config: &Config, stats: Arc<FloorStats>) -> Result<(), String> {
     Ok(())
 }
 
-/// `ivanti-exporter floor`: run until `shutdown`, printing the counters
+/// Run until `shutdown`, printing the counters
 /// every `report` to stdout as one JSON object per line.
 pub async fn run(
     config: Config,
@@ -123,6 +129,60 @@ pub async fn run(
     Ok(())
 }
 
+/// `floor --config.file FILE`: run until SIGINT or SIGTERM.
+fn main() -> std::process::ExitCode {
+    let mut args = std::env::args().skip(1);
+    let mut config_file = None;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--config.file" => config_file = args.next(),
+            // Accepted for the harness's command line; the floor logs nothing.
+            "--log.level" => {
+                args.next();
+            }
+            other => {
+                eprintln!("floor: unknown argument {other:?}; usage: floor --config.file FILE");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
+    let Some(config_file) = config_file else {
+        eprintln!("floor: usage: floor --config.file FILE");
+        return std::process::ExitCode::FAILURE;
+    };
+    ivanti_exporter::tls::install_crypto_provider();
+    ivanti_exporter::system::raise_fd_limit();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("floor: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        let config = Config::load(std::path::Path::new(&config_file)).map_err(|e| e.to_string())?;
+        run(config, Duration::from_secs(1), shutdown()).await
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("floor: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,7 +206,16 @@ mod tests {
 
     #[tokio::test]
     async fn the_floor_makes_the_exporters_requests_and_they_succeed() {
-        let (fleet, dir, ca) = crate::sim::fleet_with_ca_file(2).await;
+        ivanti_exporter::tls::install_crypto_provider();
+        let fleet = ivanti_exporter::sim::Fleet::start(ivanti_exporter::sim::FleetOptions {
+            appliances: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, fleet.ca_pem().unwrap()).unwrap();
         let yaml = fleet.config_yaml(Some(&ca), Duration::from_secs(1));
         let config = Config::from_yaml(&yaml, dir.path()).unwrap();
         let stats = Arc::new(FloorStats::default());

@@ -1,0 +1,193 @@
+//! The file as written: what `serde` decodes, strictly (unknown keys are
+//! errors). Nothing here is validated yet; see `validate`.
+
+use crate::kinds::ics::ActiveUsersConfig;
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `tls_config`, with Prometheus' names.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFileConfig {
+    /// CA certificates (PEM) to trust instead of the built-in web PKI roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM), for appliances that require one.
+    pub cert_file: Option<PathBuf>,
+    /// Client key (PEM).
+    pub key_file: Option<PathBuf>,
+    /// Name to verify the appliance's certificate against, instead of the URL's host.
+    pub server_name: Option<String>,
+    /// Accept any certificate. Logs a warning once per target.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+/// `realm_auth`: an admin login that yields an API key.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RealmAuthFileConfig {
+    /// The admin realm, e.g. "Admin Users".
+    pub realm: Option<String>,
+    /// Admin user name.
+    pub username: Option<String>,
+    /// Password, inline.
+    pub password: Option<Secret>,
+    /// Password, read from a file.
+    pub password_file: Option<PathBuf>,
+}
+
+/// `basic_auth`: a user name and password (SPS, EPMM logins; NTLM for
+/// Security Controls with `DOMAIN\\user` as the user name).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthFileConfig {
+    /// User name.
+    pub username: Option<String>,
+    /// Password, inline.
+    pub password: Option<Secret>,
+    /// Password, read from a file.
+    pub password_file: Option<PathBuf>,
+}
+
+/// A size in bytes: an integer or a string with a unit (`512KiB`, `8MiB`, `8MB`; base 2 like Prometheus).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub usize);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(ByteSize(n as usize)),
+            Raw::S(s) => parse_byte_size(&s)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+fn parse_byte_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}: expected e.g. 8MiB"))?;
+    let mult: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KB" | "KiB" | "K" => 1 << 10,
+        "MB" | "MiB" | "M" => 1 << 20,
+        "GB" | "GiB" | "G" => 1 << 30,
+        u => {
+            return Err(format!(
+                "invalid size unit {u:?} in {s:?}: use B, KiB, MiB or GiB"
+            ))
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} too large"))
+}
+
+// The keys allowed both in `defaults:` and in each target, declared once.
+macro_rules! target_options {
+    ($($(#[$meta:meta])* $field:ident : $ty:ty),* $(,)?) => {
+        /// `defaults:` — merged into every target.
+        #[derive(Debug, Clone, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Defaults {
+            $($(#[$meta])* #[serde(default)] pub $field: Option<$ty>,)*
+        }
+
+        /// One entry of `targets:`.
+        #[derive(Debug, Clone, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct TargetEntry {
+            /// Unique name: the `target` label and the `/probe?target=` value.
+            pub name: String,
+            /// Base URL of the appliance, e.g. `https://vpn-fra-1.example.net`.
+            pub url: String,
+            /// Appliance kind; `ics` (Connect Secure and Policy Secure) by default.
+            #[serde(default)]
+            pub kind: Option<String>,
+            $($(#[$meta])* #[serde(default)] pub $field: Option<$ty>,)*
+        }
+
+        impl TargetEntry {
+            pub(super) fn merge_defaults(mut self, d: &Defaults) -> Self {
+                $(if self.$field.is_none() { self.$field = d.$field.clone(); })*
+                self
+            }
+        }
+    };
+}
+
+target_options! {
+    /// Default poll interval for every collector.
+    #[serde(with = "humantime_serde")]
+    interval: Duration,
+    /// Timeout of one request, body included.
+    #[serde(with = "humantime_serde")]
+    timeout: Duration,
+    /// Collectors to run.
+    collectors: Vec<String>,
+    /// Per-collector intervals, e.g. `{license: 10m}`.
+    collector_intervals: BTreeMap<String, humantime_serde::Serde<Duration>>,
+    /// TLS settings.
+    tls_config: TlsFileConfig,
+    /// API key, inline.
+    api_key: Secret,
+    /// API key, read from a file.
+    api_key_file: PathBuf,
+    /// Log in with an admin account to obtain a key.
+    realm_auth: RealmAuthFileConfig,
+    /// User name and password, for kinds that log in with them.
+    basic_auth: BasicAuthFileConfig,
+    /// Settings only one kind understands, e.g. `{admin_device_space_id: "1"}`.
+    kind_options: BTreeMap<String, String>,
+    /// Explicit HTTP(S) proxy; environment proxies are never used.
+    proxy_url: String,
+    /// Requests in flight at once to this appliance.
+    max_concurrent_requests: usize,
+    /// Largest response body accepted.
+    body_size_limit: ByteSize,
+    /// Paging of active sessions (kind `ics`).
+    active_users: ActiveUsersConfig,
+    /// Static labels added to every series of the target.
+    labels: BTreeMap<String, String>,
+}
+
+/// `global:` — settings of the daemon itself.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalFileConfig {
+    /// Polls in flight at once, over all targets.
+    pub max_concurrent_polls: Option<usize>,
+    /// After this many failed polls in a row, a collector's series are dropped.
+    pub stale_after: Option<u32>,
+}
+
+/// The file as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Daemon settings.
+    #[serde(default)]
+    pub global: GlobalFileConfig,
+    /// Merged into every target.
+    #[serde(default)]
+    pub defaults: Defaults,
+    /// The appliances.
+    #[serde(default)]
+    pub targets: Vec<TargetEntry>,
+    /// More targets from files (globs, relative to this file): YAML or JSON
+    /// lists of target entries, re-read when they change and on reload.
+    #[serde(default)]
+    pub target_files: Vec<String>,
+}

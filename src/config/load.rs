@@ -1,0 +1,261 @@
+//! Reading a configuration: the file (YAML, or TOML by extension), the
+//! environment's overrides, `target_files`, defaults merged into targets;
+//! then every target validated. Also the shard a target belongs to.
+
+use super::file::{FileConfig, TargetEntry};
+use super::validate::Validator;
+use super::{Config, ConfigError, GlobalConfig, DEFAULT_MAX_CONCURRENT_POLLS, DEFAULT_STALE_AFTER};
+use crate::kinds;
+use figment::providers::{Env, Format as _, Toml, Yaml};
+use figment::Figment;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+impl Config {
+    /// Read, merge with the environment, and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        if !path.is_file() {
+            return Err(ConfigError {
+                problems: vec![format!("{}: no such file", path.display())],
+            });
+        }
+        let is_toml = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+        let figment = if is_toml {
+            Figment::from(Toml::file_exact(path))
+        } else {
+            Figment::from(Yaml::file_exact(path))
+        };
+        // Only `SECTION__KEY` variables are config overrides; any other
+        // IVANTI_EXPORTER_* variable in the environment is not ours to reject.
+        let figment = figment.merge(
+            Env::prefixed("IVANTI_EXPORTER_")
+                .split("__")
+                .filter(|k| k.as_str().contains('.')),
+        );
+        let mut file: FileConfig = figment.extract().map_err(figment_problems)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        // Targets from target_files follow the inline ones; problems in them
+        // are reported with their file and index.
+        let mut origins: Vec<String> = (0..file.targets.len())
+            .map(|i| format!("targets[{i}]"))
+            .collect();
+        let mut problems = Vec::new();
+        let patterns: Vec<PathBuf> = file.target_files.iter().map(|p| base.join(p)).collect();
+        for file_path in target_files(&patterns, &mut problems) {
+            let text = match std::fs::read_to_string(&file_path) {
+                Ok(t) => t,
+                Err(e) => {
+                    problems.push(format!("{}: {e}", file_path.display()));
+                    continue;
+                }
+            };
+            match serde_yaml::from_str::<Option<Vec<TargetEntry>>>(&text) {
+                Ok(entries) => {
+                    for (j, e) in entries.unwrap_or_default().into_iter().enumerate() {
+                        origins.push(format!("{}[{j}]", file_path.display()));
+                        file.targets.push(e);
+                    }
+                }
+                Err(e) => problems.push(format!("{}: {e}", file_path.display())),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        let mut config = Config::from_file(file, base).map_err(|mut e| {
+            for p in &mut e.problems {
+                if let Some(rest) = p.strip_prefix("targets[") {
+                    if let Some((idx, tail)) = rest.split_once(']') {
+                        if let Some(origin) = idx.parse::<usize>().ok().and_then(|k| origins.get(k))
+                        {
+                            *p = format!("{origin}{tail}");
+                        }
+                    }
+                }
+            }
+            e
+        })?;
+        config.target_file_patterns = patterns;
+        Ok(config)
+    }
+
+    /// Parse YAML text (no environment), resolving relative paths against `base`.
+    pub fn from_yaml(text: &str, base: &Path) -> Result<Config, ConfigError> {
+        let file: FileConfig = Figment::from(Yaml::string(text))
+            .extract()
+            .map_err(figment_problems)?;
+        Config::from_file(file, base)
+    }
+
+    /// Validate a decoded file.
+    pub fn from_file(file: FileConfig, base: &Path) -> Result<Config, ConfigError> {
+        let mut v = Validator {
+            problems: Vec::new(),
+            base,
+        };
+        let global = GlobalConfig {
+            max_concurrent_polls: file
+                .global
+                .max_concurrent_polls
+                .unwrap_or(DEFAULT_MAX_CONCURRENT_POLLS),
+            stale_after: file.global.stale_after.unwrap_or(DEFAULT_STALE_AFTER),
+        };
+        if global.max_concurrent_polls == 0 {
+            v.problem("global.max_concurrent_polls", "must be at least 1");
+        }
+        if global.stale_after == 0 {
+            v.problem("global.stale_after", "must be at least 1");
+        }
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut targets = Vec::with_capacity(file.targets.len());
+        for (i, entry) in file.targets.into_iter().enumerate() {
+            let at = format!("targets[{i}]");
+            if let Some(first) = seen.get(&entry.name) {
+                v.problem(
+                    &format!("{at}.name"),
+                    &format!("duplicate name {:?} (also targets[{first}])", entry.name),
+                );
+            } else {
+                seen.insert(entry.name.clone(), i);
+            }
+            let defaults_labels = file.defaults.labels.clone().unwrap_or_default();
+            // Credentials are one group: a target that sets any of them
+            // takes none from the defaults (its realm_auth replaces a default api_key_file).
+            let own_credentials = entry.api_key.is_some()
+                || entry.api_key_file.is_some()
+                || entry.realm_auth.is_some()
+                || entry.basic_auth.is_some();
+            let mut d = file.defaults.clone();
+            if own_credentials {
+                d.api_key = None;
+                d.api_key_file = None;
+                d.realm_auth = None;
+                d.basic_auth = None;
+            }
+            // A default collector list written for other kinds (a mixed
+            // fleet) leaves this target with its own kind's defaults.
+            let kind = kinds::kind(entry.kind.as_deref().unwrap_or("ics"));
+            if let (Some(k), Some(list)) = (kind, &d.collectors) {
+                if !list
+                    .iter()
+                    .any(|n| k.collectors().iter().any(|c| c.name == n))
+                {
+                    d.collectors = None;
+                }
+            }
+            let mut entry = entry.merge_defaults(&d);
+            let mut labels = defaults_labels;
+            labels.extend(entry.labels.take().unwrap_or_default());
+            entry.labels = Some(labels);
+            if let Some(t) = v.target(&at, entry) {
+                targets.push(Arc::new(t));
+            }
+        }
+        if v.problems.is_empty() {
+            Ok(Config {
+                global,
+                targets,
+                target_file_patterns: Vec::new(),
+            })
+        } else {
+            Err(ConfigError {
+                problems: v.problems,
+            })
+        }
+    }
+}
+
+/// A fingerprint of the files the `target_files` patterns match now (paths,
+/// sizes, modification times): when it changes, the configuration is reloaded.
+pub fn target_files_fingerprint(patterns: &[PathBuf]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    for p in target_files(patterns, &mut Vec::new()) {
+        p.hash(&mut h);
+        if let Ok(m) = std::fs::metadata(&p) {
+            m.len().hash(&mut h);
+            m.modified().ok().hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+/// The files the patterns match, sorted, without duplicates.
+fn target_files(patterns: &[PathBuf], problems: &mut Vec<String>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in patterns {
+        match glob::glob(&p.to_string_lossy()) {
+            Ok(paths) => out.extend(paths.flatten().filter(|p| p.is_file())),
+            Err(e) => problems.push(format!("target_files: {}: {e}", p.display())),
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The shard (0..count) a target belongs to: FNV-1a of its name, stable
+/// across versions and machines, so N replicas split one inventory with no
+/// overlap and no gap.
+pub fn shard_of(name: &str, count: u32) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % u64::from(count.max(1))) as u32
+}
+
+fn figment_problems(err: figment::Error) -> ConfigError {
+    let problems = err
+        .into_iter()
+        .map(|e| {
+            let mut path = String::new();
+            for part in &e.path {
+                if part.parse::<usize>().is_ok() {
+                    path.push_str(&format!("[{part}]"));
+                } else {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(part);
+                }
+            }
+            let source = e
+                .metadata
+                .as_ref()
+                .and_then(|m| m.source.as_ref())
+                .map(|s| format!(" (in {s})"))
+                .unwrap_or_default();
+            if path.is_empty() {
+                format!("{}{source}", e.kind)
+            } else {
+                format!("{path}: {}{source}", e.kind)
+            }
+        })
+        .collect();
+    ConfigError { problems }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shard_of;
+
+    #[test]
+    fn shards_are_balanced_and_stable() {
+        // 3,000 appliances over 3 replicas: each within ±10 % of a third.
+        let mut counts = [0usize; 3];
+        for i in 0..3000 {
+            counts[shard_of(&format!("vpn-{i:04}.example.net"), 3) as usize] += 1;
+        }
+        for c in counts {
+            assert!((900..=1100).contains(&c), "{counts:?}");
+        }
+        // FNV-1a is fixed: the same name lands on the same shard in every build.
+        assert_eq!(shard_of("vpn-fra-1", 3), shard_of("vpn-fra-1", 3));
+        assert_eq!(shard_of("a", 1), 0);
+    }
+}

@@ -1,0 +1,265 @@
+//! Validating one target: every problem reported with its path in the
+//! file (`targets[3].url: ...`), all of them at once. Credentials are
+//! checked in `auth`, URL/TLS/proxy in `connection`.
+
+use super::file::TargetEntry;
+use super::{CollectorConfig, TargetConfig, DEFAULT_INTERVAL};
+use crate::exposition::Desc;
+use crate::kinds::{self, Kind, Options, RawOptions};
+use crate::secret::Secret;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// Label names the exporter itself uses (a static label must not collide),
+/// plus Prometheus' own target labels, which Prometheus would rename.
+fn reserved_label_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = vec!["target", "collector", "reason", "job", "instance"];
+    let descs: Vec<&'static Desc> = kinds::all_collector_metrics();
+    for d in descs {
+        names.extend(d.labels.iter().copied());
+    }
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+fn valid_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with("__")
+}
+
+pub(super) struct Validator<'a> {
+    pub(super) problems: Vec<String>,
+    pub(super) base: &'a Path,
+}
+
+impl Validator<'_> {
+    pub(super) fn problem(&mut self, path: &str, msg: &str) {
+        self.problems.push(format!("{path}: {msg}"));
+    }
+
+    pub(super) fn read_file(&mut self, path: &str, file: &Path) -> Option<Vec<u8>> {
+        let full = self.base.join(file);
+        match std::fs::read(&full) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                self.problem(path, &format!("cannot read {}: {e}", full.display()));
+                None
+            }
+        }
+    }
+
+    pub(super) fn read_secret(&mut self, path: &str, file: &Path) -> Option<Secret> {
+        let bytes = self.read_file(path, file)?;
+        match String::from_utf8(bytes) {
+            Ok(s) if !s.trim().is_empty() => Some(Secret::new(s)),
+            Ok(_) => {
+                self.problem(path, &format!("{} is empty", file.display()));
+                None
+            }
+            Err(_) => {
+                self.problem(path, &format!("{} is not UTF-8 text", file.display()));
+                None
+            }
+        }
+    }
+
+    /// One target, defaults already merged: `None` when it has problems
+    /// (all of them recorded).
+    pub(super) fn target(&mut self, at: &str, e: TargetEntry) -> Option<TargetConfig> {
+        let before = self.problems.len();
+        self.name(at, &e.name);
+        let kind = self.kind(at, e.kind.as_deref());
+        let interval = self.interval(at, &e);
+        let collectors = kind.map(|k| self.collectors(at, k, &e, interval));
+        let credentials = self.credentials(at, &e);
+        if let (Some(k), Some(c)) = (kind, &credentials) {
+            self.kind_accepts(at, k, c, e.api_key_file.is_some());
+        }
+        let options = kind.map(|k| self.options(at, k, &e));
+        let client = self.client_settings(at, &e, kind, interval);
+        let labels = self.labels(at, e.labels.clone().unwrap_or_default());
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(TargetConfig {
+            name: e.name,
+            kind: kind?,
+            labels,
+            collectors: collectors??,
+            interval,
+            client: client?,
+            credentials: credentials?,
+            options: options??,
+        })
+    }
+
+    fn name(&mut self, at: &str, name: &str) {
+        if name.trim().is_empty() {
+            self.problem(&format!("{at}.name"), "must not be empty");
+        } else if name.chars().any(|c| c.is_control()) {
+            self.problem(&format!("{at}.name"), "must not contain control characters");
+        }
+    }
+
+    fn kind(&mut self, at: &str, name: Option<&str>) -> Option<&'static dyn Kind> {
+        let name = name.unwrap_or("ics");
+        let kind = kinds::kind(name);
+        if kind.is_none() {
+            let known: Vec<_> = kinds::KINDS.iter().map(|k| k.name()).collect();
+            self.problem(
+                &format!("{at}.kind"),
+                &format!("unknown kind {name:?} (known: {})", known.join(", ")),
+            );
+        }
+        kind
+    }
+
+    fn interval(&mut self, at: &str, e: &TargetEntry) -> Duration {
+        let interval = e.interval.unwrap_or(DEFAULT_INTERVAL);
+        if interval < Duration::from_secs(1) {
+            self.problem(&format!("{at}.interval"), "must be at least 1s");
+        }
+        interval
+    }
+
+    /// `kind_options` keys checked against the kind's, then the kind's own
+    /// parse (which also reads `active_users`).
+    fn options(&mut self, at: &str, k: &'static dyn Kind, e: &TargetEntry) -> Option<Options> {
+        let empty = BTreeMap::new();
+        let kind_options = e.kind_options.as_ref().unwrap_or(&empty);
+        let mut ok = true;
+        for key in kind_options.keys() {
+            if !k.option_keys().contains(&key.as_str()) {
+                let known = if k.option_keys().is_empty() {
+                    "none".to_owned()
+                } else {
+                    k.option_keys().join(", ")
+                };
+                self.problem(
+                    &format!("{at}.kind_options.{key}"),
+                    &format!("unknown option for kind {} (known: {known})", k.name()),
+                );
+                ok = false;
+            }
+        }
+        let raw = RawOptions {
+            kind_options,
+            active_users: e.active_users.as_ref(),
+        };
+        match k.parse_options(&raw) {
+            Ok(o) => ok.then_some(o),
+            Err(problems) => {
+                for (path, msg) in problems {
+                    self.problem(&format!("{at}.{path}"), &msg);
+                }
+                None
+            }
+        }
+    }
+
+    fn labels(&mut self, at: &str, given: BTreeMap<String, String>) -> Vec<(String, String)> {
+        let reserved = reserved_label_names();
+        let mut labels = Vec::new();
+        for (k, val) in given {
+            let path = format!("{at}.labels.{k}");
+            if !valid_label_name(&k) {
+                self.problem(
+                    &path,
+                    "invalid label name (must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __)",
+                );
+            } else if reserved.contains(&k.as_str()) {
+                self.problem(
+                    &path,
+                    "label name is used by the exporter or by Prometheus itself; choose another",
+                );
+            } else {
+                labels.push((k, val));
+            }
+        }
+        labels
+    }
+
+    fn collectors(
+        &mut self,
+        at: &str,
+        kind: &'static dyn Kind,
+        e: &TargetEntry,
+        interval: Duration,
+    ) -> Option<Vec<CollectorConfig>> {
+        let specs = kind.collectors();
+        let names: Vec<String> = match &e.collectors {
+            Some(list) => list.clone(),
+            None => specs
+                .iter()
+                .filter(|s| s.default_enabled)
+                .map(|s| s.name.to_owned())
+                .collect(),
+        };
+        let known = || specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", ");
+        // In a fleet mixing kinds, shared settings name the collectors of
+        // every kind: another kind's collector is not for this target.
+        let other_kind = |name: &str| {
+            kinds::KINDS
+                .iter()
+                .any(|k| k.name() != kind.name() && k.collectors().iter().any(|c| c.name == name))
+        };
+        let mut out: Vec<CollectorConfig> = Vec::new();
+        let mut ok = true;
+        for (i, name) in names.iter().enumerate() {
+            let path = format!("{at}.collectors[{i}]");
+            match specs.iter().find(|s| s.name == name) {
+                None if other_kind(name) => {}
+                None => {
+                    self.problem(
+                        &path,
+                        &format!(
+                            "unknown collector {name:?} for kind {} (known: {})",
+                            kind.name(),
+                            known()
+                        ),
+                    );
+                    ok = false;
+                }
+                Some(_) if out.iter().any(|c| c.spec.name == name) => {
+                    self.problem(&path, &format!("{name:?} listed twice"));
+                    ok = false;
+                }
+                Some(spec) => out.push(CollectorConfig {
+                    spec,
+                    interval: spec.default_interval.map_or(interval, |d| d.max(interval)),
+                }),
+            }
+        }
+        if ok && out.is_empty() && !names.is_empty() {
+            self.problem(
+                &format!("{at}.collectors"),
+                &format!(
+                    "none of these collectors is one of kind {} (known: {})",
+                    kind.name(),
+                    known()
+                ),
+            );
+            ok = false;
+        }
+        for (name, d) in e.collector_intervals.iter().flatten() {
+            let path = format!("{at}.collector_intervals.{name}");
+            let d = d.into_inner();
+            if !specs.iter().any(|s| s.name == name) {
+                if !other_kind(name) {
+                    self.problem(&path, &format!("unknown collector (known: {})", known()));
+                    ok = false;
+                }
+            } else if d < Duration::from_secs(1) {
+                self.problem(&path, "must be at least 1s");
+                ok = false;
+            } else if let Some(c) = out.iter_mut().find(|c| c.spec.name == name) {
+                c.interval = d;
+            }
+        }
+        ok.then_some(out)
+    }
+}

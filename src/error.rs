@@ -33,7 +33,7 @@ pub enum CollectError {
     /// Not the JSON we expected: HTML login page, broken JSON, wrong shape.
     #[error("unexpected response: {0}")]
     Parse(#[from] ParseError),
-    /// The body was larger than `max_response_size`.
+    /// The body was larger than the target's `body_size_limit`.
     #[error("response body larger than {limit} bytes")]
     TooLarge {
         /// The configured cap, in bytes.

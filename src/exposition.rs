@@ -39,7 +39,7 @@ pub struct Desc {
     /// One sentence, no trailing period needed.
     pub help: &'static str,
     /// Gauge or counter.
-    pub kind: MetricType,
+    pub metric_type: MetricType,
     /// Label names, in push order.
     pub labels: &'static [&'static str],
 }
@@ -54,7 +54,7 @@ impl Desc {
         Desc {
             name,
             help,
-            kind: MetricType::Gauge,
+            metric_type: MetricType::Gauge,
             labels,
         }
     }
@@ -68,14 +68,14 @@ impl Desc {
         Desc {
             name,
             help,
-            kind: MetricType::Counter,
+            metric_type: MetricType::Counter,
             labels,
         }
     }
 
     /// Name of the family in OpenMetrics: counters drop their `_total`.
     pub fn family_name(&self) -> &'static str {
-        match self.kind {
+        match self.metric_type {
             MetricType::Counter => self.name.strip_suffix("_total").unwrap_or(self.name),
             MetricType::Gauge => self.name,
         }
@@ -278,7 +278,7 @@ impl<'a> Encoder<'a> {
         self.out.push_str("\n# TYPE ");
         self.out.push_str(name);
         self.out.push(' ');
-        self.out.push_str(desc.kind.as_str());
+        self.out.push_str(desc.metric_type.as_str());
         self.out.push('\n');
         if self.format == Format::OpenMetrics {
             if let Some(unit) = unit_of(desc) {

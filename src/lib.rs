@@ -1,31 +1,55 @@
 //! # ivanti-exporter
 //!
 //! A Prometheus exporter for fleets of Ivanti Connect Secure and Policy
-//! Secure appliances. Data flows one way:
+//! Secure appliances (kind `ics`), and for the neighbouring One Identity
+//! SPS (`sps`), Ivanti EPMM (`epmm`) and Ivanti Security Controls (`isec`).
+//! Data flows one way, and so do the imports:
 //!
 //! ```text
-//! config ──▶ scheduler ──▶ client ──▶ kinds::<kind>::<area>::parse ──▶ store (snapshots) ──▶ render (/metrics, /probe)
+//!            ┌──────── daemon (reload, SIGHUP, target-file watch) ───────┐
+//! config ──▶ scheduler ──▶ kinds::<kind> ──▶ client ──▶ appliance (HTTPS)
+//!   │            │           │  parse(bytes) ─▶ samples(&model)
+//!   │            ▼           ▼
+//!   │          store (one immutable snapshot per target and collector)
+//!   │            │
+//!   │            ▼
+//!   │          render ──▶ web (/metrics, /probe, /-/reload, status page)
+//!   └─▶ builds client::Settings and kinds::Target for each target
 //! ```
 //!
-//! - [`config`]: the YAML/TOML file, defaults merged into targets, validation with paths.
-//! - [`scheduler`]: one task per (target, collector), jittered intervals, a global
-//!   concurrency cap and a per-appliance cap; writes snapshots into the [`store`].
-//! - [`client`]: the only code that talks HTTP to appliances (GET, and the one
-//!   documented login POST); TLS, timeouts, body cap, error classification.
-//! - [`kinds`]: what is specific to a product. [`kinds::ics`] holds Connect
-//!   Secure's login flow and one file per API area, each with a pure
-//!   `parse(bytes)` and a pure `samples(&model)`.
+//! - [`config`]: the YAML/TOML file, defaults merged into targets,
+//!   validation with paths; builds each target's [`client::Settings`] and
+//!   asks its kind to parse its own options ([`kinds::Kind::parse_options`]).
+//! - [`scheduler`]: one task per (target, collector), jittered intervals, a
+//!   global concurrency cap and a per-appliance cap; writes into the [`store`].
+//! - [`kinds`]: what is specific to a product: its login flow, its
+//!   collectors, and one file per API area with a pure `parse(bytes)` and a
+//!   pure `samples(&model)`. A kind sees only a [`kinds::Target`] (name,
+//!   credentials, typed options), never the config.
+//! - [`client`]: the only code that talks HTTP to appliances (GET, and the
+//!   login POSTs a kind declares); knows no product and no config.
 //! - [`store`]: per-target immutable snapshots; scrapes read, pollers write.
-//! - [`render`]: encodes snapshots with [`exposition`] (classic text or OpenMetrics).
-//! - [`web`]: the HTTP endpoints. [`sim`]: the simulated appliance fleet.
-//! - [`error`]: [`error::CollectError`], whose `kind()` is the `reason` label.
-//! - [`secret`]: [`secret::Secret`], printed as `<secret>` everywhere.
+//! - [`render`]: encodes snapshots with [`exposition`] (classic text or
+//!   OpenMetrics), the crate's own writer (label escaping, pre-rendered lines).
+//! - [`web`]: the HTTP endpoints; [`webconfig`]: `--web.config.file`.
+//! - [`daemon`]: wires the above together: `Daemon::build` binds (the address
+//!   is known before it runs), `Daemon::run_until` serves until shutdown.
+//! - Leaves, imported by the layers above and importing nothing of them:
+//!   [`tls`] (TLS settings, PEM, rustls verifiers), [`error`]
+//!   ([`error::CollectError`], whose `kind()` is the `reason` label),
+//!   [`secret`] ([`secret::Secret`], printed as `<secret>`), [`exposition`],
+//!   [`system`] (the only `unsafe`: the open-files limit), [`logging`].
+//! - Tools around the product: [`sim`], the simulated fleet (used only by
+//!   `cli` for `simulate` and by [`demo`] for `--demo`); [`cli`], flag
+//!   parsing and dispatch (imported by nothing but `main.rs`).
 
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod error;
 pub mod exposition;
+/// Fuzz entry points: compiled for tests and `cargo fuzz` (`--cfg fuzzing`) only.
+#[cfg(any(test, fuzzing))]
 pub mod fuzzing;
 pub mod kinds;
 pub mod logging;

@@ -250,14 +250,7 @@ async fn index(State(s): State<AppState>) -> Html<String> {
     Html(h)
 }
 
+/// A query-string value, encoded by the `url` crate's form codec.
 fn urlencode(s: &str) -> String {
-    let mut o = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            o.push(b as char);
-        } else {
-            let _ = write!(o, "%{b:02X}");
-        }
-    }
-    o
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

@@ -38,7 +38,7 @@ fn metrics_doc_matches_the_code() {
     let code: BTreeMap<String, (String, Vec<String>)> = ivanti_exporter::render::all_metrics()
         .into_iter()
         .map(|d| {
-            let kind = match d.kind {
+            let kind = match d.metric_type {
                 MetricType::Gauge => "gauge",
                 MetricType::Counter => "counter",
             };
@@ -83,7 +83,7 @@ fn metric_names_follow_prometheus_conventions() {
             "{}",
             d.name
         );
-        match d.kind {
+        match d.metric_type {
             MetricType::Counter => assert!(d.name.ends_with("_total"), "counter {}", d.name),
             MetricType::Gauge => assert!(!d.name.ends_with("_total"), "gauge {}", d.name),
         }

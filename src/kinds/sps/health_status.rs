@@ -106,91 +106,114 @@ pub fn from_object(m: &Map<String, Value>) -> Health {
         ..Health::default()
     };
     if let Some(fw) = object(m, "firmware") {
-        let integrity = object(fw, "integrity");
-        let tainted = object(fw, "tainted_files");
-        let mut names: Vec<&String> = integrity
-            .into_iter()
-            .flatten()
-            .chain(tainted.into_iter().flatten())
-            .map(|(k, _)| k)
-            .collect();
-        names.sort();
-        names.dedup();
-        for n in names {
-            h.firmware.push((
-                n.clone(),
-                integrity.and_then(|i| i.get(n)).and_then(ok_status),
-                tainted.and_then(|t| t.get(n)).and_then(value_f64),
-            ));
-        }
+        h.firmware = firmware(fw);
     }
     if let Some(raid) = object(m, "raid") {
-        h.raid_ok = match raid.get("status") {
-            Some(Value::Object(s)) => s.get("status").and_then(ok_status),
-            Some(other) => ok_status(other),
-            None => None,
-        };
-        let mut disks: Vec<(String, bool)> = object(raid, "disks")
-            .into_iter()
-            .flatten()
-            .filter_map(|(k, d)| {
-                let st = d.get("status").unwrap_or(d);
-                ok_status(st).map(|ok| (k.clone(), ok))
-            })
-            .collect();
-        disks.sort();
-        h.raid_disks = disks;
+        (h.raid_ok, h.raid_disks) = raid_status(raid);
     }
     if let Some(ix) = object(m, "indexer") {
-        let mut by_cap: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
-        let mut jobs = [0.0f64; 3];
-        let mut any_jobs = false;
-        for w in ix
-            .get("indexer_status")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_object)
-        {
-            let workers = w.get("workers_count").and_then(value_f64).unwrap_or(0.0);
-            let idle = w
-                .get("idle_workers_count")
-                .and_then(value_f64)
-                .unwrap_or(0.0);
-            for cap in w
-                .get("capabilities")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                let e = by_cap.entry(cap.to_owned()).or_default();
-                e.0 += workers;
-                e.1 += idle;
-            }
-            for (i, k) in ["indexer_jobs", "screenshot_jobs", "video_jobs"]
-                .iter()
-                .enumerate()
-            {
-                if let Some(n) = w.get(*k).and_then(value_f64) {
-                    jobs[i] += n;
-                    any_jobs = true;
-                }
-            }
-        }
-        h.workers = by_cap.into_iter().map(|(k, (w, i))| (k, w, i)).collect();
-        if any_jobs {
-            h.jobs = vec![
-                ("index", jobs[0]),
-                ("screenshot", jobs[1]),
-                ("video", jobs[2]),
-            ];
-        }
+        (h.workers, h.jobs) = indexer(ix);
     }
     h.queues = numbers(object(m, "pipeline_queues"));
     h.sessions = numbers(object(m, "sessions"));
     h
 }
+
+/// Firmware integrity and tainted files, per firmware name.
+fn firmware(fw: &Map<String, Value>) -> Vec<(String, Option<bool>, Option<f64>)> {
+    let mut firmware = Vec::new();
+    let integrity = object(fw, "integrity");
+    let tainted = object(fw, "tainted_files");
+    let mut names: Vec<&String> = integrity
+        .into_iter()
+        .flatten()
+        .chain(tainted.into_iter().flatten())
+        .map(|(k, _)| k)
+        .collect();
+    names.sort();
+    names.dedup();
+    for n in names {
+        firmware.push((
+            n.clone(),
+            integrity.and_then(|i| i.get(n)).and_then(ok_status),
+            tainted.and_then(|t| t.get(n)).and_then(value_f64),
+        ));
+    }
+    firmware
+}
+
+/// The RAID's state and its disks' states.
+fn raid_status(raid: &Map<String, Value>) -> (Option<bool>, Vec<(String, bool)>) {
+    let ok = match raid.get("status") {
+        Some(Value::Object(s)) => s.get("status").and_then(ok_status),
+        Some(other) => ok_status(other),
+        None => None,
+    };
+    let mut disks: Vec<(String, bool)> = object(raid, "disks")
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, d)| {
+            let st = d.get("status").unwrap_or(d);
+            ok_status(st).map(|ok| (k.clone(), ok))
+        })
+        .collect();
+    disks.sort();
+    (ok, disks)
+}
+
+/// Indexer workers per capability (total, idle) and jobs by type.
+fn indexer(ix: &Map<String, Value>) -> IndexerRead {
+    let mut by_cap: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
+    let mut jobs = [0.0f64; 3];
+    let mut any_jobs = false;
+    for w in ix
+        .get("indexer_status")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+    {
+        let workers = w.get("workers_count").and_then(value_f64).unwrap_or(0.0);
+        let idle = w
+            .get("idle_workers_count")
+            .and_then(value_f64)
+            .unwrap_or(0.0);
+        for cap in w
+            .get("capabilities")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            let e = by_cap.entry(cap.to_owned()).or_default();
+            e.0 += workers;
+            e.1 += idle;
+        }
+        for (i, k) in ["indexer_jobs", "screenshot_jobs", "video_jobs"]
+            .iter()
+            .enumerate()
+        {
+            if let Some(n) = w.get(*k).and_then(value_f64) {
+                jobs[i] += n;
+                any_jobs = true;
+            }
+        }
+    }
+    let workers = by_cap.into_iter().map(|(k, (w, i))| (k, w, i)).collect();
+    let jobs = if any_jobs {
+        vec![
+            ("index", jobs[0]),
+            ("screenshot", jobs[1]),
+            ("video", jobs[2]),
+        ]
+    } else {
+        Vec::new()
+    };
+    (workers, jobs)
+}
+
+/// Workers per capability (total, idle), and jobs by type.
+type IndexerRead = (Vec<(String, f64, f64)>, Vec<(&'static str, f64)>);
 
 /// The series of one poll.
 pub fn samples(h: &Health, out: &mut Samples) {

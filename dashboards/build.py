@@ -145,7 +145,7 @@ def fleet_overview():
             [q(f"count by (os_version, hardware_model) (ivanti_system_info{{{SEL}}})", "", instant=True, fmt="table")], w=12)
     b.panel("bargauge", "License usage", "Leased / total licenses per feature on license servers.",
             [q(f'sum by (job, target, feature) (ivanti_license_leased{{{SEL}}}) / on (job, target, feature) group_left '
-               f'max by (job, target, feature) (ivanti_license_capacity{{{SEL}}} > 0)', "{{target}} {{feature}}", instant=True)],
+               f'max by (job, target, feature) (ivanti_license_server_leased{{{SEL}}} > 0)', "{{target}} {{feature}}", instant=True)],
             w=12, unit="percentunit", field=PERCENT_THRESHOLDS, options={"orientation": "horizontal", "displayMode": "gradient"})
     b.row("Polling")
     b.panel("timeseries", "Collector errors by reason", "Failed polls per collector and reason (timeout, connect, tls, auth, http, parse, too_large).",
@@ -240,10 +240,10 @@ def clusters_licensing():
             [q('ivanti_license_leased{job=~"$job"}', "{{target}} {{feature}} → {{client}}")], w=12)
     b.panel("bargauge", "Lease usage per feature", "Leased / total per feature.",
             [q('sum by (target, feature) (ivanti_license_leased{job=~"$job"}) / on (target, feature) '
-               'max by (target, feature) (ivanti_license_capacity{job=~"$job"} > 0)', "{{target}} {{feature}}", instant=True)],
+               'max by (target, feature) (ivanti_license_server_leased{job=~"$job"} > 0)', "{{target}} {{feature}}", instant=True)],
             w=12, unit="percentunit", field=PERCENT_THRESHOLDS, options={"orientation": "horizontal", "displayMode": "gradient"})
-    b.panel("timeseries", "License capacity", "ivanti_license_capacity per feature.",
-            [q('ivanti_license_capacity{job=~"$job"}', "{{target}} {{feature}}")], w=8)
+    b.panel("timeseries", "License capacity", "ivanti_license_server_leased per feature.",
+            [q('ivanti_license_server_leased{job=~"$job"}', "{{target}} {{feature}}")], w=8)
     b.panel("timeseries", "Named users", "Named users per product (pcs, pps, local).",
             [q('ivanti_named_users{job=~"$job"}', "{{target}} {{product}}")], w=8)
     b.panel("state-timeline", "Licensed user limit reached", "MAX-LICENSED-USERS-REACHED per appliance.",

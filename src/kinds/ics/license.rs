@@ -7,10 +7,10 @@ use crate::exposition::{Desc, Samples};
 use serde::Deserialize;
 use serde_json::Value;
 
-/// `ivanti_license_capacity`
+/// `ivanti_license_server_leased`
 pub static TOTAL: Desc = Desc::gauge(
-    "ivanti_license_capacity",
-    "Licenses of the feature held by this license server (total-count)",
+    "ivanti_license_server_leased",
+    "Licenses of the feature leased out by this license server in all: total-count, the sum of its clients' leased-count (not a capacity)",
     &["feature"],
 );
 /// `ivanti_license_leased`
@@ -203,9 +203,9 @@ mod tests {
         assert_eq!(
             render(Some(&l), None),
             [
-                r#"ivanti_license_capacity{feature="Advanced Mobile License - Onboarding"} 0"#,
+                r#"ivanti_license_server_leased{feature="Advanced Mobile License - Onboarding"} 0"#,
                 r#"ivanti_license_leased{feature="Advanced Mobile License - Onboarding",client="client1"} 0"#,
-                r#"ivanti_license_capacity{feature="Concurrent Users"} 200"#,
+                r#"ivanti_license_server_leased{feature="Concurrent Users"} 200"#,
                 r#"ivanti_license_leased{feature="Concurrent Users",client="client1"} 200"#,
                 r#"ivanti_license_leased{feature="Concurrent Users",client="client2"} 0"#,
             ]
@@ -225,9 +225,9 @@ mod tests {
         assert_eq!(
             render(Some(&l), None),
             [
-                r#"ivanti_license_capacity{feature="Concurrent Users\nÜber"} 500"#,
+                r#"ivanti_license_server_leased{feature="Concurrent Users\nÜber"} 500"#,
                 r#"ivanti_license_leased{feature="Concurrent Users\nÜber",client="vpn \"fra\"\\1"} 150"#,
-                r#"ivanti_license_capacity{feature="Named Users"} 10"#,
+                r#"ivanti_license_server_leased{feature="Named Users"} 10"#,
             ]
         );
     }

@@ -49,9 +49,17 @@ pub static COLLECTOR_FAILURES: Desc = Desc::gauge(
     &["collector"],
 );
 
+/// `ivanti_tls_certificate_expiry_timestamp_seconds`.
+pub static CERT_EXPIRY: Desc = Desc::gauge(
+    "ivanti_tls_certificate_expiry_timestamp_seconds",
+    "Unix time at which the certificate the appliance presented at the latest TLS handshake expires (its notAfter); also with insecure_skip_verify",
+    &[],
+);
+
 /// Per-target poll metrics, in output order.
 pub static TARGET_METRICS: &[&Desc] = &[
     &UP,
+    &CERT_EXPIRY,
     &COLLECTOR_SUCCESS,
     &COLLECTOR_DURATION,
     &COLLECTOR_LAST_SUCCESS,
@@ -307,6 +315,13 @@ fn render_poll_metrics<F: FnMut(String) -> bool>(out: &mut Out<'_, F>, views: &[
             .series(&v.state.prefix, "", if up { 1.0 } else { 0.0 });
         out.flush();
     }
+    out.enc.family(&CERT_EXPIRY);
+    for v in views {
+        if let Some(t) = v.state.certificate.not_after() {
+            out.enc.series(&v.state.prefix, "", t as f64);
+        }
+    }
+    out.flush();
     for desc in [
         &COLLECTOR_SUCCESS,
         &COLLECTOR_DURATION,
@@ -432,6 +447,8 @@ mod tests {
             at,
         };
         let healthy = Arc::new(TargetState::new(config.targets[0].clone()));
+        // 2033-05-18T03:33:20Z: the leaf presented at its last handshake.
+        healthy.certificate.set(2_000_000_000);
         let mut s = Samples::new();
         let status =
             healthcheck::parse_status(&fixture("api/v1/system/healthcheck__status=all.json"))

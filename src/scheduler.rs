@@ -130,7 +130,10 @@ impl Scheduler {
     }
 
     fn start(&self, config: Arc<TargetConfig>, api: ApiClient, inner: &Inner) -> Running {
-        let state = Arc::new(TargetState::new(config.clone()));
+        let state = Arc::new(TargetState {
+            certificate: api.peer_certificate(),
+            ..TargetState::new(config.clone())
+        });
         let appliance = config.kind.appliance(config.kind_target(), api);
         let per_target = Arc::new(Semaphore::new(config.client.max_concurrent_requests));
         let tasks = (0..config.collectors.len())

@@ -3,6 +3,7 @@
 //! held for a pointer swap; a scrape clones those `Arc`s and renders without
 //! holding any lock the scheduler waits on.
 
+use crate::client::PeerCertificate;
 use crate::config::TargetConfig;
 use crate::error::CollectError;
 use crate::exposition::{push_label, Rendered, Series};
@@ -87,6 +88,8 @@ pub struct TargetState {
     pub prefix: Box<str>,
     /// One slot per configured collector, in config order.
     pub collectors: Vec<CollectorSlot>,
+    /// The certificate the appliance presented (set by its client).
+    pub certificate: Arc<PeerCertificate>,
 }
 
 impl TargetState {
@@ -114,6 +117,7 @@ impl TargetState {
             config,
             prefix: prefix.into_boxed_str(),
             collectors,
+            certificate: Arc::default(),
         }
     }
 

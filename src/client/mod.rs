@@ -34,6 +34,7 @@ use bytes::Bytes;
 use hyper::header::HeaderValue;
 use hyper::Method;
 use rustls::pki_types::ServerName;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -97,6 +98,37 @@ impl ApiResponse {
     }
 }
 
+/// The certificate the appliance presented at the latest TLS handshake:
+/// its `notAfter` (Unix seconds), read once per new connection, so it
+/// costs no request. Shared between the client and the target's state.
+#[derive(Debug)]
+pub struct PeerCertificate(AtomicI64);
+
+impl Default for PeerCertificate {
+    fn default() -> Self {
+        PeerCertificate::unknown()
+    }
+}
+
+impl PeerCertificate {
+    /// `notAfter` of the latest presented leaf certificate, once there was one.
+    pub fn not_after(&self) -> Option<i64> {
+        match self.0.load(Ordering::Relaxed) {
+            i64::MIN => None,
+            v => Some(v),
+        }
+    }
+
+    /// Record the `notAfter` of a newly presented certificate.
+    pub fn set(&self, not_after: i64) {
+        self.0.store(not_after, Ordering::Relaxed);
+    }
+
+    fn unknown() -> Self {
+        PeerCertificate(AtomicI64::new(i64::MIN))
+    }
+}
+
 /// What the client needs to know of one appliance, built by the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -127,6 +159,7 @@ pub struct ApiClient {
     idle: Arc<Mutex<Vec<Idle>>>,
     max_idle: usize,
     post_paths: &'static [&'static str],
+    peer: Arc<PeerCertificate>,
 }
 
 /// Where a target is and how to reach it.
@@ -199,7 +232,14 @@ impl ApiClient {
             idle: Arc::new(Mutex::new(Vec::new())),
             max_idle: target.max_concurrent_requests.max(1),
             post_paths: target.post_paths,
+            peer: Arc::default(),
         })
+    }
+
+    /// The appliance's certificate, as last presented (shared: it follows
+    /// later handshakes).
+    pub fn peer_certificate(&self) -> Arc<PeerCertificate> {
+        self.peer.clone()
     }
 
     /// The appliance's base URL.

@@ -121,6 +121,10 @@ impl ApiClient {
                     CollectError::Connect(format!("{url}: during the TLS handshake: {e}"))
                 }
             })?;
+        let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+        if let Some(not_after) = leaf.and_then(|c| crate::tls::not_after(c)) {
+            self.peer.set(not_after);
+        }
         Ok(Stream::Tls(Box::new(tls)))
     }
 }

@@ -219,3 +219,29 @@ async fn https_through_a_proxy_is_tunnelled_and_verified() {
         .unwrap_err();
     assert_eq!(e.kind(), "tls", "{e}");
 }
+
+#[tokio::test]
+async fn the_presented_certificates_expiry_is_read_at_the_handshake() {
+    let (fleet, _dir, ca) = crate::sim::fleet_with_ca_file(1).await;
+    let a = &fleet.appliances()[0];
+    // The simulator's leaf keeps rcgen's default validity: notAfter
+    // 4096-01-01T00:00:00Z = 67,090,118,400 s after the epoch.
+    const NOT_AFTER: i64 = 67_090_118_400;
+    for extra in [
+        format!("    tls_config: {{ ca_file: {} }}\n", ca.display()),
+        "    tls_config: { insecure_skip_verify: true }\n".to_owned(),
+    ] {
+        let c = client_for(a.url(), &extra);
+        assert_eq!(
+            c.peer_certificate().not_after(),
+            None,
+            "before any handshake"
+        );
+        let r = c
+            .get("/api/v1/system/healthcheck", Auth::None)
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(c.peer_certificate().not_after(), Some(NOT_AFTER), "{extra}");
+    }
+}

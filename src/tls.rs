@@ -76,13 +76,25 @@ pub fn client_config(tls: &TlsSettings) -> Result<rustls::ClientConfig, String> 
         let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
             .build()
             .map_err(|e| e.to_string())?;
-        match &tls.server_name {
-            Some(name) => {
-                let name = ServerName::try_from(name.clone())
-                    .map_err(|_| format!("server_name {name:?} is not a valid name"))?;
-                Arc::new(FixedServerName { inner, name })
-            }
-            None => inner,
+        let name = match &tls.server_name {
+            Some(name) => Some(
+                ServerName::try_from(name.clone())
+                    .map_err(|_| format!("server_name {name:?} is not a valid name"))?,
+            ),
+            None => None,
+        };
+        let pinned = match &tls.ca_pem {
+            Some(pem) => parse_ca_pem(pem)?,
+            None => Vec::new(),
+        };
+        if name.is_none() && pinned.is_empty() {
+            inner
+        } else {
+            Arc::new(Verifier {
+                inner,
+                name,
+                pinned,
+            })
         }
     };
     let builder = builder
@@ -100,24 +112,68 @@ pub fn client_config(tls: &TlsSettings) -> Result<rustls::ClientConfig, String> 
     Ok(config)
 }
 
-/// Verifies against `server_name` instead of the URL's host.
+/// Full verification against `ca_file` (or the web PKI), with two
+/// additions an operator expects:
+/// - `server_name`: the certificate is checked against it instead of the
+///   URL's host;
+/// - pinning: a presented leaf that is byte-identical to a certificate in
+///   `ca_file` is accepted although webpki refuses a CA certificate as an
+///   end entity (`openssl req -x509` makes `CA:TRUE` certificates, and
+///   Prometheus, curl and Python accept them pinned this way). Its name or
+///   IP and its validity period are still checked, and the handshake
+///   signatures are still verified with its key.
 #[derive(Debug)]
-struct FixedServerName {
+struct Verifier {
     inner: Arc<WebPkiServerVerifier>,
-    name: ServerName<'static>,
+    name: Option<ServerName<'static>>,
+    pinned: Vec<CertificateDer<'static>>,
 }
 
-impl ServerCertVerifier for FixedServerName {
+/// The checks left for a pinned certificate: the name and the validity period.
+fn verify_pinned(
+    cert: &CertificateDer<'_>,
+    name: &ServerName<'_>,
+    now: UnixTime,
+) -> Result<(), rustls::Error> {
+    use rustls::CertificateError;
+    let bad = |e: CertificateError| rustls::Error::InvalidCertificate(e);
+    let ee =
+        webpki::EndEntityCert::try_from(cert).map_err(|_| bad(CertificateError::BadEncoding))?;
+    ee.verify_is_valid_for_subject_name(name)
+        .map_err(|_| bad(CertificateError::NotValidForName))?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert)
+        .map_err(|_| bad(CertificateError::BadEncoding))?;
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    let validity = parsed.validity();
+    if now < validity.not_before.timestamp() {
+        return Err(bad(CertificateError::NotValidYet));
+    }
+    if now > validity.not_after.timestamp() {
+        return Err(bad(CertificateError::Expired));
+    }
+    Ok(())
+}
+
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
+        server_name: &ServerName<'_>,
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, &self.name, ocsp, now)
+        let name = self.name.as_ref().unwrap_or(server_name);
+        if self
+            .pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
+        {
+            verify_pinned(end_entity, name, now).map(|()| ServerCertVerified::assertion())
+        } else {
+            self.inner
+                .verify_server_cert(end_entity, intermediates, name, ocsp, now)
+        }
     }
     fn verify_tls12_signature(
         &self,
@@ -191,4 +247,141 @@ impl ServerCertVerifier for AcceptAnyCert {
 pub fn not_after(der: &[u8]) -> Option<i64> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     Some(cert.validity().not_after.timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Real handshakes on loopback against appliances with the certificates
+    //! operators make: `openssl req -x509` style self-signed `CA:TRUE`
+    //! certificates, pinned in `ca_file`.
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use tokio::net::{TcpListener, TcpStream};
+
+    struct SelfSigned {
+        pem: String,
+        der: CertificateDer<'static>,
+        key: PrivateKeyDer<'static>,
+    }
+
+    /// A self-signed certificate like `openssl req -x509 -newkey ... -addext
+    /// subjectAltName=...` makes: basicConstraints CA:TRUE.
+    fn self_signed(sans: &[&str], expired: bool) -> SelfSigned {
+        let mut p =
+            CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        if expired {
+            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let key = KeyPair::generate().unwrap();
+        let cert = p.self_signed(&key).unwrap();
+        SelfSigned {
+            pem: cert.pem(),
+            der: cert.der().clone(),
+            key: PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        }
+    }
+
+    /// An appliance presenting `cert` alone; answers every handshake.
+    async fn appliance(cert: &SelfSigned) -> std::net::SocketAddr {
+        install_crypto_provider();
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der.clone()], cert.key.clone_key())
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                let a = acceptor.clone();
+                tokio::spawn(async move {
+                    let _ = a.accept(s).await;
+                });
+            }
+        });
+        addr
+    }
+
+    /// The handshake's outcome: `Ok`, or the rustls error text.
+    async fn handshake(
+        addr: std::net::SocketAddr,
+        name: &str,
+        tls: TlsSettings,
+    ) -> Result<(), String> {
+        let config = client_config(&tls)?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = ServerName::try_from(name.to_owned()).unwrap();
+        connector
+            .connect(name, tcp)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    fn pinned(pem: &str) -> TlsSettings {
+        TlsSettings {
+            ca_pem: Some(pem.as_bytes().to_vec()),
+            ..TlsSettings::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pinned_ca_true_self_signed_certificate_is_accepted_by_ip_and_name() {
+        let cert = self_signed(&["127.0.0.1", "vpn-fra-1.example.net"], false);
+        let addr = appliance(&cert).await;
+        assert_eq!(
+            handshake(addr, "127.0.0.1", pinned(&cert.pem)).await,
+            Ok(())
+        );
+        // server_name replaces the URL's host in the check.
+        let tls = TlsSettings {
+            server_name: Some("vpn-fra-1.example.net".into()),
+            ..pinned(&cert.pem)
+        };
+        assert_eq!(handshake(addr, "127.0.0.1", tls).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_pinned_certificate_is_still_checked_for_name_and_validity() {
+        let cert = self_signed(&["127.0.0.1"], false);
+        let addr = appliance(&cert).await;
+        let e = handshake(addr, "localhost", pinned(&cert.pem))
+            .await
+            .unwrap_err();
+        assert!(e.contains("NotValidForName"), "{e}");
+        let tls = TlsSettings {
+            server_name: Some("other.example.net".into()),
+            ..pinned(&cert.pem)
+        };
+        let e = handshake(addr, "127.0.0.1", tls).await.unwrap_err();
+        assert!(e.contains("NotValidForName"), "{e}");
+
+        let old = self_signed(&["127.0.0.1"], true);
+        let addr = appliance(&old).await;
+        let e = handshake(addr, "127.0.0.1", pinned(&old.pem))
+            .await
+            .unwrap_err();
+        assert!(e.contains("Expired"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn anything_not_pinned_keeps_full_verification() {
+        let cert = self_signed(&["127.0.0.1"], false);
+        let other = self_signed(&["127.0.0.1"], false);
+        let addr = appliance(&cert).await;
+        // Another certificate in ca_file: the presented one is not pinned,
+        // and webpki refuses it (a CA certificate as end entity).
+        let e = handshake(addr, "127.0.0.1", pinned(&other.pem))
+            .await
+            .unwrap_err();
+        assert!(e.contains("invalid peer certificate"), "{e}");
+        // No ca_file: the web PKI roots, which do not know it.
+        let e = handshake(addr, "127.0.0.1", TlsSettings::default())
+            .await
+            .unwrap_err();
+        assert!(e.contains("invalid peer certificate"), "{e}");
+    }
 }

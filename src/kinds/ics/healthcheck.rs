@@ -117,19 +117,59 @@ pub fn parse_status(body: &[u8]) -> Result<Status, ParseError> {
     let Value::Object(m) = v else {
         return Err(ParseError::Json("expected a JSON object".into()));
     };
-    let cpu = get(&m, "CPU-UTILIZATION").or_else(|| {
+    status_from_map(&m)
+}
+
+/// Parse the unauthenticated page of firmware before 9.1R4,
+/// `/dana-na/healthcheck/healthcheck.cgi?status=all`: the same keys as
+/// `?status=all` as `KEY=value;` pairs (`CPU-UTILIZATION=2;`, shared/ics-api.md).
+/// The vendor documents no exact layout, so pairs may be separated by `;`,
+/// line breaks or HTML tags (`<br>`), and anything that is not `KEY=value`
+/// is ignored. A page with none of the known keys is an error.
+pub fn parse_cgi(body: &[u8]) -> Result<Status, ParseError> {
+    let text = String::from_utf8_lossy(body);
+    let mut m = Map::new();
+    let mut plain = String::with_capacity(text.len());
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                plain.push(';');
+            }
+            _ if in_tag => {}
+            _ => plain.push(c),
+        }
+    }
+    for pair in plain.split(|c| c == ';' || c == '\n' || c == '\r') {
+        if let Some((k, v)) = pair.split_once('=') {
+            let k = k.trim();
+            if !k.is_empty()
+                && k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                m.insert(k.to_owned(), Value::String(v.trim().to_owned()));
+            }
+        }
+    }
+    status_from_map(&m)
+}
+
+fn status_from_map(m: &Map<String, Value>) -> Result<Status, ParseError> {
+    let cpu = get(m, "CPU-UTILIZATION").or_else(|| {
         m.iter()
             .find(|(k, _)| k.to_ascii_uppercase().starts_with("CPU-UTILIZATION"))
             .map(|(_, v)| v)
     });
     let s = Status {
         cpu_percent: non_negative(cpu),
-        swap_percent: non_negative(get(&m, "SWAP-UTILIZATION")),
-        disk_percent: non_negative(get(&m, "DISK-UTILIZATION")),
-        user_count: non_negative(get(&m, "USER-COUNT")),
-        vpn_tunnels: non_negative(get(&m, "VPN-TUNNEL-COUNT")),
-        ssl_connections: non_negative(get(&m, "SSL-CONNECTION-COUNT")),
-        max_licensed_users_reached: get(&m, "MAX-LICENSED-USERS-REACHED").and_then(value_bool),
+        swap_percent: non_negative(get(m, "SWAP-UTILIZATION")),
+        disk_percent: non_negative(get(m, "DISK-UTILIZATION")),
+        user_count: non_negative(get(m, "USER-COUNT")),
+        vpn_tunnels: non_negative(get(m, "VPN-TUNNEL-COUNT")),
+        ssl_connections: non_negative(get(m, "SSL-CONNECTION-COUNT")),
+        max_licensed_users_reached: get(m, "MAX-LICENSED-USERS-REACHED").and_then(value_bool),
     };
     let known = cpu.is_some()
         || [
@@ -141,7 +181,7 @@ pub fn parse_status(body: &[u8]) -> Result<Status, ParseError> {
             "MAX-LICENSED-USERS-REACHED",
         ]
         .iter()
-        .any(|k| get(&m, k).is_some());
+        .any(|k| get(m, k).is_some());
     if !known {
         return Err(ParseError::Field("CPU-UTILIZATION"));
     }
@@ -197,6 +237,34 @@ mod tests {
     use super::super::lenient::testing::{arb_json, lines};
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_pre_9_1r4_page_gives_the_same_status_as_the_json() {
+        // The guide's ?status=all sample, written the way healthcheck.cgi does.
+        let page = b"CPU-UTILIZATION=8;\nSSL-CONNECTION-COUNT=0;\nMAX-LICENSED-USERS-REACHED=NO;\n\
+SWAP-UTILIZATION=1;\nDISK-UTILIZATION=-1;\nUSER-COUNT=0;\nVPN-TUNNEL-COUNT=0;\n";
+        let json = br#"{ "CPU-UTILIZATION4": 8, "SSL-CONNECTION-COUNT": 0, "MAX-LICENSED-USERS-REACHED": "NO",
+  "SWAP-UTILIZATION": 1, "DISK-UTILIZATION": -1, "USER-COUNT": 0, "VPN-TUNNEL-COUNT": 0 }"#;
+        assert_eq!(parse_cgi(page).unwrap(), parse_status(json).unwrap());
+        let s = parse_cgi(page).unwrap();
+        assert_eq!((s.cpu_percent, s.disk_percent), (Some(8.0), None));
+        // One line, or wrapped in HTML with <br>: the same values.
+        let html = b"<html><body>CPU-UTILIZATION=2;<br>USER-COUNT=41;<br/>VPN-TUNNEL-COUNT=40</body></html>";
+        let s = parse_cgi(html).unwrap();
+        assert_eq!(
+            (s.cpu_percent, s.user_count, s.vpn_tunnels),
+            (Some(2.0), Some(41.0), Some(40.0))
+        );
+        assert!(parse_cgi(b"Security Gateway is accessible").is_err());
+        assert!(parse_cgi(b"<html>Sign In</html>").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn the_cgi_parser_never_panics(b in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_cgi(&b);
+        }
+    }
 
     const GUIDE: &[u8] =
         include_bytes!("../../../tests/fixtures/ics/api/v1/system/healthcheck__status=all.json");

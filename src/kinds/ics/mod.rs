@@ -14,9 +14,10 @@ use crate::error::{looks_like_html, CollectError, ParseError};
 use crate::exposition::Samples;
 use crate::kinds::session::Session;
 use crate::secret::Secret;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 
 pub mod active_users;
 pub mod cluster;
@@ -35,6 +36,12 @@ pub const DEFAULT_PAGE_SIZE: usize = 200;
 pub const DEFAULT_MAX_RECORDS: usize = 10_000;
 /// The documented login (`POST /api/v1/realm_auth`), the only POST.
 const REALM_AUTH: &str = "/api/v1/realm_auth";
+/// The REST healthcheck (9.1R4 and later; the guide's examples).
+const HEALTHCHECK: &str = "/api/v1/system/healthcheck";
+/// The unauthenticated page older firmware and load balancers use.
+const HEALTHCHECK_CGI: &str = "/dana-na/healthcheck/healthcheck.cgi?status=all";
+/// `?status=sbr` is a capability flag: read it at the slow collectors' pace.
+const SBR_EVERY: Duration = Duration::from_secs(300);
 
 /// `active_users:` in a target: how sessions are paged for the breakdowns.
 #[derive(Debug, Clone, Default, serde::Deserialize, PartialEq, Eq)]
@@ -151,6 +158,10 @@ impl Kind for Ics {
         Arc::new(IcsAppliance {
             session: Session::new(&target.name, None),
             legacy: AtomicBool::new(false),
+            legacy_healthcheck: AtomicBool::new(false),
+            ignores_start: AtomicBool::new(false),
+            forbidden_generation: AtomicU64::new(u64::MAX),
+            sbr: std::sync::Mutex::new(None),
             target,
             options,
             api,
@@ -163,8 +174,17 @@ struct IcsAppliance {
     options: Options,
     api: ApiClient,
     session: Session,
-    /// `realm_auth` answered 404/405: use the legacy `GET /api/v1/auth`.
+    /// `realm_auth` answered 404/405 or a redirect: use the legacy `GET /api/v1/auth`.
     legacy: AtomicBool,
+    /// The REST healthcheck is missing (before 9.1R4): read healthcheck.cgi.
+    legacy_healthcheck: AtomicBool,
+    /// The firmware answers `start=` with the first page again (9.x).
+    ignores_start: AtomicBool,
+    /// The login-derived key whose re-login was answered 403 again: a
+    /// forbidden role, not an expired key, so no more logins for it.
+    forbidden_generation: AtomicU64,
+    /// `?status=sbr`, read at the slow collectors' pace.
+    sbr: std::sync::Mutex<Option<(Instant, Option<f64>)>>,
 }
 
 impl Appliance for IcsAppliance {
@@ -233,12 +253,24 @@ impl IcsAppliance {
             Credentials::RealmAuth { .. } => {
                 let (key, generation) = self.key().await?;
                 let resp = self.api.get(path, Auth::ApiKey(&key)).await?;
-                if resp.status != 401 {
+                // An expired key is 401, or 403 on some firmware; a 403
+                // that a fresh key gets too is the role's, not the key's.
+                let relogin = match resp.status {
+                    401 => true,
+                    403 => self.forbidden_generation.load(Ordering::Relaxed) != generation,
+                    _ => false,
+                };
+                if !relogin {
                     return Ok(resp);
                 }
                 self.invalidate(generation).await;
-                let (key, _) = self.key().await?;
-                self.api.get(path, Auth::ApiKey(&key)).await
+                let (key, generation) = self.key().await?;
+                let resp = self.api.get(path, Auth::ApiKey(&key)).await?;
+                if resp.status == 403 {
+                    self.forbidden_generation
+                        .store(generation, Ordering::Relaxed);
+                }
+                Ok(resp)
             }
         }
     }
@@ -265,8 +297,10 @@ impl IcsAppliance {
         if !self.legacy.load(Ordering::Relaxed) {
             let body = serde_json::json!({ "realm": realm });
             let resp = self.api.post_login(REALM_AUTH, auth, &body).await?;
-            if matches!(resp.status, 404 | 405) {
-                tracing::info!(target = %self.target.name, "realm_auth not available; using the legacy GET /api/v1/auth");
+            // Firmware before realm_auth answers 404/405, or redirects to
+            // its sign-in page.
+            if matches!(resp.status, 404 | 405 | 300..=399) {
+                tracing::info!(target = %self.target.name, status = resp.status, "realm_auth not available; using the legacy GET /api/v1/auth");
                 self.legacy.store(true, Ordering::Relaxed);
             } else {
                 return parse_login(resp, "realm_auth");
@@ -276,17 +310,22 @@ impl IcsAppliance {
         parse_login(resp, "legacy /api/v1/auth")
     }
 
+    /// Plain healthcheck (accessibility), `?status=all` (figures), and
+    /// `?status=sbr` every [`SBR_EVERY`]: 2 requests in a steady poll.
+    /// Firmware without the REST healthcheck (404, a redirect, an HTML
+    /// page) is read from healthcheck.cgi instead, from then on.
     async fn healthcheck(&self, out: &mut Samples) -> Result<(), CollectError> {
-        let plain = self
-            .api
-            .get("/api/v1/system/healthcheck", Auth::None)
-            .await?;
+        if self.legacy_healthcheck.load(Ordering::Relaxed) {
+            return self.healthcheck_cgi(out).await;
+        }
+        let plain = self.api.get(HEALTHCHECK, Auth::None).await?;
         let accessible = match plain.status {
             200..=299 if looks_like_html(&plain.body) => {
-                return Err(ParseError::Html.into());
+                return self.fall_back_to_cgi(out, ParseError::Html.into()).await;
             }
             200..=299 => true,
             500..=599 => false,
+            404 | 300..=399 => return self.fall_back_to_cgi(out, status_error(&plain)).await,
             _ => return Err(status_error(&plain)),
         };
         let all = self
@@ -299,18 +338,72 @@ impl IcsAppliance {
             _ if !accessible => None,
             _ => return Err(status_error(&all)),
         };
-        let sbr = self
-            .api
-            .get("/api/v1/system/healthcheck?status=sbr", Auth::None)
-            .await?;
-        let sbr = match sbr.status {
-            200..=299 => healthcheck::parse_sbr(&sbr.body)?,
-            _ => None,
-        };
+        let sbr = self.sbr().await?;
         healthcheck::samples(accessible, status.as_ref(), sbr, out);
         Ok(())
     }
 
+    /// `?status=sbr`, from a cache refreshed every [`SBR_EVERY`].
+    async fn sbr(&self) -> Result<Option<f64>, CollectError> {
+        let cached = *self.sbr.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, v)) = cached {
+            if at.elapsed() < SBR_EVERY {
+                return Ok(v);
+            }
+        }
+        let resp = self
+            .api
+            .get("/api/v1/system/healthcheck?status=sbr", Auth::None)
+            .await?;
+        let v = match resp.status {
+            200..=299 => healthcheck::parse_sbr(&resp.body)?,
+            _ => None,
+        };
+        *self.sbr.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), v));
+        Ok(v)
+    }
+
+    /// The REST healthcheck is missing: try healthcheck.cgi; if that is
+    /// missing too, the REST answer's error stands.
+    async fn fall_back_to_cgi(
+        &self,
+        out: &mut Samples,
+        rest_error: CollectError,
+    ) -> Result<(), CollectError> {
+        let resp = self.api.get(HEALTHCHECK_CGI, Auth::None).await?;
+        let parsed = match resp.status {
+            200..=299 => healthcheck::parse_cgi(&resp.body).ok(),
+            _ => None,
+        };
+        let Some(status) = parsed else {
+            return Err(rest_error);
+        };
+        tracing::info!(target = %self.target.name, "no REST healthcheck (firmware before 9.1R4?): reading /dana-na/healthcheck/healthcheck.cgi");
+        self.legacy_healthcheck.store(true, Ordering::Relaxed);
+        healthcheck::samples(true, Some(&status), None, out);
+        Ok(())
+    }
+
+    /// healthcheck.cgi: 200 with the figures, 5xx when the gateway is not
+    /// accessible (as the REST healthcheck's plain answer).
+    async fn healthcheck_cgi(&self, out: &mut Samples) -> Result<(), CollectError> {
+        let resp = self.api.get(HEALTHCHECK_CGI, Auth::None).await?;
+        match resp.status {
+            200..=299 => {
+                let status = healthcheck::parse_cgi(&resp.body)?;
+                healthcheck::samples(true, Some(&status), None, out);
+            }
+            500..=599 => healthcheck::samples(false, None, None, out),
+            _ => return Err(status_error(&resp)),
+        }
+        Ok(())
+    }
+
+    /// Pages of `number` records from `start` until the total is covered
+    /// (or `max_records`). Firmware that ignores `start` (9.x guides
+    /// document only `number`) answers the first page again: then one
+    /// request with `number = min(total, max_records)` covers every
+    /// session, and later polls go straight to it.
     async fn active_users(&self, out: &mut Samples) -> Result<(), CollectError> {
         let t = &self.options;
         let mut breakdown = active_users::Breakdown::default();
@@ -324,7 +417,7 @@ impl IcsAppliance {
                 .saturating_sub(breakdown.records())
                 .clamp(1, t.page_size);
             let path = format!("/api/v1/system/active-users?number={want}&start={start}");
-            let resp = expect_ok(self.get_authed(&path).await?)?;
+            let resp = self.active_users_page(&path).await?;
             let page = active_users::parse(&resp.body)?;
             let total = *first.get_or_insert((page.total_matched, page.user_login_permission));
             if t.max_records == 0 {
@@ -332,13 +425,35 @@ impl IcsAppliance {
             }
             let returned = page.records.len();
             let last = page.is_last_record == Some(true);
+            let covered = |b: &active_users::Breakdown| {
+                b.records() as u64 >= total.0 || b.records() >= t.max_records
+            };
             let new = breakdown.add(page.records);
-            if returned == 0
-                || new == 0
-                || last
-                || breakdown.records() as u64 >= total.0
-                || breakdown.records() >= t.max_records
-            {
+            if start > 0 && returned > 0 && new == 0 {
+                // The first page again: `start` is ignored.
+                if !self.ignores_start.swap(true, Ordering::Relaxed) {
+                    tracing::info!(target = %self.target.name, "the appliance ignores start= in active-users: reading the sessions with one request from now on");
+                }
+            }
+            if self.ignores_start.load(Ordering::Relaxed) && !covered(&breakdown) && !last {
+                let number = (total.0 as usize).min(t.max_records).max(1);
+                let path = format!("/api/v1/system/active-users?number={number}");
+                let all = self.active_users_page(&path).await;
+                match all.and_then(|r| {
+                    let mut b = active_users::Breakdown::default();
+                    b.add(active_users::parse(&r.body)?.records);
+                    Ok(b)
+                }) {
+                    Ok(b) => breakdown = b,
+                    // The breakdowns keep the first page;
+                    // ivanti_active_sessions_breakdown_records says so.
+                    Err(e) => {
+                        tracing::warn!(target = %self.target.name, error = %e, "reading every session in one request failed")
+                    }
+                }
+                break;
+            }
+            if returned == 0 || new == 0 || last || covered(&breakdown) {
                 break;
             }
             start += returned;
@@ -346,6 +461,10 @@ impl IcsAppliance {
         let (total, permitted) = first.unwrap_or((0, None));
         active_users::samples(total, permitted, &breakdown, out);
         Ok(())
+    }
+
+    async fn active_users_page(&self, path: &str) -> Result<ApiResponse, CollectError> {
+        expect_ok(self.get_authed(path).await?)
     }
 
     async fn cluster(&self, out: &mut Samples) -> Result<(), CollectError> {

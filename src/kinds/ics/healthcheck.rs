@@ -142,7 +142,7 @@ pub fn parse_cgi(body: &[u8]) -> Result<Status, ParseError> {
             _ => plain.push(c),
         }
     }
-    for pair in plain.split(|c| c == ';' || c == '\n' || c == '\r') {
+    for pair in plain.split([';', '\n', '\r']) {
         if let Some((k, v)) = pair.split_once('=') {
             let k = k.trim();
             if !k.is_empty()

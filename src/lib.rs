@@ -53,6 +53,7 @@ pub mod exposition;
 pub mod fuzzing;
 pub mod kinds;
 pub mod logging;
+pub mod process;
 pub mod render;
 pub mod scheduler;
 pub mod secret;

@@ -139,6 +139,7 @@ pub static SELF_METRICS: &[&Desc] = &[
 pub fn all_metrics() -> Vec<&'static Desc> {
     let mut v: Vec<&'static Desc> = SELF_METRICS
         .iter()
+        .chain(crate::process::METRICS)
         .chain(TARGET_METRICS)
         .copied()
         .chain(kinds::all_collector_metrics())
@@ -287,6 +288,10 @@ fn render_self(enc: &mut Encoder<'_>, stats: &ExporterStats, targets: usize) {
         (&RELOAD_FAILURES, stats.reload_failures.load(r) as f64),
     ];
     for (desc, value) in simple {
+        enc.family(desc);
+        enc.series("", "", value);
+    }
+    for (desc, value) in crate::process::read().samples() {
         enc.family(desc);
         enc.series("", "", value);
     }

@@ -19,3 +19,25 @@ pub fn raise_fd_limit() {
         }
     }
 }
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), for `/proc` CPU times.
+pub fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf only reads a system constant.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+/// The memory page size in bytes (`sysconf(_SC_PAGESIZE)`).
+pub fn page_size() -> f64 {
+    // SAFETY: sysconf only reads a system constant.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 {
+        p as f64
+    } else {
+        4096.0
+    }
+}

@@ -49,6 +49,9 @@ pub fn router(state: AppState, telemetry_path: &str, web: WebConfig) -> Router {
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload))
         .with_state(state)
+        // Compressed as it streams, when the client accepts gzip: a
+        // 10,000-appliance /metrics is ~56 MB of text.
+        .layer(tower_http::compression::CompressionLayer::new().gzip(true))
         .layer(axum::middleware::from_fn_with_state(web, require_auth))
 }
 
@@ -132,7 +135,8 @@ async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
         });
     (
         [(CONTENT_TYPE, format.content_type())],
-        axum::body::Body::from_stream(body),
+        // Fused: a body layer (gzip) may poll once more after the end.
+        axum::body::Body::from_stream(futures_util::StreamExt::fuse(body)),
     )
         .into_response()
 }
@@ -253,4 +257,57 @@ async fn index(State(s): State<AppState>) -> Html<String> {
 /// A query-string value, encoded by the `url` crate's form codec.
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read as _;
+
+    /// `/metrics` over a real loopback connection, as Prometheus asks for it
+    /// (`Accept-Encoding: gzip`) and as curl without `--compressed` does.
+    #[tokio::test]
+    async fn metrics_are_gzipped_when_the_scraper_asks() {
+        let (reload, _rx) = mpsc::channel(1);
+        let state = AppState {
+            store: Arc::new(Store::new()),
+            ready: Arc::new(AtomicBool::new(true)),
+            reload,
+        };
+        let app = router(state, "/metrics", WebConfig::default());
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await });
+        crate::tls::install_crypto_provider();
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let url = format!("http://{addr}/metrics");
+        let om = "application/openmetrics-text; version=1.0.0";
+        let get = |gzip: bool| {
+            let mut r = http.get(&url).header(ACCEPT, om);
+            if gzip {
+                r = r.header("accept-encoding", "gzip");
+            }
+            r.send()
+        };
+        let plain = get(false).await.unwrap();
+        assert_eq!(plain.headers().get("content-encoding"), None);
+        let plain = plain.text().await.unwrap();
+        let zipped = get(true).await.unwrap();
+        assert_eq!(zipped.headers()["content-encoding"], "gzip");
+        let bytes = zipped.bytes().await.unwrap();
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        // The same exposition (process_* readings aside, which move).
+        let strip = |s: &str| {
+            s.lines()
+                .filter(|l| !l.starts_with("process_"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(strip(&text), strip(&plain));
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert!(bytes.len() < text.len());
+    }
 }

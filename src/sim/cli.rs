@@ -1,0 +1,214 @@
+//! `ivanti-exporter simulate`: flags, kind mix, fault plan, and the run loop.
+
+use super::*;
+
+/// `ivanti-exporter simulate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// Number of simulated appliances.
+    #[arg(long, default_value_t = 10)]
+    pub appliances: usize,
+    /// Serve plain HTTP instead of HTTPS.
+    #[arg(long)]
+    pub http: bool,
+    /// Loopback address to listen on (127.0.0.0/8 or ::1 only).
+    #[arg(long = "listen-address", default_value = "127.0.0.1")]
+    pub listen_address: IpAddr,
+    /// First port (appliance i listens on base-port + i); 0 for ephemeral ports.
+    #[arg(long = "base-port", default_value_t = 0)]
+    pub base_port: u16,
+    /// Seed of the simulated data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Mean active sessions per appliance.
+    #[arg(long, default_value_t = 100)]
+    pub sessions: usize,
+    /// Faults: `3=hang,5=unauthorized` (appliance numbers as in sim-003), or
+    /// `ratio=0.2` to cycle faults over a fifth of the fleet every 30 s.
+    #[arg(long, default_value = "")]
+    pub faults: String,
+    /// Write an exporter config polling this fleet (and the CA beside it).
+    #[arg(long = "write-config")]
+    pub write_config: Option<PathBuf>,
+    /// Serve fleet-wide counters as JSON on this loopback address
+    /// (`GET /stats`: requests, TLS handshakes, connections, logins), for load tests.
+    #[arg(long = "stats-address")]
+    pub stats_address: Option<SocketAddr>,
+    /// Other products at the end of the fleet, e.g. `sps=1,epmm=1` (the
+    /// rest are Connect Secure).
+    #[arg(long, default_value = "", value_parser = parse_kinds)]
+    pub kinds: KindMix,
+}
+
+/// Parsed `--kinds`: the kinds of the last appliances, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KindMix(pub Vec<SimKind>);
+
+/// Parse `--kinds sps=1,epmm=2`.
+pub fn parse_kinds(spec: &str) -> Result<KindMix, String> {
+    let mut v = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, n) = part.split_once('=').unwrap_or((part, "1"));
+        let kind = SimKind::parse(k.trim())
+            .ok_or_else(|| format!("unknown kind {k:?} (known: ics, sps, epmm, isec)"))?;
+        let n: usize = n.trim().parse().map_err(|_| format!("bad count {n:?}"))?;
+        v.extend(std::iter::repeat_n(kind, n));
+    }
+    Ok(KindMix(v))
+}
+
+/// Parsed `--faults`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultPlan {
+    /// Fixed faults by 0-based index.
+    Fixed(Vec<(usize, Fault)>),
+    /// Cycle faults over this fraction of the fleet.
+    Ratio(f64),
+}
+
+/// Parse `--faults`.
+pub fn parse_faults(spec: &str) -> Result<FaultPlan, String> {
+    let spec = spec.trim();
+    if let Some(r) = spec.strip_prefix("ratio=") {
+        let r: f64 = r.parse().map_err(|_| format!("bad ratio {r:?}"))?;
+        if !(0.0..=1.0).contains(&r) {
+            return Err("ratio must be between 0 and 1".into());
+        }
+        return Ok(FaultPlan::Ratio(r));
+    }
+    let mut v = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (n, f) = part
+            .split_once('=')
+            .ok_or_else(|| format!("bad fault {part:?}: expected N=name"))?;
+        let n: usize = n
+            .parse()
+            .map_err(|_| format!("bad appliance number {n:?}"))?;
+        if n == 0 {
+            return Err("appliance numbers start at 1".into());
+        }
+        let fault = Fault::parse(f).ok_or_else(|| {
+            format!(
+                "unknown fault {f:?} (known: {}, latency:<duration>, forbidden, redirect, second_factor, none)",
+                Fault::CYCLE.join(", ")
+            )
+        })?;
+        v.push((n - 1, fault));
+    }
+    Ok(FaultPlan::Fixed(v))
+}
+
+/// Serve a fleet until `shutdown` resolves.
+pub async fn run(
+    args: SimulateArgs,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let plan = parse_faults(&args.faults)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // Bound before the fleet takes its thousands of ephemeral ports.
+    let stats_listener = match args.stats_address {
+        Some(addr) if !addr.ip().is_loopback() => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "--stats-address must be a loopback address",
+            ))
+        }
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    let fleet = Fleet::start(FleetOptions {
+        appliances: args.appliances,
+        tls: !args.http,
+        seed: args.seed,
+        sessions: args.sessions,
+        listen: args.listen_address,
+        base_port: args.base_port,
+        kinds: args.kinds.0.clone(),
+        ..FleetOptions::default()
+    })
+    .await?;
+    if let Some(path) = &args.write_config {
+        let ca = match fleet.ca_pem() {
+            Some(pem) => {
+                let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("fleet");
+                let ca = path.with_file_name(format!("{stem}-ca.pem"));
+                std::fs::write(&ca, pem)?;
+                Some(std::path::absolute(&ca)?)
+            }
+            None => None,
+        };
+        std::fs::write(
+            path,
+            fleet.config_yaml(ca.as_deref(), Duration::from_secs(15)),
+        )?;
+        tracing::info!(path = %path.display(), "exporter configuration written");
+    }
+    let mut stats_server = None;
+    if let Some(listener) = stats_listener {
+        let appliances: Vec<Appliance> = fleet.appliances().to_vec();
+        let app = axum::Router::new().route(
+            "/stats",
+            axum::routing::get(move || {
+                let appliances = appliances.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        fleet_totals(&appliances).to_string(),
+                    )
+                }
+            }),
+        );
+        stats_server = Some(tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        }));
+    }
+    let mut cycler = None;
+    match plan {
+        FaultPlan::Fixed(list) => {
+            for (i, f) in list {
+                if let Some(a) = fleet.appliances.get(i) {
+                    a.set_fault(f);
+                }
+            }
+        }
+        FaultPlan::Ratio(r) => {
+            let every = if r > 0.0 {
+                (1.0 / r).round().max(1.0) as usize
+            } else {
+                usize::MAX
+            };
+            let faulty: Vec<Appliance> = fleet
+                .appliances
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| every != usize::MAX && i % every == every - 1)
+                .map(|(_, a)| a.clone())
+                .collect();
+            cycler = Some(tokio::spawn(async move {
+                let mut epoch = 0usize;
+                loop {
+                    for (k, a) in faulty.iter().enumerate() {
+                        let name = Fault::CYCLE[(k + epoch) % Fault::CYCLE.len()];
+                        a.set_fault(Fault::parse(name).unwrap_or(Fault::None));
+                    }
+                    epoch += 1;
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+            }));
+        }
+    }
+    tracing::info!(
+        appliances = fleet.len(),
+        first = fleet.appliances.first().map(|a| a.url()).unwrap_or(""),
+        "simulated fleet ready"
+    );
+    shutdown.await;
+    if let Some(s) = stats_server {
+        s.abort();
+    }
+    if let Some(c) = cycler {
+        c.abort();
+    }
+    fleet.shutdown().await;
+    Ok(())
+}

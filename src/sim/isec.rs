@@ -1,0 +1,194 @@
+//! Ivanti Security Controls: NTLM per connection (sspi's server side),
+//! console version, agents, machines, operations.
+
+use super::*;
+
+/// Windows authentication state of one connection (Security Controls).
+#[derive(Default)]
+pub(super) enum ConnAuth {
+    /// Nothing yet.
+    #[default]
+    None,
+    /// CHALLENGE sent; the server context waits for AUTHENTICATE.
+    Challenged(
+        Box<(
+            sspi::Ntlm,
+            <sspi::Ntlm as sspi::SspiImpl>::CredentialsHandle,
+        )>,
+    ),
+    /// Authenticated: later requests on this connection need no header.
+    Authenticated,
+}
+
+/// The Windows account the simulated console accepts: `SIM\<admin user>`.
+pub fn isec_user(admin_user: &str) -> String {
+    format!("SIM\\{admin_user}")
+}
+
+pub(super) fn www_authenticate(values: &[String]) -> Response<Body> {
+    let mut b = Response::builder().status(StatusCode::UNAUTHORIZED);
+    for v in values {
+        b = b.header(hyper::header::WWW_AUTHENTICATE, v.as_str());
+    }
+    b.body(Body::from(
+        "401 - Unauthorized: Access is denied due to invalid credentials.",
+    ))
+    .unwrap_or_default()
+}
+
+/// One NTLM step on the server side; `Ok(Some(challenge))`, `Ok(None)` when
+/// authenticated, `Err` when rejected.
+pub(super) fn ntlm_step(
+    conn: &mut ConnAuth,
+    shared: &Shared,
+    token: &[u8],
+) -> Result<Option<Vec<u8>>, String> {
+    use sspi::{
+        AuthIdentity, BufferType, CredentialUse, DataRepresentation, SecurityBuffer,
+        SecurityStatus, ServerRequestFlags, Sspi, SspiImpl, Username,
+    };
+    let (mut ntlm, mut handle) = match std::mem::take(conn) {
+        ConnAuth::Challenged(b) => *b,
+        _ => {
+            let (_, user, pass) = &shared.fleet.admin;
+            let mut ntlm = sspi::Ntlm::new();
+            let identity = AuthIdentity {
+                username: Username::parse(&isec_user(user)).map_err(|e| e.to_string())?,
+                password: sspi::Secret::from(pass.clone()),
+            };
+            let acquired = ntlm
+                .acquire_credentials_handle()
+                .with_credential_use(CredentialUse::Inbound)
+                .with_auth_data(&identity)
+                .execute(&mut ntlm)
+                .map_err(|e| e.to_string())?;
+            (ntlm, acquired.credentials_handle)
+        }
+    };
+    let mut input = vec![SecurityBuffer::new(token.to_vec(), BufferType::Token)];
+    let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
+    let builder = ntlm
+        .accept_security_context()
+        .with_credentials_handle(&mut handle)
+        .with_context_requirements(ServerRequestFlags::empty())
+        .with_target_data_representation(DataRepresentation::Native)
+        .with_input(&mut input)
+        .with_output(&mut output);
+    let result = ntlm
+        .accept_security_context_impl(builder)
+        .and_then(|mut g| g.resolve_to_result())
+        .map_err(|e| e.to_string())?;
+    match result.status {
+        SecurityStatus::ContinueNeeded => {
+            let challenge = std::mem::take(&mut output[0].buffer);
+            *conn = ConnAuth::Challenged(Box::new((ntlm, handle)));
+            Ok(Some(challenge))
+        }
+        SecurityStatus::CompleteNeeded | SecurityStatus::CompleteAndContinue => {
+            shared.count_login();
+            ntlm.complete_auth_token(&mut output)
+                .map_err(|e| e.to_string())?;
+            *conn = ConnAuth::Authenticated;
+            Ok(None)
+        }
+        SecurityStatus::Ok => {
+            shared.count_login();
+            *conn = ConnAuth::Authenticated;
+            Ok(None)
+        }
+        other => Err(format!("{other:?}")),
+    }
+}
+
+/// Ivanti Security Controls: NTLM (or Negotiate with a raw NTLM token),
+/// connection-based like IIS.
+#[allow(clippy::result_large_err)]
+pub(super) fn isec(
+    shared: &Shared,
+    state: &State,
+    t: f64,
+    req: &Req<'_>,
+    conn: &std::sync::Mutex<ConnAuth>,
+) -> Answer {
+    use base64::Engine as _;
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    let offer = || www_authenticate(&["Negotiate".to_owned(), "NTLM".to_owned()]);
+    let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+    if state.fault == Fault::Unauthorized {
+        *conn = ConnAuth::None;
+        return Err(offer());
+    }
+    if !matches!(*conn, ConnAuth::Authenticated) {
+        let Some((scheme, token)) = req.authorization.as_deref().and_then(|h| h.split_once(' '))
+        else {
+            return Err(offer());
+        };
+        if !scheme.eq_ignore_ascii_case("NTLM") && !scheme.eq_ignore_ascii_case("Negotiate") {
+            return Err(offer());
+        }
+        let Ok(token) = b64.decode(token.trim()) else {
+            *conn = ConnAuth::None;
+            return Err(offer());
+        };
+        match ntlm_step(&mut conn, shared, &token) {
+            Ok(Some(challenge)) => {
+                return Err(www_authenticate(&[format!(
+                    "{scheme} {}",
+                    b64.encode(challenge)
+                )]));
+            }
+            Ok(None) => {}
+            Err(_) => {
+                *conn = ConnAuth::None;
+                return Err(offer());
+            }
+        }
+    }
+    if state.fault == Fault::Forbidden {
+        return Err(json_response(
+            StatusCode::FORBIDDEN,
+            &json!({ "message": "The user is not a Security Controls administrator." }),
+        ));
+    }
+    if req.method != "GET" {
+        return Err(json_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &json!({ "message": "read only" }),
+        ));
+    }
+    let seed = shared.seed;
+    let agents = 50 + (unit((seed, "agents")) * 2000.0) as u64;
+    let api = "/st/console/api/v1.0";
+    let Some(resource) = req.path.strip_prefix(api) else {
+        return Err(json_response(
+            StatusCode::NOT_FOUND,
+            &json!({ "message": "Not found" }),
+        ));
+    };
+    match resource {
+        "/configuration/version" => {
+            Ok(json!({ "version": format!("2024.1.0.{}", 1000 + shared.index) }))
+        }
+        "/agents" => Ok(json!({
+            "count": agents,
+            "value": (0..agents.min(3)).map(|i| json!({ "agentId": format!("{seed:08x}-{i:04}"), "status": "Online" })).collect::<Vec<_>>(),
+        })),
+        "/machines" => Ok(json!({ "count": agents + agents / 5, "value": [] })),
+        "/operations" => {
+            let epoch = (t / 60.0) as u64;
+            let statuses = ["Succeeded", "Succeeded", "Succeeded", "Running", "Failed"];
+            let n = 3 + (unit((seed, "ops", epoch)) * 8.0) as usize;
+            let value: Vec<Value> = (0..n)
+                .map(|i| {
+                    json!({ "operationId": format!("{epoch}-{i}"), "operation": "PatchScan",
+                                 "status": statuses[(i + epoch as usize) % statuses.len()] })
+                })
+                .collect();
+            Ok(json!({ "count": n, "value": value }))
+        }
+        _ => Err(json_response(
+            StatusCode::NOT_FOUND,
+            &json!({ "message": "Not found" }),
+        )),
+    }
+}

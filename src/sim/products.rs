@@ -1,0 +1,78 @@
+//! What a simulated appliance is, and the request view the neighbouring
+//! products share. The neighbouring products the simulator also plays, each with its own
+//! authentication flow and the payload shapes of its public guide:
+//!
+//! - **SPS**: `GET /api/authentication` with basic auth sets a `session_id`
+//!   cookie that expires after [`super::FleetOptions::sps_session_ttl`]
+//!   (about 20 minutes on a real box); `/api/health_status`,
+//!   `/api/cluster/status` (three nodes; `set_member_unreachable` takes one
+//!   down). Every other path, and every method but GET, is refused.
+//! - **EPMM**: basic auth on every call; `/api/v2/devices` answers the
+//!   `totalCount` of the query (counts derived from the seed, consistent
+//!   between queries), `/api/v2/device_spaces` two spaces; both require
+//!   `adminDeviceSpaceId`.
+//!
+//! Faults are applied by the caller exactly as for Connect Secure.
+
+use super::*;
+
+/// What a simulated appliance is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimKind {
+    /// Ivanti Connect Secure / Policy Secure.
+    Ics,
+    /// One Identity Safeguard for Privileged Sessions.
+    Sps,
+    /// Ivanti EPMM.
+    Epmm,
+    /// Ivanti Security Controls.
+    Isec,
+}
+
+impl SimKind {
+    /// The exporter's `kind:` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            SimKind::Ics => "ics",
+            SimKind::Sps => "sps",
+            SimKind::Epmm => "epmm",
+            SimKind::Isec => "isec",
+        }
+    }
+
+    /// Parse a `kind:` value.
+    pub fn parse(s: &str) -> Option<SimKind> {
+        [SimKind::Ics, SimKind::Sps, SimKind::Epmm, SimKind::Isec]
+            .into_iter()
+            .find(|k| k.name() == s)
+    }
+}
+
+/// A request as the kinds need it.
+pub(super) struct Req<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub basic: Option<(String, String)>,
+    pub cookie: Option<String>,
+    pub authorization: Option<String>,
+}
+
+/// The JSON to send (faults may still spoil it), or a finished response.
+// A response is large, but it is built once per request: boxing buys nothing.
+#[allow(clippy::result_large_err)]
+pub(super) type Answer = Result<Value, Response<Body>>;
+
+pub(super) fn error(status: StatusCode, kind: &str, message: &str) -> Response<Body> {
+    json_response(
+        status,
+        &json!({ "error": { "type": kind, "message": message, "details": {} } }),
+    )
+}
+
+pub(super) fn param<'a>(q: Option<&'a str>, key: &str) -> Option<&'a str> {
+    q?.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+}

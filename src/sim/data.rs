@@ -220,6 +220,8 @@ impl View<'_> {
         let number = number.unwrap_or(200).min(200);
         let first = match start {
             None => 0,
+            // 9.x: `start` is not understood; the first page again.
+            Some(_) if self.state.firmware == super::Firmware::IgnoresStart => 0,
             Some(s) if self.state.zero_based_paging => s,
             Some(s) => s.saturating_sub(1),
         };

@@ -120,3 +120,71 @@ pub(super) fn huge_body_parts() -> (Bytes, Bytes, Bytes) {
         ),
     )
 }
+
+/// An answer that replaces any other: 5xx, the sign-in page, a redirect.
+pub(super) fn replacing_answer(fault: &Fault) -> Option<Response<Body>> {
+    Some(match fault {
+        Fault::ServerError => ics_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
+        Fault::ServiceUnavailable => {
+            let mut resp = ics_error(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable");
+            resp.headers_mut().insert(
+                hyper::header::RETRY_AFTER,
+                hyper::header::HeaderValue::from_static("30"),
+            );
+            resp
+        }
+        Fault::HtmlLogin => Response::builder()
+            .header("content-type", "text/html; charset=utf-8")
+            .body(Body::from(LOGIN_PAGE))
+            .unwrap_or_default(),
+        Fault::Redirect => redirect("/dana-na/auth/url_default/welcome.cgi"),
+        _ => return None,
+    })
+}
+
+/// The JSON answer as sent, spoiled by the fault if it is one that does.
+pub(super) fn shape_answer(fault: &Fault, answer: &Value) -> Response<Body> {
+    use futures_util::StreamExt as _;
+    match fault {
+        Fault::BrokenJson => {
+            let text = answer.to_string();
+            let cut = text.len() / 2;
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(Body::from(text.as_bytes()[..cut].to_vec()))
+                .unwrap_or_default()
+        }
+        Fault::HugeBody => {
+            // ~64 MiB of session records, the same 64 KiB chunk over and over.
+            let (head, chunk, tail) = huge_body_parts();
+            let body = futures_util::stream::iter([Ok::<_, std::io::Error>(head)])
+                .chain(futures_util::stream::iter(
+                    (0..HUGE_BODY_CHUNKS).map(move |_| Ok(chunk.clone())),
+                ))
+                .chain(futures_util::stream::iter([Ok(tail)]));
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(Body::from_stream(body))
+                .unwrap_or_default()
+        }
+        Fault::TruncatedBody => {
+            let text = answer.to_string();
+            let cut = text.len() / 2;
+            // Headers and half the body go out (the pause lets them be
+            // flushed), then the connection is closed.
+            let body = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(
+                text.as_bytes()[..cut].to_vec(),
+            ))])
+            .chain(futures_util::stream::once(async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Err(std::io::Error::other("connection lost"))
+            }));
+            Response::builder()
+                .header("content-type", "application/json")
+                .header("content-length", text.len().to_string())
+                .body(Body::from_stream(body))
+                .unwrap_or_default()
+        }
+        _ => json_response(StatusCode::OK, answer),
+    }
+}

@@ -37,6 +37,8 @@ pub struct State {
     pub(super) profile: Profile,
     pub(super) sessions: Option<usize>,
     pub(super) keys: HashSet<String>,
+    /// Keys revoked by [`Appliance::revoke_keys`] (expired, to the appliance).
+    pub(super) revoked: HashSet<String>,
     /// SPS session cookies and when they were issued.
     pub(super) cookies: HashMap<String, Instant>,
     pub(super) failovers: u64,
@@ -44,6 +46,7 @@ pub struct State {
     pub(super) licenses_exhausted: bool,
     pub(super) logins_disabled: bool,
     pub(super) zero_based_paging: bool,
+    pub(super) firmware: Firmware,
 }
 
 impl State {
@@ -53,12 +56,14 @@ impl State {
             profile,
             sessions: None,
             keys: HashSet::new(),
+            revoked: HashSet::new(),
             cookies: HashMap::new(),
             failovers: 0,
             member_unreachable: false,
             licenses_exhausted: false,
             logins_disabled: false,
             zero_based_paging: false,
+            firmware: Firmware::Current,
         }
     }
 }
@@ -150,6 +155,10 @@ impl Appliance {
     pub fn set_profile(&self, p: Profile) {
         self.update(|s| s.profile = p);
     }
+    /// Give the appliance one firmware generation's behaviour.
+    pub fn set_firmware(&self, f: Firmware) {
+        self.update(|s| s.firmware = f);
+    }
     /// Fix the number of active sessions (stable session ids).
     pub fn set_sessions(&self, n: usize) {
         self.update(|s| s.sessions = Some(n));
@@ -157,7 +166,8 @@ impl Appliance {
     /// Invalidate every key issued by a login.
     pub fn revoke_keys(&self) {
         self.update(|s| {
-            s.keys.clear();
+            let keys = std::mem::take(&mut s.keys);
+            s.revoked.extend(keys);
             s.cookies.clear();
         });
     }

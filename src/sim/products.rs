@@ -58,6 +58,30 @@ pub(super) struct Req<'a> {
     pub authorization: Option<String>,
 }
 
+impl<'a> Req<'a> {
+    /// The view of a request that the neighbour products read.
+    pub(super) fn of(req: &'a Request<hyper::body::Incoming>) -> Req<'a> {
+        let header = |name| {
+            req.headers()
+                .get_all(name)
+                .iter()
+                .filter_map(|v: &hyper::header::HeaderValue| v.to_str().ok())
+        };
+        Req {
+            method: req.method().as_str(),
+            path: req.uri().path(),
+            query: req.uri().query(),
+            basic: basic_auth(req),
+            cookie: header(hyper::header::COOKIE)
+                .flat_map(|v| v.split(';'))
+                .find_map(|c| c.trim().strip_prefix("session_id=").map(str::to_owned)),
+            authorization: header(hyper::header::AUTHORIZATION)
+                .next()
+                .map(str::to_owned),
+        }
+    }
+}
+
 /// The JSON to send (faults may still spoil it), or a finished response.
 // A response is large, but it is built once per request: boxing buys nothing.
 #[allow(clippy::result_large_err)]

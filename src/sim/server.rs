@@ -162,268 +162,53 @@ pub(super) async fn handle(
     req: Request<hyper::body::Incoming>,
     conn: Arc<Mutex<ConnAuth>>,
 ) -> Result<Response<Body>, std::io::Error> {
-    let n = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-    let _guard = InFlight(&shared);
-    let method = req.method().as_str().to_owned();
-    let path = req.uri().path().to_owned();
-    {
-        let mut st = shared.stats.lock().unwrap_or_else(|p| p.into_inner());
-        st.requests += 1;
-        st.max_in_flight = st.max_in_flight.max(n);
-        *st.by_method_path
-            .entry((method.clone(), path.clone()))
-            .or_default() += 1;
-    }
+    let _in_flight = count(&shared, &req);
     let state = shared
         .state
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    if refusing(&shared).0 {
+    before_answer(&shared, &state.fault).await?;
+    if let Some(resp) = replacing_answer(&state.fault) {
+        return Ok(resp);
+    }
+    let t = shared.fleet.started.elapsed().as_secs_f64();
+    let answer = match shared.kind {
+        SimKind::Ics => ics(&shared, &state, req).await,
+        SimKind::Sps => sps(&shared, &state, t, &Req::of(&req)),
+        SimKind::Epmm => epmm(&shared, &state, &Req::of(&req)),
+        SimKind::Isec => isec(&shared, &state, t, &Req::of(&req), &conn),
+    };
+    Ok(match answer {
+        Ok(v) => shape_answer(&state.fault, &v),
+        Err(resp) => resp,
+    })
+}
+
+/// Count the request (and how many are in flight) in the appliance's stats.
+fn count<'a>(shared: &'a Shared, req: &Request<hyper::body::Incoming>) -> InFlight<'a> {
+    let n = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+    let mut st = shared.stats.lock().unwrap_or_else(|p| p.into_inner());
+    st.requests += 1;
+    st.max_in_flight = st.max_in_flight.max(n);
+    *st.by_method_path
+        .entry((
+            req.method().as_str().to_owned(),
+            req.uri().path().to_owned(),
+        ))
+        .or_default() += 1;
+    InFlight(shared)
+}
+
+/// Faults that act before any answer: refusing, hanging, latency.
+async fn before_answer(shared: &Shared, fault: &Fault) -> Result<(), std::io::Error> {
+    if refusing(shared).0 {
         return Err(std::io::Error::other("refusing"));
     }
-    match &state.fault {
+    match fault {
         Fault::Hang => std::future::pending::<()>().await,
         Fault::Latency(d) => tokio::time::sleep(*d).await,
         _ => {}
     }
-    let fleet = &shared.fleet;
-    let query = req.uri().query().map(str::to_owned);
-    let q = query.as_deref();
-    let is_login = path == "/api/v1/realm_auth" || path == "/api/v1/auth";
-    let public = path == "/api/v1/system/healthcheck";
-    // Faults that replace any answer.
-    match state.fault {
-        Fault::ServerError => {
-            return Ok(ics_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal error",
-            ))
-        }
-        Fault::ServiceUnavailable => {
-            let mut resp = ics_error(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable");
-            resp.headers_mut().insert(
-                hyper::header::RETRY_AFTER,
-                hyper::header::HeaderValue::from_static("30"),
-            );
-            return Ok(resp);
-        }
-        Fault::HtmlLogin => {
-            return Ok(Response::builder()
-                .header("content-type", "text/html; charset=utf-8")
-                .body(Body::from(LOGIN_PAGE))
-                .unwrap_or_default())
-        }
-        Fault::Redirect => {
-            return Ok(Response::builder()
-                .status(StatusCode::FOUND)
-                .header("location", "/dana-na/auth/url_default/welcome.cgi")
-                .body(Body::empty())
-                .unwrap_or_default())
-        }
-        _ => {}
-    }
-    let creds = basic_auth(&req);
-    let answer = match shared.kind {
-        SimKind::Ics => None,
-        kind => {
-            let cookie = req
-                .headers()
-                .get_all(hyper::header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(';'))
-                .find_map(|c| c.trim().strip_prefix("session_id=").map(str::to_owned));
-            let r = Req {
-                method: &method,
-                path: &path,
-                query: q,
-                basic: creds.clone(),
-                cookie,
-                authorization: req
-                    .headers()
-                    .get(hyper::header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-            };
-            let t = fleet.started.elapsed().as_secs_f64();
-            Some(match kind {
-                SimKind::Sps => sps(&shared, &state, t, &r),
-                SimKind::Isec => isec(&shared, &state, t, &r, &conn),
-                _ => epmm(&shared, &state, &r),
-            })
-        }
-    };
-    let answer = match answer {
-        Some(Ok(v)) => Some(v),
-        Some(Err(resp)) => return Ok(resp),
-        None => None,
-    };
-    // Authentication (Connect Secure).
-    let answer: Option<Value> = match answer {
-        Some(v) => Some(v),
-        None => {
-            if is_login {
-                let legacy = path == "/api/v1/auth";
-                let allowed = if legacy {
-                    method == "GET"
-                } else {
-                    method == "POST" && state.profile != Profile::OldFirmware
-                };
-                if !allowed {
-                    return Ok(ics_error(StatusCode::NOT_FOUND, "Not found"));
-                }
-                shared.count_login();
-                let body = req
-                    .into_body()
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
-                let realm_ok = legacy
-                    || serde_json::from_slice::<Value>(&body)
-                        .ok()
-                        .and_then(|v| v.get("realm").and_then(Value::as_str).map(str::to_owned))
-                        .is_some_and(|r| r == fleet.admin.0);
-                let (_, user, pass) = &fleet.admin;
-                let ok = realm_ok && creds.as_ref().is_some_and(|(u, p)| u == user && p == pass);
-                if !ok {
-                    return Ok(ics_error(
-                        StatusCode::UNAUTHORIZED,
-                        "Invalid username or password",
-                    ));
-                }
-                if state.fault == Fault::SecondFactor && !legacy {
-                    return Ok(json_response(
-                        StatusCode::OK,
-                        &json!({ "resume_id": format!("{:032x}", rand::random::<u128>()) }),
-                    ));
-                }
-                let key = format!("{:032x}", rand::random::<u128>());
-                shared
-                    .state
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .keys
-                    .insert(key.clone());
-                return Ok(json_response(StatusCode::OK, &json!({ "api_key": key })));
-            }
-            if method != "GET" {
-                return Ok(ics_error(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "Method not allowed",
-                ));
-            }
-            if !public {
-                let authed = creds.as_ref().is_some_and(|(u, p)| {
-                    p.is_empty() && (*u == fleet.api_key || state.keys.contains(u))
-                });
-                if !authed || state.fault == Fault::Unauthorized {
-                    return Ok(ics_error(StatusCode::UNAUTHORIZED, "Authentication failed"));
-                }
-                if state.fault == Fault::Forbidden {
-                    return Ok(ics_error(
-                        StatusCode::FORBIDDEN,
-                        "Admin role has no access to REST APIs",
-                    ));
-                }
-            }
-            let view = data::View {
-                seed: shared.seed,
-                name: &shared.name,
-                index: shared.index,
-                t: fleet.started.elapsed().as_secs_f64(),
-                started_unix: fleet.started_unix,
-                mean_sessions: fleet.mean_sessions,
-                state: &state,
-            };
-            let status_param = q.and_then(|q| {
-                q.split('&')
-                    .find_map(|kv| kv.strip_prefix("status="))
-                    .map(str::to_owned)
-            });
-            match (path.as_str(), status_param.as_deref()) {
-                ("/api/v1/system/healthcheck", None) => {
-                    Some(json!({ "message": "Security Gateway is accessible." }))
-                }
-                ("/api/v1/system/healthcheck", Some("all")) => Some(view.health_all()),
-                ("/api/v1/system/healthcheck", Some("sbr")) => Some(json!({ "SBR-AVAILABLE": 1 })),
-                ("/api/v1/system/active-users", _) => {
-                    let name = q.and_then(|q| {
-                        q.split('&')
-                            .find_map(|kv| kv.strip_prefix("name="))
-                            .map(data::url_decode)
-                    });
-                    Some(view.active_users(
-                        query_param(q, "number"),
-                        query_param(q, "start"),
-                        name.as_deref(),
-                    ))
-                }
-                ("/api/v1/cluster", _) => match view.cluster() {
-                    Some(c) => Some(c),
-                    None => {
-                        return Ok(ics_error(
-                            StatusCode::NOT_FOUND,
-                            "Node is not part of a cluster",
-                        ))
-                    }
-                },
-                ("/api/v1/license/license-server-lease-information", _) => match view.leases() {
-                    Some(l) => Some(l),
-                    None => return Ok(ics_error(StatusCode::NOT_FOUND, "Not a license server")),
-                },
-                ("/api/v1/license/named-users", _) => Some(view.named_users()),
-                ("/api/v1/system/system-information", _) => Some(view.system_information()),
-                _ => None,
-            }
-        }
-    };
-    let Some(answer) = answer else {
-        return Ok(ics_error(StatusCode::NOT_FOUND, "Not found"));
-    };
-    Ok(match state.fault {
-        Fault::BrokenJson => {
-            let text = answer.to_string();
-            let cut = text.len() / 2;
-            Response::builder()
-                .header("content-type", "application/json")
-                .body(Body::from(text.as_bytes()[..cut].to_vec()))
-                .unwrap_or_default()
-        }
-        Fault::HugeBody => {
-            use futures_util::StreamExt as _;
-            // ~64 MiB of session records, the same 64 KiB chunk over and over.
-            let (head, chunk, tail) = huge_body_parts();
-            let body = futures_util::stream::iter([Ok::<_, std::io::Error>(head)])
-                .chain(futures_util::stream::iter(
-                    (0..HUGE_BODY_CHUNKS).map(move |_| Ok(chunk.clone())),
-                ))
-                .chain(futures_util::stream::iter([Ok(tail)]));
-            Response::builder()
-                .header("content-type", "application/json")
-                .body(Body::from_stream(body))
-                .unwrap_or_default()
-        }
-        Fault::TruncatedBody => {
-            let text = answer.to_string();
-            let cut = text.len() / 2;
-            use futures_util::StreamExt as _;
-            // Headers and half the body go out (the pause lets them be
-            // flushed), then the connection is closed.
-            let body = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(
-                text.as_bytes()[..cut].to_vec(),
-            ))])
-            .chain(futures_util::stream::once(async {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                Err(std::io::Error::other("connection lost"))
-            }));
-            Response::builder()
-                .header("content-type", "application/json")
-                .header("content-length", text.len().to_string())
-                .body(Body::from_stream(body))
-                .unwrap_or_default()
-        }
-        _ => json_response(StatusCode::OK, &answer),
-    })
+    Ok(())
 }

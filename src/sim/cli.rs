@@ -38,6 +38,14 @@ pub struct SimulateArgs {
     /// rest are Connect Secure).
     #[arg(long, default_value = "", value_parser = parse_kinds)]
     pub kinds: KindMix,
+    /// Firmware behaviours by appliance number, e.g.
+    /// `2=pre-9.1r4,3=ignores-start,4=403-on-expiry,5=realm-auth-redirect`.
+    #[arg(long, default_value = "")]
+    pub firmware: String,
+    /// Every appliance presents one self-signed CA:TRUE certificate (as
+    /// `openssl req -x509` makes it), written beside --write-config to pin.
+    #[arg(long = "self-signed")]
+    pub self_signed: bool,
 }
 
 /// Parsed `--kinds`: the kinds of the last appliances, in order.
@@ -103,8 +111,9 @@ pub async fn run(
     args: SimulateArgs,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let plan = parse_faults(&args.faults)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let invalid = |e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+    let plan = parse_faults(&args.faults).map_err(invalid)?;
+    let firmware = parse_firmware(&args.firmware).map_err(invalid)?;
     // Bound before the fleet takes its thousands of ephemeral ports.
     let stats_listener = match args.stats_address {
         Some(addr) if !addr.ip().is_loopback() => {
@@ -124,79 +133,20 @@ pub async fn run(
         listen: args.listen_address,
         base_port: args.base_port,
         kinds: args.kinds.0.clone(),
+        self_signed: args.self_signed,
         ..FleetOptions::default()
     })
     .await?;
+    for (n, f) in firmware {
+        if let Some(a) = n.checked_sub(1).and_then(|i| fleet.appliances.get(i)) {
+            a.set_firmware(f);
+        }
+    }
     if let Some(path) = &args.write_config {
-        let ca = match fleet.ca_pem() {
-            Some(pem) => {
-                let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("fleet");
-                let ca = path.with_file_name(format!("{stem}-ca.pem"));
-                std::fs::write(&ca, pem)?;
-                Some(std::path::absolute(&ca)?)
-            }
-            None => None,
-        };
-        std::fs::write(
-            path,
-            fleet.config_yaml(ca.as_deref(), Duration::from_secs(15)),
-        )?;
-        tracing::info!(path = %path.display(), "exporter configuration written");
+        write_config(&fleet, path)?;
     }
-    let mut stats_server = None;
-    if let Some(listener) = stats_listener {
-        let appliances: Vec<Appliance> = fleet.appliances().to_vec();
-        let app = axum::Router::new().route(
-            "/stats",
-            axum::routing::get(move || {
-                let appliances = appliances.clone();
-                async move {
-                    (
-                        [(axum::http::header::CONTENT_TYPE, "application/json")],
-                        fleet_totals(&appliances).to_string(),
-                    )
-                }
-            }),
-        );
-        stats_server = Some(tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        }));
-    }
-    let mut cycler = None;
-    match plan {
-        FaultPlan::Fixed(list) => {
-            for (i, f) in list {
-                if let Some(a) = fleet.appliances.get(i) {
-                    a.set_fault(f);
-                }
-            }
-        }
-        FaultPlan::Ratio(r) => {
-            let every = if r > 0.0 {
-                (1.0 / r).round().max(1.0) as usize
-            } else {
-                usize::MAX
-            };
-            let faulty: Vec<Appliance> = fleet
-                .appliances
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| every != usize::MAX && i % every == every - 1)
-                .map(|(_, a)| a.clone())
-                .collect();
-            cycler = Some(tokio::spawn(async move {
-                let mut epoch = 0usize;
-                loop {
-                    for (k, a) in faulty.iter().enumerate() {
-                        let name = Fault::CYCLE[(k + epoch) % Fault::CYCLE.len()];
-                        a.set_fault(Fault::parse(name).unwrap_or(Fault::None));
-                    }
-                    epoch += 1;
-                    tokio::time::sleep(Duration::from_secs(30)).await;
-                }
-            }));
-        }
-    }
+    let stats_server = stats_listener.map(|l| serve_stats(&fleet, l));
+    let cycler = apply_faults(&fleet, plan);
     tracing::info!(
         appliances = fleet.len(),
         first = fleet.appliances.first().map(|a| a.url()).unwrap_or(""),
@@ -211,4 +161,82 @@ pub async fn run(
     }
     fleet.shutdown().await;
     Ok(())
+}
+
+/// The exporter config polling `fleet`, and its CA (or pinned certificate) beside it.
+fn write_config(fleet: &Fleet, path: &Path) -> std::io::Result<()> {
+    let ca = match fleet.ca_pem() {
+        Some(pem) => {
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("fleet");
+            let ca = path.with_file_name(format!("{stem}-ca.pem"));
+            std::fs::write(&ca, pem)?;
+            Some(std::path::absolute(&ca)?)
+        }
+        None => None,
+    };
+    std::fs::write(
+        path,
+        fleet.config_yaml(ca.as_deref(), Duration::from_secs(15)),
+    )?;
+    tracing::info!(path = %path.display(), "exporter configuration written");
+    Ok(())
+}
+
+/// `GET /stats` on `listener`: the fleet's summed counters.
+fn serve_stats(fleet: &Fleet, listener: TcpListener) -> JoinHandle<()> {
+    let appliances: Vec<Appliance> = fleet.appliances().to_vec();
+    let app = axum::Router::new().route(
+        "/stats",
+        axum::routing::get(move || {
+            let appliances = appliances.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    fleet_totals(&appliances).to_string(),
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    })
+}
+
+/// Fixed faults, or a task cycling faults over a share of the fleet.
+fn apply_faults(fleet: &Fleet, plan: FaultPlan) -> Option<JoinHandle<()>> {
+    match plan {
+        FaultPlan::Fixed(list) => {
+            for (i, f) in list {
+                if let Some(a) = fleet.appliances.get(i) {
+                    a.set_fault(f);
+                }
+            }
+            None
+        }
+        FaultPlan::Ratio(r) => {
+            let every = if r > 0.0 {
+                (1.0 / r).round().max(1.0) as usize
+            } else {
+                usize::MAX
+            };
+            let faulty: Vec<Appliance> = fleet
+                .appliances
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| every != usize::MAX && i % every == every - 1)
+                .map(|(_, a)| a.clone())
+                .collect();
+            Some(tokio::spawn(async move {
+                let mut epoch = 0usize;
+                loop {
+                    for (k, a) in faulty.iter().enumerate() {
+                        let name = Fault::CYCLE[(k + epoch) % Fault::CYCLE.len()];
+                        a.set_fault(Fault::parse(name).unwrap_or(Fault::None));
+                    }
+                    epoch += 1;
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+            }))
+        }
+    }
 }

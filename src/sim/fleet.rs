@@ -228,6 +228,10 @@ pub struct FleetOptions {
     pub kinds: Vec<SimKind>,
     /// Lifetime of an SPS session cookie.
     pub sps_session_ttl: Duration,
+    /// Every appliance presents one self-signed `CA:TRUE` certificate (as
+    /// `openssl req -x509` makes it) instead of a leaf signed by the
+    /// fleet's CA; [`Fleet::ca_pem`] is then that certificate, to pin.
+    pub self_signed: bool,
 }
 
 impl Default for FleetOptions {
@@ -247,6 +251,7 @@ impl Default for FleetOptions {
             base_port: 0,
             kinds: Vec::new(),
             sps_session_ttl: Duration::from_secs(20 * 60),
+            self_signed: false,
         }
     }
 }
@@ -271,6 +276,45 @@ pub(super) fn is_loopback(ip: IpAddr) -> bool {
     ip.is_loopback()
 }
 
+/// `https://127.0.0.1:port` (brackets around IPv6).
+fn url_of(addr: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    match addr {
+        SocketAddr::V4(a) => format!("{scheme}://{a}"),
+        SocketAddr::V6(a) => format!("{scheme}://[{}]:{}", a.ip(), a.port()),
+    }
+}
+
+impl Shared {
+    /// Appliance `i` of the fleet, of kind `kind`, listening on `addr`.
+    fn new(
+        i: usize,
+        kind: SimKind,
+        opts: &FleetOptions,
+        addr: SocketAddr,
+        fleet: Arc<FleetShared>,
+    ) -> Shared {
+        let name = match kind {
+            SimKind::Ics => format!("sim-{:03}", i + 1),
+            other => format!("{}-{:03}", other.name(), i + 1),
+        };
+        Shared {
+            index: i,
+            kind,
+            seed: opts.seed.wrapping_mul(1_000_003).wrapping_add(i as u64),
+            addr,
+            state: Mutex::new(State::new(Profile::for_index(i))),
+            stats: Mutex::new(Stats::default()),
+            in_flight: AtomicU64::new(0),
+            tls_handshakes: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            changed: Notify::new(),
+            fleet,
+            name,
+        }
+    }
+}
+
 impl Fleet {
     /// Start listening; every appliance is ready when this returns.
     pub async fn start(opts: FleetOptions) -> std::io::Result<Fleet> {
@@ -283,7 +327,7 @@ impl Fleet {
         crate::tls::install_crypto_provider();
         crate::system::raise_fd_limit();
         let (acceptor, ca_pem) = if opts.tls {
-            let (a, pem) = tls_acceptor(opts.listen)?;
+            let (a, pem) = tls_acceptor(opts.listen, opts.self_signed)?;
             (Some(a), Some(pem))
         } else {
             (None, None)
@@ -315,29 +359,8 @@ impl Fleet {
             } else {
                 SimKind::Ics
             };
-            let name = match kind {
-                SimKind::Ics => format!("sim-{:03}", i + 1),
-                other => format!("{}-{:03}", other.name(), i + 1),
-            };
-            let shared = Arc::new(Shared {
-                index: i,
-                kind,
-                seed: opts.seed.wrapping_mul(1_000_003).wrapping_add(i as u64),
-                addr,
-                state: Mutex::new(State::new(Profile::for_index(i))),
-                stats: Mutex::new(Stats::default()),
-                in_flight: AtomicU64::new(0),
-                tls_handshakes: AtomicU64::new(0),
-                connections: AtomicU64::new(0),
-                changed: Notify::new(),
-                fleet: fleet.clone(),
-                name,
-            });
-            let scheme = if opts.tls { "https" } else { "http" };
-            let url = match addr {
-                SocketAddr::V4(a) => format!("{scheme}://{a}"),
-                SocketAddr::V6(a) => format!("{scheme}://[{}]:{}", a.ip(), a.port()),
-            };
+            let shared = Arc::new(Shared::new(i, kind, &opts, addr, fleet.clone()));
+            let url = url_of(addr, opts.tls);
             appliances.push(Appliance {
                 shared: shared.clone(),
                 url,

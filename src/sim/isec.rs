@@ -102,7 +102,6 @@ pub(super) fn ntlm_step(
 
 /// Ivanti Security Controls: NTLM (or Negotiate with a raw NTLM token),
 /// connection-based like IIS.
-#[allow(clippy::result_large_err)]
 pub(super) fn isec(
     shared: &Shared,
     state: &State,
@@ -110,40 +109,7 @@ pub(super) fn isec(
     req: &Req<'_>,
     conn: &std::sync::Mutex<ConnAuth>,
 ) -> Answer {
-    use base64::Engine as _;
-    let b64 = &base64::engine::general_purpose::STANDARD;
-    let offer = || www_authenticate(&["Negotiate".to_owned(), "NTLM".to_owned()]);
-    let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-    if state.fault == Fault::Unauthorized {
-        *conn = ConnAuth::None;
-        return Err(offer());
-    }
-    if !matches!(*conn, ConnAuth::Authenticated) {
-        let Some((scheme, token)) = req.authorization.as_deref().and_then(|h| h.split_once(' '))
-        else {
-            return Err(offer());
-        };
-        if !scheme.eq_ignore_ascii_case("NTLM") && !scheme.eq_ignore_ascii_case("Negotiate") {
-            return Err(offer());
-        }
-        let Ok(token) = b64.decode(token.trim()) else {
-            *conn = ConnAuth::None;
-            return Err(offer());
-        };
-        match ntlm_step(&mut conn, shared, &token) {
-            Ok(Some(challenge)) => {
-                return Err(www_authenticate(&[format!(
-                    "{scheme} {}",
-                    b64.encode(challenge)
-                )]));
-            }
-            Ok(None) => {}
-            Err(_) => {
-                *conn = ConnAuth::None;
-                return Err(offer());
-            }
-        }
-    }
+    authenticate(shared, state, req, conn)?;
     if state.fault == Fault::Forbidden {
         return Err(json_response(
             StatusCode::FORBIDDEN,
@@ -191,4 +157,49 @@ pub(super) fn isec(
             &json!({ "message": "Not found" }),
         )),
     }
+}
+
+/// The connection's NTLM state: authenticated once, or the next leg of
+/// the handshake (a challenge), or an offer of the schemes.
+fn authenticate(
+    shared: &Shared,
+    state: &State,
+    req: &Req<'_>,
+    conn: &std::sync::Mutex<ConnAuth>,
+) -> Result<(), Response<Body>> {
+    use base64::Engine as _;
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    let offer = || www_authenticate(&["Negotiate".to_owned(), "NTLM".to_owned()]);
+    let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+    if state.fault == Fault::Unauthorized {
+        *conn = ConnAuth::None;
+        return Err(offer());
+    }
+    if !matches!(*conn, ConnAuth::Authenticated) {
+        let Some((scheme, token)) = req.authorization.as_deref().and_then(|h| h.split_once(' '))
+        else {
+            return Err(offer());
+        };
+        if !scheme.eq_ignore_ascii_case("NTLM") && !scheme.eq_ignore_ascii_case("Negotiate") {
+            return Err(offer());
+        }
+        let Ok(token) = b64.decode(token.trim()) else {
+            *conn = ConnAuth::None;
+            return Err(offer());
+        };
+        match ntlm_step(&mut conn, shared, &token) {
+            Ok(Some(challenge)) => {
+                return Err(www_authenticate(&[format!(
+                    "{scheme} {}",
+                    b64.encode(challenge)
+                )]));
+            }
+            Ok(None) => {}
+            Err(_) => {
+                *conn = ConnAuth::None;
+                return Err(offer());
+            }
+        }
+    }
+    Ok(())
 }

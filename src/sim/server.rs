@@ -4,8 +4,14 @@
 
 use super::*;
 
-pub(super) fn tls_acceptor(listen: IpAddr) -> std::io::Result<(tokio_rustls::TlsAcceptor, String)> {
+pub(super) fn tls_acceptor(
+    listen: IpAddr,
+    self_signed: bool,
+) -> std::io::Result<(tokio_rustls::TlsAcceptor, String)> {
     let err = |e: rcgen::Error| std::io::Error::other(e.to_string());
+    if self_signed {
+        return self_signed_acceptor(listen);
+    }
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     ca_params.distinguished_name.push(
@@ -211,4 +217,40 @@ async fn before_answer(shared: &Shared, fault: &Fault) -> Result<(), std::io::Er
         _ => {}
     }
     Ok(())
+}
+
+/// One self-signed certificate with `basicConstraints CA:TRUE`, as
+/// `openssl req -x509 -addext subjectAltName=...` makes it: the certificate
+/// an operator pins in `ca_file`.
+fn self_signed_acceptor(listen: IpAddr) -> std::io::Result<(tokio_rustls::TlsAcceptor, String)> {
+    let err = |e: rcgen::Error| std::io::Error::other(e.to_string());
+    let mut sans = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    if !sans.contains(&listen.to_string()) {
+        sans.push(listen.to_string());
+    }
+    let mut params = rcgen::CertificateParams::new(sans).map_err(err)?;
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        "simulated appliance (self-signed)",
+    );
+    let key = rcgen::KeyPair::generate().map_err(err)?;
+    let cert = params.self_signed(&key).map_err(err)?;
+    let der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(std::io::Error::other)?
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.der().clone()], der)
+    .map_err(std::io::Error::other)?;
+    Ok((
+        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        cert.pem(),
+    ))
 }

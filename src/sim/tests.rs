@@ -708,6 +708,8 @@ async fn run_writes_config_and_ca_then_serves_until_shutdown() {
         write_config: Some(path.clone()),
         stats_address: None,
         kinds: KindMix::default(),
+        firmware: String::new(),
+        self_signed: false,
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(run(args, async {
@@ -745,6 +747,8 @@ async fn run_writes_config_and_ca_then_serves_until_shutdown() {
         write_config: None,
         stats_address: None,
         kinds: KindMix::default(),
+        firmware: String::new(),
+        self_signed: false,
     };
     assert!(run(args, async {}).await.is_err());
 }

@@ -216,8 +216,14 @@ impl View<'_> {
         name: Option<&str>,
     ) -> Value {
         let n = self.sessions();
-        // The firmware's default page and hard cap.
-        let number = number.unwrap_or(200).min(200);
+        // The firmware's default page and hard cap (22.x: "a request
+        // returns at most 200 users"); 9.x guides ask for number=250.
+        let cap = if self.state.firmware == super::Firmware::IgnoresStart {
+            usize::MAX
+        } else {
+            200
+        };
+        let number = number.unwrap_or(200).min(cap);
         let first = match start {
             None => 0,
             // 9.x: `start` is not understood; the first page again.

@@ -12,6 +12,7 @@ mod deploy;
 mod docs;
 mod e2e;
 mod faults;
+mod firmware;
 mod formats;
 mod lifecycle;
 mod paging;

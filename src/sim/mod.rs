@@ -35,6 +35,27 @@
 //! records, every fifth appliance reports `DISK-UTILIZATION: -1`. For exact
 //! figures, [`Appliance::set_sessions`] fixes the count and the session ids.
 //!
+//! # Firmware generations
+//!
+//! [`Firmware`] gives one appliance the behaviour of a generation
+//! operators still run ([`Appliance::set_firmware`], `simulate --firmware
+//! 2=pre-9.1r4`): `pre-9.1r4` (no REST healthcheck, only
+//! `/dana-na/healthcheck/healthcheck.cgi?status=all` with `KEY=value;`
+//! lines), `ignores-start` (9.x: `start` ignored, `number` not capped),
+//! `403-on-expiry` (a revoked key is a 403), `realm-auth-redirect`
+//! (`realm_auth` redirects to the sign-in page). `--self-signed`
+//! ([`FleetOptions::self_signed`]) serves one self-signed `CA:TRUE`
+//! certificate instead of the fleet CA's leaf.
+//!
+//! # Files
+//!
+//! `fleet` (options, appliances, state, counters), `server` (TLS, accept
+//! loop, the request handler: count, faults, dispatch), `faults`,
+//! `request` (the answer helpers every product uses), `products` (what a
+//! simulated appliance is, the request view), one file per product (`ics`,
+//! `sps`, `epmm`, `isec`), `firmware`, `data` (the generated figures),
+//! `cli` (`simulate`), `tests`.
+//!
 //! # Profiles
 //!
 //! [`Profile`] picks a firmware/topology variant, by default cycled over

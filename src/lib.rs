@@ -24,6 +24,8 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod daemon;
+pub mod demo;
 pub mod error;
 pub mod exposition;
 pub mod floor;

@@ -1,20 +1,17 @@
-//! Command line (Prometheus conventions) and the three ways to run:
-//! the daemon, `check-config`, and `simulate`.
+//! Command line (Prometheus conventions): the flags, and dispatch to the
+//! ways to run: the daemon ([`crate::daemon`]), `check-config`,
+//! `simulate`, `healthcheck`.
 
 use crate::config::Config;
+use crate::daemon::{self, Daemon, Settings, SourceKind};
+use crate::demo::Demo;
 use crate::logging::{self, LogFormat, LogLevel};
-use crate::scheduler::Scheduler;
 use crate::sim;
-use crate::store::Store;
-use crate::web::{self, AppState, ReloadRequest};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// Default port of the exporter's web server.
 pub const DEFAULT_PORT: u16 = 9959;
@@ -122,7 +119,7 @@ pub fn main() -> ExitCode {
         Some(Command::Simulate(ref args)) => rt
             .block_on(sim::run(args.clone(), shutdown_signal()))
             .map_err(|e| format!("simulator: {e}")),
-        None => rt.block_on(run(cli)),
+        None => rt.block_on(run(&cli)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,18 +131,141 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn healthcheck(url: &str) -> Result<(), String> {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(5))
-        .build()
+/// The daemon as the flags describe it, until SIGTERM/SIGINT (a second
+/// one cuts the graceful shutdown short); with `--demo`, the simulated
+/// fleet runs alongside.
+async fn run(cli: &Cli) -> Result<(), String> {
+    let listen = parse_listen_address(&cli.listen_address)?;
+    daemon::check_telemetry_path(&cli.telemetry_path).map_err(|e| e.to_string())?;
+    let demo = match cli.demo {
+        true => Some(Demo::start(cli.demo_appliances).await?),
+        false => None,
+    };
+    let settings = Settings {
+        listen,
+        telemetry_path: cli.telemetry_path.clone(),
+        source: match &demo {
+            Some(demo) => demo.source(),
+            None => SourceKind::File(cli.config_file.clone()),
+        },
+        shard: (cli.shard_index, cli.shard_count),
+        web_config_file: cli.web_config_file.clone(),
+    };
+    let daemon = Daemon::build(settings)
+        .await
+        .map_err(|e| e.to_string())?
+        .abort_on(shutdown_signal());
+    daemon
+        .run_until(shutdown_signal())
+        .await
         .map_err(|e| e.to_string())?;
-    let resp = client.get(url).send().await.map_err(|e| e.to_string())?;
-    if resp.status().is_success() {
+    if let Some(demo) = demo {
+        demo.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Exit 0 when `url` answers 2xx within 5 s (the container's health check,
+/// so no curl is needed in the image).
+async fn healthcheck(url: &str) -> Result<(), String> {
+    let status = tokio::time::timeout(Duration::from_secs(5), get_status(url))
+        .await
+        .map_err(|_| format!("{url}: no answer within 5s"))??;
+    if status.is_success() {
         Ok(())
     } else {
-        Err(format!("{url}: HTTP {}", resp.status()))
+        Err(format!("{url}: HTTP {status}"))
     }
+}
+
+/// One GET of `url` (http://, or https:// with the web PKI roots) with
+/// hyper's client connection; URL credentials become basic auth, no proxy.
+async fn get_status(url: &str) -> Result<hyper::StatusCode, String> {
+    let err = |e: &dyn std::fmt::Display| format!("{url}: {e}");
+    let parsed = url::Url::parse(url).map_err(|e| err(&e))?;
+    let host = match parsed.host() {
+        Some(url::Host::Domain(d)) => d.to_owned(),
+        Some(url::Host::Ipv4(a)) => a.to_string(),
+        Some(url::Host::Ipv6(a)) => a.to_string(),
+        None => return Err(err(&"no host in the URL")),
+    };
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let mut req =
+        hyper::Request::get(&parsed[url::Position::BeforePath..url::Position::AfterQuery]).header(
+            hyper::header::HOST,
+            &parsed[url::Position::BeforeHost..url::Position::AfterPort],
+        );
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        let credentials = format!(
+            "{}:{}",
+            percent_decode(parsed.username()),
+            percent_decode(parsed.password().unwrap_or(""))
+        );
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+        req = req.header(hyper::header::AUTHORIZATION, format!("Basic {encoded}"));
+    }
+    let req = req
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .map_err(|e| err(&e))?;
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| err(&e))?;
+    match parsed.scheme() {
+        "http" => send(tcp, req).await.map_err(|e| err(&e)),
+        "https" => {
+            let tls = crate::tls::client_config(&crate::tls::TlsSettings::default())?;
+            let name = rustls::pki_types::ServerName::try_from(host).map_err(|e| err(&e))?;
+            let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+                .connect(name, tcp)
+                .await
+                .map_err(|e| err(&e))?;
+            send(stream, req).await.map_err(|e| err(&e))
+        }
+        other => Err(err(&format!(
+            "unsupported scheme {other:?} (http or https)"
+        ))),
+    }
+}
+
+/// Send `req` on a new HTTP/1.1 connection over `io`; the status of the answer.
+async fn send<S>(
+    io: S,
+    req: hyper::Request<http_body_util::Empty<bytes::Bytes>>,
+) -> Result<hyper::StatusCode, hyper::Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io)).await?;
+    let conn = tokio::spawn(conn);
+    let status = sender.send_request(req).await.map(|r| r.status());
+    conn.abort();
+    status
+}
+
+/// `%XX` escapes of URL credentials decoded (invalid ones kept as they are).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn check_config(path: &Path) -> ExitCode {
@@ -168,263 +288,6 @@ fn check_config(path: &Path) -> ExitCode {
         }
     }
 }
-
-/// Where the configuration comes from, and which shard of it is ours.
-struct Source {
-    kind: SourceKind,
-    shard: (u32, u32),
-}
-
-enum SourceKind {
-    File(PathBuf),
-    Demo { yaml: String, dir: PathBuf },
-}
-
-impl Source {
-    fn load(&self) -> Result<Config, String> {
-        let mut config = match &self.kind {
-            SourceKind::File(p) => Config::load(p).map_err(|e| e.to_string())?,
-            SourceKind::Demo { yaml, dir } => {
-                Config::from_yaml(yaml, dir).map_err(|e| e.to_string())?
-            }
-        };
-        let (index, count) = self.shard;
-        if count > 1 {
-            config
-                .targets
-                .retain(|t| crate::config::shard_of(&t.name, count) == index);
-        }
-        Ok(config)
-    }
-}
-
-/// The daemon: load config, start polling, serve HTTP until SIGTERM/SIGINT;
-/// SIGHUP and `POST /-/reload` reload the config.
-pub async fn run(cli: Cli) -> Result<(), String> {
-    let addr = parse_listen_address(&cli.listen_address)?;
-    if !cli.telemetry_path.starts_with('/') || cli.telemetry_path == "/" {
-        return Err(format!(
-            "--web.telemetry-path must start with / and not be /: {:?}",
-            cli.telemetry_path
-        ));
-    }
-    let mut _fleet = None;
-    let source = if cli.demo {
-        let fleet = sim::Fleet::start(sim::FleetOptions {
-            appliances: cli.demo_appliances.max(1),
-            // One of each neighbouring product at the end of the fleet.
-            kinds: if cli.demo_appliances >= 4 {
-                vec![sim::SimKind::Sps, sim::SimKind::Epmm, sim::SimKind::Isec]
-            } else {
-                Vec::new()
-            },
-            ..sim::FleetOptions::default()
-        })
-        .await
-        .map_err(|e| format!("starting the simulated fleet: {e}"))?;
-        let dir = std::env::temp_dir().join(format!("ivanti-exporter-demo-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let ca = dir.join("fleet-ca.pem");
-        if let Some(pem) = fleet.ca_pem() {
-            std::fs::write(&ca, pem).map_err(|e| format!("{}: {e}", ca.display()))?;
-        }
-        let yaml = fleet.config_yaml(fleet.ca_pem().map(|_| ca.as_path()), Duration::from_secs(5));
-        tracing::info!(appliances = fleet.len(), "demo: simulated fleet started");
-        _fleet = Some(fleet);
-        SourceKind::Demo { yaml, dir }
-    } else {
-        SourceKind::File(cli.config_file.clone())
-    };
-    if cli.shard_count == 0 || cli.shard_index >= cli.shard_count {
-        return Err(format!(
-            "--shard.index must be below --shard.count (got {} of {})",
-            cli.shard_index, cli.shard_count
-        ));
-    }
-    let source = Source {
-        kind: source,
-        shard: (cli.shard_index, cli.shard_count),
-    };
-    // A bad config at start: clear error, exit 1, nothing started.
-    let config = source
-        .load()
-        .map_err(|e| format!("invalid configuration:\n{e}"))?;
-    let web_config = match &cli.web_config_file {
-        Some(p) => crate::webconfig::WebConfig::load(p)
-            .map_err(|e| format!("invalid --web.config.file: {e}"))?,
-        None => crate::webconfig::WebConfig::default(),
-    };
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
-
-    let store = Arc::new(Store::new());
-    let scheduler = Arc::new(Scheduler::new(store.clone()));
-    scheduler.apply(&config)?;
-    store.stats.reloaded(true);
-    let ready = Arc::new(AtomicBool::new(true));
-    let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
-    let patterns = Arc::new(std::sync::Mutex::new(config.target_file_patterns.clone()));
-    tokio::spawn(reloader(
-        source,
-        scheduler.clone(),
-        store.clone(),
-        reload_rx,
-        patterns.clone(),
-    ));
-    spawn_sighup(reload_tx.clone());
-    spawn_target_files_watch(patterns, reload_tx.clone());
-
-    let app = web::router(
-        AppState {
-            store: store.clone(),
-            ready: ready.clone(),
-            reload: reload_tx,
-        },
-        &cli.telemetry_path,
-        web_config.clone(),
-    );
-    tracing::info!(address = %local, version = env!("CARGO_PKG_VERSION"), targets = config.targets.len(), "listening");
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = match web_config.tls.clone() {
-        Some(tls) => tokio::spawn(serve_tls(listener, app, tls, stop_rx.clone())),
-        None => {
-            let server = axum::serve(listener, app).with_graceful_shutdown({
-                let mut rx = stop_rx.clone();
-                async move {
-                    let _ = rx.wait_for(|v| *v).await;
-                }
-            });
-            tokio::spawn(async move {
-                let _ = server.await;
-            })
-        }
-    };
-    shutdown_signal().await;
-    tracing::info!("shutting down");
-    ready.store(false, Ordering::Relaxed);
-    scheduler.stop();
-    let _ = stop_tx.send(true);
-    // Bound the graceful shutdown; a second signal aborts at once.
-    tokio::select! {
-        _ = server => {}
-        _ = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("graceful shutdown timed out"),
-        _ = shutdown_signal() => tracing::warn!("second signal: aborting"),
-    }
-    if let Some(fleet) = _fleet {
-        fleet.shutdown().await;
-    }
-    Ok(())
-}
-
-/// Serve `app` over TLS until `stop` turns true.
-async fn serve_tls(
-    listener: tokio::net::TcpListener,
-    app: axum::Router,
-    tls: Arc<rustls::ServerConfig>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
-                let acceptor = acceptor.clone();
-                let app = app.clone();
-                tokio::spawn(async move {
-                    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    };
-                    let svc = hyper_util::service::TowerToHyperService::new(app);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
-                        .await;
-                });
-            }
-            _ = stop.wait_for(|v| *v) => return,
-        }
-    }
-}
-
-/// Re-read the configuration when the files `target_files` matches change
-/// (checked every 5 s; a new, changed or removed file counts).
-fn spawn_target_files_watch(
-    patterns: Arc<std::sync::Mutex<Vec<PathBuf>>>,
-    tx: mpsc::Sender<ReloadRequest>,
-) {
-    tokio::spawn(async move {
-        let current = || {
-            let p = patterns.lock().map(|p| p.clone()).unwrap_or_default();
-            (!p.is_empty()).then(|| crate::config::target_files_fingerprint(&p))
-        };
-        let mut last = current();
-        loop {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            let now = current();
-            if now != last && now.is_some() {
-                tracing::info!("target files changed: reloading configuration");
-                let (reply, rx) = tokio::sync::oneshot::channel();
-                if tx.send(reply).await.is_err() {
-                    return;
-                }
-                let _ = rx.await;
-            }
-            last = current();
-        }
-    });
-}
-
-async fn reloader(
-    source: Source,
-    scheduler: Arc<Scheduler>,
-    store: Arc<Store>,
-    mut rx: mpsc::Receiver<ReloadRequest>,
-    patterns: Arc<std::sync::Mutex<Vec<PathBuf>>>,
-) {
-    while let Some(reply) = rx.recv().await {
-        let result = source.load().and_then(|c| {
-            scheduler.apply(&c)?;
-            if let Ok(mut p) = patterns.lock() {
-                *p = c.target_file_patterns.clone();
-            }
-            Ok(())
-        });
-        match &result {
-            Ok(()) => tracing::info!("configuration reloaded"),
-            Err(e) => {
-                tracing::error!(error = %e, "configuration reload rejected; the previous configuration stays in force")
-            }
-        }
-        store.stats.reloaded(result.is_ok());
-        let _ = reply.send(result);
-    }
-}
-
-#[cfg(unix)]
-fn spawn_sighup(tx: mpsc::Sender<ReloadRequest>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    tokio::spawn(async move {
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            return;
-        };
-        while hup.recv().await.is_some() {
-            tracing::info!("SIGHUP: reloading configuration");
-            let (reply, _rx) = tokio::sync::oneshot::channel();
-            if tx.send(reply).await.is_err() {
-                return;
-            }
-        }
-    });
-}
-
-#[cfg(not(unix))]
-fn spawn_sighup(_tx: mpsc::Sender<ReloadRequest>) {}
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
@@ -463,5 +326,73 @@ mod tests {
             "[::1]:1".parse().unwrap()
         );
         assert!(parse_listen_address("nope").is_err());
+    }
+
+    /// A loopback server answering every request with `status`; the
+    /// requests it received go to the returned receiver.
+    async fn answering(status: &'static str) -> (SocketAddr, tokio::sync::mpsc::Receiver<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = vec![0; 4096];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let _ = tx
+                    .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                    .await;
+                let answer = format!("HTTP/1.1 {status}\r\ncontent-length: 3\r\n\r\nok\n");
+                let _ = s.write_all(answer.as_bytes()).await;
+            }
+        });
+        (addr, rx)
+    }
+
+    #[tokio::test]
+    async fn healthcheck_is_ok_on_2xx_only() {
+        let (ok, mut requests) = answering("200 OK").await;
+        healthcheck(&format!("http://{ok}/-/healthy"))
+            .await
+            .unwrap();
+        let request = requests.recv().await.unwrap();
+        assert!(
+            request.starts_with("GET /-/healthy HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(
+            request.to_lowercase().contains(&format!("host: {ok}\r\n")),
+            "{request}"
+        );
+
+        let (sick, _) = answering("503 Service Unavailable").await;
+        let url = format!("http://{sick}/-/healthy");
+        assert_eq!(
+            healthcheck(&url).await.unwrap_err(),
+            format!("{url}: HTTP 503 Service Unavailable")
+        );
+    }
+
+    #[tokio::test]
+    async fn healthcheck_fails_without_a_server_and_sends_url_credentials() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let url = format!("http://127.0.0.1:{port}/-/healthy");
+        let e = healthcheck(&url).await.unwrap_err();
+        assert!(e.starts_with(&format!("{url}: ")), "{e}");
+        assert!(healthcheck("ftp://127.0.0.1/").await.is_err());
+
+        let (ok, mut requests) = answering("204 No Content").await;
+        healthcheck(&format!("http://prometheus:p%40ss@{ok}/-/ready?x=1"))
+            .await
+            .unwrap();
+        let request = requests.recv().await.unwrap();
+        assert!(
+            request.starts_with("GET /-/ready?x=1 HTTP/1.1\r\n"),
+            "{request}"
+        );
+        // base64("prometheus:p@ss")
+        assert!(request.contains("Basic cHJvbWV0aGV1czpwQHNz"), "{request}");
     }
 }

@@ -46,6 +46,8 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod daemon;
+pub mod demo;
 pub mod error;
 pub mod exposition;
 /// Fuzz entry points: compiled for tests and `cargo fuzz` (`--cfg fuzzing`) only.

@@ -15,6 +15,16 @@ fn realm_auth_exporter(fleet: &ivanti_exporter::sim::Fleet, password: &str) -> E
     Exporter::start_in(dir, &config, &[])
 }
 
+/// The same, in-process (for the tests that read no logs).
+async fn realm_auth_app(fleet: &ivanti_exporter::sim::Fleet, password: &str) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(fleet, dir.path());
+    std::fs::write(dir.path().join("pw"), format!("{password}\n")).unwrap();
+    let (ra, _) = realm_auth_yaml();
+    let config = config_for(fleet, &ca, "", |_| ra.clone());
+    App::spawn_in(dir, &config).await
+}
+
 fn realm_auth_yaml() -> (String, String) {
     let (realm, user, password) = FleetOptions::default().admin;
     (
@@ -97,7 +107,7 @@ async fn second_factor_is_an_auth_error_that_says_so() {
     let a = fleet.appliance(0);
     a.set_fault(Fault::SecondFactor);
     let (_, password) = realm_auth_yaml();
-    let exp = realm_auth_exporter(&fleet, &password);
+    let exp = realm_auth_app(&fleet, &password).await;
     let t = a.name().to_owned();
     exp.wait_for("auth error", WAIT, |m| {
         errors(m, &t, "cluster", "auth") > 0.0
@@ -113,7 +123,7 @@ async fn legacy_firmware_falls_back_to_get_auth() {
     let a = fleet.appliance(0);
     a.set_profile(Profile::OldFirmware);
     let (_, password) = realm_auth_yaml();
-    let exp = realm_auth_exporter(&fleet, &password);
+    let exp = realm_auth_app(&fleet, &password).await;
     let t = a.name().to_owned();
     // `up` is 1 after the first collector's poll: wait for the healthcheck's
     // data and for an authenticated collector too.

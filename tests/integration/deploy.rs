@@ -158,7 +158,7 @@ fn systemd_unit_is_hardened() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn container_healthcheck_subcommand() {
-    let exp = Exporter::start("targets: []\n");
+    let exp = App::spawn("targets: []\n").await;
     let run = |url: String| {
         Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
             .args(["healthcheck", "--url", &url])

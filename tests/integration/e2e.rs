@@ -140,7 +140,7 @@ async fn prometheus_dashboards_and_alertmanager_end_to_end() {
             _ => String::new(),
         },
     );
-    let exp = Exporter::start_in(exp_dir, &config, &[]);
+    let exp = App::spawn_in(exp_dir, &config).await;
     fleet.appliance(6).set_fault(Fault::ServiceUnavailable);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

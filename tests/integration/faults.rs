@@ -110,7 +110,7 @@ async fn every_fault_class_has_its_reason() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn series_of_a_dead_appliance_go_stale() {
-    let (fleet, exp) = fleet_and_exporter(1, "", |_| String::new()).await;
+    let (fleet, exp) = fleet_and_app(1, "", |_| String::new()).await;
     let t = fleet.appliance(0).name().to_owned();
     exp.wait_for("up", WAIT, |m| {
         up(m, &t) && m.has("ivanti_cpu_utilization_ratio", &[("target", &t)])
@@ -207,7 +207,7 @@ async fn retry_after_and_backoff_spare_a_sick_appliance() {
     let dir = tempfile::tempdir().unwrap();
     let ca = write_ca(&fleet, dir.path());
     let config = config_for(&fleet, &ca, "  collectors: [cluster]\n", |_| String::new());
-    let exp = Exporter::start_in(dir, &config, &[]);
+    let exp = App::spawn_in(dir, &config).await;
     let (a, b) = (
         fleet.appliance(0).name().to_owned(),
         fleet.appliance(1).name().to_owned(),

@@ -8,12 +8,11 @@ use std::process::{Command, Stdio};
 
 const HOSTILE: &str = "q\\\"uo\\\\te\\nnew ü→✓";
 
-async fn hostile_exporter() -> (ivanti_exporter::sim::Fleet, Exporter, String) {
-    let (fleet, exp) =
-        fleet_and_exporter(2, &format!("  labels: {{ site: \"{HOSTILE}\" }}\n"), |_| {
-            String::new()
-        })
-        .await;
+async fn hostile_exporter() -> (ivanti_exporter::sim::Fleet, App, String) {
+    let (fleet, exp) = fleet_and_app(2, &format!("  labels: {{ site: \"{HOSTILE}\" }}\n"), |_| {
+        String::new()
+    })
+    .await;
     let t = fleet.appliance(0).name().to_owned();
     let names: Vec<String> = (0..2)
         .map(|i| fleet.appliance(i).name().to_owned())

@@ -1,7 +1,10 @@
-//! Shared test harness: start the real exporter binary against a real
-//! (simulated) HTTPS fleet on loopback, scrape it, read its logs.
-//! Set `TEST_LOG=1` to see the exporter's log lines.
+//! Shared test harness: run the exporter against a real (simulated) HTTPS
+//! fleet on loopback and scrape it, either in-process ([`App`], the daemon
+//! on this test's runtime) or as the real binary ([`Exporter`], for tests
+//! of logs, signals, exit codes and the process's `/proc`). Both scrape
+//! through [`Scrape`]. Set `TEST_LOG=1` to see the exporter's log lines.
 
+use ivanti_exporter::daemon::{Daemon, Settings, SourceKind};
 use ivanti_exporter::sim::{Fleet, FleetOptions};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -19,7 +22,180 @@ pub struct Exporter {
     /// Keeps the config directory alive as long as the process.
     _dir: tempfile::TempDir,
     pub config_path: PathBuf,
-    http: reqwest::Client,
+    http: Http,
+}
+
+/// The HTTP side shared by [`Exporter`] and [`App`]: where the exporter
+/// listens and a client without proxies.
+pub struct Http {
+    pub addr: SocketAddr,
+    client: reqwest::Client,
+}
+
+impl Http {
+    fn new(addr: SocketAddr) -> Http {
+        Http {
+            addr,
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("client"),
+        }
+    }
+}
+
+/// Scraping a running exporter, in-process or spawned.
+#[allow(async_fn_in_trait)]
+pub trait Scrape {
+    fn http(&self) -> &Http;
+
+    /// The exporter's log so far (what failure messages show).
+    fn logs(&self) -> String;
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http().addr, path)
+    }
+
+    async fn get(&self, path: &str) -> (u16, String, String) {
+        self.get_accept(path, None).await
+    }
+
+    /// GET with an optional Accept header: (status, content type, body).
+    async fn get_accept(&self, path: &str, accept: Option<&str>) -> (u16, String, String) {
+        let mut req = self.http().client.get(self.url(path));
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        let resp = req.send().await.expect("exporter answers");
+        let status = resp.status().as_u16();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, ct, resp.text().await.expect("body"))
+    }
+
+    async fn post(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .http()
+            .client
+            .post(self.url(path))
+            .send()
+            .await
+            .expect("exporter answers");
+        (
+            resp.status().as_u16(),
+            resp.text().await.unwrap_or_default(),
+        )
+    }
+
+    async fn metrics(&self) -> Metrics {
+        let (status, _, body) = self.get("/metrics").await;
+        assert_eq!(status, 200);
+        Metrics::parse(&body)
+    }
+
+    /// Scrape until `cond` holds (or panic after `timeout` with the last scrape and the log).
+    async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        cond: impl Fn(&Metrics) -> bool,
+    ) -> Metrics {
+        let start = Instant::now();
+        loop {
+            let m = self.metrics().await;
+            if cond(&m) {
+                return m;
+            }
+            if start.elapsed() > timeout {
+                panic!(
+                    "timed out waiting for {what}\n--- last scrape ---\n{}\n--- log ---\n{}",
+                    m.text,
+                    self.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// The daemon in-process (zero-to-production's `spawn_app`): built on
+/// 127.0.0.1:0 from a config file in a temp dir, served on a task of the
+/// test's runtime, shut down when dropped. Its logs are not captured per
+/// test (one process); `TEST_LOG=1` prints every in-process daemon's.
+pub struct App {
+    pub addr: SocketAddr,
+    http: Http,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Keeps the config directory alive as long as the daemon.
+    _dir: tempfile::TempDir,
+}
+
+impl App {
+    /// The daemon on `config` (`{dir}` replaced as for [`Exporter::start`]).
+    pub async fn spawn(config: &str) -> App {
+        App::spawn_in(tempfile::tempdir().expect("tempdir"), config).await
+    }
+
+    pub async fn spawn_in(dir: tempfile::TempDir, config: &str) -> App {
+        App::spawn_with(dir, config, |_| {}).await
+    }
+
+    /// As [`App::spawn_in`], `tweak` adjusting the settings (shard, web config...).
+    pub async fn spawn_with(
+        dir: tempfile::TempDir,
+        config: &str,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> App {
+        init();
+        ivanti_exporter::system::raise_fd_limit();
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("debug")
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
+        let config_path = dir.path().join("config.yml");
+        let config = config.replace("{dir}", &dir.path().display().to_string());
+        std::fs::write(&config_path, config).expect("write config");
+        let mut settings = Settings::new(
+            "127.0.0.1:0".parse().unwrap(),
+            SourceKind::File(config_path),
+        );
+        tweak(&mut settings);
+        let daemon = Daemon::build(settings).await.expect("daemon starts");
+        let addr = daemon.local_addr();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(daemon.run_until(async {
+            let _ = rx.await;
+        }));
+        App {
+            addr,
+            http: Http::new(addr),
+            shutdown: Some(tx),
+            _dir: dir,
+        }
+    }
+}
+
+impl Scrape for App {
+    fn http(&self) -> &Http {
+        &self.http
+    }
+
+    fn logs(&self) -> String {
+        "(in-process daemon: logs are not captured; TEST_LOG=1 prints them)".into()
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
 }
 
 /// When a tool is missing: fail in CI (`IVANTI_TEST_REQUIRE_TOOLS=1`), skip elsewhere.
@@ -40,7 +216,7 @@ pub fn tool_available(name: &str, probe: &mut Command) -> bool {
 }
 
 pub fn init() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    ivanti_exporter::tls::install_crypto_provider();
 }
 
 /// Start a fleet of `n` HTTPS appliances with default options.
@@ -136,87 +312,13 @@ impl Exporter {
             log,
             _dir: dir,
             config_path,
-            http: reqwest::Client::builder()
-                .no_proxy()
-                .build()
-                .expect("client"),
+            http: Http::new(addr),
         }
     }
 
     /// The exporter's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    pub fn logs(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    pub async fn get(&self, path: &str) -> (u16, String, String) {
-        self.get_accept(path, None).await
-    }
-
-    /// GET with an optional Accept header: (status, content type, body).
-    pub async fn get_accept(&self, path: &str, accept: Option<&str>) -> (u16, String, String) {
-        let mut req = self.http.get(self.url(path));
-        if let Some(a) = accept {
-            req = req.header("accept", a);
-        }
-        let resp = req.send().await.expect("exporter answers");
-        let status = resp.status().as_u16();
-        let ct = resp
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        (status, ct, resp.text().await.expect("body"))
-    }
-
-    pub async fn post(&self, path: &str) -> (u16, String) {
-        let resp = self
-            .http
-            .post(self.url(path))
-            .send()
-            .await
-            .expect("exporter answers");
-        (
-            resp.status().as_u16(),
-            resp.text().await.unwrap_or_default(),
-        )
-    }
-
-    pub async fn metrics(&self) -> Metrics {
-        let (status, _, body) = self.get("/metrics").await;
-        assert_eq!(status, 200);
-        Metrics::parse(&body)
-    }
-
-    /// Scrape until `cond` holds (or panic after `timeout` with the last scrape and the log).
-    pub async fn wait_for(
-        &self,
-        what: &str,
-        timeout: Duration,
-        cond: impl Fn(&Metrics) -> bool,
-    ) -> Metrics {
-        let start = Instant::now();
-        loop {
-            let m = self.metrics().await;
-            if cond(&m) {
-                return m;
-            }
-            if start.elapsed() > timeout {
-                panic!(
-                    "timed out waiting for {what}\n--- last scrape ---\n{}\n--- log ---\n{}",
-                    m.text,
-                    self.logs()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
     }
 
     pub fn signal(&self, sig: &str) {
@@ -237,6 +339,16 @@ impl Exporter {
             std::thread::sleep(Duration::from_millis(50));
         }
         None
+    }
+}
+
+impl Scrape for Exporter {
+    fn http(&self) -> &Http {
+        &self.http
+    }
+
+    fn logs(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 }
 
@@ -408,6 +520,20 @@ pub async fn fleet_and_exporter(
     let config = config_for(&fleet, &ca, defaults_extra, target_extra);
     let exporter = Exporter::start_in(dir, &config, &[]);
     (fleet, exporter)
+}
+
+/// Fleet + in-process daemon polling it every second.
+pub async fn fleet_and_app(
+    n: usize,
+    defaults_extra: &str,
+    target_extra: impl Fn(usize) -> String,
+) -> (Fleet, App) {
+    let fleet = fleet(n).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(&fleet, dir.path());
+    let config = config_for(&fleet, &ca, defaults_extra, target_extra);
+    let app = App::spawn_in(dir, &config).await;
+    (fleet, app)
 }
 
 /// `ivanti_up{target}` is 1.

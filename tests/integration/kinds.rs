@@ -18,8 +18,8 @@ async fn mixed_fleet(kinds: Vec<SimKind>, ics: usize, ttl: Duration) -> Fleet {
     .expect("fleet starts")
 }
 
-/// The simulator's own config for the fleet, polled every second.
-fn exporter_for(fleet: &Fleet, extra_defaults: &str) -> Exporter {
+/// The simulator's own config for the fleet, polled every second, in a temp dir.
+fn config_for_kinds(fleet: &Fleet, extra_defaults: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let ca = write_ca(fleet, dir.path());
     let config = fleet
@@ -31,7 +31,19 @@ fn exporter_for(fleet: &Fleet, extra_defaults: &str) -> Exporter {
             ),
         )
         .replace("timeout: 1s", "timeout: 900ms");
+    (dir, config)
+}
+
+/// The exporter binary on [`config_for_kinds`] (for the tests that read its log).
+fn exporter_for(fleet: &Fleet, extra_defaults: &str) -> Exporter {
+    let (dir, config) = config_for_kinds(fleet, extra_defaults);
     Exporter::start_in(dir, &config, &[])
+}
+
+/// The daemon in-process on [`config_for_kinds`].
+async fn app_for(fleet: &Fleet, extra_defaults: &str) -> App {
+    let (dir, config) = config_for_kinds(fleet, extra_defaults);
+    App::spawn_in(dir, &config).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -42,7 +54,7 @@ async fn one_config_mixing_kinds_publishes_every_kind() {
         Duration::from_secs(1200),
     )
     .await;
-    let exp = exporter_for(&fleet, "");
+    let exp = app_for(&fleet, "").await;
     let (ics, sps, epmm, isec) = (
         fleet.appliance(0).name().to_owned(),
         fleet.appliance(1).name().to_owned(),
@@ -201,7 +213,7 @@ async fn faults_on_sps_epmm_and_isec_get_their_reason() {
         Duration::from_secs(1200),
     )
     .await;
-    let exp = exporter_for(&fleet, "  body_size_limit: 1MiB\n");
+    let exp = app_for(&fleet, "  body_size_limit: 1MiB\n").await;
     let targets: Vec<(usize, String, &str)> = vec![
         (0, fleet.appliance(0).name().to_owned(), "health_status"),
         (1, fleet.appliance(1).name().to_owned(), "devices"),

@@ -101,7 +101,7 @@ async fn simulate_subcommand_writes_a_config_the_exporter_polls() {
     let yaml = yaml
         .replace("interval: 15s", "interval: 1s")
         .replace("timeout: 5s", "timeout: 900ms");
-    let exp = Exporter::start(&yaml);
+    let exp = App::spawn(&yaml).await;
     let m = exp
         .wait_for("two up, one failing auth", WAIT, |m| {
             up(m, "sim-001") && up(m, "sim-002") && errors(m, "sim-003", "cluster", "auth") > 0.0
@@ -175,6 +175,11 @@ async fn demo_mode_serves_metrics_within_seconds() {
     assert_eq!(ups, 8, "all 8 simulated appliances up; down: {down:?}");
 }
 
+/// An in-process replica with `--shard.index i --shard.count 3`.
+async fn sharded(config: &str, i: u32) -> App {
+    App::spawn_with(tempfile::tempdir().unwrap(), config, |s| s.shard = (i, 3)).await
+}
+
 /// Three replicas with --shard.index 0..2 split one inventory: no overlap, no gap.
 #[tokio::test(flavor = "multi_thread")]
 async fn shards_split_the_inventory_without_overlap_or_gap() {
@@ -187,11 +192,7 @@ async fn shards_split_the_inventory_without_overlap_or_gap() {
     let mut seen = std::collections::BTreeMap::new();
     let mut exporters = Vec::new();
     for i in 0..3 {
-        let index = i.to_string();
-        exporters.push(Exporter::start_with(
-            &config,
-            &["--shard.count", "3", "--shard.index", &index],
-        ));
+        exporters.push(sharded(&config, i).await);
     }
     for (i, exp) in exporters.iter().enumerate() {
         let m = exp.metrics().await;
@@ -311,14 +312,10 @@ async fn three_replicas_split_three_thousand_appliances() {
         &format!("  interval: {INTERVAL}s\n  timeout: 5s\n  collectors: [cluster]\n"),
         |_| String::new(),
     );
-    let exporters: Vec<Exporter> = (0..3)
-        .map(|i| {
-            Exporter::start_with(
-                &config,
-                &["--shard.count", "3", "--shard.index", &i.to_string()],
-            )
-        })
-        .collect();
+    let mut exporters = Vec::new();
+    for i in 0..3 {
+        exporters.push(sharded(&config, i).await);
+    }
     let mut owner = std::collections::BTreeMap::new();
     for (i, exp) in exporters.iter().enumerate() {
         let n = exp

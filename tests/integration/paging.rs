@@ -4,7 +4,7 @@ use crate::helpers::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pages_beyond_200_sessions_without_double_counting() {
-    let (fleet, exp) = fleet_and_exporter(3, "  collectors: [active_users]\n", |i| match i {
+    let (fleet, exp) = fleet_and_app(3, "  collectors: [active_users]\n", |i| match i {
         1 => "    active_users: { max_records: 300 }\n".into(),
         2 => "    active_users: { page_size: 1000 }\n".into(),
         _ => String::new(),

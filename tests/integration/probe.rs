@@ -5,7 +5,7 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn probe_serves_configured_targets_only() {
-    let (fleet, exp) = fleet_and_exporter(2, "", |_| String::new()).await;
+    let (fleet, exp) = fleet_and_app(2, "", |_| String::new()).await;
     let (a, b) = (
         fleet.appliance(0).name().to_owned(),
         fleet.appliance(1).name().to_owned(),

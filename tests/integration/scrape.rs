@@ -5,7 +5,7 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn healthy_fleet_publishes_every_collector() {
-    let (fleet, exp) = fleet_and_exporter(3, "  labels: { env: test }\n", |i| {
+    let (fleet, exp) = fleet_and_app(3, "  labels: { env: test }\n", |i| {
         format!("    labels: {{ site: site-{i} }}\n")
     })
     .await;
@@ -131,7 +131,7 @@ async fn healthy_fleet_publishes_every_collector() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_request_in_flight_per_appliance_by_default() {
-    let (fleet, exp) = fleet_and_exporter(2, "", |i| {
+    let (fleet, exp) = fleet_and_app(2, "", |i| {
         if i == 1 {
             "    max_concurrent_requests: 3\n".into()
         } else {

@@ -1,0 +1,487 @@
+//! The daemon, in two steps (the shape of zero-to-production's `startup.rs`):
+//! [`Daemon::build`] loads the configuration, binds the listener and starts
+//! polling, so a bad configuration fails before anything runs and the bound
+//! address is known ([`Daemon::local_addr`], port 0 works);
+//! [`Daemon::run_until`] serves HTTP (or HTTPS) until a shutdown future
+//! resolves, then shuts down gracefully. SIGHUP, `POST /-/reload` and
+//! changed `target_files` reload the configuration.
+//!
+//! The command line ([`crate::cli`]) and the integration tests (in-process)
+//! are its two callers; it knows nothing of the simulator (`--demo` hands
+//! it a configuration as text, [`SourceKind::Yaml`]).
+
+use crate::config::Config;
+use crate::scheduler::Scheduler;
+use crate::store::Store;
+use crate::web::{self, AppState, ReloadRequest};
+use crate::webconfig::WebConfig;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// How long the graceful shutdown may take before the daemon gives up on
+/// open connections.
+const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(10);
+
+/// How often the files `target_files` matches are checked for changes.
+const TARGET_FILES_CHECK: Duration = Duration::from_secs(5);
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone)]
+pub enum SourceKind {
+    /// A YAML or TOML file, re-read on every reload.
+    File(PathBuf),
+    /// A YAML text (the `--demo` fleet's); relative paths are relative to `dir`.
+    Yaml {
+        /// The configuration.
+        yaml: String,
+        /// Base of its relative paths.
+        dir: PathBuf,
+    },
+}
+
+/// What the daemon needs to start; the command line fills it in from its flags.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address of the web interface and telemetry (`--web.listen-address`, parsed).
+    pub listen: SocketAddr,
+    /// Path of the metrics (`--web.telemetry-path`).
+    pub telemetry_path: String,
+    /// Where the configuration comes from.
+    pub source: SourceKind,
+    /// This replica's shard: (index, count); (0, 1) is no sharding.
+    pub shard: (u32, u32),
+    /// TLS and basic-auth settings of the web endpoints (`--web.config.file`).
+    pub web_config_file: Option<PathBuf>,
+}
+
+impl Settings {
+    /// `source` served on `listen` with the defaults of the command line:
+    /// `/metrics`, no sharding, no web configuration.
+    pub fn new(listen: SocketAddr, source: SourceKind) -> Settings {
+        Settings {
+            listen,
+            telemetry_path: "/metrics".to_owned(),
+            source,
+            shard: (0, 1),
+            web_config_file: None,
+        }
+    }
+}
+
+/// Why the daemon did not start; each message is what the binary prints.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// `--web.telemetry-path` is not a path below `/`.
+    #[error("--web.telemetry-path must start with / and not be /: {0:?}")]
+    TelemetryPath(String),
+    /// `--shard.index` is not below `--shard.count`.
+    #[error("--shard.index must be below --shard.count (got {index} of {count})")]
+    Shard {
+        /// `--shard.index`.
+        index: u32,
+        /// `--shard.count`.
+        count: u32,
+    },
+    /// The configuration has problems (one per line).
+    #[error("invalid configuration:\n{0}")]
+    Config(String),
+    /// The web configuration file is unusable.
+    #[error("invalid --web.config.file: {0}")]
+    WebConfig(String),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// The bound listener has no address.
+    #[error("{0}")]
+    LocalAddr(std::io::Error),
+    /// The scheduler refused the configuration.
+    #[error("{0}")]
+    Schedule(String),
+}
+
+/// `--web.telemetry-path` must start with `/` and not be `/` itself.
+pub fn check_telemetry_path(path: &str) -> Result<(), DaemonError> {
+    if !path.starts_with('/') || path == "/" {
+        return Err(DaemonError::TelemetryPath(path.to_owned()));
+    }
+    Ok(())
+}
+
+/// Where the configuration comes from, and which shard of it is ours.
+#[derive(Debug)]
+struct Source {
+    kind: SourceKind,
+    shard: (u32, u32),
+}
+
+impl Source {
+    fn new(kind: SourceKind, (index, count): (u32, u32)) -> Result<Source, DaemonError> {
+        if count == 0 || index >= count {
+            return Err(DaemonError::Shard { index, count });
+        }
+        Ok(Source {
+            kind,
+            shard: (index, count),
+        })
+    }
+
+    fn load(&self) -> Result<Config, String> {
+        let mut config = match &self.kind {
+            SourceKind::File(p) => Config::load(p).map_err(|e| e.to_string())?,
+            SourceKind::Yaml { yaml, dir } => {
+                Config::from_yaml(yaml, dir).map_err(|e| e.to_string())?
+            }
+        };
+        let (index, count) = self.shard;
+        if count > 1 {
+            config
+                .targets
+                .retain(|t| crate::config::shard_of(&t.name, count) == index);
+        }
+        Ok(config)
+    }
+}
+
+fn load_web_config(path: Option<&Path>) -> Result<WebConfig, DaemonError> {
+    match path {
+        Some(p) => WebConfig::load(p).map_err(DaemonError::WebConfig),
+        None => Ok(WebConfig::default()),
+    }
+}
+
+/// A started daemon: configuration applied, polling, listener bound, not
+/// serving yet.
+pub struct Daemon {
+    listener: TcpListener,
+    local: SocketAddr,
+    app: axum::Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    ready: Arc<AtomicBool>,
+    scheduler: Arc<Scheduler>,
+    targets: usize,
+    /// The reloader, SIGHUP handler and target-files watch.
+    tasks: Vec<JoinHandle<()>>,
+    abort: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("local", &self.local)
+            .field("tls", &self.tls.is_some())
+            .field("targets", &self.targets)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Daemon {
+    /// Load and apply the configuration, bind the listener, start polling
+    /// and the reload tasks. A bad configuration fails here, with nothing
+    /// started.
+    pub async fn build(settings: Settings) -> Result<Daemon, DaemonError> {
+        check_telemetry_path(&settings.telemetry_path)?;
+        let source = Source::new(settings.source, settings.shard)?;
+        // A bad config at start: clear error, exit 1, nothing started.
+        let config = source.load().map_err(DaemonError::Config)?;
+        let web_config = load_web_config(settings.web_config_file.as_deref())?;
+        let addr = settings.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| DaemonError::Listen { addr, source })?;
+        let local = listener.local_addr().map_err(DaemonError::LocalAddr)?;
+
+        let store = Arc::new(Store::new());
+        let scheduler = Arc::new(Scheduler::new(store.clone()));
+        scheduler.apply(&config).map_err(DaemonError::Schedule)?;
+        store.stats.reloaded(true);
+        let ready = Arc::new(AtomicBool::new(true));
+        let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
+        let patterns = Arc::new(Mutex::new(config.target_file_patterns.clone()));
+        let tasks = vec![
+            tokio::spawn(reloader(
+                source,
+                scheduler.clone(),
+                store.clone(),
+                reload_rx,
+                patterns.clone(),
+            )),
+            spawn_sighup(reload_tx.clone()),
+            spawn_target_files_watch(patterns, reload_tx.clone()),
+        ];
+        let app = web::router(
+            AppState {
+                store,
+                ready: ready.clone(),
+                reload: reload_tx,
+            },
+            &settings.telemetry_path,
+            web_config.clone(),
+        );
+        Ok(Daemon {
+            listener,
+            local,
+            app,
+            tls: web_config.tls,
+            ready,
+            scheduler,
+            targets: config.targets.len(),
+            tasks,
+            abort: Box::pin(std::future::pending()),
+        })
+    }
+
+    /// The address the listener is bound to (the actual port when asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Cut the graceful shutdown short when `abort` resolves (the binary
+    /// passes a second SIGINT/SIGTERM). `abort` is polled only once the
+    /// shutdown has begun. Without it, the graceful shutdown ends when the
+    /// connections are closed or after 10 s.
+    pub fn abort_on(mut self, abort: impl Future<Output = ()> + Send + 'static) -> Daemon {
+        self.abort = Box::pin(abort);
+        self
+    }
+
+    /// Serve until `shutdown` resolves, then shut down: not ready any more,
+    /// polling stopped, open connections given 10 s to finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+        let Daemon {
+            listener,
+            local,
+            app,
+            tls,
+            ready,
+            scheduler,
+            targets,
+            tasks,
+            abort,
+        } = self;
+        tracing::info!(address = %local, version = env!("CARGO_PKG_VERSION"), targets, "listening");
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let server = match tls {
+            Some(tls) => tokio::spawn(serve_tls(listener, app, tls, stop_rx)),
+            None => tokio::spawn(serve_plain(listener, app, stop_rx)),
+        };
+        shutdown.await;
+        tracing::info!("shutting down");
+        ready.store(false, Ordering::Relaxed);
+        scheduler.stop();
+        let _ = stop_tx.send(true);
+        // Bound the graceful shutdown; a second signal aborts at once.
+        tokio::select! {
+            _ = server => {}
+            _ = tokio::time::sleep(GRACEFUL_SHUTDOWN) => tracing::warn!("graceful shutdown timed out"),
+            _ = abort => tracing::warn!("second signal: aborting"),
+        }
+        for t in tasks {
+            t.abort();
+        }
+        Ok(())
+    }
+}
+
+/// Serve `app` over plain HTTP until `stop` turns true, then finish the
+/// open requests.
+async fn serve_plain(listener: TcpListener, app: axum::Router, mut stop: watch::Receiver<bool>) {
+    let _ = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|v| *v).await;
+        })
+        .await;
+}
+
+/// Serve `app` over TLS until `stop` turns true.
+async fn serve_tls(
+    listener: TcpListener,
+    app: axum::Router,
+    tls: Arc<rustls::ServerConfig>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                let acceptor = acceptor.clone();
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let svc = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                        .await;
+                });
+            }
+            _ = stop.wait_for(|v| *v) => return,
+        }
+    }
+}
+
+/// Re-read the configuration when the files `target_files` matches change
+/// (checked every 5 s; a new, changed or removed file counts).
+fn spawn_target_files_watch(
+    patterns: Arc<Mutex<Vec<PathBuf>>>,
+    tx: mpsc::Sender<ReloadRequest>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let current = || {
+            let p = patterns.lock().map(|p| p.clone()).unwrap_or_default();
+            (!p.is_empty()).then(|| crate::config::target_files_fingerprint(&p))
+        };
+        let mut last = current();
+        loop {
+            tokio::time::sleep(TARGET_FILES_CHECK).await;
+            let now = current();
+            if now != last && now.is_some() {
+                tracing::info!("target files changed: reloading configuration");
+                let (reply, rx) = tokio::sync::oneshot::channel();
+                if tx.send(reply).await.is_err() {
+                    return;
+                }
+                let _ = rx.await;
+            }
+            last = current();
+        }
+    })
+}
+
+/// Apply every reload request: load the source again, hand it to the
+/// scheduler, answer with the problems when it is rejected.
+async fn reloader(
+    source: Source,
+    scheduler: Arc<Scheduler>,
+    store: Arc<Store>,
+    mut rx: mpsc::Receiver<ReloadRequest>,
+    patterns: Arc<Mutex<Vec<PathBuf>>>,
+) {
+    while let Some(reply) = rx.recv().await {
+        let result = source.load().and_then(|c| {
+            scheduler.apply(&c)?;
+            if let Ok(mut p) = patterns.lock() {
+                *p = c.target_file_patterns.clone();
+            }
+            Ok(())
+        });
+        match &result {
+            Ok(()) => tracing::info!("configuration reloaded"),
+            Err(e) => {
+                tracing::error!(error = %e, "configuration reload rejected; the previous configuration stays in force")
+            }
+        }
+        store.stats.reloaded(result.is_ok());
+        let _ = reply.send(result);
+    }
+}
+
+#[cfg(unix)]
+fn spawn_sighup(tx: mpsc::Sender<ReloadRequest>) -> JoinHandle<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::spawn(async move {
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading configuration");
+            let (reply, _rx) = tokio::sync::oneshot::channel();
+            if tx.send(reply).await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn spawn_sighup(_tx: mpsc::Sender<ReloadRequest>) -> JoinHandle<()> {
+    tokio::spawn(async {})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(text: &str) -> SourceKind {
+        SourceKind::Yaml {
+            yaml: text.to_owned(),
+            dir: std::env::temp_dir(),
+        }
+    }
+
+    fn loopback() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    }
+
+    #[test]
+    fn telemetry_paths() {
+        assert!(check_telemetry_path("/metrics").is_ok());
+        for bad in ["/", "metrics", ""] {
+            assert_eq!(
+                check_telemetry_path(bad).unwrap_err().to_string(),
+                format!("--web.telemetry-path must start with / and not be /: {bad:?}")
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_shards_and_configs_fail_before_anything_starts() {
+        let mut s = Settings::new(loopback(), yaml("targets: []\n"));
+        s.shard = (3, 3);
+        let e = Daemon::build(s).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--shard.index must be below --shard.count (got 3 of 3)"
+        );
+        let s = Settings::new(loopback(), yaml("targets:\n  - name: x\n    url: nope\n"));
+        let e = Daemon::build(s).await.unwrap_err().to_string();
+        assert!(e.starts_with("invalid configuration:\n"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn port_zero_is_known_after_build_and_shutdown_ends_the_run() {
+        crate::tls::install_crypto_provider();
+        let daemon = Daemon::build(Settings::new(loopback(), yaml("targets: []\n")))
+            .await
+            .unwrap();
+        let addr = daemon.local_addr();
+        assert_ne!(addr.port(), 0);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let run = tokio::spawn(daemon.run_until(async {
+            let _ = rx.await;
+        }));
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        conn.write_all(b"GET /-/ready HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        tx.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), run)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+}

@@ -143,10 +143,14 @@ def fleet_overview():
     b.row("Firmware and licensing")
     b.panel("table", "Firmware versions", "How many appliances run each firmware on each model.",
             [q(f"count by (os_version, hardware_model) (ivanti_system_info{{{SEL}}})", "", instant=True, fmt="table")], w=12)
-    b.panel("bargauge", "License usage", "Leased / total licenses per feature on license servers.",
-            [q(f'sum by (job, target, feature) (ivanti_license_leased{{{SEL}}}) / on (job, target, feature) group_left '
-               f'max by (job, target, feature) (ivanti_license_server_leased{{{SEL}}} > 0)', "{{target}} {{feature}}", instant=True)],
-            w=12, unit="percentunit", field=PERCENT_THRESHOLDS, options={"orientation": "horizontal", "displayMode": "gradient"})
+    b.panel("bargauge", "Licenses leased", "Licenses each license server has leased out, per feature (total-count: the sum of its clients' leases, not a capacity).",
+            [q(f'max by (job, target, feature) (ivanti_license_server_leased{{{SEL}}})', "{{target}} {{feature}}", instant=True)],
+            w=12, unit="short", options={"orientation": "horizontal", "displayMode": "gradient"})
+    b.panel("bargauge", "Certificate expiry", "Time until the certificate each appliance presents expires (read at the exporter's TLS handshakes); alerts at 21 and 7 days.",
+            [q(f'sort(ivanti_tls_certificate_expiry_timestamp_seconds{{{SEL}}} - time())', "{{target}}", instant=True)],
+            w=12, unit="s", field={"min": 0, "thresholds": {"mode": "absolute", "steps": [
+                {"color": "red", "value": None}, {"color": "orange", "value": 7 * 86400}, {"color": "green", "value": 21 * 86400}]}},
+            options={"orientation": "horizontal", "displayMode": "gradient"})
     b.row("Polling")
     b.panel("timeseries", "Collector errors by reason", "Failed polls per collector and reason (timeout, connect, tls, auth, http, parse, too_large).",
             [q(f"sum by (collector, reason) (increase(ivanti_collector_errors_total{{{SEL}}}[$__rate_interval]))", "{{collector}} {{reason}}")],
@@ -238,11 +242,11 @@ def clusters_licensing():
     b.row("Licensing")
     b.panel("timeseries", "Leased licenses per feature and client", "ivanti_license_leased on each license server.",
             [q('ivanti_license_leased{job=~"$job"}', "{{target}} {{feature}} → {{client}}")], w=12)
-    b.panel("bargauge", "Lease usage per feature", "Leased / total per feature.",
-            [q('sum by (target, feature) (ivanti_license_leased{job=~"$job"}) / on (target, feature) '
-               'max by (target, feature) (ivanti_license_server_leased{job=~"$job"} > 0)', "{{target}} {{feature}}", instant=True)],
-            w=12, unit="percentunit", field=PERCENT_THRESHOLDS, options={"orientation": "horizontal", "displayMode": "gradient"})
-    b.panel("timeseries", "License capacity", "ivanti_license_server_leased per feature.",
+    b.panel("bargauge", "Leases per client", "Share of each feature's leases held by each client appliance.",
+            [q('sum by (target, feature, client) (ivanti_license_leased{job=~"$job"}) / on (target, feature) group_left '
+               'max by (target, feature) (ivanti_license_server_leased{job=~"$job"} > 0)', "{{target}} {{feature}} → {{client}}", instant=True)],
+            w=12, unit="percentunit", options={"orientation": "horizontal", "displayMode": "gradient"})
+    b.panel("timeseries", "Licenses leased out", "ivanti_license_server_leased per feature: the total the license server has leased (not a capacity).",
             [q('ivanti_license_server_leased{job=~"$job"}', "{{target}} {{feature}}")], w=8)
     b.panel("timeseries", "Named users", "Named users per product (pcs, pps, local).",
             [q('ivanti_named_users{job=~"$job"}', "{{target}} {{product}}")], w=8)

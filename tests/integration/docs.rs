@@ -13,7 +13,9 @@ fn documented() -> BTreeMap<String, (String, Vec<String>)> {
     for line in doc.lines() {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
         if cells.len() < 5
-            || !(cells[1].starts_with("`ivanti_") || cells[1].starts_with("`oneidentity_"))
+            || !(cells[1].starts_with("`ivanti_")
+                || cells[1].starts_with("`oneidentity_")
+                || cells[1].starts_with("`process_"))
         {
             continue;
         }
@@ -70,9 +72,11 @@ fn metrics_doc_matches_the_code() {
 #[test]
 fn metric_names_follow_prometheus_conventions() {
     for d in ivanti_exporter::render::all_metrics() {
-        // One prefix per product.
+        // One prefix per product, and the client libraries' process_*.
         assert!(
-            d.name.starts_with("ivanti_") || d.name.starts_with("oneidentity_sps_"),
+            d.name.starts_with("ivanti_")
+                || d.name.starts_with("oneidentity_sps_")
+                || d.name.starts_with("process_"),
             "{}",
             d.name
         );

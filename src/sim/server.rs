@@ -24,6 +24,18 @@ pub(super) fn tls_acceptor(
     ];
     let ca_key = rcgen::KeyPair::generate().map_err(err)?;
     let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).map_err(err)?;
+    let mut leaf_params = rcgen::CertificateParams::new(names(listen)).map_err(err)?;
+    leaf_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "simulated appliance");
+    let leaf_key = rcgen::KeyPair::generate().map_err(err)?;
+    let leaf = leaf_params.signed_by(&leaf_key, &ca).map_err(err)?;
+    let acceptor = acceptor(vec![leaf.der().clone(), ca.der().clone()], &leaf_key)?;
+    Ok((acceptor, ca.pem()))
+}
+
+/// The names every simulated certificate is valid for.
+fn names(listen: IpAddr) -> Vec<String> {
     let mut sans = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
@@ -32,22 +44,24 @@ pub(super) fn tls_acceptor(
     if !sans.contains(&listen.to_string()) {
         sans.push(listen.to_string());
     }
-    let mut leaf_params = rcgen::CertificateParams::new(sans).map_err(err)?;
-    leaf_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "simulated appliance");
-    let leaf_key = rcgen::KeyPair::generate().map_err(err)?;
-    let leaf = leaf_params.signed_by(&leaf_key, &ca).map_err(err)?;
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    sans
+}
+
+/// A TLS acceptor presenting `chain` with `key`.
+fn acceptor(
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: &rcgen::KeyPair,
+) -> std::io::Result<tokio_rustls::TlsAcceptor> {
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .map_err(std::io::Error::other)?
     .with_no_client_auth()
-    .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
+    .with_single_cert(chain, key)
     .map_err(std::io::Error::other)?;
-    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), ca.pem()))
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 pub(super) fn fault_of(shared: &Shared) -> Fault {
@@ -224,15 +238,7 @@ async fn before_answer(shared: &Shared, fault: &Fault) -> Result<(), std::io::Er
 /// an operator pins in `ca_file`.
 fn self_signed_acceptor(listen: IpAddr) -> std::io::Result<(tokio_rustls::TlsAcceptor, String)> {
     let err = |e: rcgen::Error| std::io::Error::other(e.to_string());
-    let mut sans = vec![
-        "localhost".to_owned(),
-        "127.0.0.1".to_owned(),
-        "::1".to_owned(),
-    ];
-    if !sans.contains(&listen.to_string()) {
-        sans.push(listen.to_string());
-    }
-    let mut params = rcgen::CertificateParams::new(sans).map_err(err)?;
+    let mut params = rcgen::CertificateParams::new(names(listen)).map_err(err)?;
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     params.distinguished_name.push(
         rcgen::DnType::CommonName,
@@ -240,17 +246,5 @@ fn self_signed_acceptor(listen: IpAddr) -> std::io::Result<(tokio_rustls::TlsAcc
     );
     let key = rcgen::KeyPair::generate().map_err(err)?;
     let cert = params.self_signed(&key).map_err(err)?;
-    let der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(std::io::Error::other)?
-    .with_no_client_auth()
-    .with_single_cert(vec![cert.der().clone()], der)
-    .map_err(std::io::Error::other)?;
-    Ok((
-        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-        cert.pem(),
-    ))
+    Ok((acceptor(vec![cert.der().clone()], &key)?, cert.pem()))
 }

@@ -283,7 +283,6 @@ async fn prometheus_dashboards_and_alertmanager_end_to_end() {
     fleet.appliance(9).set_fault(Fault::Hang);
     let expected: BTreeSet<&str> = [
         "IvantiClusterMemberUnreachable",
-        "IvantiLicenseLeasesNearCapacity",
         "IvantiMaxLicensedUsersReached",
         "IvantiAuthenticationFailing",
         "IvantiApplianceDown",

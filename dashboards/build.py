@@ -401,14 +401,42 @@ def isec_overview():
     return b.json(ivars)
 
 
+# Values the dashboards' variables take in the promtool value tests and the
+# e2e test (tests/integration/e2e.rs substitutes the same).
+TEST_VARS = [("${job}", "ivanti"), ("$job", "ivanti"), ("${target}", ".+"), ("$target", ".+"),
+             ("${cluster_name}", ".+"), ("$cluster_name", ".+"), ("${site}", ".+"), ("$site", ".+"),
+             ("$__rate_interval", "1m"), ("$__interval", "15s"), ("$__range", "5m")]
+
+
+def panel_queries(board):
+    """(title, expr) of every panel query, variables replaced by TEST_VARS."""
+    out = []
+    for p in board["panels"]:
+        for t in p.get("targets", []):
+            e = t["expr"]
+            for k, v in TEST_VARS:
+                e = e.replace(k, v)
+            out.append({"dashboard": board["uid"], "panel": p["title"], "expr": e})
+    return out
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
+    queries = []
     for name, board in [("ivanti-fleet-overview", fleet_overview()), ("ivanti-appliance-detail", appliance_detail()),
                         ("ivanti-clusters-licensing", clusters_licensing()), ("ivanti-sps-overview", sps_overview()),
                         ("ivanti-epmm-overview", epmm_overview()), ("ivanti-isec-overview", isec_overview())]:
         with open(os.path.join(here, name + ".json"), "w") as f:
             json.dump(board, f, indent=2, ensure_ascii=False)
             f.write("\n")
+        queries += panel_queries(board)
+    # Read by tests/integration/rules.rs: every panel query a promtool value
+    # test (deploy/prometheus/ivanti-exporter.rules.test.yml) checks must be
+    # one of these, so a changed panel query fails the test until its value
+    # test is updated.
+    with open(os.path.join(here, "..", "deploy", "prometheus", "dashboard-queries.json"), "w") as f:
+        json.dump(queries, f, indent=1, ensure_ascii=False)
+        f.write("\n")
 
 
 if __name__ == "__main__":

@@ -10,12 +10,16 @@ import json
 import os
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
+# The one place for the runbook base URL (the rules' copy: deploy/prometheus/build.py).
+RUNBOOK = "https://github.com/ivanti-exporter/ivanti-exporter/blob/main/docs/runbook.md"
+# Appliance detail link from a table cell holding a target (and its job).
+DETAIL_LINK = [{"title": "Appliance detail", "url": "/d/ivanti-appliance-detail?var-job=${__data.fields.job}&var-target=${__value.raw}&${__url_time_range}"}]
 SEL = 'job=~"$job", target=~"$target"'
 
 
 class Board:
-    def __init__(self, uid, title, description):
-        self.uid, self.title, self.description = uid, title, description
+    def __init__(self, uid, title, description, tags=("ics",)):
+        self.uid, self.title, self.description, self.tags = uid, title, description, ["ivanti", *tags]
         self.panels, self.y, self.x, self.row_h, self.next_id = [], 0, 0, 0, 1
 
     def row(self, title):
@@ -31,17 +35,19 @@ class Board:
             self.x, self.row_h = 0, 0
 
     def panel(self, kind, title, description, targets, w=12, h=8, unit=None, options=None, field=None,
-              transformations=None):
+              transformations=None, links=None):
         if self.x + w > 24:
             self.newline()
-        defaults = {"unit": unit} if unit else {}
+        # Every panel has a unit: counts are "short" unless told otherwise.
+        defaults = {"unit": unit or "short"}
         if field:
             defaults.update(field)
         p = {
             "id": self.next_id, "type": kind, "title": title, "description": description, "datasource": DS,
             "gridPos": {"x": self.x, "y": self.y, "w": w, "h": h},
             "targets": [dict({"datasource": DS, "refId": chr(65 + i)}, **t) for i, t in enumerate(targets)],
-            "fieldConfig": {"defaults": defaults, "overrides": []},
+            "fieldConfig": {"defaults": defaults, "overrides": [
+                {"matcher": {"id": "byName", "options": "target"}, "properties": [{"id": "links", "value": links}]}] if links else []},
             "options": options or {},
         }
         if transformations:
@@ -54,10 +60,10 @@ class Board:
     def json(self, variables):
         return {
             "uid": self.uid, "title": self.title, "description": self.description, "id": None,
-            "tags": ["ivanti", "vpn"], "timezone": "", "schemaVersion": 39, "version": 1, "editable": True,
+            "tags": self.tags, "timezone": "", "schemaVersion": 39, "version": 1, "editable": True,
             "refresh": "30s", "time": {"from": "now-6h", "to": "now"}, "graphTooltip": 1,
-            "templating": {"list": variables}, "panels": self.panels, "annotations": {"list": []},
-            "links": [{"title": "Runbook", "url": "https://github.com/ivanti-exporter/ivanti-exporter/blob/main/docs/runbook.md",
+            "templating": {"list": variables}, "panels": self.panels, "annotations": {"list": ANNOTATIONS},
+            "links": [{"title": "Runbook", "url": RUNBOOK,
                        "type": "link", "targetBlank": True}],
         }
 
@@ -77,14 +83,39 @@ def var_ds():
             "current": {}, "hide": 0}
 
 
-def var_query(name, label, query, multi=True, include_all=True):
-    return {"name": name, "label": label, "type": "query", "datasource": DS,
-            "query": {"query": query, "refId": name}, "definition": query, "refresh": 2, "sort": 1,
-            "multi": multi, "includeAll": include_all, "allValue": ".+", "current": {}, "hide": 0}
+def var_query(name, label, query, multi=True, include_all=True, all_value=".+"):
+    v = {"name": name, "label": label, "type": "query", "datasource": DS,
+         "query": {"query": query, "refId": name}, "definition": query, "refresh": 2, "sort": 1,
+         "multi": multi, "includeAll": include_all, "current": {}, "hide": 0}
+    if all_value is not None:
+        v["allValue"] = all_value
+    return v
 
 
-STD_VARS = [var_ds(), var_query("job", "Job", "label_values(ivanti_up, job)"),
-            var_query("target", "Appliance", 'label_values(ivanti_up{job=~"$job"}, target)')]
+# Static labels of the operators' targets (README: `labels: { site: fra }`):
+# a multi-value filter that narrows the target list. "All" of $target then
+# expands to the targets of the chosen sites (no allValue), so panels need no
+# site matcher and series without a site label still show under "All".
+SITE = var_query("site", "Site", "label_values(ivanti_up, site)", all_value=".*")
+ANNOTATIONS = [
+    {"name": "VIP failovers", "datasource": DS, "enable": True, "iconColor": "orange",
+     "expr": 'count by (job, vip) (count by (job, vip, owner) (count_over_time(ivanti_cluster_vip_owner_info{job=~"$job"}[2m]))) > 1',
+     "step": "1m", "titleFormat": "VIP {{vip}} failover", "textFormat": "A virtual IP changed owner"},
+    {"name": "Exporter reloads", "datasource": DS, "enable": True, "iconColor": "blue",
+     "expr": 'changes(ivanti_exporter_config_last_reload_success_timestamp_seconds{job=~"$job"}[2m]) > 0 '
+             'or ivanti_exporter_config_last_reload_successful{job=~"$job"} == 0',
+     "step": "1m", "titleFormat": "Exporter reload", "textFormat": "Configuration reloaded (or a reload was rejected)"},
+]
+
+
+STD_VARS = [var_ds(), var_query("job", "Job", "label_values(ivanti_up, job)"), SITE,
+            var_query("target", "Appliance", 'label_values(ivanti_up{job=~"$job", site=~"$site"}, target)', all_value=None)]
+# ICS-only target list: ivanti_gateway_accessible is published by kind ics only.
+ICS_VARS = [var_ds(), var_query("job", "Job", "label_values(ivanti_up, job)"), SITE,
+            var_query("target", "Appliance", 'label_values(ivanti_gateway_accessible{job=~"$job", site=~"$site"}, target)', all_value=None)]
+# Cluster identity: the cluster_name of ivanti_cluster_info, or the target on a
+# stand-alone box (recording rule in deploy/prometheus/ivanti-exporter.rules.yml).
+CLUSTER = "on (job, target) group_left (cluster_name) ivanti:target_cluster:info"
 PERCENT_THRESHOLDS = {"thresholds": {"mode": "absolute", "steps": [
     {"color": "green", "value": None}, {"color": "orange", "value": 0.75}, {"color": "red", "value": 0.9}]},
     "min": 0, "max": 1}
@@ -102,9 +133,9 @@ def fleet_overview():
     b.panel("stat", "Appliances down", "Appliances with at least one failing collector (ivanti_up == 0).",
             [q(f"count(ivanti_up{{{SEL}}} == 0) or vector(0)", "down", instant=True)], w=4, h=4,
             field={"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}]}})
-    b.panel("stat", "Active sessions", "Sum over appliances of ivanti_active_sessions. Cluster members can report the "
-            "cluster-wide list: this counts per polled appliance, so a cluster polled through several members is counted once per member.",
-            [q(f"sum(max by (target) (ivanti_active_sessions{{{SEL}}}))", "sessions", instant=True)], w=4, h=4)
+    b.panel("stat", "Active sessions", "Sessions of the fleet, each cluster counted once: sum over clusters of the max over "
+            "its members (ivanti_active_sessions is cluster-scoped; a stand-alone box is its own cluster).",
+            [q(f"sum(max by (job, cluster_name) (ivanti_active_sessions{{{SEL}}} * {CLUSTER}))", "sessions", instant=True)], w=4, h=4)
     b.panel("stat", "VPN tunnels", "Sum of VPN-TUNNEL-COUNT over appliances (per node).",
             [q(f"sum(ivanti_vpn_tunnels{{{SEL}}})", "tunnels", instant=True)], w=4, h=4)
     b.panel("stat", "Gateways not accessible", "Appliances whose healthcheck reports the gateway as not accessible.",
@@ -125,8 +156,8 @@ def fleet_overview():
                 {"id": "organize", "options": {"excludeByName": {}, "renameByName": {
                     "Value #A": "up", "Value #B": "accessible", "Value #C": "signed-in users", "Value #D": "tunnels",
                     "Value #E": "CPU", "Value #F": "swap"}}},
-                {"id": "filterFieldsByName", "options": {"include": {"pattern": "^(target|up|accessible|signed-in users|tunnels|CPU|swap)$"}}}],
-            field={"custom": {"align": "auto"}})
+                {"id": "filterFieldsByName", "options": {"include": {"pattern": "^(job|target|up|accessible|signed-in users|tunnels|CPU|swap)$"}}}],
+            field={"custom": {"align": "auto"}}, links=DETAIL_LINK)
     b.row("Load")
     b.panel("timeseries", "CPU by appliance", "CPU utilization (CPU-UTILIZATION), 0-100%.",
             [q(f"ivanti_cpu_utilization_ratio{{{SEL}}}", "{{target}}")], w=8, unit="percentunit", field=PERCENT_THRESHOLDS)
@@ -143,14 +174,17 @@ def fleet_overview():
     b.row("Firmware and licensing")
     b.panel("table", "Firmware versions", "How many appliances run each firmware on each model.",
             [q(f"count by (os_version, hardware_model) (ivanti_system_info{{{SEL}}})", "", instant=True, fmt="table")], w=12)
-    b.panel("bargauge", "Licenses leased", "Licenses each license server has leased out, per feature (total-count: the sum of its clients' leases, not a capacity).",
-            [q(f'max by (job, target, feature) (ivanti_license_server_leased{{{SEL}}})', "{{target}} {{feature}}", instant=True)],
-            w=12, unit="short", options={"orientation": "horizontal", "displayMode": "gradient"})
-    b.panel("bargauge", "Certificate expiry", "Time until the certificate each appliance presents expires (read at the exporter's TLS handshakes); alerts at 21 and 7 days.",
+    b.panel("bargauge", "Licenses leased by license servers", "ivanti_license_server_leased: licenses of each feature a license "
+            "server has leased out in all (the sum of its clients' leases; the API publishes no capacity).",
+            [q(f'max by (target, feature) (ivanti_license_server_leased{{{SEL}}})', "{{target}} {{feature}}", instant=True)],
+            w=12, options={"orientation": "horizontal", "displayMode": "basic"})
+    b.panel("bargauge", "Days until certificate expiry", "notAfter of the TLS certificate each target presents, from now "
+            "(ivanti_tls_certificate_expiry_timestamp_seconds - time()). Alerts at 21 and 7 days.",
             [q(f'sort(ivanti_tls_certificate_expiry_timestamp_seconds{{{SEL}}} - time())', "{{target}}", instant=True)],
-            w=12, unit="s", field={"min": 0, "thresholds": {"mode": "absolute", "steps": [
-                {"color": "red", "value": None}, {"color": "orange", "value": 7 * 86400}, {"color": "green", "value": 21 * 86400}]}},
-            options={"orientation": "horizontal", "displayMode": "gradient"})
+            w=24, unit="s", options={"orientation": "horizontal", "displayMode": "basic"},
+            field={"thresholds": {"mode": "absolute", "steps": [{"color": "red", "value": None},
+                                                                {"color": "orange", "value": 7 * 86400},
+                                                                {"color": "green", "value": 21 * 86400}]}})
     b.row("Polling")
     b.panel("timeseries", "Collector errors by reason", "Failed polls per collector and reason (timeout, connect, tls, auth, http, parse, too_large).",
             [q(f"sum by (collector, reason) (increase(ivanti_collector_errors_total{{{SEL}}}[$__rate_interval]))", "{{collector}} {{reason}}")],
@@ -159,12 +193,13 @@ def fleet_overview():
             [q('sum(rate(ivanti_exporter_polls_total{job=~"$job"}[$__rate_interval]))', "polls/s"),
              q('sum(ivanti_exporter_polls_in_flight{job=~"$job"})', "in flight"),
              q('min(ivanti_exporter_config_last_reload_successful{job=~"$job"})', "last reload ok")], w=12)
-    return b.json(STD_VARS)
+    return b.json(ICS_VARS)
 
 
 def appliance_detail():
-    one = [var_ds(), var_query("job", "Job", "label_values(ivanti_up, job)"),
-           var_query("target", "Appliance", 'label_values(ivanti_up{job=~"$job"}, target)', multi=False, include_all=False)]
+    one = [var_ds(), var_query("job", "Job", "label_values(ivanti_up, job)"), SITE,
+           var_query("target", "Appliance", 'label_values(ivanti_gateway_accessible{job=~"$job", site=~"$site"}, target)',
+                     multi=False, include_all=False)]
     b = Board("ivanti-appliance-detail", "Ivanti / Appliance detail", "One appliance: load, sessions, cluster and polls.")
     b.row("Health")
     b.panel("stat", "Status", "ivanti_up: 1 when every collector's latest poll succeeded.",
@@ -172,7 +207,9 @@ def appliance_detail():
     b.panel("stat", "Gateway accessible", "From the healthcheck's HTTP status.",
             [q(f"ivanti_gateway_accessible{{{SEL}}}", "", instant=True)], w=4, h=4, field=UPDOWN)
     b.panel("stat", "Logins permitted", "user-login-permission.",
-            [q(f"ivanti_user_login_permitted{{{SEL}}}", "", instant=True)], w=4, h=4, field=UPDOWN)
+            [q(f"ivanti_user_login_permitted{{{SEL}}}", "", instant=True)], w=4, h=4,
+            field={"mappings": [{"type": "value", "options": {"0": {"text": "disabled by an admin", "color": "orange"},
+                                                              "1": {"text": "permitted", "color": "green"}}}]})
     b.panel("stat", "Licensed user limit reached", "MAX-LICENSED-USERS-REACHED.",
             [q(f"ivanti_max_licensed_users_reached{{{SEL}}}", "", instant=True)], w=4, h=4,
             field={"mappings": [{"type": "value", "options": {"0": {"text": "no", "color": "green"}, "1": {"text": "REACHED", "color": "red"}}}]})
@@ -218,8 +255,12 @@ def clusters_licensing():
     b = Board("ivanti-clusters-licensing", "Ivanti / Clusters and licensing",
               "Cluster members, leaders and VIP owners over time; license leases and named users.")
     b.row("Clusters")
-    b.panel("table", "Clusters", "Each cluster, its mode and the appliances polled in it.",
-            [q('count by (cluster_name, mode) (ivanti_cluster_info{job=~"$job", cluster_name=~"$cluster_name"})', "", instant=True, fmt="table")], w=12)
+    b.panel("table", "Clusters", "Each cluster, its mode and the members polled in it (click a target for its detail).",
+            [q('max by (job, cluster_name, mode, target) (ivanti_cluster_info{job=~"$job", cluster_name=~"$cluster_name"})', "", instant=True, fmt="table")],
+            w=12, links=DETAIL_LINK, transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True, "Value": True}}}])
+    b.panel("timeseries", "Active sessions per cluster", "Max over the members of ivanti_active_sessions (cluster-scoped: "
+            "every member reports the same list).",
+            [q(f'max by (cluster_name) (ivanti_active_sessions{{job=~"$job"}} * {join})', "{{cluster_name}}")], w=12)
     b.panel("stat", "Members unreachable", "Members reported unreachable by any member (min over reporters).",
             [q(f'count(min by (cluster_name, member) (ivanti_cluster_member_reachable * {join}) == 0) or vector(0)', "", instant=True)], w=6,
             field={"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}]}})
@@ -233,8 +274,10 @@ def clusters_licensing():
             [q(f"max by (cluster_name, member) (ivanti_cluster_member_leader * {join})", "{{cluster_name}} / {{member}}")], w=12)
     b.panel("state-timeline", "Members enabled", "enabled per member (max over reporters).",
             [q(f"max by (cluster_name, member) (ivanti_cluster_member_enabled * {join})", "{{cluster_name}} / {{member}}")], w=12, field=UPDOWN)
-    b.panel("timeseries", "VIP owner changes", "Owner changes of each virtual IP over the interval (a failover).",
-            [q('count by (vip) (count_over_time(ivanti_cluster_vip_owner_info{job=~"$job"}[$__range])) - 1', "{{vip}}")], w=12)
+    b.panel("timeseries", "VIP owner changes", "Owner changes of each virtual IP of each cluster over the interval (a failover): "
+            "distinct owners seen by any member, minus one. 0 without a failover.",
+            [q('count by (cluster_name, vip) (count by (cluster_name, vip, owner) (count_over_time(ivanti_cluster_vip_owner_info{job=~"$job"}[$__range]) '
+               f'* {join})) - 1', "{{cluster_name}} {{vip}}")], w=12)
     b.panel("table", "VIP owners now", "Current owner of each virtual IP.",
             [q('max by (vip, address, owner) (ivanti_cluster_vip_owner_info{job=~"$job"})', "", instant=True, fmt="table")], w=12)
     b.panel("table", "Status flags", "Known status-code bits set per member.",
@@ -242,16 +285,15 @@ def clusters_licensing():
     b.row("Licensing")
     b.panel("timeseries", "Leased licenses per feature and client", "ivanti_license_leased on each license server.",
             [q('ivanti_license_leased{job=~"$job"}', "{{target}} {{feature}} → {{client}}")], w=12)
-    b.panel("bargauge", "Leases per client", "Share of each feature's leases held by each client appliance.",
-            [q('sum by (target, feature, client) (ivanti_license_leased{job=~"$job"}) / on (target, feature) group_left '
-               'max by (target, feature) (ivanti_license_server_leased{job=~"$job"} > 0)', "{{target}} {{feature}} → {{client}}", instant=True)],
-            w=12, unit="percentunit", options={"orientation": "horizontal", "displayMode": "gradient"})
-    b.panel("timeseries", "Licenses leased out", "ivanti_license_server_leased per feature: the total the license server has leased (not a capacity).",
+    b.panel("timeseries", "Licenses leased per feature (license server total)", "ivanti_license_server_leased: the total a "
+            "license server has leased out per feature (the sum of its clients' leases, not a capacity).",
             [q('ivanti_license_server_leased{job=~"$job"}', "{{target}} {{feature}}")], w=8)
     b.panel("timeseries", "Named users", "Named users per product (pcs, pps, local).",
             [q('ivanti_named_users{job=~"$job"}', "{{target}} {{product}}")], w=8)
-    b.panel("state-timeline", "Licensed user limit reached", "MAX-LICENSED-USERS-REACHED per appliance.",
-            [q('ivanti_max_licensed_users_reached{job=~"$job"}', "{{target}}")], w=8)
+    b.panel("state-timeline", "Licensed user limit reached", "MAX-LICENSED-USERS-REACHED per cluster (cluster-wide: max over "
+            "its members; a stand-alone box is its own cluster).",
+            [q(f'max by (cluster_name) (ivanti_max_licensed_users_reached{{job=~"$job"}} * {CLUSTER})', "{{cluster_name}}")], w=8,
+            field={"mappings": [{"type": "value", "options": {"0": {"text": "no", "color": "green"}, "1": {"text": "REACHED", "color": "red"}}}]})
     return b.json(cvars)
 
 
@@ -259,7 +301,7 @@ def sps_overview():
     svars = [var_ds(), var_query("job", "Job", "label_values(ivanti_up, job)"),
              var_query("target", "SPS", 'label_values(oneidentity_sps_cpu_usage_ratio{job=~"$job"}, target)')]
     b = Board("ivanti-sps-overview", "Ivanti / One Identity SPS",
-              "Safeguard for Privileged Sessions appliances (kind: sps): health, recording, indexing and cluster nodes.")
+              "Safeguard for Privileged Sessions appliances (kind: sps): health, recording, indexing and cluster nodes.", tags=("sps",))
     b.row("Health")
     b.panel("state-timeline", "Health polls", "1 while GET /api/health_status and /api/cluster/status succeed.",
             [q(f'ivanti_collector_success{{{SEL}, collector=~"health_status|cluster_status"}}', "{{target}} {{collector}}")],
@@ -310,7 +352,7 @@ def epmm_overview():
     evars = [var_ds(), var_query("job", "Job", "label_values(ivanti_up, job)"),
              var_query("target", "EPMM", 'label_values(ivanti_epmm_devices{job=~"$job"}, target)')]
     b = Board("ivanti-epmm-overview", "Ivanti / EPMM devices",
-              "Ivanti EPMM cores (kind: epmm): device counts by status and platform, compliance, device spaces.")
+              "Ivanti EPMM cores (kind: epmm): device counts by status and platform, compliance, device spaces.", tags=("epmm",))
     b.row("Devices")
     b.panel("stat", "Devices", "ivanti_epmm_devices summed over the selected cores.",
             [q(f"sum(ivanti_epmm_devices{{{SEL}}})", "", instant=True)], w=6, h=4)
@@ -339,7 +381,7 @@ def isec_overview():
     ivars = [var_ds(), var_query("job", "Job", "label_values(ivanti_up, job)"),
              var_query("target", "Console", 'label_values(ivanti_isec_console_info{job=~"$job"}, target)')]
     b = Board("ivanti-isec-overview", "Ivanti / Security Controls",
-              "Ivanti Security Controls consoles (kind: isec): reachability, agents and machines, patch operations.")
+              "Ivanti Security Controls consoles (kind: isec): reachability, agents and machines, patch operations.", tags=("isec",))
     b.row("Consoles")
     b.panel("state-timeline", "API polls", "1 while the console answers (NTLM authentication included).",
             [q(f'ivanti_collector_success{{{SEL}, collector=~"console|inventory|operations"}}', "{{target}} {{collector}}")],
@@ -359,14 +401,42 @@ def isec_overview():
     return b.json(ivars)
 
 
+# Values the dashboards' variables take in the promtool value tests and the
+# e2e test (tests/integration/e2e.rs substitutes the same).
+TEST_VARS = [("${job}", "ivanti"), ("$job", "ivanti"), ("${target}", ".+"), ("$target", ".+"),
+             ("${cluster_name}", ".+"), ("$cluster_name", ".+"), ("${site}", ".+"), ("$site", ".+"),
+             ("$__rate_interval", "1m"), ("$__interval", "15s"), ("$__range", "5m")]
+
+
+def panel_queries(board):
+    """(title, expr) of every panel query, variables replaced by TEST_VARS."""
+    out = []
+    for p in board["panels"]:
+        for t in p.get("targets", []):
+            e = t["expr"]
+            for k, v in TEST_VARS:
+                e = e.replace(k, v)
+            out.append({"dashboard": board["uid"], "panel": p["title"], "expr": e})
+    return out
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
+    queries = []
     for name, board in [("ivanti-fleet-overview", fleet_overview()), ("ivanti-appliance-detail", appliance_detail()),
                         ("ivanti-clusters-licensing", clusters_licensing()), ("ivanti-sps-overview", sps_overview()),
                         ("ivanti-epmm-overview", epmm_overview()), ("ivanti-isec-overview", isec_overview())]:
         with open(os.path.join(here, name + ".json"), "w") as f:
             json.dump(board, f, indent=2, ensure_ascii=False)
             f.write("\n")
+        queries += panel_queries(board)
+    # Read by tests/integration/rules.rs: every panel query a promtool value
+    # test (deploy/prometheus/ivanti-exporter.rules.test.yml) checks must be
+    # one of these, so a changed panel query fails the test until its value
+    # test is updated.
+    with open(os.path.join(here, "..", "deploy", "prometheus", "dashboard-queries.json"), "w") as f:
+        json.dump(queries, f, indent=1, ensure_ascii=False)
+        f.write("\n")
 
 
 if __name__ == "__main__":

@@ -96,3 +96,36 @@ fn rules_use_only_published_metrics_and_link_the_runbook() {
     }
     assert!(alerts >= 15, "{alerts} alerts");
 }
+
+/// Panel queries with a promtool value test are the dashboards' own:
+/// `dashboards/build.py` writes every panel query (variables replaced) to
+/// deploy/prometheus/dashboard-queries.json, and every `promql_expr_test`
+/// expression that is not a recording rule's name must be one of them.
+#[test]
+fn value_tested_panel_queries_are_the_dashboards_queries() {
+    let queries: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{DIR}/dashboard-queries.json")).unwrap(),
+    )
+    .unwrap();
+    let known: BTreeSet<&str> = queries
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|q| q["expr"].as_str())
+        .collect();
+    assert!(known.len() > 50, "{} panel queries", known.len());
+    let tests = std::fs::read_to_string(format!("{DIR}/ivanti-exporter.rules.test.yml")).unwrap();
+    let mut panel_tests = 0;
+    for expr in tests.lines().filter_map(|l| l.strip_prefix("  - expr: ")) {
+        let expr = expr.trim();
+        if expr.starts_with("ivanti:") || expr.starts_with("count(ivanti:") {
+            continue;
+        }
+        panel_tests += 1;
+        assert!(
+            known.contains(expr),
+            "value test of a query no dashboard has (rerun python3 dashboards/build.py?): {expr}"
+        );
+    }
+    assert!(panel_tests >= 2, "{panel_tests} panel value tests");
+}

@@ -182,7 +182,7 @@ mod tests {
     use super::*;
     use crate::client::{ApiClient, ClientCache};
     use crate::config::Config;
-    use crate::sim::{Fleet, FleetOptions, SimKind};
+    use crate::sim::{FleetOptions, SimKind};
 
     /// Collectors are dispatched by name: every collector a kind lists must
     /// be one its appliance runs. Each is polled once against every
@@ -192,17 +192,12 @@ mod tests {
     /// least one of them (an unknown name would fail as `unknown collector`).
     #[tokio::test]
     async fn every_listed_collector_of_every_kind_runs() {
-        crate::tls::install_crypto_provider();
-        let fleet = Fleet::start(FleetOptions {
+        let (fleet, dir, ca) = crate::sim::fleet_of_with_ca_file(FleetOptions {
             appliances: 8,
             kinds: vec![SimKind::Sps, SimKind::Epmm, SimKind::Isec],
             ..Default::default()
         })
-        .await
-        .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let ca = dir.path().join("ca.pem");
-        std::fs::write(&ca, fleet.ca_pem().unwrap()).unwrap();
+        .await;
         let yaml = fleet.config_yaml(Some(&ca), std::time::Duration::from_secs(30));
         let config = Config::from_yaml(&yaml, dir.path()).unwrap();
         let cache = ClientCache::new();

@@ -500,13 +500,20 @@ pub fn fleet_totals(appliances: &[Appliance]) -> serde_json::Value {
 pub(crate) async fn fleet_with_ca_file(
     appliances: usize,
 ) -> (Fleet, tempfile::TempDir, std::path::PathBuf) {
-    crate::tls::install_crypto_provider();
-    let fleet = Fleet::start(FleetOptions {
+    fleet_of_with_ca_file(FleetOptions {
         appliances,
         ..Default::default()
     })
     .await
-    .expect("simulated fleet");
+}
+
+/// [`fleet_with_ca_file`] with any options.
+#[cfg(test)]
+pub(crate) async fn fleet_of_with_ca_file(
+    opts: FleetOptions,
+) -> (Fleet, tempfile::TempDir, std::path::PathBuf) {
+    crate::tls::install_crypto_provider();
+    let fleet = Fleet::start(opts).await.expect("simulated fleet");
     let dir = tempfile::tempdir().expect("temporary directory");
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, fleet.ca_pem().expect("an HTTPS fleet has a CA")).expect("CA file");

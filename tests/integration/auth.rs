@@ -2,18 +2,8 @@
 //! storm, second factor reported, legacy fallback; secrets never leak.
 
 use crate::helpers::*;
-use ivanti_exporter::sim::{Fault, FleetOptions, Profile};
+use ivanti_exporter::sim::{Fault, Profile};
 use std::time::Duration;
-
-/// An exporter polling `fleet` with realm_auth, the password in a file.
-fn realm_auth_exporter(fleet: &ivanti_exporter::sim::Fleet, password: &str) -> Exporter {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = write_ca(fleet, dir.path());
-    std::fs::write(dir.path().join("pw"), format!("{password}\n")).unwrap();
-    let (ra, _) = realm_auth_yaml();
-    let config = config_for(fleet, &ca, "", |_| ra.clone());
-    Exporter::start_in(dir, &config, &[])
-}
 
 /// The same, in-process (for the tests that read no logs).
 async fn realm_auth_app(fleet: &ivanti_exporter::sim::Fleet, password: &str) -> App {
@@ -23,14 +13,6 @@ async fn realm_auth_app(fleet: &ivanti_exporter::sim::Fleet, password: &str) -> 
     let (ra, _) = realm_auth_yaml();
     let config = config_for(fleet, &ca, "", |_| ra.clone());
     App::spawn_in(dir, &config).await
-}
-
-fn realm_auth_yaml() -> (String, String) {
-    let (realm, user, password) = FleetOptions::default().admin;
-    (
-        format!("    realm_auth: {{ realm: \"{realm}\", username: {user}, password_file: {{dir}}/pw }}\n"),
-        password,
-    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -16,18 +16,6 @@ fn requests(fleet: &Fleet, method: &str, path: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// realm_auth with the simulator's admin, the password in a file.
-fn realm_auth_exporter(fleet: &Fleet) -> Exporter {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = write_ca(fleet, dir.path());
-    let (realm, user, password) = FleetOptions::default().admin;
-    std::fs::write(dir.path().join("pw"), format!("{password}\n")).unwrap();
-    let ra = format!(
-        "    realm_auth: {{ realm: \"{realm}\", username: {user}, password_file: {{dir}}/pw }}\n"
-    );
-    Exporter::start_in(dir, &config_for(fleet, &ca, "", |_| ra.clone()), &[])
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn before_9_1r4_the_healthcheck_page_gives_the_same_figures() {
     let fleet = fleet(1).await;
@@ -120,7 +108,7 @@ async fn an_expired_key_answered_with_403_leads_to_one_relogin() {
     let fleet = fleet(1).await;
     let a = fleet.appliance(0);
     a.set_firmware(Firmware::ForbiddenOnExpiry);
-    let exp = realm_auth_exporter(&fleet);
+    let exp = realm_auth_exporter(&fleet, &realm_auth_yaml().1);
     let t = a.name().to_owned();
     exp.wait_for("up via realm_auth", WAIT, |m| up(m, &t)).await;
     assert_eq!(a.stats().logins, 1);
@@ -144,7 +132,7 @@ async fn realm_auth_answered_by_a_redirect_falls_back_to_the_legacy_login() {
     let fleet = fleet(1).await;
     let a = fleet.appliance(0);
     a.set_firmware(Firmware::RealmAuthRedirect);
-    let exp = realm_auth_exporter(&fleet);
+    let exp = realm_auth_exporter(&fleet, &realm_auth_yaml().1);
     let t = a.name().to_owned();
     exp.wait_for("up and system information read", WAIT, |m| {
         up(m, &t) && m.has("ivanti_system_info", &[("target", &t)])

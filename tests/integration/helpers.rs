@@ -577,3 +577,22 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// An exporter polling `fleet` with realm_auth, the password in a file.
+pub fn realm_auth_exporter(fleet: &ivanti_exporter::sim::Fleet, password: &str) -> Exporter {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(fleet, dir.path());
+    std::fs::write(dir.path().join("pw"), format!("{password}\n")).unwrap();
+    let (ra, _) = realm_auth_yaml();
+    let config = config_for(fleet, &ca, "", |_| ra.clone());
+    Exporter::start_in(dir, &config, &[])
+}
+
+/// The `realm_auth` block for the simulator's admin (password in `{dir}/pw`), and that password.
+pub fn realm_auth_yaml() -> (String, String) {
+    let (realm, user, password) = ivanti_exporter::sim::FleetOptions::default().admin;
+    (
+        format!("    realm_auth: {{ realm: \"{realm}\", username: {user}, password_file: {{dir}}/pw }}\n"),
+        password,
+    )
+}

@@ -29,10 +29,14 @@ def mem_kib(pid, key):
     return 0
 
 
-def get(url, timeout=60):
+def get(url, timeout=60, gzip=False):
+    """The body (compressed as sent when gzip) and the time to its last byte."""
     t = time.perf_counter()
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+    req = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"} if gzip else {})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
         body = r.read()
+        if gzip and r.headers.get("Content-Encoding") != "gzip":
+            sys.exit(f"asked for gzip, got Content-Encoding {r.headers.get('Content-Encoding')!r}")
     return body, time.perf_counter() - t
 
 
@@ -175,12 +179,16 @@ def main():
         # After the first scrape: its buffers are part of the steady state.
         fd0, rss0 = fds(), mem_kib(exp.pid, "VmRSS")
         renders, size, rss_track = [], 0, []
+        gz_renders, gz_size = [], 0
         end = t0 + duration
         while time.perf_counter() < end:
             time.sleep(min(a.scrape_every, max(0.0, end - time.perf_counter())))
             body, dt = get(base + "/metrics")
             renders.append(dt); size = len(body)
             schedule_check(body.decode())
+            # The same scrape as Prometheus sends it (Accept-Encoding: gzip).
+            gz_body, gz_dt = get(base + "/metrics", gzip=True)
+            gz_renders.append(gz_dt); gz_size = len(gz_body)
             rss_track.append(mem_kib(exp.pid, "VmRSS"))
         t1, c1, p1, s1, st1 = snapshot()
         fd1, rss1 = fds(), mem_kib(exp.pid, "VmRSS")
@@ -210,6 +218,8 @@ def main():
             ("peak RSS", f"{peak / 1024:.1f} MiB ({peak / a.appliances:.1f} KiB per appliance)"),
             ("/metrics size", f"{size / 1e6:.1f} MB"),
             ("/metrics time p50 / p99", f"{1e3 * statistics.median(renders):.0f} ms / {1e3 * p99:.0f} ms" if renders else "n/a"),
+            ("/metrics gzip size", f"{gz_size / 1e6:.1f} MB ({100 * gz_size / size:.1f} % of plain)" if size else "n/a"),
+            ("/metrics gzip time p50 / max", f"{1e3 * statistics.median(gz_renders):.0f} ms / {1e3 * max(gz_renders):.0f} ms" if gz_renders else "n/a"),
             ("TLS handshakes per steady-state cycle", f"{(st1['tls_handshakes'] - st0['tls_handshakes']) / cycles:.1f} (fleet total, all appliances)"),
             ("requests per steady-state cycle", f"{(st1['requests'] - st0['requests']) / cycles:.0f}"),
             ("exporter still running (crashes)", "yes (0)" if alive else "NO"),

@@ -178,3 +178,150 @@ async fn container_healthcheck_subcommand() {
     assert!(dockerfile.contains("\"healthcheck\", \"--url\", \"http://127.0.0.1:9959/-/healthy\""));
     assert!(dockerfile.contains("USER nonroot"));
 }
+
+/// Every document of every manifest in deploy/kubernetes.
+fn kubernetes_docs() -> Vec<(PathBuf, serde_yaml::Value)> {
+    let mut paths = Vec::new();
+    files(
+        &Path::new(ROOT).join("deploy/kubernetes"),
+        &["yaml"],
+        &mut paths,
+    );
+    paths.sort();
+    let mut docs = Vec::new();
+    for p in paths {
+        let text = std::fs::read_to_string(&p).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            docs.push((p.clone(), serde::Deserialize::deserialize(doc).unwrap()));
+        }
+    }
+    docs
+}
+
+/// A label selector (`matchLabels`, `matchExpressions` with `In`) against labels.
+fn selects(selector: &serde_yaml::Value, labels: &serde_yaml::Value) -> bool {
+    let by_labels = selector["matchLabels"]
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .all(|(k, v)| labels[k.as_str().unwrap()] == *v);
+    let by_expressions = selector["matchExpressions"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .all(|e| {
+            assert_eq!(e["operator"], "In", "only In is used here");
+            let value = &labels[e["key"].as_str().unwrap()];
+            e["values"].as_sequence().unwrap().contains(value)
+        });
+    by_labels && by_expressions
+}
+
+#[test]
+fn every_exporter_service_is_scraped_as_job_ivanti() {
+    let docs = kubernetes_docs();
+    let monitors: Vec<_> = docs
+        .iter()
+        .filter(|(_, d)| d["kind"] == "ServiceMonitor")
+        .collect();
+    let services: Vec<_> = docs
+        .iter()
+        .filter(|(_, d)| d["kind"] == "Service")
+        .collect();
+    // The Deployment's Service and the shards' Service.
+    assert_eq!(services.len(), 2, "{services:?}");
+    for (path, svc) in services {
+        let name = &svc["metadata"]["name"];
+        let monitor = monitors
+            .iter()
+            .find(|(_, m)| selects(&m["spec"]["selector"], &svc["metadata"]["labels"]))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: no ServiceMonitor selects Service {name:?}",
+                    path.display()
+                )
+            });
+        // The rules and dashboards select job="ivanti" (deploy/prometheus/build.py).
+        let endpoint = &monitor.1["spec"]["endpoints"][0];
+        assert!(
+            endpoint["relabelings"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|r| r["targetLabel"] == "job" && r["replacement"] == "ivanti"),
+            "the ServiceMonitor of {name:?} does not name the job ivanti"
+        );
+        assert_eq!(endpoint["port"], svc["spec"]["ports"][0]["name"]);
+    }
+}
+
+#[test]
+fn prometheus_rule_is_the_rules_file() {
+    let rules: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(
+            Path::new(ROOT).join("deploy/prometheus/ivanti-exporter.rules.yml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let docs = kubernetes_docs();
+    let rule = docs
+        .iter()
+        .find(|(_, d)| d["kind"] == "PrometheusRule")
+        .expect("deploy/kubernetes/prometheus-rule.yaml");
+    assert!(
+        rule.1["spec"] == rules,
+        "prometheus-rule.yaml differs from the rules file: run python3 deploy/prometheus/build.py"
+    );
+}
+
+#[test]
+fn secrets_live_in_their_own_file() {
+    for (path, doc) in kubernetes_docs() {
+        if doc["kind"] == "Secret" {
+            assert!(
+                path.ends_with("secret.example.yaml"),
+                "{}: a Secret beside other resources is overwritten when they are re-applied",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn kubernetes_manifests_pass_the_kubernetes_schemas() {
+    if !tool_available(
+        "kubernetes-validate",
+        Command::new("kubernetes-validate").arg("--version"),
+    ) {
+        return;
+    }
+    let mut paths = Vec::new();
+    files(
+        &Path::new(ROOT).join("deploy/kubernetes"),
+        &["yaml"],
+        &mut paths,
+    );
+    let out = Command::new("kubernetes-validate")
+        .arg("--strict")
+        .args(&paths)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    // The built-in kinds are checked against their schemas (the operator's
+    // CRDs have none offline; the tests above check their selectors and rules).
+    for kind in [
+        "deployment",
+        "statefulset",
+        "service",
+        "configmap",
+        "secret",
+    ] {
+        assert!(
+            text.contains(&format!("passed for resource {kind}/")),
+            "{kind} not validated: {text}"
+        );
+    }
+}

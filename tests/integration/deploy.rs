@@ -148,12 +148,19 @@ fn systemd_unit_is_hardened() {
         "DynamicUser=yes",
         "ProtectSystem=strict",
         "NoNewPrivileges=yes",
-        "LoadCredentialEncrypted=api.key:",
+        "EnvironmentFile=-/etc/default/ivanti-exporter",
+        "ExecStart=/usr/bin/ivanti-exporter $ARGS",
         "ExecReload=/bin/kill -HUP $MAINPID",
         "CapabilityBoundingSet=",
     ] {
         assert!(unit.lines().any(|l| l.starts_with(line)), "missing {line}");
     }
+    // The credentials come in a drop-in, so a healthcheck-only set-up starts without one.
+    let dropin =
+        std::fs::read_to_string(Path::new(ROOT).join("deploy/systemd/credentials.conf")).unwrap();
+    assert!(dropin
+        .lines()
+        .any(|l| l.starts_with("LoadCredentialEncrypted=api.key:")));
 }
 
 #[tokio::test(flavor = "multi_thread")]

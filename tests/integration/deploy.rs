@@ -332,3 +332,34 @@ fn kubernetes_manifests_pass_the_kubernetes_schemas() {
         );
     }
 }
+
+/// Cargo refuses a manifest whose targets' files are missing, so the
+/// container build must copy every directory Cargo.toml points into (the
+/// build once failed on `benches/hot_paths.rs`).
+#[test]
+fn container_build_copies_every_file_cargo_needs() {
+    let root = Path::new(ROOT);
+    let dockerfile = std::fs::read_to_string(root.join("deploy/container/Dockerfile")).unwrap();
+    let copied: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+        .flat_map(|l| {
+            let parts: Vec<&str> = l.split_whitespace().skip(1).collect();
+            parts[..parts.len() - 1].to_vec()
+        })
+        .collect();
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let mut needed = vec!["Cargo.toml", "Cargo.lock", "src"];
+    if manifest.contains("[[bench]]") || manifest.contains("path = \"benches/") {
+        needed.push("benches");
+    }
+    if root.join("build.rs").exists() {
+        needed.push("build.rs");
+    }
+    for path in needed {
+        assert!(
+            copied.contains(&path),
+            "deploy/container/Dockerfile does not COPY {path} (copies {copied:?})"
+        );
+    }
+}

@@ -4,7 +4,7 @@
 //! address is known ([`Daemon::local_addr`], port 0 works);
 //! [`Daemon::run_until`] serves HTTP (or HTTPS) until a shutdown future
 //! resolves, then shuts down gracefully. SIGHUP, `POST /-/reload` and
-//! changed `target_files` reload the configuration.
+//! a changed configuration file or `target_files` reload the configuration.
 //!
 //! The command line ([`crate::cli`]) and the integration tests (in-process)
 //! are its two callers; it knows nothing of the simulator (`--demo` hands
@@ -30,7 +30,8 @@ use tokio::task::JoinHandle;
 /// open connections.
 const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(10);
 
-/// How often the files `target_files` matches are checked for changes.
+/// How often the configuration file and the files `target_files` matches
+/// are checked for changes.
 const TARGET_FILES_CHECK: Duration = Duration::from_secs(5);
 
 /// Where the configuration comes from.
@@ -194,6 +195,10 @@ impl Daemon {
     pub async fn build(settings: Settings) -> Result<Daemon, DaemonError> {
         check_telemetry_path(&settings.telemetry_path)?;
         let source = Source::new(settings.source, settings.shard)?;
+        let main_file = match &source.kind {
+            SourceKind::File(p) => Some(p.clone()),
+            SourceKind::Yaml { .. } => None,
+        };
         // A bad config at start: clear error, exit 1, nothing started.
         let config = source.load().map_err(DaemonError::Config)?;
         let web_config = load_web_config(settings.web_config_file.as_deref())?;
@@ -219,7 +224,7 @@ impl Daemon {
                 patterns.clone(),
             )),
             spawn_sighup(reload_tx.clone()),
-            spawn_target_files_watch(patterns, reload_tx.clone()),
+            spawn_config_watch(main_file, patterns, reload_tx.clone()),
         ];
         let app = web::router(
             AppState {
@@ -339,23 +344,24 @@ async fn serve_tls(
     }
 }
 
-/// Re-read the configuration when the files `target_files` matches change
-/// (checked every 5 s; a new, changed or removed file counts).
-fn spawn_target_files_watch(
+/// Re-read the configuration when the configuration file itself or the
+/// files `target_files` matches change (checked every 5 s; a new, changed or
+/// removed file counts). The main file is compared by content, so a
+/// Kubernetes ConfigMap update (an atomic swap of the `..data` symlink, with
+/// an mtime that may not move) is seen too.
+fn spawn_config_watch(
+    main: Option<PathBuf>,
     patterns: Arc<Mutex<Vec<PathBuf>>>,
     tx: mpsc::Sender<ReloadRequest>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let current = || {
-            let p = patterns.lock().map(|p| p.clone()).unwrap_or_default();
-            (!p.is_empty()).then(|| crate::config::target_files_fingerprint(&p))
-        };
+        let current = || config_fingerprint(main.as_deref(), &patterns);
         let mut last = current();
         loop {
             tokio::time::sleep(TARGET_FILES_CHECK).await;
             let now = current();
             if now != last && now.is_some() {
-                tracing::info!("target files changed: reloading configuration");
+                tracing::info!("configuration files changed: reloading configuration");
                 let (reply, rx) = tokio::sync::oneshot::channel();
                 if tx.send(reply).await.is_err() {
                     return;
@@ -365,6 +371,25 @@ fn spawn_target_files_watch(
             last = current();
         }
     })
+}
+
+/// What a change of the watched files changes: the main file's content
+/// (None when it cannot be read: a half-done replace is not a change) and
+/// the target files' fingerprint.
+fn config_fingerprint(main: Option<&Path>, patterns: &Mutex<Vec<PathBuf>>) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    let mut watched = false;
+    if let Some(main) = main {
+        std::fs::read(main).ok()?.hash(&mut h);
+        watched = true;
+    }
+    let p = patterns.lock().map(|p| p.clone()).unwrap_or_default();
+    if !p.is_empty() {
+        crate::config::target_files_fingerprint(&p).hash(&mut h);
+        watched = true;
+    }
+    watched.then(|| h.finish())
 }
 
 /// Apply every reload request: load the source again, hand it to the

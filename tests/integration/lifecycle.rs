@@ -284,6 +284,71 @@ async fn target_files_are_watched_and_broken_files_rejected() {
     .await;
 }
 
+/// The main configuration file is watched like `target_files`, also when it
+/// is replaced the way the kubelet updates a mounted ConfigMap (a new
+/// `..<version>` directory, then the `..data` symlink renamed over the old
+/// one; `config.yml` itself is a symlink into `..data`): a good edit applies
+/// without a signal, a broken one is rejected and the last good config stays.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn config_file_is_watched_through_a_configmap_swap() {
+    let fleet = fleet(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(&fleet, dir.path());
+    let names: Vec<String> = (0..2)
+        .map(|i| fleet.appliance(i).name().to_owned())
+        .collect();
+    let config = |n: usize| {
+        let mut text = format!(
+            "defaults:\n  interval: 1s\n  timeout: 900ms\n  collectors: [healthcheck]\n  tls_config: {{ ca_file: {} }}\ntargets:\n",
+            ca.display()
+        );
+        for i in 0..n {
+            let a = fleet.appliance(i);
+            text += &format!("  - name: {}\n    url: {}\n", a.name(), a.url());
+        }
+        text
+    };
+    let cm = dir.path().join("cm");
+    std::fs::create_dir(&cm).unwrap();
+    let publish = |version: &str, text: &str| {
+        let data = cm.join(format!("..{version}"));
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("config.yml"), text).unwrap();
+        let tmp = cm.join("..data_tmp");
+        std::os::unix::fs::symlink(format!("..{version}"), &tmp).unwrap();
+        std::fs::rename(&tmp, cm.join("..data")).unwrap();
+    };
+    publish("v1", &config(1));
+    std::os::unix::fs::symlink("..data/config.yml", cm.join("config.yml")).unwrap();
+    let main = cm.join("config.yml");
+    let app = App::spawn_with(tempfile::tempdir().unwrap(), "", move |s| {
+        s.source = ivanti_exporter::daemon::SourceKind::File(main)
+    })
+    .await;
+    app.wait_for("first target up", WAIT, |m| up(m, &names[0]))
+        .await;
+    // A good edit: the second target appears, no signal sent.
+    publish("v2", &config(2));
+    let m = app
+        .wait_for("edit applied", WAIT, |m| up(m, &names[1]))
+        .await;
+    assert_eq!(m.get("ivanti_exporter_targets", &[]), Some(2.0));
+    assert_eq!(
+        m.get("ivanti_exporter_config_last_reload_successful", &[]),
+        Some(1.0)
+    );
+    // A broken edit: rejected, both targets stay polled.
+    publish("v3", "targets: [oops\n");
+    let m = app
+        .wait_for("broken edit rejected", WAIT, |m| {
+            m.get("ivanti_exporter_config_last_reload_successful", &[]) == Some(0.0)
+        })
+        .await;
+    assert_eq!(m.get("ivanti_exporter_targets", &[]), Some(2.0));
+    assert!(up(&m, &names[0]) && up(&m, &names[1]));
+}
+
 #[test]
 fn problems_in_target_files_name_the_file() {
     let dir = tempfile::tempdir().unwrap();

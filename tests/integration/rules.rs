@@ -184,3 +184,27 @@ fn completed_dashboards_have_a_value_test_for_every_panel_query() {
         missing.join("\n")
     );
 }
+
+/// Every recording rule has a `promql_expr_test` of its own output (the
+/// series it records, with the values computed by hand in the comment).
+#[test]
+fn every_recording_rule_has_a_value_test() {
+    let rules = std::fs::read_to_string(format!("{DIR}/ivanti-exporter.rules.yml")).unwrap();
+    let tests = std::fs::read_to_string(format!("{DIR}/ivanti-exporter.rules.test.yml")).unwrap();
+    let tested: BTreeSet<&str> = tests
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("- expr: "))
+        .map(str::trim)
+        .collect();
+    let records: Vec<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("- record: "))
+        .map(str::trim)
+        .collect();
+    assert!(records.len() >= 6, "{records:?}");
+    let missing: Vec<&&str> = records.iter().filter(|r| !tested.contains(**r)).collect();
+    assert!(
+        missing.is_empty(),
+        "recording rules without a promql_expr_test of their own series: {missing:?}"
+    );
+}

@@ -165,8 +165,11 @@ def fleet_overview():
             [q(f"ivanti_disk_utilization_ratio{{{SEL}}}", "{{target}}")], w=8, unit="percentunit", field=PERCENT_THRESHOLDS)
     b.panel("timeseries", "Swap by appliance", "Swap utilization.",
             [q(f"ivanti_swap_utilization_ratio{{{SEL}}}", "{{target}}")], w=8, unit="percentunit", field=PERCENT_THRESHOLDS)
-    b.panel("bargauge", "Top 10 appliances by sessions", "The ten appliances with the most active sessions.",
-            [q(f"topk(10, ivanti_active_sessions{{{SEL}}})", "{{target}}", instant=True)], w=12, h=9,
+    b.panel("bargauge", "Top 10 clusters by sessions",
+            "The ten clusters with the most active sessions (a stand-alone appliance is its own cluster). "
+            "Every member reports its cluster's total, so a cluster is shown once, not once per member.",
+            [q(f"topk(10, max by (job, cluster_name) (ivanti_active_sessions{{{SEL}}} * on (job, target) group_left (cluster_name) ivanti:target_cluster:info))",
+               "{{cluster_name}}", instant=True)], w=12, h=9,
             options={"orientation": "horizontal", "displayMode": "basic"})
     b.panel("timeseries", "Sessions and tunnels", "Active sessions and VPN tunnels per appliance.",
             [q(f"ivanti_active_sessions{{{SEL}}}", "{{target}} sessions"), q(f"ivanti_vpn_tunnels{{{SEL}}}", "{{target}} tunnels")],

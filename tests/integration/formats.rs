@@ -125,3 +125,62 @@ print(n)
     let (ok, out) = run_with_stdin(Command::new("python3").args(["-c", script, &t]), &body);
     assert!(ok, "{out}");
 }
+
+/// As an operator checks it: `curl --compressed` shows `Content-Encoding:
+/// gzip` on `/metrics` and `/probe`, and the text curl decompresses passes
+/// the reference OpenMetrics parser with every hostile label intact.
+#[tokio::test(flavor = "multi_thread")]
+async fn gzip_answers_decompress_to_valid_openmetrics() {
+    let probe = "from prometheus_client.openmetrics.parser import text_string_to_metric_families";
+    if !tool_available("curl", Command::new("curl").arg("--version"))
+        || !tool_available(
+            "python3 prometheus_client",
+            Command::new("python3").args(["-c", probe]),
+        )
+    {
+        return;
+    }
+    let (_fleet, exp, t) = hostile_exporter().await;
+    let script = r#"
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+n = 0
+site = None
+for fam in text_string_to_metric_families(sys.stdin.read()):
+    for s in fam.samples:
+        n += 1
+        if s.name == "ivanti_up" and s.labels.get("target") == sys.argv[1]:
+            site = s.labels.get("site")
+assert site == "q\"uo\\te\nnew ü→✓", repr(site)
+print(n)
+"#;
+    for path in ["/metrics".to_owned(), format!("/probe?target={t}")] {
+        let url = format!("http://{}{path}", exp.addr);
+        let out = Command::new("curl")
+            .args(["-sS", "--noproxy", "*", "--compressed", "-D", "-", "-H"])
+            .arg("Accept: application/openmetrics-text; version=1.0.0")
+            .arg(&url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "curl {url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").expect("headers");
+        assert!(
+            head.lines()
+                .any(|l| l.eq_ignore_ascii_case("content-encoding: gzip")),
+            "{path}: no gzip in\n{head}"
+        );
+        assert!(body.ends_with("# EOF\n"), "{path}");
+        let (ok, out) = run_with_stdin(Command::new("python3").args(["-c", script, &t]), body);
+        assert!(
+            ok,
+            "{path}: OpenMetrics parser rejected the decompressed text:\n{out}"
+        );
+        let n: usize = out.trim().parse().unwrap_or(0);
+        assert!(n > 30, "{path}: parsed only {n} samples");
+    }
+}

@@ -5,7 +5,7 @@
 //! | `/metrics` (`--web.telemetry-path`) | every target plus the exporter's own metrics |
 //! | `/probe?target=<name>` | one configured target, from the cache; anything else is a 4xx and no request leaves |
 //! | `/-/healthy`, `/-/ready` | liveness; readiness once a configuration is applied |
-//! | `/-/reload` (POST) | reload the configuration file |
+//! | `/-/reload` (POST) | reload the configuration file, with `--web.enable-lifecycle` (403 without) |
 //! | `/` | a small HTML status page |
 
 use crate::exposition::Format;
@@ -36,13 +36,16 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Where `POST /-/reload` sends its request.
     pub reload: mpsc::Sender<ReloadRequest>,
+    /// `POST /-/reload` allowed (`--web.enable-lifecycle`).
+    pub lifecycle: bool,
 }
 
-/// The router, with the telemetry path as configured; every endpoint
-/// requires basic authentication when `web` has users.
+/// The router, with the telemetry path as configured; every endpoint but
+/// [`UNAUTHENTICATED`] requires basic authentication when `web` has users.
 pub fn router(state: AppState, telemetry_path: &str, web: WebConfig) -> Router {
+    let link = Arc::<str>::from(telemetry_path);
     Router::new()
-        .route("/", get(index))
+        .route("/", get(move |s| index(s, link)))
         .route(telemetry_path, get(metrics))
         .route("/probe", get(probe))
         .route("/-/healthy", get(|| async { "OK\n" }))
@@ -55,12 +58,17 @@ pub fn router(state: AppState, telemetry_path: &str, web: WebConfig) -> Router {
         .layer(axum::middleware::from_fn_with_state(web, require_auth))
 }
 
+/// Answered without credentials even when basic auth is on: they reveal
+/// nothing but "the process runs" and "a configuration is applied", and
+/// kubelet probes and load balancers cannot send a password.
+pub const UNAUTHENTICATED: [&str; 2] = ["/-/healthy", "/-/ready"];
+
 async fn require_auth(
     State(web): State<WebConfig>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if web.users.is_empty() {
+    if web.users.is_empty() || UNAUTHENTICATED.contains(&req.uri().path()) {
         return next.run(req).await;
     }
     let header = req
@@ -175,6 +183,14 @@ async fn ready(State(s): State<AppState>) -> Response {
 }
 
 async fn reload(State(s): State<AppState>) -> Response {
+    if !s.lifecycle {
+        // As Prometheus and Alertmanager: the HTTP lifecycle API is opt-in.
+        return (
+            StatusCode::FORBIDDEN,
+            "lifecycle API is not enabled: start with --web.enable-lifecycle (SIGHUP always reloads)\n",
+        )
+            .into_response();
+    }
     let (tx, rx) = oneshot::channel();
     if s.reload.send(tx).await.is_err() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
@@ -205,13 +221,17 @@ fn html_escape(s: &str) -> String {
     o
 }
 
-async fn index(State(s): State<AppState>) -> Html<String> {
+async fn index(State(s): State<AppState>, telemetry_path: Arc<str>) -> Html<String> {
     let inv = s.store.inventory();
     let mut h = String::from(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>ivanti-exporter</title>\
          <style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}.ok{color:#070}.fail{color:#b00}</style>\
-         </head><body><h1>ivanti-exporter</h1>\
-         <p><a href=\"/metrics\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Ready</a></p>",
+         </head><body><h1>ivanti-exporter</h1>",
+    );
+    let _ = write!(
+        h,
+        "<p><a href=\"{}\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Ready</a></p>",
+        html_escape(&telemetry_path)
     );
     let _ = write!(
         h,
@@ -273,6 +293,7 @@ mod tests {
             store: Arc::new(Store::new()),
             ready: Arc::new(AtomicBool::new(true)),
             reload,
+            lifecycle: false,
         };
         let app = router(state, "/metrics", WebConfig::default());
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

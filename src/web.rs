@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `/metrics` (`--web.telemetry-path`) | every target plus the exporter's own metrics |
 //! | `/probe?target=<name>` | one configured target, from the cache; anything else is a 4xx and no request leaves |
+//! | `/targets` | the configured targets for probe mode, in Prometheus `http_sd` JSON |
 //! | `/-/healthy`, `/-/ready` | liveness; readiness once a configuration is applied |
 //! | `/-/reload` (POST) | reload the configuration file, with `--web.enable-lifecycle` (403 without) |
 //! | `/` | a small HTML status page |
@@ -48,6 +49,7 @@ pub fn router(state: AppState, telemetry_path: &str, web: WebConfig) -> Router {
         .route("/", get(move |s| index(s, link)))
         .route(telemetry_path, get(metrics))
         .route("/probe", get(probe))
+        .route("/targets", get(targets))
         .route("/-/healthy", get(|| async { "OK\n" }))
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload))
@@ -172,6 +174,39 @@ async fn probe(
     };
     let format = format_of(&headers);
     exposition(render::render(&inv, None, Some(target), format), format)
+}
+
+/// Prometheus HTTP service discovery (`http_sd_configs`): one group per
+/// configured target, scraped at this exporter (the `Host` the request
+/// came to) on `/probe` with `?target=<name>`; its kind and static labels
+/// as target labels.
+async fn targets(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(host) = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return (StatusCode::BAD_REQUEST, "no Host header\n").into_response();
+    };
+    let inv = s.store.inventory();
+    let groups: Vec<serde_json::Value> = inv
+        .targets
+        .iter()
+        .map(|t| {
+            let mut labels = serde_json::Map::new();
+            for (k, v) in &t.config.labels {
+                labels.insert(k.clone(), v.clone().into());
+            }
+            labels.insert("kind".into(), t.config.kind.name().into());
+            labels.insert("__metrics_path__".into(), "/probe".into());
+            labels.insert("__param_target".into(), t.config.name.clone().into());
+            serde_json::json!({ "targets": [host], "labels": labels })
+        })
+        .collect();
+    (
+        [(CONTENT_TYPE, "application/json")],
+        serde_json::Value::from(groups).to_string(),
+    )
+        .into_response()
 }
 
 async fn ready(State(s): State<AppState>) -> Response {

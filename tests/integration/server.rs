@@ -162,3 +162,25 @@ async fn landing_page_links_the_telemetry_path() {
     assert_eq!(status, 200);
     assert!(body.contains("ivanti_exporter_targets 0"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn targets_are_listed_for_http_service_discovery() {
+    // Nothing listens on port 1: the polls fail, the list does not care.
+    let config = "targets:\n  - name: vpn-fra-1\n    url: https://127.0.0.1:1\n    api_key: k\n    labels: { site: fra }\n  - name: sps-1\n    url: https://127.0.0.1:1\n    kind: sps\n    basic_auth: { username: u, password: p }\n";
+    let app = App::spawn_in(tempfile::tempdir().unwrap(), config).await;
+    let (status, content_type, body) = app.get("/targets").await;
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "application/json");
+    let host = app.addr.to_string();
+    let got: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        got,
+        serde_json::json!([
+            {"targets": [host], "labels": {
+                "__metrics_path__": "/probe", "__param_target": "vpn-fra-1",
+                "kind": "ics", "site": "fra"}},
+            {"targets": [host], "labels": {
+                "__metrics_path__": "/probe", "__param_target": "sps-1", "kind": "sps"}},
+        ])
+    );
+}

@@ -343,6 +343,26 @@ mod tests {
         assert!(parse_listen_address("nope").is_err());
     }
 
+    #[test]
+    fn web_server_flags() {
+        let cli = Cli::try_parse_from(["ivanti-exporter"]).unwrap();
+        assert!(!cli.enable_lifecycle);
+        assert_eq!(cli.read_header_timeout, Duration::from_secs(5));
+        assert_eq!(cli.max_connections, 512);
+        let cli = Cli::try_parse_from([
+            "ivanti-exporter",
+            "--web.enable-lifecycle",
+            "--web.read-header-timeout=1m30s",
+            "--web.max-connections=3",
+        ])
+        .unwrap();
+        assert!(cli.enable_lifecycle);
+        assert_eq!(cli.read_header_timeout, Duration::from_secs(90));
+        assert_eq!(cli.max_connections, 3);
+        assert!(Cli::try_parse_from(["ivanti-exporter", "--web.max-connections=0"]).is_err());
+        assert!(Cli::try_parse_from(["ivanti-exporter", "--web.read-header-timeout=5"]).is_err());
+    }
+
     /// A loopback server answering every request with `status`; the
     /// requests it received go to the returned receiver.
     async fn answering(status: &'static str) -> (SocketAddr, tokio::sync::mpsc::Receiver<String>) {

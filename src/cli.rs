@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::daemon::{self, Daemon, Settings, SourceKind};
 use crate::demo::Demo;
 use crate::logging::{self, LogFormat, LogLevel};
+use crate::server::Limits;
 use crate::sim;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -36,6 +37,15 @@ pub struct Cli {
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", default_value = "/metrics")]
     pub telemetry_path: String,
+    /// Allow `POST /-/reload` over HTTP (SIGHUP always reloads).
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+    /// Close connections that have not sent a whole request header after this long (also idle kept-alive ones).
+    #[arg(long = "web.read-header-timeout", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub read_header_timeout: Duration,
+    /// Connections served at once; more wait until one closes.
+    #[arg(long = "web.max-connections", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
     pub log_level: LogLevel,
@@ -150,6 +160,11 @@ async fn run(cli: &Cli) -> Result<(), String> {
         },
         shard: (cli.shard_index, cli.shard_count),
         web_config_file: cli.web_config_file.clone(),
+        enable_lifecycle: cli.enable_lifecycle,
+        limits: Limits {
+            read_header_timeout: cli.read_header_timeout,
+            max_connections: cli.max_connections,
+        },
     };
     let daemon = Daemon::build(settings)
         .await
@@ -326,6 +341,26 @@ mod tests {
             "[::1]:1".parse().unwrap()
         );
         assert!(parse_listen_address("nope").is_err());
+    }
+
+    #[test]
+    fn web_server_flags() {
+        let cli = Cli::try_parse_from(["ivanti-exporter"]).unwrap();
+        assert!(!cli.enable_lifecycle);
+        assert_eq!(cli.read_header_timeout, Duration::from_secs(5));
+        assert_eq!(cli.max_connections, 512);
+        let cli = Cli::try_parse_from([
+            "ivanti-exporter",
+            "--web.enable-lifecycle",
+            "--web.read-header-timeout=1m30s",
+            "--web.max-connections=3",
+        ])
+        .unwrap();
+        assert!(cli.enable_lifecycle);
+        assert_eq!(cli.read_header_timeout, Duration::from_secs(90));
+        assert_eq!(cli.max_connections, 3);
+        assert!(Cli::try_parse_from(["ivanti-exporter", "--web.max-connections=0"]).is_err());
+        assert!(Cli::try_parse_from(["ivanti-exporter", "--web.read-header-timeout=5"]).is_err());
     }
 
     /// A loopback server answering every request with `status`; the

@@ -3,8 +3,9 @@
 //! polling, so a bad configuration fails before anything runs and the bound
 //! address is known ([`Daemon::local_addr`], port 0 works);
 //! [`Daemon::run_until`] serves HTTP (or HTTPS) until a shutdown future
-//! resolves, then shuts down gracefully. SIGHUP, `POST /-/reload` and
-//! a changed configuration file or `target_files` reload the configuration.
+//! resolves, then shuts down gracefully ([`crate::server`]). SIGHUP, `POST /-/reload`
+//! (with `--web.enable-lifecycle`) and a changed configuration file or
+//! `target_files` reload the configuration.
 //!
 //! The command line ([`crate::cli`]) and the integration tests (in-process)
 //! are its two callers; it knows nothing of the simulator (`--demo` hands
@@ -12,6 +13,7 @@
 
 use crate::config::Config;
 use crate::scheduler::Scheduler;
+use crate::server::{self, Limits};
 use crate::store::Store;
 use crate::web::{self, AppState, ReloadRequest};
 use crate::webconfig::WebConfig;
@@ -61,11 +63,16 @@ pub struct Settings {
     pub shard: (u32, u32),
     /// TLS and basic-auth settings of the web endpoints (`--web.config.file`).
     pub web_config_file: Option<PathBuf>,
+    /// `POST /-/reload` allowed (`--web.enable-lifecycle`); SIGHUP always is.
+    pub enable_lifecycle: bool,
+    /// Header-read timeout and connection cap of the web server.
+    pub limits: Limits,
 }
 
 impl Settings {
     /// `source` served on `listen` with the defaults of the command line:
-    /// `/metrics`, no sharding, no web configuration.
+    /// `/metrics`, no sharding, no web configuration, no lifecycle API,
+    /// the default limits.
     pub fn new(listen: SocketAddr, source: SourceKind) -> Settings {
         Settings {
             listen,
@@ -73,6 +80,8 @@ impl Settings {
             source,
             shard: (0, 1),
             web_config_file: None,
+            enable_lifecycle: false,
+            limits: Limits::default(),
         }
     }
 }
@@ -170,6 +179,8 @@ pub struct Daemon {
     local: SocketAddr,
     app: axum::Router,
     tls: Option<Arc<rustls::ServerConfig>>,
+    limits: Limits,
+    store: Arc<Store>,
     ready: Arc<AtomicBool>,
     scheduler: Arc<Scheduler>,
     targets: usize,
@@ -228,9 +239,10 @@ impl Daemon {
         ];
         let app = web::router(
             AppState {
-                store,
+                store: store.clone(),
                 ready: ready.clone(),
                 reload: reload_tx,
+                lifecycle: settings.enable_lifecycle,
             },
             &settings.telemetry_path,
             web_config.clone(),
@@ -240,6 +252,8 @@ impl Daemon {
             local,
             app,
             tls: web_config.tls,
+            limits: settings.limits,
+            store,
             ready,
             scheduler,
             targets: config.targets.len(),
@@ -270,6 +284,8 @@ impl Daemon {
             local,
             app,
             tls,
+            limits,
+            store,
             ready,
             scheduler,
             targets,
@@ -278,10 +294,13 @@ impl Daemon {
         } = self;
         tracing::info!(address = %local, version = env!("CARGO_PKG_VERSION"), targets, "listening");
         let (stop_tx, stop_rx) = watch::channel(false);
-        let server = match tls {
-            Some(tls) => tokio::spawn(serve_tls(listener, app, tls, stop_rx)),
-            None => tokio::spawn(serve_plain(listener, app, stop_rx)),
+        let on_limit = move || {
+            store
+                .stats
+                .http_connections_limited
+                .fetch_add(1, Ordering::Relaxed);
         };
+        let server = tokio::spawn(server::serve(listener, app, tls, limits, on_limit, stop_rx));
         shutdown.await;
         tracing::info!("shutting down");
         ready.store(false, Ordering::Relaxed);
@@ -297,50 +316,6 @@ impl Daemon {
             t.abort();
         }
         Ok(())
-    }
-}
-
-/// Serve `app` over plain HTTP until `stop` turns true, then finish the
-/// open requests.
-async fn serve_plain(listener: TcpListener, app: axum::Router, mut stop: watch::Receiver<bool>) {
-    let _ = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|v| *v).await;
-        })
-        .await;
-}
-
-/// Serve `app` over TLS until `stop` turns true.
-async fn serve_tls(
-    listener: TcpListener,
-    app: axum::Router,
-    tls: Arc<rustls::ServerConfig>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
-                let acceptor = acceptor.clone();
-                let app = app.clone();
-                tokio::spawn(async move {
-                    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    };
-                    let svc = hyper_util::service::TowerToHyperService::new(app);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
-                        .await;
-                });
-            }
-            _ = stop.wait_for(|v| *v) => return,
-        }
     }
 }
 

@@ -31,7 +31,8 @@
 //! - [`store`]: per-target immutable snapshots; scrapes read, pollers write.
 //! - [`render`]: encodes snapshots with [`exposition`] (classic text or
 //!   OpenMetrics), the crate's own writer (label escaping, pre-rendered lines).
-//! - [`web`]: the HTTP endpoints; [`webconfig`]: `--web.config.file`.
+//! - [`web`]: the HTTP endpoints; [`webconfig`]: `--web.config.file`;
+//!   [`server`]: the accept loop (header-read timeout, connection cap, TLS).
 //! - [`daemon`]: wires the above together: `Daemon::build` binds (the address
 //!   is known before it runs), `Daemon::run_until` serves until shutdown.
 //! - Leaves, imported by the layers above and importing nothing of them:
@@ -59,6 +60,7 @@ pub mod process;
 pub mod render;
 pub mod scheduler;
 pub mod secret;
+pub mod server;
 pub mod sim;
 pub mod store;
 pub mod system;

@@ -121,6 +121,12 @@ pub static RELOAD_FAILURES: Desc = Desc::counter(
     "Configuration reloads rejected (the previous configuration stayed in force)",
     &[],
 );
+/// `ivanti_exporter_http_connections_limited_total`.
+pub static CONNECTIONS_LIMITED: Desc = Desc::counter(
+    "ivanti_exporter_http_connections_limited_total",
+    "Connections to the exporter that waited because --web.max-connections were open",
+    &[],
+);
 
 /// The exporter's own metrics, in output order.
 pub static SELF_METRICS: &[&Desc] = &[
@@ -133,6 +139,7 @@ pub static SELF_METRICS: &[&Desc] = &[
     &RELOAD_OK,
     &RELOAD_TIME,
     &RELOAD_FAILURES,
+    &CONNECTIONS_LIMITED,
 ];
 
 /// Every metric family the exporter can publish, sorted by name.
@@ -277,7 +284,7 @@ fn render_self(enc: &mut Encoder<'_>, stats: &ExporterStats, targets: usize) {
     let r = Ordering::Relaxed;
     enc.family(&BUILD_INFO);
     enc.series("", &labels, 1.0);
-    let simple: [(&'static Desc, f64); 8] = [
+    let simple: [(&'static Desc, f64); 9] = [
         (&TARGETS, targets as f64),
         (&IN_FLIGHT, stats.polls_in_flight.load(r) as f64),
         (&POLL_TASKS, stats.poll_tasks.load(r) as f64),
@@ -286,6 +293,10 @@ fn render_self(enc: &mut Encoder<'_>, stats: &ExporterStats, targets: usize) {
         (&RELOAD_OK, stats.reload_ok.load(r) as f64),
         (&RELOAD_TIME, stats.reload_success_time.load(r) as f64),
         (&RELOAD_FAILURES, stats.reload_failures.load(r) as f64),
+        (
+            &CONNECTIONS_LIMITED,
+            stats.http_connections_limited.load(r) as f64,
+        ),
     ];
     for (desc, value) in simple {
         enc.family(desc);

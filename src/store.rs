@@ -206,6 +206,8 @@ pub struct ExporterStats {
     pub reload_failures: AtomicU64,
     /// `/metrics` scrapes served.
     pub scrapes: AtomicU64,
+    /// Connections that waited for a free slot (`--web.max-connections`).
+    pub http_connections_limited: AtomicU64,
 }
 
 impl ExporterStats {

@@ -4,8 +4,9 @@
 //! |---|---|
 //! | `/metrics` (`--web.telemetry-path`) | every target plus the exporter's own metrics |
 //! | `/probe?target=<name>` | one configured target, from the cache; anything else is a 4xx and no request leaves |
+//! | `/targets` | the configured targets for probe mode, in Prometheus `http_sd` JSON |
 //! | `/-/healthy`, `/-/ready` | liveness; readiness once a configuration is applied |
-//! | `/-/reload` (POST) | reload the configuration file |
+//! | `/-/reload` (POST) | reload the configuration file, with `--web.enable-lifecycle` (403 without) |
 //! | `/` | a small HTML status page |
 
 use crate::exposition::Format;
@@ -36,15 +37,19 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Where `POST /-/reload` sends its request.
     pub reload: mpsc::Sender<ReloadRequest>,
+    /// `POST /-/reload` allowed (`--web.enable-lifecycle`).
+    pub lifecycle: bool,
 }
 
-/// The router, with the telemetry path as configured; every endpoint
-/// requires basic authentication when `web` has users.
+/// The router, with the telemetry path as configured; every endpoint but
+/// [`UNAUTHENTICATED`] requires basic authentication when `web` has users.
 pub fn router(state: AppState, telemetry_path: &str, web: WebConfig) -> Router {
+    let link = Arc::<str>::from(telemetry_path);
     Router::new()
-        .route("/", get(index))
+        .route("/", get(move |s| index(s, link)))
         .route(telemetry_path, get(metrics))
         .route("/probe", get(probe))
+        .route("/targets", get(targets))
         .route("/-/healthy", get(|| async { "OK\n" }))
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload))
@@ -55,12 +60,17 @@ pub fn router(state: AppState, telemetry_path: &str, web: WebConfig) -> Router {
         .layer(axum::middleware::from_fn_with_state(web, require_auth))
 }
 
+/// Answered without credentials even when basic auth is on: they reveal
+/// nothing but "the process runs" and "a configuration is applied", and
+/// kubelet probes and load balancers cannot send a password.
+pub const UNAUTHENTICATED: [&str; 2] = ["/-/healthy", "/-/ready"];
+
 async fn require_auth(
     State(web): State<WebConfig>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if web.users.is_empty() {
+    if web.users.is_empty() || UNAUTHENTICATED.contains(&req.uri().path()) {
         return next.run(req).await;
     }
     let header = req
@@ -166,6 +176,39 @@ async fn probe(
     exposition(render::render(&inv, None, Some(target), format), format)
 }
 
+/// Prometheus HTTP service discovery (`http_sd_configs`): one group per
+/// configured target, scraped at this exporter (the `Host` the request
+/// came to) on `/probe` with `?target=<name>`; its kind and static labels
+/// as target labels.
+async fn targets(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(host) = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return (StatusCode::BAD_REQUEST, "no Host header\n").into_response();
+    };
+    let inv = s.store.inventory();
+    let groups: Vec<serde_json::Value> = inv
+        .targets
+        .iter()
+        .map(|t| {
+            let mut labels = serde_json::Map::new();
+            for (k, v) in &t.config.labels {
+                labels.insert(k.clone(), v.clone().into());
+            }
+            labels.insert("kind".into(), t.config.kind.name().into());
+            labels.insert("__metrics_path__".into(), "/probe".into());
+            labels.insert("__param_target".into(), t.config.name.clone().into());
+            serde_json::json!({ "targets": [host], "labels": labels })
+        })
+        .collect();
+    (
+        [(CONTENT_TYPE, "application/json")],
+        serde_json::Value::from(groups).to_string(),
+    )
+        .into_response()
+}
+
 async fn ready(State(s): State<AppState>) -> Response {
     if s.ready.load(Ordering::Relaxed) {
         "OK\n".into_response()
@@ -175,6 +218,14 @@ async fn ready(State(s): State<AppState>) -> Response {
 }
 
 async fn reload(State(s): State<AppState>) -> Response {
+    if !s.lifecycle {
+        // As Prometheus and Alertmanager: the HTTP lifecycle API is opt-in.
+        return (
+            StatusCode::FORBIDDEN,
+            "lifecycle API is not enabled: start with --web.enable-lifecycle (SIGHUP always reloads)\n",
+        )
+            .into_response();
+    }
     let (tx, rx) = oneshot::channel();
     if s.reload.send(tx).await.is_err() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
@@ -205,13 +256,17 @@ fn html_escape(s: &str) -> String {
     o
 }
 
-async fn index(State(s): State<AppState>) -> Html<String> {
+async fn index(State(s): State<AppState>, telemetry_path: Arc<str>) -> Html<String> {
     let inv = s.store.inventory();
     let mut h = String::from(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>ivanti-exporter</title>\
          <style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}.ok{color:#070}.fail{color:#b00}</style>\
-         </head><body><h1>ivanti-exporter</h1>\
-         <p><a href=\"/metrics\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Ready</a></p>",
+         </head><body><h1>ivanti-exporter</h1>",
+    );
+    let _ = write!(
+        h,
+        "<p><a href=\"{}\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Ready</a></p>",
+        html_escape(&telemetry_path)
     );
     let _ = write!(
         h,
@@ -273,6 +328,7 @@ mod tests {
             store: Arc::new(Store::new()),
             ready: Arc::new(AtomicBool::new(true)),
             reload,
+            lifecycle: false,
         };
         let app = router(state, "/metrics", WebConfig::default());
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

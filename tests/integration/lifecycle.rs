@@ -20,7 +20,7 @@ async fn reload_adds_targets_and_rejects_bad_configs() {
         .next()
         .unwrap()
         .to_owned();
-    let mut exp = Exporter::start_in(dir, &first_only, &[]);
+    let mut exp = Exporter::start_in(dir, &first_only, &["--web.enable-lifecycle"]);
     let (status, _, _) = exp.get("/-/ready").await;
     assert_eq!(status, 200);
     exp.wait_for("a up", WAIT, |m| up(m, &a)).await;

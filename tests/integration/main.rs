@@ -20,5 +20,6 @@ mod probe;
 mod reload;
 mod rules;
 mod scrape;
+mod server;
 mod soak;
 mod webconfig;

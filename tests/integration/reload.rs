@@ -51,7 +51,7 @@ async fn hundred_reloads_while_polling_a_thousand_appliances() {
     let fleet = fleet(N).await;
     let dir = tempfile::tempdir().unwrap();
     let ca = write_ca(&fleet, dir.path());
-    let exp = Exporter::start_in(dir, &config(&fleet, &ca, 0), &[]);
+    let exp = Exporter::start_in(dir, &config(&fleet, &ca, 0), &["--web.enable-lifecycle"]);
 
     // Warm up: every stable appliance polled at least once, connections open.
     let stable = N - CHURN;

@@ -64,7 +64,7 @@ pub fn run(name: &str, data: &[u8]) {
         }
         "sps_cluster_status" => {
             if let Ok(n) = crate::kinds::sps::cluster_status::parse(data) {
-                crate::kinds::sps::cluster_status::samples(&n, &mut out);
+                crate::kinds::sps::cluster_status::samples(&n, 0.0, &mut out);
             }
         }
         "epmm_devices" => {

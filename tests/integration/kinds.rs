@@ -152,6 +152,43 @@ async fn sps_session_cookie_is_reused_then_renewed_when_it_expires() {
     assert!(!exp.logs().contains("session_id="), "cookie in the log");
 }
 
+/// The simulated SPS answers `/api/cluster/status` like the guide's sample
+/// (the answering node with `health_status: null`): that node is up; a
+/// member with null health last seen 15 minutes ago is down.
+#[tokio::test(flavor = "multi_thread")]
+async fn sps_answering_node_is_up_and_a_stale_member_is_down() {
+    let fleet = mixed_fleet(vec![SimKind::Sps], 0, Duration::from_secs(1200)).await;
+    let exp = app_for(&fleet, "").await;
+    let sps = fleet.appliance(0).name().to_owned();
+    let node = |n: u32| format!("{sps}-node{n}.sps.example");
+    let (me, member) = (node(1), node(3));
+    let node_up = |m: &Metrics, node: &str| {
+        m.get(
+            "oneidentity_sps_cluster_node_up",
+            &[("target", &sps), ("node", node)],
+        )
+    };
+    let m = exp
+        .wait_for("cluster nodes", WAIT, |m| node_up(m, &member).is_some())
+        .await;
+    for n in [1, 2, 3] {
+        assert_eq!(node_up(&m, &node(n)), Some(1.0), "node{n}");
+    }
+    assert!(
+        !m.has(
+            "oneidentity_sps_cluster_node_last_seen_timestamp_seconds",
+            &[("node", &me)]
+        ),
+        "the answering node has no last_seen"
+    );
+    fleet.appliance(0).set_member_unreachable(true);
+    let m = exp
+        .wait_for("member down", WAIT, |m| node_up(m, &member) == Some(0.0))
+        .await;
+    assert_eq!(node_up(&m, &me), Some(1.0));
+    assert_eq!(node_up(&m, &node(2)), Some(1.0));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_passwords_are_auth_errors_and_logins_back_off() {
     let fleet = mixed_fleet(

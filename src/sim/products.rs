@@ -9,8 +9,9 @@
 //!   answering one with `health_status: null`; `set_member_unreachable`
 //!   takes a member down, last seen 15 minutes ago). Every other path, and every method but GET, is refused.
 //! - **EPMM**: basic auth on every call; `/api/v2/devices` answers the
-//!   `totalCount` of the query (counts derived from the seed, consistent
-//!   between queries), `/api/v2/device_spaces` two spaces; both require
+//!   `totalCount` of the query (2,000 devices, a fixed count per documented
+//!   `common.status`, e.g. 1,700 `ACTIVE`, 40 `VERIFICATION_PENDING`; bare
+//!   field names only), `/api/v2/device_spaces` two spaces; both require
 //!   `adminDeviceSpaceId`.
 //!
 //! Faults are applied by the caller exactly as for Connect Secure.

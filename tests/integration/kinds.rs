@@ -189,6 +189,60 @@ async fn sps_answering_node_is_up_and_a_stale_member_is_down() {
     assert_eq!(node_up(&m, &node(2)), Some(1.0));
 }
 
+/// EPMM devices are counted per documented `common.status`: the simulated
+/// core holds 2,000 devices, 1,700 active (935 iOS, 680 Android, 51 Windows,
+/// 34 macOS, 51 not compliant), 40 waiting for verification, ...
+#[tokio::test(flavor = "multi_thread")]
+async fn epmm_counts_every_documented_status_exactly() {
+    let fleet = mixed_fleet(vec![SimKind::Epmm], 0, Duration::from_secs(1200)).await;
+    let exp = app_for(&fleet, "").await;
+    let epmm = fleet.appliance(0).name().to_owned();
+    let m = exp
+        .wait_for("epmm devices", WAIT, |m| {
+            m.has("ivanti_epmm_devices_noncompliant", &[("target", &epmm)])
+        })
+        .await;
+    let get = |name: &str, labels: &[(&str, &str)]| {
+        let mut l = vec![("target", epmm.as_str())];
+        l.extend_from_slice(labels);
+        m.get(name, &l)
+    };
+    let expected = [
+        ("ACTIVE", 1700.0),
+        ("IENROLL_VERIFIED", 12.0),
+        ("IENROLL_INPROGRESS", 8.0),
+        ("IENROLL_COMPLETE", 5.0),
+        ("INFECTED", 3.0),
+        ("LOST", 4.0),
+        ("RETIRED", 150.0),
+        ("VERIFIED", 30.0),
+        ("VERIFICATION_PENDING", 40.0),
+        ("EXPIRED", 20.0),
+        ("WIPED", 28.0),
+    ];
+    for (status, n) in expected {
+        let v = get("ivanti_epmm_devices_by_status", &[("status", status)]);
+        assert_eq!(v, Some(n), "{status}");
+    }
+    let series = m.find("ivanti_epmm_devices_by_status", &[("target", &epmm)]);
+    assert_eq!(
+        series.len(),
+        11,
+        "one series per documented status, no PENDING"
+    );
+    assert_eq!(get("ivanti_epmm_devices", &[]), Some(2000.0));
+    for (platform, n) in [
+        ("iOS", 935.0),
+        ("Android", 680.0),
+        ("Windows", 51.0),
+        ("macOS", 34.0),
+    ] {
+        let v = get("ivanti_epmm_devices_by_platform", &[("platform", platform)]);
+        assert_eq!(v, Some(n), "{platform}");
+    }
+    assert_eq!(get("ivanti_epmm_devices_noncompliant", &[]), Some(51.0));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_passwords_are_auth_errors_and_logins_back_off() {
     let fleet = mixed_fleet(

@@ -46,6 +46,7 @@ pub struct State {
     pub(super) licenses_exhausted: bool,
     pub(super) logins_disabled: bool,
     pub(super) zero_based_paging: bool,
+    pub(super) no_operations_list: bool,
     pub(super) firmware: Firmware,
 }
 
@@ -63,6 +64,7 @@ impl State {
             licenses_exhausted: false,
             logins_disabled: false,
             zero_based_paging: false,
+            no_operations_list: false,
             firmware: Firmware::Current,
         }
     }
@@ -190,6 +192,11 @@ impl Appliance {
     /// Read `start=` as 0-based instead of 1-based.
     pub fn set_zero_based_paging(&self, v: bool) {
         self.update(|s| s.zero_based_paging = v);
+    }
+    /// Security Controls: answer 404 on `GET /operations`, the list the
+    /// REST API help does not document (only `/operations/{id}`).
+    pub fn set_no_operations_list(&self, v: bool) {
+        self.update(|s| s.no_operations_list = v);
     }
     /// Counters.
     pub fn stats(&self) -> Stats {

@@ -243,6 +243,40 @@ async fn epmm_counts_every_documented_status_exactly() {
     assert_eq!(get("ivanti_epmm_devices_noncompliant", &[]), Some(51.0));
 }
 
+/// Security Controls lists are paged (`count` per page, `links.next.href`):
+/// the simulated console's 2,345 machines come as 1,000 + 1,000 + 345 and
+/// are counted exactly (reading `count` as a total would give 1,000; the
+/// default page of 10 would need 235 pages, over the cap). A console
+/// answering 404 on the undocumented `GET /operations` list is healthy.
+#[tokio::test(flavor = "multi_thread")]
+async fn isec_lists_are_paged_and_operations_may_be_absent() {
+    let fleet = mixed_fleet(vec![SimKind::Isec], 0, Duration::from_secs(1200)).await;
+    fleet.appliance(0).set_no_operations_list(true);
+    let exp = app_for(&fleet, "").await;
+    let isec = fleet.appliance(0).name().to_owned();
+    let success = |m: &Metrics, c: &str| {
+        m.get(
+            "ivanti_collector_success",
+            &[("target", &isec), ("collector", c)],
+        )
+    };
+    let m = exp
+        .wait_for("isec inventory and operations", WAIT, |m| {
+            m.has("ivanti_isec_machines", &[("target", &isec)])
+                && success(m, "operations").is_some()
+        })
+        .await;
+    assert_eq!(
+        m.get("ivanti_isec_machines", &[("target", &isec)]),
+        Some(2345.0)
+    );
+    for c in ["console", "inventory", "operations"] {
+        assert_eq!(success(&m, c), Some(1.0), "{c}");
+    }
+    assert!(!m.has("ivanti_isec_operations", &[("target", &isec)]));
+    assert_eq!(errors(&m, &isec, "operations", "http"), 0.0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_passwords_are_auth_errors_and_logins_back_off() {
     let fleet = mixed_fleet(

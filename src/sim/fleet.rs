@@ -47,6 +47,7 @@ pub struct State {
     pub(super) logins_disabled: bool,
     pub(super) zero_based_paging: bool,
     pub(super) no_operations_list: bool,
+    pub(super) isec_machines: Option<u64>,
     pub(super) firmware: Firmware,
 }
 
@@ -65,6 +66,7 @@ impl State {
             logins_disabled: false,
             zero_based_paging: false,
             no_operations_list: false,
+            isec_machines: None,
             firmware: Firmware::Current,
         }
     }
@@ -197,6 +199,10 @@ impl Appliance {
     /// REST API help does not document (only `/operations/{id}`).
     pub fn set_no_operations_list(&self, v: bool) {
         self.update(|s| s.no_operations_list = v);
+    }
+    /// Security Controls: how many machines the console lists (default 2,345).
+    pub fn set_isec_machines(&self, n: u64) {
+        self.update(|s| s.isec_machines = Some(n));
     }
     /// Counters.
     pub fn stats(&self) -> Stats {

@@ -146,7 +146,7 @@ pub(super) fn isec(
             shared,
             req,
             "machines",
-            MACHINES,
+            state.isec_machines.unwrap_or(MACHINES),
             |i| json!({ "name": format!("WS-{i:05}"), "domain": "SIM" }),
         )),
         // Undocumented (the help has only `/operations/{id}`); served unless
@@ -174,7 +174,7 @@ pub(super) fn isec(
     }
 }
 
-/// Machines every simulated console knows (three pages of 1,000).
+/// Machines a simulated console knows unless `set_isec_machines` (three pages of 1,000).
 const MACHINES: u64 = 2345;
 
 /// One page of a list, as the REST API help's Agents and Machines pages

@@ -275,6 +275,20 @@ async fn isec_lists_are_paged_and_operations_may_be_absent() {
     }
     assert!(!m.has("ivanti_isec_operations", &[("target", &isec)]));
     assert_eq!(errors(&m, &isec, "operations", "http"), 0.0);
+
+    // 50,001 machines need 51 pages: over the cap of 50, the poll fails
+    // (reason parse) rather than publish 50,000.
+    fleet.appliance(0).set_isec_machines(50_001);
+    let m = exp
+        .wait_for("inventory fails at the page cap", WAIT, |m| {
+            errors(m, &isec, "inventory", "parse") > 0.0
+        })
+        .await;
+    assert_eq!(success(&m, "inventory"), Some(0.0));
+    assert_ne!(
+        m.get("ivanti_isec_machines", &[("target", &isec)]),
+        Some(50_000.0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

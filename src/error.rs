@@ -90,6 +90,10 @@ pub enum ParseError {
     /// Valid JSON, but a required field is missing or has the wrong type.
     #[error("missing or invalid field `{0}`")]
     Field(&'static str),
+    /// A paged list still had a next page after this many pages: the
+    /// count would be short, so none is published.
+    #[error("list still has a next page after {0} pages (not counted)")]
+    TooManyPages(usize),
 }
 
 impl ParseError {

@@ -64,7 +64,7 @@ pub fn run(name: &str, data: &[u8]) {
         }
         "sps_cluster_status" => {
             if let Ok(n) = crate::kinds::sps::cluster_status::parse(data) {
-                crate::kinds::sps::cluster_status::samples(&n, &mut out);
+                crate::kinds::sps::cluster_status::samples(&n, 0.0, &mut out);
             }
         }
         "epmm_devices" => {
@@ -83,8 +83,8 @@ pub fn run(name: &str, data: &[u8]) {
             if let Ok(v) = console::parse_version(data) {
                 console::version_samples(&v, &mut out);
             }
-            if let Ok(n) = console::parse_count(data) {
-                out.push(&console::AGENTS, &[], n);
+            if let Ok(p) = console::parse_page(data, "/st/console/api/v1.0") {
+                out.push(&console::AGENTS, &[], p.items as f64);
             }
             if let Ok(ops) = console::parse_operations(data) {
                 console::operation_samples(&ops, &mut out);

@@ -2,17 +2,42 @@
 
 use super::*;
 
+/// Devices of every simulated EPMM.
+const DEVICES: u64 = 2000;
+
+/// Devices per `common.status`, one per status the Ivanti EPMM V2 API guide
+/// documents (they add up to [`DEVICES`]); any other status has none.
+const BY_STATUS: &[(&str, u64)] = &[
+    ("ACTIVE", 1700),
+    ("IENROLL_VERIFIED", 12),
+    ("IENROLL_INPROGRESS", 8),
+    ("IENROLL_COMPLETE", 5),
+    ("INFECTED", 3),
+    ("LOST", 4),
+    ("RETIRED", 150),
+    ("VERIFIED", 30),
+    ("VERIFICATION_PENDING", 40),
+    ("EXPIRED", 20),
+    ("WIPED", 28),
+];
+
+/// Active devices per `common.platform` (they add up to the 1,700 active).
+const BY_PLATFORM: &[(&str, u64)] = &[
+    ("iOS", 935),
+    ("Android", 680),
+    ("Windows", 51),
+    ("macOS", 34),
+];
+
+/// Active devices with `common.compliant = false`.
+const NONCOMPLIANT: u64 = 51;
+
 /// Ivanti EPMM.
 pub(super) fn epmm(shared: &Shared, state: &State, req: &Req<'_>) -> Answer {
     check(shared, state, req)?;
-    let seed = shared.seed;
-    let total = 200 + (unit((seed, "devices")) * 3000.0) as u64;
-    let share = |what: &str, lo: f64, hi: f64| {
-        ((lo + (hi - lo) * unit((seed, what))) * total as f64) as u64
-    };
-    let active = share("ACTIVE", 0.8, 0.9);
+    let total = DEVICES;
     match req.path {
-        "/api/v2/devices" => Ok(devices(req, seed, total, active, &share)),
+        "/api/v2/devices" => Ok(devices(req, shared.seed)),
         "/api/v2/device_spaces" => {
             let contractors = total / 10;
             Ok(json!({
@@ -66,43 +91,39 @@ fn check(shared: &Shared, state: &State, req: &Req<'_>) -> Result<(), Response<B
 }
 
 /// `GET /api/v2/devices?query=...`: the `totalCount` of the query, with
-/// one record (what `limit=1` asks for).
-fn devices(
-    req: &Req<'_>,
-    seed: u64,
-    total: u64,
-    active: u64,
-    share: &dyn Fn(&str, f64, f64) -> u64,
-) -> Value {
+/// one record (what `limit=1` asks for). Queries name fields bare
+/// (`common.status = "ACTIVE" AND common.platform = "iOS"`); a quoted field
+/// name is not understood and matches nothing.
+fn devices(req: &Req<'_>, seed: u64) -> Value {
     let q = super::data::url_decode(param(req.query, "query").unwrap_or(""));
     let field = |f: &str| {
-        q.split(&format!("\"{f}\" = \""))
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .map(str::to_owned)
+        q.split(" AND ")
+            .find_map(|c| c.trim().strip_prefix(f)?.trim_start().strip_prefix('='))
+            .map(|v| v.trim().trim_matches('"').to_owned())
     };
-    let count = if q.contains("common.compliant") {
-        share("noncompliant", 0.01, 0.05)
+    let lookup = |table: &[(&str, u64)], v: Option<String>| {
+        v.and_then(|v| table.iter().find(|(k, _)| *k == v).map(|(_, n)| *n))
+            .unwrap_or(0)
+    };
+    let status = field("common.status");
+    let count = if q.trim().is_empty() {
+        DEVICES
+    } else if status.is_none() {
+        0 // a quoted field name, or an unknown field
+    } else if field("common.compliant").as_deref() == Some("false") {
+        if status.as_deref() == Some("ACTIVE") {
+            NONCOMPLIANT
+        } else {
+            0
+        }
     } else if let Some(p) = field("common.platform") {
-        let w: f64 = match p.as_str() {
-            "iOS" => 0.55,
-            "Android" => 0.4,
-            "Windows" => 0.03,
-            "macOS" => 0.02,
-            _ => 0.0,
-        };
-        (w * active as f64) as u64
-    } else if let Some(s) = field("common.status") {
-        match s.as_str() {
-            "ACTIVE" => active,
-            "PENDING" => share("PENDING", 0.01, 0.05),
-            "RETIRED" => share("RETIRED", 0.02, 0.08),
-            "WIPED" => share("WIPED", 0.0, 0.01),
-            "LOST" => share("LOST", 0.0, 0.005),
-            _ => 0,
+        if status.as_deref() == Some("ACTIVE") {
+            lookup(BY_PLATFORM, Some(p))
+        } else {
+            0
         }
     } else {
-        total
+        lookup(BY_STATUS, status)
     };
     json!({
         "results": [ { "common.uuid": format!("{:032x}", seed) } ],

@@ -46,6 +46,8 @@ pub struct State {
     pub(super) licenses_exhausted: bool,
     pub(super) logins_disabled: bool,
     pub(super) zero_based_paging: bool,
+    pub(super) no_operations_list: bool,
+    pub(super) isec_machines: Option<u64>,
     pub(super) firmware: Firmware,
 }
 
@@ -63,6 +65,8 @@ impl State {
             licenses_exhausted: false,
             logins_disabled: false,
             zero_based_paging: false,
+            no_operations_list: false,
+            isec_machines: None,
             firmware: Firmware::Current,
         }
     }
@@ -190,6 +194,15 @@ impl Appliance {
     /// Read `start=` as 0-based instead of 1-based.
     pub fn set_zero_based_paging(&self, v: bool) {
         self.update(|s| s.zero_based_paging = v);
+    }
+    /// Security Controls: answer 404 on `GET /operations`, the list the
+    /// REST API help does not document (only `/operations/{id}`).
+    pub fn set_no_operations_list(&self, v: bool) {
+        self.update(|s| s.no_operations_list = v);
+    }
+    /// Security Controls: how many machines the console lists (default 2,345).
+    pub fn set_isec_machines(&self, n: u64) {
+        self.update(|s| s.isec_machines = Some(n));
     }
     /// Counters.
     pub fn stats(&self) -> Stats {

@@ -135,11 +135,26 @@ pub(super) fn isec(
         "/configuration/version" => {
             Ok(json!({ "version": format!("2024.1.0.{}", 1000 + shared.index) }))
         }
-        "/agents" => Ok(json!({
-            "count": agents,
-            "value": (0..agents.min(3)).map(|i| json!({ "agentId": format!("{seed:08x}-{i:04}"), "status": "Online" })).collect::<Vec<_>>(),
-        })),
-        "/machines" => Ok(json!({ "count": agents + agents / 5, "value": [] })),
+        "/agents" => Ok(page(
+            shared,
+            req,
+            "agents",
+            agents,
+            |i| json!({ "agentId": format!("{seed:08x}-{i:04}"), "status": "Online" }),
+        )),
+        "/machines" => Ok(page(
+            shared,
+            req,
+            "machines",
+            state.isec_machines.unwrap_or(MACHINES),
+            |i| json!({ "name": format!("WS-{i:05}"), "domain": "SIM" }),
+        )),
+        // Undocumented (the help has only `/operations/{id}`); served unless
+        // `set_no_operations_list`, as some consoles may.
+        "/operations" if state.no_operations_list => Err(json_response(
+            StatusCode::NOT_FOUND,
+            &json!({ "message": "Not found" }),
+        )),
         "/operations" => {
             let epoch = (t / 60.0) as u64;
             let statuses = ["Succeeded", "Succeeded", "Succeeded", "Running", "Failed"];
@@ -157,6 +172,32 @@ pub(super) fn isec(
             &json!({ "message": "Not found" }),
         )),
     }
+}
+
+/// Machines a simulated console knows unless `set_isec_machines` (three pages of 1,000).
+const MACHINES: u64 = 2345;
+
+/// One page of a list, as the REST API help's Agents and Machines pages
+/// show it: `count` asks for up to 1000 items (default 10), the answer's
+/// `count` is the number of items in `value`, and `links.next.href` (an
+/// absolute URL) is the next page, absent on the last one.
+fn page(
+    shared: &Shared,
+    req: &Req<'_>,
+    what: &str,
+    total: u64,
+    item: impl Fn(u64) -> Value,
+) -> Value {
+    let num = |k: &str| param(req.query, k).and_then(|v| v.parse::<u64>().ok());
+    let size = num("count").unwrap_or(10).clamp(1, 1000);
+    let start = num("start").unwrap_or(0).min(total);
+    let end = (start + size).min(total);
+    let base = format!("https://{}:3121/st/console/api/v1.0/{what}", shared.name);
+    let mut links = json!({ "self": { "href": format!("{base}?count={size}&start={start}") } });
+    if end < total {
+        links["next"] = json!({ "href": format!("{base}?count={size}&start={end}") });
+    }
+    json!({ "count": end - start, "value": (start..end).map(item).collect::<Vec<_>>(), "links": links })
 }
 
 /// The connection's NTLM state: authenticated once, or the next leg of

@@ -77,7 +77,10 @@
 //! [`Appliance::set_licenses_exhausted`] (leased == total, and
 //! `MAX-LICENSED-USERS-REACHED: YES`), [`Appliance::set_logins_disabled`]
 //! (`user-login-permission: false`), [`Appliance::revoke_keys`] (every
-//! issued key is a 401 until the next login).
+//! issued key is a 401 until the next login). Security Controls only:
+//! [`Appliance::set_no_operations_list`] (404 on the undocumented
+//! `GET /operations` list), [`Appliance::set_isec_machines`] (how many
+//! machines the paged `/machines` list holds, default 2,345).
 //!
 //! # Faults
 //!

@@ -5,11 +5,13 @@
 //! - **SPS**: `GET /api/authentication` with basic auth sets a `session_id`
 //!   cookie that expires after [`super::FleetOptions::sps_session_ttl`]
 //!   (about 20 minutes on a real box); `/api/health_status`,
-//!   `/api/cluster/status` (three nodes; `set_member_unreachable` takes one
-//!   down). Every other path, and every method but GET, is refused.
+//!   `/api/cluster/status` (three nodes like the guide's sample: the
+//!   answering one with `health_status: null`; `set_member_unreachable`
+//!   takes a member down, last seen 15 minutes ago). Every other path, and every method but GET, is refused.
 //! - **EPMM**: basic auth on every call; `/api/v2/devices` answers the
-//!   `totalCount` of the query (counts derived from the seed, consistent
-//!   between queries), `/api/v2/device_spaces` two spaces; both require
+//!   `totalCount` of the query (2,000 devices, a fixed count per documented
+//!   `common.status`, e.g. 1,700 `ACTIVE`, 40 `VERIFICATION_PENDING`; bare
+//!   field names only), `/api/v2/device_spaces` two spaces; both require
 //!   `adminDeviceSpaceId`.
 //!
 //! Faults are applied by the caller exactly as for Connect Secure.

@@ -150,7 +150,11 @@ fn health_status(g: &Gauges) -> Value {
     })
 }
 
-/// `GET /api/cluster/status`: three nodes; the answering one has `sync_status: "n/a"`.
+/// `GET /api/cluster/status`: three nodes, as the REST API Reference
+/// Guide's sample shows them: the answering node (`meta.self`) with
+/// `sync_status: "n/a"`, no `last_seen` and `health_status: null` (its
+/// health is at `/api/health_status`); `set_member_unreachable` makes node 3
+/// a member last seen 15 minutes ago with `health_status: null`.
 fn cluster_status(shared: &Shared, state: &State, t: f64, g: &Gauges) -> Value {
     let fleet = &shared.fleet;
     let seed = g.seed;
@@ -164,24 +168,36 @@ fn cluster_status(shared: &Shared, state: &State, t: f64, g: &Gauges) -> Value {
         )
         .to_string()
     };
+    let key = |n: u64| format!("{:08x}-0000-4000-8000-{:012x}", seed as u32, n);
     let items: Vec<Value> = (0..3u64)
         .map(|n| {
-            let key = format!("{:08x}-0000-4000-8000-{:012x}", seed as u32, n);
+            let key = key(n);
+            let fqdn = format!("{}-node{}.sps.example", shared.name, n + 1);
+            let href = format!("/api/cluster/status/{key}");
+            if n == 0 {
+                return json!({
+                    "key": key, "fqdn": fqdn, "health_status": null, "sync_status": "n/a",
+                    "meta": { "configuration": format!("/api/cluster/nodes/{key}"), "href": href }
+                });
+            }
             let down = n == 2 && state.member_unreachable;
             json!({
                 "key": key,
-                "fqdn": format!("{}-node{}.sps.example", shared.name, n + 1),
+                "fqdn": fqdn,
                 "last_seen": ts(if down { now - 900.0 } else { now - 20.0 }),
                 "health_status": if down { Value::Null } else { json!({
                     "memory": pct("nm", 30.0, 70.0), "disk": pct("nd", 20.0, 60.0), "swap": 0,
                     "load1": pct("nl", 0.1, 2.0), "load5": 0.5, "load15": 0.4,
                     "sessions": sessions(n)
                 }) },
-                "sync_status": if n == 0 { "n/a" } else if down { "pending" } else { "in sync" },
+                "sync_status": if down { "pending" } else { "in sync" },
                 "configuration_sync": { "issues": { "warnings": [] } },
-                "meta": { "href": format!("/api/cluster/status/{key}") }
+                "meta": { "configuration": format!("/api/cluster/nodes/{key}"), "href": href }
             })
         })
         .collect();
-    json!({ "items": items, "meta": { "href": "/api/cluster/status", "parent": "/api/cluster" } })
+    json!({ "items": items, "meta": {
+        "href": "/api/cluster/status", "parent": "/api/cluster",
+        "self": format!("/api/cluster/status/{}", key(0))
+    } })
 }

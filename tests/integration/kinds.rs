@@ -152,6 +152,145 @@ async fn sps_session_cookie_is_reused_then_renewed_when_it_expires() {
     assert!(!exp.logs().contains("session_id="), "cookie in the log");
 }
 
+/// The simulated SPS answers `/api/cluster/status` like the guide's sample
+/// (the answering node with `health_status: null`): that node is up; a
+/// member with null health last seen 15 minutes ago is down.
+#[tokio::test(flavor = "multi_thread")]
+async fn sps_answering_node_is_up_and_a_stale_member_is_down() {
+    let fleet = mixed_fleet(vec![SimKind::Sps], 0, Duration::from_secs(1200)).await;
+    let exp = app_for(&fleet, "").await;
+    let sps = fleet.appliance(0).name().to_owned();
+    let node = |n: u32| format!("{sps}-node{n}.sps.example");
+    let (me, member) = (node(1), node(3));
+    let node_up = |m: &Metrics, node: &str| {
+        m.get(
+            "oneidentity_sps_cluster_node_up",
+            &[("target", &sps), ("node", node)],
+        )
+    };
+    let m = exp
+        .wait_for("cluster nodes", WAIT, |m| node_up(m, &member).is_some())
+        .await;
+    for n in [1, 2, 3] {
+        assert_eq!(node_up(&m, &node(n)), Some(1.0), "node{n}");
+    }
+    assert!(
+        !m.has(
+            "oneidentity_sps_cluster_node_last_seen_timestamp_seconds",
+            &[("node", &me)]
+        ),
+        "the answering node has no last_seen"
+    );
+    fleet.appliance(0).set_member_unreachable(true);
+    let m = exp
+        .wait_for("member down", WAIT, |m| node_up(m, &member) == Some(0.0))
+        .await;
+    assert_eq!(node_up(&m, &me), Some(1.0));
+    assert_eq!(node_up(&m, &node(2)), Some(1.0));
+}
+
+/// EPMM devices are counted per documented `common.status`: the simulated
+/// core holds 2,000 devices, 1,700 active (935 iOS, 680 Android, 51 Windows,
+/// 34 macOS, 51 not compliant), 40 waiting for verification, ...
+#[tokio::test(flavor = "multi_thread")]
+async fn epmm_counts_every_documented_status_exactly() {
+    let fleet = mixed_fleet(vec![SimKind::Epmm], 0, Duration::from_secs(1200)).await;
+    let exp = app_for(&fleet, "").await;
+    let epmm = fleet.appliance(0).name().to_owned();
+    let m = exp
+        .wait_for("epmm devices", WAIT, |m| {
+            m.has("ivanti_epmm_devices_noncompliant", &[("target", &epmm)])
+        })
+        .await;
+    let get = |name: &str, labels: &[(&str, &str)]| {
+        let mut l = vec![("target", epmm.as_str())];
+        l.extend_from_slice(labels);
+        m.get(name, &l)
+    };
+    let expected = [
+        ("ACTIVE", 1700.0),
+        ("IENROLL_VERIFIED", 12.0),
+        ("IENROLL_INPROGRESS", 8.0),
+        ("IENROLL_COMPLETE", 5.0),
+        ("INFECTED", 3.0),
+        ("LOST", 4.0),
+        ("RETIRED", 150.0),
+        ("VERIFIED", 30.0),
+        ("VERIFICATION_PENDING", 40.0),
+        ("EXPIRED", 20.0),
+        ("WIPED", 28.0),
+    ];
+    for (status, n) in expected {
+        let v = get("ivanti_epmm_devices_by_status", &[("status", status)]);
+        assert_eq!(v, Some(n), "{status}");
+    }
+    let series = m.find("ivanti_epmm_devices_by_status", &[("target", &epmm)]);
+    assert_eq!(
+        series.len(),
+        11,
+        "one series per documented status, no PENDING"
+    );
+    assert_eq!(get("ivanti_epmm_devices", &[]), Some(2000.0));
+    for (platform, n) in [
+        ("iOS", 935.0),
+        ("Android", 680.0),
+        ("Windows", 51.0),
+        ("macOS", 34.0),
+    ] {
+        let v = get("ivanti_epmm_devices_by_platform", &[("platform", platform)]);
+        assert_eq!(v, Some(n), "{platform}");
+    }
+    assert_eq!(get("ivanti_epmm_devices_noncompliant", &[]), Some(51.0));
+}
+
+/// Security Controls lists are paged (`count` per page, `links.next.href`):
+/// the simulated console's 2,345 machines come as 1,000 + 1,000 + 345 and
+/// are counted exactly (reading `count` as a total would give 1,000; the
+/// default page of 10 would need 235 pages, over the cap). A console
+/// answering 404 on the undocumented `GET /operations` list is healthy.
+#[tokio::test(flavor = "multi_thread")]
+async fn isec_lists_are_paged_and_operations_may_be_absent() {
+    let fleet = mixed_fleet(vec![SimKind::Isec], 0, Duration::from_secs(1200)).await;
+    fleet.appliance(0).set_no_operations_list(true);
+    let exp = app_for(&fleet, "").await;
+    let isec = fleet.appliance(0).name().to_owned();
+    let success = |m: &Metrics, c: &str| {
+        m.get(
+            "ivanti_collector_success",
+            &[("target", &isec), ("collector", c)],
+        )
+    };
+    let m = exp
+        .wait_for("isec inventory and operations", WAIT, |m| {
+            m.has("ivanti_isec_machines", &[("target", &isec)])
+                && success(m, "operations").is_some()
+        })
+        .await;
+    assert_eq!(
+        m.get("ivanti_isec_machines", &[("target", &isec)]),
+        Some(2345.0)
+    );
+    for c in ["console", "inventory", "operations"] {
+        assert_eq!(success(&m, c), Some(1.0), "{c}");
+    }
+    assert!(!m.has("ivanti_isec_operations", &[("target", &isec)]));
+    assert_eq!(errors(&m, &isec, "operations", "http"), 0.0);
+
+    // 50,001 machines need 51 pages: over the cap of 50, the poll fails
+    // (reason parse) rather than publish 50,000.
+    fleet.appliance(0).set_isec_machines(50_001);
+    let m = exp
+        .wait_for("inventory fails at the page cap", WAIT, |m| {
+            errors(m, &isec, "inventory", "parse") > 0.0
+        })
+        .await;
+    assert_eq!(success(&m, "inventory"), Some(0.0));
+    assert_ne!(
+        m.get("ivanti_isec_machines", &[("target", &isec)]),
+        Some(50_000.0)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_passwords_are_auth_errors_and_logins_back_off() {
     let fleet = mixed_fleet(

@@ -4,6 +4,14 @@
 //! one device record per query, never the whole inventory. The V2 guide
 //! documents `results`, `totalCount`, `resultCount` and `hasMore`; numbers
 //! given as strings are accepted.
+//!
+//! Device statuses: the values the Ivanti EPMM V2 API guide documents for a
+//! device's `common.status` ([`STATUSES`]; `statusCode` adds `BLOCKED` and
+//! `RETIRE_PENDING`, which are not `common.status` values). There is no
+//! `PENDING`: a device waiting to register is `VERIFICATION_PENDING`.
+//! Queries name fields bare (`common.status = "ACTIVE"`), the form public
+//! EPMM API clients use; the Ivanti EPMM V2 API guide documents no
+//! quoted field names.
 
 use crate::error::{parse_json, ParseError};
 use crate::exposition::{Desc, Samples};
@@ -19,7 +27,7 @@ pub static DEVICES: Desc = Desc::gauge(
 /// `ivanti_epmm_devices_by_status`
 pub static BY_STATUS: Desc = Desc::gauge(
     "ivanti_epmm_devices_by_status",
-    "Devices with a given common.status (ACTIVE, PENDING, RETIRED, WIPED, LOST)",
+    "Devices with a given common.status (one series per status the EPMM V2 API guide documents)",
     &["status"],
 );
 /// `ivanti_epmm_devices_by_platform`
@@ -46,8 +54,20 @@ pub static METRICS: &[&Desc] = &[&DEVICES, &BY_STATUS, &BY_PLATFORM, &NONCOMPLIA
 /// Families of the `device_spaces` collector.
 pub static SPACE_METRICS: &[&Desc] = &[&SPACE_DEVICES];
 
-/// Statuses counted.
-pub const STATUSES: &[&str] = &["ACTIVE", "PENDING", "RETIRED", "WIPED", "LOST"];
+/// Statuses counted: every `common.status` value the V2 API guide documents.
+pub const STATUSES: &[&str] = &[
+    "ACTIVE",
+    "IENROLL_VERIFIED",
+    "IENROLL_INPROGRESS",
+    "IENROLL_COMPLETE",
+    "INFECTED",
+    "LOST",
+    "RETIRED",
+    "VERIFIED",
+    "VERIFICATION_PENDING",
+    "EXPIRED",
+    "WIPED",
+];
 /// Platforms counted (among active devices).
 pub const PLATFORMS: &[&str] = &["iOS", "Android", "Windows", "macOS"];
 
@@ -73,20 +93,20 @@ pub fn count_queries() -> Vec<CountQuery> {
         v.push(CountQuery {
             desc: &BY_STATUS,
             label: s,
-            query: format!("\"common.status\" = \"{s}\""),
+            query: format!("common.status = \"{s}\""),
         });
     }
     for p in PLATFORMS {
         v.push(CountQuery {
             desc: &BY_PLATFORM,
             label: p,
-            query: format!("\"common.status\" = \"ACTIVE\" AND \"common.platform\" = \"{p}\""),
+            query: format!("common.status = \"ACTIVE\" AND common.platform = \"{p}\""),
         });
     }
     v.push(CountQuery {
         desc: &NONCOMPLIANT,
         label: "",
-        query: "\"common.status\" = \"ACTIVE\" AND \"common.compliant\" = false".into(),
+        query: "common.status = \"ACTIVE\" AND common.compliant = false".into(),
     });
     v
 }
@@ -163,13 +183,22 @@ mod tests {
         );
         let q = count_queries();
         assert_eq!(q.len(), 1 + STATUSES.len() + PLATFORMS.len() + 1);
+        assert_eq!(q[9].query, r#"common.status = "VERIFICATION_PENDING""#);
+        assert_eq!(
+            q[12].query,
+            r#"common.status = "ACTIVE" AND common.platform = "iOS""#
+        );
+        assert!(
+            q.iter().all(|q| !q.query.contains("\"common.")),
+            "bare field names"
+        );
         let mut out = Samples::new();
         for (i, q) in q.iter().enumerate() {
             count_sample(q, i as f64, &mut out);
         }
         assert_eq!(
             out.value_of("ivanti_epmm_devices_by_platform", "platform=\"iOS\""),
-            Some(6.0)
+            Some(12.0)
         );
     }
 

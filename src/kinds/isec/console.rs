@@ -2,16 +2,20 @@
 //! machines) and operations by status.
 //!
 //! The guide in the repository names the resources
-//! (`/st/console/api/v1.0/configuration/version`, `agents`, `machines`,
-//! `operations`) but shows no response bodies. Lists are read as
-//! `{"count": N, "value": [...]}` (the console's paged list shape), a bare
-//! array, or `{"value": [...]}`; the version as a string or an object with
-//! `version`/`consoleVersion`. Anything else is a `parse` error, never a
-//! guess.
+//! (`/st/console/api/v1.0/configuration/version`, `agents`, `machines`)
+//! but shows no response bodies. The Security Controls REST API help's
+//! Agents and Machines pages: `count` is a request parameter (default 10,
+//! at most 1000); an answer is one page, `{"count": <items in value>,
+//! "value": [...], "links": {"next": {"href": ...}}}`, the next page at
+//! `links.next.href`, absent on the last page. Only
+//! `GET /operations/{id}` is documented, not a list of operations: the
+//! `operations` collector reads the list where a console serves it and
+//! treats 404/405 as not applicable. The version is read as a string or an
+//! object with `version`/`consoleVersion`. Anything else is a `parse`
+//! error, never a guess.
 
 use crate::error::{parse_json, ParseError};
 use crate::exposition::{Desc, Samples};
-use crate::kinds::lenient::value_f64;
 use serde_json::Value;
 
 /// `ivanti_isec_console_info`
@@ -65,21 +69,42 @@ fn items(v: &Value) -> Option<&Vec<Value>> {
     }
 }
 
-/// The number of items in a list answer: its `count`, else the items' number.
-pub fn parse_count(body: &[u8]) -> Result<f64, ParseError> {
+/// One page of a list answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Items on this page (the length of `value`).
+    pub items: usize,
+    /// Path and query of the next page (`links.next.href`), if any.
+    pub next: Option<String>,
+}
+
+/// One page: its items and where the next one is. The next page's href is
+/// reduced to its path and query, and must stay under `api` (it is always
+/// requested from the configured console, never another host).
+pub fn parse_page(body: &[u8], api: &str) -> Result<Page, ParseError> {
     let v: Value = parse_json(body)?;
-    let count = v
-        .as_object()
-        .and_then(|m| {
-            ["count", "Count", "totalCount"]
-                .iter()
-                .find_map(|k| m.get(*k))
-        })
-        .and_then(value_f64)
-        .filter(|n| *n >= 0.0);
-    count
-        .or_else(|| items(&v).map(|a| a.len() as f64))
-        .ok_or(ParseError::Field("value"))
+    let items = items(&v).ok_or(ParseError::Field("value"))?.len();
+    let href = v
+        .get("links")
+        .and_then(|l| l.get("next"))
+        .and_then(|n| n.get("href"));
+    let next = match href {
+        None | Some(Value::Null) => None,
+        Some(Value::String(h)) => Some(path_and_query(h, api)?),
+        Some(_) => return Err(ParseError::Field("links.next.href")),
+    };
+    Ok(Page { items, next })
+}
+
+fn path_and_query(href: &str, api: &str) -> Result<String, ParseError> {
+    let rest = match href.split_once("://") {
+        Some((_, after)) => after.find('/').map_or("", |i| &after[i..]),
+        None => href,
+    };
+    rest.strip_prefix(api)
+        .filter(|r| r.starts_with('/'))
+        .map(|_| rest.to_owned())
+        .ok_or(ParseError::Field("links.next.href"))
 }
 
 /// Operations by status (sorted; missing status = `unknown`).
@@ -116,6 +141,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    const API: &str = "/st/console/api/v1.0";
+
     #[test]
     fn shapes() {
         let fx = |f: &str| {
@@ -131,10 +158,29 @@ mod tests {
             parse_version(b"{}").unwrap_err(),
             ParseError::Field("version")
         );
-        assert_eq!(parse_count(&fx("agents.json")).unwrap(), 3.0);
-        assert_eq!(parse_count(b"[1,2]").unwrap(), 2.0);
-        assert_eq!(parse_count(br#"{"value":[{}]}"#).unwrap(), 1.0);
-        assert_eq!(parse_count(b"{}").unwrap_err(), ParseError::Field("value"));
+        let last = |items| Page { items, next: None };
+        assert_eq!(parse_page(&fx("agents.json"), API).unwrap(), last(3));
+        assert_eq!(parse_page(b"[1,2]", API).unwrap(), last(2));
+        assert_eq!(parse_page(br#"{"value":[{}]}"#, API).unwrap(), last(1));
+        // `count` is this page's length, never a total.
+        let page = br#"{"count":2,"value":[{},{}],"links":{"next":{"href":
+            "https://console.example:3121/st/console/api/v1.0/machines?count=2&start=2"}}}"#;
+        assert_eq!(
+            parse_page(page, API).unwrap(),
+            Page {
+                items: 2,
+                next: Some("/st/console/api/v1.0/machines?count=2&start=2".into())
+            }
+        );
+        let elsewhere = br#"{"value":[],"links":{"next":{"href":"https://x/other/api"}}}"#;
+        assert_eq!(
+            parse_page(elsewhere, API).unwrap_err(),
+            ParseError::Field("links.next.href")
+        );
+        assert_eq!(
+            parse_page(b"{}", API).unwrap_err(),
+            ParseError::Field("value")
+        );
         assert_eq!(
             parse_operations(&fx("operations.json")).unwrap(),
             vec![
@@ -143,7 +189,7 @@ mod tests {
                 ("Succeeded".into(), 2.0)
             ]
         );
-        assert_eq!(parse_count(b"<html>").unwrap_err(), ParseError::Html);
+        assert_eq!(parse_page(b"<html>", API).unwrap_err(), ParseError::Html);
     }
 
     proptest! {
@@ -151,7 +197,7 @@ mod tests {
         fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..512)) {
             let mut out = Samples::new();
             if let Ok(v) = parse_version(&b) { version_samples(&v, &mut out); }
-            let _ = parse_count(&b);
+            let _ = parse_page(&b, API);
             if let Ok(o) = parse_operations(&b) { operation_samples(&o, &mut out); }
         }
     }

@@ -12,7 +12,7 @@ use super::session::login_backoff;
 use super::{expect_ok, Appliance, BoxFuture, CollectorSpec, Kind};
 use super::{Credentials, Target};
 use crate::client::{ApiClient, ApiResponse, Auth};
-use crate::error::CollectError;
+use crate::error::{CollectError, ParseError};
 use crate::exposition::Samples;
 use crate::secret::Secret;
 use std::sync::Arc;
@@ -28,12 +28,17 @@ pub struct Isec;
 
 const API: &str = "/st/console/api/v1.0";
 const SLOW: Option<Duration> = Some(Duration::from_secs(300));
+/// Items per page of a list (`count`; the documented maximum).
+const PAGE_SIZE: usize = 1000;
+/// Pages of one list read per poll (50,000 items).
+pub const MAX_PAGES: usize = 50;
 
 static COLLECTORS: &[CollectorSpec] = &[
     CollectorSpec {
         name: "console",
         default_enabled: true,
-        default_interval: SLOW,
+        // The health signal (`IsecConsoleDown`): polled at the global interval.
+        default_interval: None,
         endpoints: &["GET /st/console/api/v1.0/configuration/version"],
         metrics: console::CONSOLE_METRICS,
     },
@@ -42,8 +47,8 @@ static COLLECTORS: &[CollectorSpec] = &[
         default_enabled: true,
         default_interval: SLOW,
         endpoints: &[
-            "GET /st/console/api/v1.0/agents",
-            "GET /st/console/api/v1.0/machines",
+            "GET /st/console/api/v1.0/agents?count=1000",
+            "GET /st/console/api/v1.0/machines?count=1000",
         ],
         metrics: console::INVENTORY_METRICS,
     },
@@ -104,13 +109,19 @@ impl Appliance for IsecAppliance {
                     console::version_samples(&console::parse_version(&r.body)?, out);
                 }
                 "inventory" => {
-                    let r = expect_ok(self.get(&format!("{API}/agents")).await?)?;
-                    out.push(&console::AGENTS, &[], console::parse_count(&r.body)?);
-                    let r = expect_ok(self.get(&format!("{API}/machines")).await?)?;
-                    out.push(&console::MACHINES, &[], console::parse_count(&r.body)?);
+                    let agents = self.count_all("agents").await?;
+                    let machines = self.count_all("machines").await?;
+                    out.push(&console::AGENTS, &[], agents);
+                    out.push(&console::MACHINES, &[], machines);
                 }
                 "operations" => {
-                    let r = expect_ok(self.get(&format!("{API}/operations")).await?)?;
+                    // Not documented as a list (only `/operations/{id}`):
+                    // a console without it has nothing to report here.
+                    let r = self.get(&format!("{API}/operations")).await?;
+                    if matches!(r.status, 404 | 405) {
+                        return Ok(());
+                    }
+                    let r = expect_ok(r)?;
                     console::operation_samples(&console::parse_operations(&r.body)?, out);
                 }
                 other => return Err(super::unknown_collector(other)),
@@ -121,6 +132,25 @@ impl Appliance for IsecAppliance {
 }
 
 impl IsecAppliance {
+    /// Every item of a paged list: `count=1000` per page (the documented
+    /// maximum), following `links.next.href` until it is absent, at most
+    /// [`MAX_PAGES`] pages; a list longer than that is an error, never a
+    /// short count.
+    async fn count_all(&self, resource: &str) -> Result<f64, CollectError> {
+        let mut path = format!("{API}/{resource}?count={PAGE_SIZE}");
+        let mut total = 0usize;
+        for _ in 0..MAX_PAGES {
+            let r = expect_ok(self.get(&path).await?)?;
+            let page = console::parse_page(&r.body, API)?;
+            total += page.items;
+            match page.next {
+                Some(next) => path = next,
+                None => return Ok(total as f64),
+            }
+        }
+        Err(ParseError::TooManyPages(MAX_PAGES).into())
+    }
+
     fn backoff_error(&self) -> Option<CollectError> {
         let b = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
         match (b.until, &b.error) {

@@ -1,12 +1,26 @@
 //! `GET /api/cluster/status` (on the Central Management node): every node
-//! of the cluster with its health (null when the node is down), its
-//! configuration sync status, when it was last seen, and its recorded
-//! sessions. A node that is not in a cluster answers 404 (not applicable).
+//! of the cluster with its health, its configuration sync status, when it
+//! was last seen, and its recorded sessions. A node that is not in a
+//! cluster answers 404 (not applicable).
+//!
+//! The SPS REST API Reference Guide's sample (tests/fixtures/sps) shows the
+//! node that answers the request (its `key` is the last path segment of
+//! `meta.self`, `sync_status: "n/a"`, no `last_seen`) with
+//! `health_status: null`: the answering node reports its own health at
+//! `/api/health_status` (the `health_status` collector), not here. So a
+//! null `health_status` alone does not mean down: the answering node is up
+//! (it answered), and a member is down only when its `health_status` is
+//! null and its `last_seen` is missing or older than [`STALE_AFTER`].
 
 use super::health_status;
 use crate::error::{parse_json, ParseError};
 use crate::exposition::{Desc, Samples};
 use serde_json::Value;
+
+/// A member with `health_status: null` whose `last_seen` is older than this
+/// is down: 5 minutes, the alert's own `for:` window, well over 3 polls at
+/// the default 60 s interval, and tolerant of a few minutes of clock skew.
+pub const STALE_AFTER: f64 = 300.0;
 
 /// `oneidentity_sps_cluster_node_info`
 pub static NODE_INFO: Desc = Desc::gauge(
@@ -17,7 +31,7 @@ pub static NODE_INFO: Desc = Desc::gauge(
 /// `oneidentity_sps_cluster_node_up`
 pub static NODE_UP: Desc = Desc::gauge(
     "oneidentity_sps_cluster_node_up",
-    "1 when the Central Management node has health data for the node (health_status not null)",
+    "1 unless the node is down: health_status null and last_seen missing or older than 5 minutes (the answering node is always up)",
     &["node"],
 );
 /// `oneidentity_sps_cluster_node_sync_status`
@@ -91,11 +105,31 @@ pub struct Node {
     pub last_seen: Option<f64>,
     /// Number of `configuration_sync.issues.warnings`.
     pub warnings: Option<usize>,
+    /// The node that answered (its `key` ends `meta.self`).
+    pub answering: bool,
+}
+
+impl Node {
+    /// Up: the answering node, a node with health data, or one seen within
+    /// [`STALE_AFTER`] of `now` (Unix seconds).
+    pub fn is_up(&self, now: f64) -> bool {
+        self.answering
+            || self.health.is_some()
+            || self.last_seen.is_some_and(|t| now - t <= STALE_AFTER)
+    }
+}
+
+/// The `key` of the answering node: the last path segment of `meta.self`.
+fn self_key(v: &Value) -> Option<&str> {
+    let meta = v.get("meta").or_else(|| v.get("body")?.get("meta"))?;
+    let href = meta.get("self")?.as_str()?;
+    href.trim_end_matches('/').rsplit('/').next()
 }
 
 /// Parse the response body.
 pub fn parse(body: &[u8]) -> Result<Vec<Node>, ParseError> {
     let v: Value = parse_json(body)?;
+    let me = self_key(&v).filter(|k| !k.is_empty());
     let items = v
         .get("items")
         .or_else(|| v.get("body").and_then(|b| b.get("items")))
@@ -112,14 +146,21 @@ pub fn parse(body: &[u8]) -> Result<Vec<Node>, ParseError> {
         .map(|m| {
             let s = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
             let id = s("key").unwrap_or_default();
+            let sync_status = s("sync_status");
+            // Without `meta.self`, the guide's marker of the answering node.
+            let answering = match me {
+                Some(k) => k == id,
+                None => sync_status.as_deref() == Some("n/a"),
+            };
             Node {
+                answering,
                 name: s("fqdn").filter(|f| !f.is_empty()).unwrap_or(id.clone()),
                 id,
                 health: m
                     .get("health_status")
                     .and_then(Value::as_object)
                     .map(health_status::from_object),
-                sync_status: s("sync_status"),
+                sync_status,
                 last_seen: s("last_seen")
                     .and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok())
                     .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -139,13 +180,13 @@ pub fn parse(body: &[u8]) -> Result<Vec<Node>, ParseError> {
     Ok(nodes)
 }
 
-/// The series of one poll.
-pub fn samples(nodes: &[Node], out: &mut Samples) {
+/// The series of one poll; `now` is the exporter's clock (Unix seconds).
+pub fn samples(nodes: &[Node], now: f64, out: &mut Samples) {
     for n in nodes {
         out.push(&NODE_INFO, &[&n.name, &n.id], 1.0);
     }
     for n in nodes {
-        out.push_bool(&NODE_UP, &[&n.name], n.health.is_some());
+        out.push_bool(&NODE_UP, &[&n.name], n.is_up(now));
     }
     for n in nodes {
         if let Some(s) = &n.sync_status {
@@ -192,27 +233,34 @@ mod tests {
 
     const GUIDE: &[u8] = include_bytes!("../../../tests/fixtures/sps/api/cluster/status.json");
 
+    /// The guide's sample, read an hour after its `last_seen`.
+    const LATER: f64 = 1_518_084_030.0 + 3600.0;
+
     #[test]
     fn the_guides_shape() {
         let nodes = parse(GUIDE).unwrap();
         assert_eq!(nodes.len(), 2);
-        let down = &nodes[1];
-        assert_eq!(down.name, "sps.example.com");
-        assert!(down.health.is_none());
+        let me = &nodes[1];
+        assert_eq!(me.name, "sps.example.com");
+        assert!(me.health.is_none() && me.last_seen.is_none());
+        assert!(me.answering, "its key ends meta.self");
         let up = &nodes[0];
         assert_eq!(up.name, "managed-host.cluster");
+        assert!(!up.answering);
         assert_eq!(up.sync_status.as_deref(), Some("pending"));
         assert_eq!(up.last_seen, Some(1_518_084_030.0));
         assert_eq!(up.warnings, Some(1));
         let mut out = Samples::new();
-        samples(&nodes, &mut out);
-        assert_eq!(
-            out.value_of(
-                "oneidentity_sps_cluster_node_up",
-                "node=\"sps.example.com\""
-            ),
-            Some(0.0)
-        );
+        samples(&nodes, LATER, &mut out);
+        // The answering node's null health_status is not "down".
+        for node in ["sps.example.com", "managed-host.cluster"] {
+            let sel = format!("node=\"{node}\"");
+            assert_eq!(
+                out.value_of("oneidentity_sps_cluster_node_up", &sel),
+                Some(1.0),
+                "{node}"
+            );
+        }
         assert_eq!(
             out.value_of(
                 "oneidentity_sps_cluster_node_active_sessions",
@@ -224,6 +272,31 @@ mod tests {
             out.value_of("oneidentity_sps_cluster_node_memory_usage_ratio", ""),
             Some(0.625)
         );
+    }
+
+    #[test]
+    fn a_member_is_down_only_when_null_and_stale() {
+        let member = |last_seen: &str| {
+            format!(
+                r#"{{"items":[{{"key":"me","fqdn":"cm","health_status":null,"sync_status":"n/a"}},
+                {{"key":"m1","fqdn":"m1","health_status":null,"sync_status":"pending"{last_seen}}}],
+                "meta":{{"self":"/api/cluster/status/me"}}}}"#
+            )
+        };
+        let up_at = |body: String, now: f64| {
+            let nodes = parse(body.as_bytes()).unwrap();
+            let mut out = Samples::new();
+            samples(&nodes, now, &mut out);
+            let cm = out.value_of("oneidentity_sps_cluster_node_up", "node=\"cm\"");
+            assert_eq!(cm, Some(1.0));
+            out.value_of("oneidentity_sps_cluster_node_up", "node=\"m1\"")
+        };
+        let seen = r#","last_seen":"2018-02-08T10:00:30Z""#;
+        // 5 minutes after last_seen: still up; 5 minutes and 1 second: down.
+        assert_eq!(up_at(member(seen), 1_518_084_030.0 + 300.0), Some(1.0));
+        assert_eq!(up_at(member(seen), 1_518_084_030.0 + 301.0), Some(0.0));
+        // Null health and never seen: down.
+        assert_eq!(up_at(member(""), LATER), Some(0.0));
     }
 
     #[test]
@@ -239,7 +312,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..512)) {
             if let Ok(n) = parse(&b) {
-                samples(&n, &mut Samples::new());
+                samples(&n, LATER, &mut Samples::new());
             }
         }
     }

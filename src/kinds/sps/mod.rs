@@ -120,7 +120,10 @@ impl Appliance for SpsAppliance {
                         return Ok(()); // not in a cluster
                     }
                     let resp = expect_ok(resp)?;
-                    cluster_status::samples(&cluster_status::parse(&resp.body)?, out);
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64());
+                    cluster_status::samples(&cluster_status::parse(&resp.body)?, now, out);
                     Ok(())
                 }
                 other => Err(super::unknown_collector(other)),

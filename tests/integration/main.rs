@@ -21,4 +21,5 @@ mod reload;
 mod rules;
 mod scrape;
 mod soak;
+mod version;
 mod webconfig;

@@ -435,7 +435,7 @@ mod tests {
     /// label) and one whose collectors failed.
     fn inventory() -> Inventory {
         let config = Config::from_yaml(
-            "defaults:\n  collectors: [healthcheck, active_users, cluster]\ntargets:\n  - name: vpn-fra-1\n    url: https://vpn-fra-1.example.net\n    labels: { site: \"Frankfurt \\\"A\\\" \\\\ ü\\nrack\" }\n  - name: vpn-nyc-1\n    url: https://vpn-nyc-1.example.net\n",
+            "defaults:\n  collectors: [healthcheck, active_users, cluster]\n  api_key: k\ntargets:\n  - name: vpn-fra-1\n    url: https://vpn-fra-1.example.net\n    labels: { site: \"Frankfurt \\\"A\\\" \\\\ ü\\nrack\" }\n  - name: vpn-nyc-1\n    url: https://vpn-nyc-1.example.net\n",
             std::path::Path::new("."),
         )
         .unwrap();

@@ -78,6 +78,9 @@ impl Validator<'_> {
         let credentials = self.credentials(at, &e);
         if let (Some(k), Some(c)) = (kind, &credentials) {
             self.kind_accepts(at, k, c, e.api_key_file.is_some());
+            if let Some(Some(collectors)) = &collectors {
+                self.credentials_present(at, k, c, collectors);
+            }
         }
         let options = kind.map(|k| self.options(at, k, &e));
         let client = self.client_settings(at, &e, kind, interval);

@@ -36,6 +36,7 @@ static COLLECTORS: &[CollectorSpec] = &[
         default_interval: SLOW,
         endpoints: &["GET /st/console/api/v1.0/configuration/version"],
         metrics: console::CONSOLE_METRICS,
+        needs_credentials: true,
     },
     CollectorSpec {
         name: "inventory",
@@ -46,6 +47,7 @@ static COLLECTORS: &[CollectorSpec] = &[
             "GET /st/console/api/v1.0/machines",
         ],
         metrics: console::INVENTORY_METRICS,
+        needs_credentials: true,
     },
     CollectorSpec {
         name: "operations",
@@ -53,6 +55,7 @@ static COLLECTORS: &[CollectorSpec] = &[
         default_interval: None,
         endpoints: &["GET /st/console/api/v1.0/operations"],
         metrics: console::OPERATION_METRICS,
+        needs_credentials: true,
     },
 ];
 

@@ -230,10 +230,11 @@ fn figment_problems(err: figment::Error) -> ConfigError {
                 .and_then(|m| m.source.as_ref())
                 .map(|s| format!(" (in {s})"))
                 .unwrap_or_default();
+            let kind = super::suggest::describe(&e.kind);
             if path.is_empty() {
-                format!("{}{source}", e.kind)
+                format!("{kind}{source}")
             } else {
-                format!("{path}: {}{source}", e.kind)
+                format!("{path}: {kind}{source}")
             }
         })
         .collect();

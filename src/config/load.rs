@@ -146,6 +146,8 @@ impl Config {
                     d.collectors = None;
                 }
             }
+            let inherited = entry.inherited(&d);
+            let before = v.problems.len();
             let mut entry = entry.merge_defaults(&d);
             let mut labels = defaults_labels;
             labels.extend(entry.labels.take().unwrap_or_default());
@@ -153,6 +155,7 @@ impl Config {
             if let Some(t) = v.target(&at, entry) {
                 targets.push(Arc::new(t));
             }
+            v.blame_defaults(before, &at, &inherited);
         }
         if v.problems.is_empty() {
             Ok(Config {

@@ -19,8 +19,11 @@ pub const DEFAULT_PORT: u16 = 9959;
 
 /// Prometheus exporter for Ivanti Connect Secure and Policy Secure appliances.
 #[derive(Debug, Parser)]
-#[command(name = "ivanti-exporter", version, about, long_about = None)]
+#[command(name = "ivanti-exporter", about, long_about = None, disable_version_flag = true)]
 pub struct Cli {
+    /// Print the version, git revision and build details, and exit.
+    #[arg(short = 'V', long = "version")]
+    pub version: bool,
     /// Configuration file (YAML, or TOML when it ends in .toml).
     #[arg(
         long = "config.file",
@@ -109,6 +112,10 @@ pub fn parse_listen_address(s: &str) -> Result<SocketAddr, String> {
 /// Run the program; the exit code is 1 on any start-up failure.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.version {
+        print!("{}", crate::version::text());
+        return ExitCode::SUCCESS;
+    }
     logging::init(cli.log_level, cli.log_format);
     crate::tls::install_crypto_provider();
     // One connection per appliance: a large fleet needs more than the usual 1024 descriptors.

@@ -39,7 +39,8 @@
 //!   [`tls`] (TLS settings, PEM, rustls verifiers), [`error`]
 //!   ([`error::CollectError`], whose `kind()` is the `reason` label),
 //!   [`secret`] ([`secret::Secret`], printed as `<secret>`), [`exposition`],
-//!   [`system`] (the only `unsafe`: the open-files limit), [`logging`].
+//!   [`system`] (the only `unsafe`: the open-files limit), [`logging`],
+//!   [`version`] (version and git revision, baked in by `build.rs`).
 //! - Tools around the product: [`sim`], the simulated fleet (used only by
 //!   `cli` for `simulate` and by [`demo`] for `--demo`); [`cli`], flag
 //!   parsing and dispatch (imported by nothing but `main.rs`).
@@ -65,5 +66,6 @@ pub mod sim;
 pub mod store;
 pub mod system;
 pub mod tls;
+pub mod version;
 pub mod web;
 pub mod webconfig;

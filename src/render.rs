@@ -156,12 +156,6 @@ pub fn all_metrics() -> Vec<&'static Desc> {
     v
 }
 
-/// The git revision baked in at build time, if the build set `IVANTI_EXPORTER_REVISION`.
-pub const REVISION: &str = match option_env!("IVANTI_EXPORTER_REVISION") {
-    Some(r) => r,
-    None => "unknown",
-};
-
 struct TargetView<'a> {
     state: &'a TargetState,
     collectors: Vec<CollectorStatus>,
@@ -279,8 +273,8 @@ pub fn render_chunks(
 
 fn render_self(enc: &mut Encoder<'_>, stats: &ExporterStats, targets: usize) {
     let mut labels = String::new();
-    crate::exposition::push_label(&mut labels, "version", env!("CARGO_PKG_VERSION"));
-    crate::exposition::push_label(&mut labels, "revision", REVISION);
+    crate::exposition::push_label(&mut labels, "version", crate::version::VERSION);
+    crate::exposition::push_label(&mut labels, "revision", crate::version::REVISION);
     let r = Ordering::Relaxed;
     enc.family(&BUILD_INFO);
     enc.series("", &labels, 1.0);
@@ -452,7 +446,7 @@ mod tests {
     /// label) and one whose collectors failed.
     fn inventory() -> Inventory {
         let config = Config::from_yaml(
-            "defaults:\n  collectors: [healthcheck, active_users, cluster]\ntargets:\n  - name: vpn-fra-1\n    url: https://vpn-fra-1.example.net\n    labels: { site: \"Frankfurt \\\"A\\\" \\\\ ü\\nrack\" }\n  - name: vpn-nyc-1\n    url: https://vpn-nyc-1.example.net\n",
+            "defaults:\n  collectors: [healthcheck, active_users, cluster]\n  api_key: k\ntargets:\n  - name: vpn-fra-1\n    url: https://vpn-fra-1.example.net\n    labels: { site: \"Frankfurt \\\"A\\\" \\\\ ü\\nrack\" }\n  - name: vpn-nyc-1\n    url: https://vpn-nyc-1.example.net\n",
             std::path::Path::new("."),
         )
         .unwrap();

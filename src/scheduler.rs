@@ -357,7 +357,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn schedule_on_a_paused_clock() {
         let config = Config::from_yaml(
-            "targets:\n  - name: vpn-1\n    url: https://vpn-1.example.net\n    interval: 10s\n    timeout: 5s\n    collectors: [healthcheck, cluster, system_information, license]\n",
+            "targets:\n  - name: vpn-1\n    url: https://vpn-1.example.net\n    interval: 10s\n    timeout: 5s\n    api_key: k\n    collectors: [healthcheck, cluster, system_information, license]\n",
             std::path::Path::new("."),
         )
         .unwrap();

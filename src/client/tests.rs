@@ -74,7 +74,10 @@ async fn raw_server(mode: Mode) -> (SocketAddr, Arc<AtomicUsize>, Arc<Mutex<Vec<
 }
 
 fn client_for(url: &str, extra: &str) -> ApiClient {
-    let t = target(&format!("targets:\n  - name: t\n    url: {url}\n{extra}"));
+    // Only the unauthenticated collector: these tests give no credentials.
+    let t = target(&format!(
+        "targets:\n  - name: t\n    url: {url}\n    collectors: [healthcheck]\n{extra}"
+    ));
     ApiClient::new(&t, &ClientCache::new()).unwrap()
 }
 

@@ -4,6 +4,7 @@
 
 use super::file::TargetEntry;
 use super::validate::Validator;
+use super::CollectorConfig;
 use crate::kinds::{Credentials, Kind};
 use crate::secret::Secret;
 use std::path::PathBuf;
@@ -29,6 +30,37 @@ impl Validator<'_> {
                 );
             }
         }
+    }
+
+    /// A target without credentials may enable only collectors whose
+    /// endpoints are unauthenticated: the others would fail every poll
+    /// with `auth`.
+    pub(super) fn credentials_present(
+        &mut self,
+        at: &str,
+        k: &'static dyn Kind,
+        c: &Credentials,
+        collectors: &[CollectorConfig],
+    ) {
+        if *c != Credentials::None {
+            return;
+        }
+        let needing: Vec<&str> = collectors
+            .iter()
+            .filter(|c| c.spec.needs_credentials)
+            .map(|c| c.spec.name)
+            .collect();
+        if needing.is_empty() {
+            return;
+        }
+        self.problem(
+            at,
+            &format!(
+                "no credentials, but collectors {} need them: set {}, or enable only collectors that need none",
+                needing.join(", "),
+                k.credentials().join(" or ")
+            ),
+        );
     }
 
     pub(super) fn credentials(&mut self, at: &str, e: &TargetEntry) -> Option<Credentials> {

@@ -124,6 +124,13 @@ macro_rules! target_options {
                 $(if self.$field.is_none() { self.$field = d.$field.clone(); })*
                 self
             }
+
+            /// The keys this target takes from `d` (it sets none of them itself).
+            pub(super) fn inherited(&self, d: &Defaults) -> Vec<&'static str> {
+                let mut keys = Vec::new();
+                $(if self.$field.is_none() && d.$field.is_some() { keys.push(stringify!($field)); })*
+                keys
+            }
         }
     };
 }

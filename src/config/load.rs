@@ -146,6 +146,8 @@ impl Config {
                     d.collectors = None;
                 }
             }
+            let inherited = entry.inherited(&d);
+            let before = v.problems.len();
             let mut entry = entry.merge_defaults(&d);
             let mut labels = defaults_labels;
             labels.extend(entry.labels.take().unwrap_or_default());
@@ -153,6 +155,7 @@ impl Config {
             if let Some(t) = v.target(&at, entry) {
                 targets.push(Arc::new(t));
             }
+            v.blame_defaults(before, &at, &inherited);
         }
         if v.problems.is_empty() {
             Ok(Config {
@@ -230,10 +233,11 @@ fn figment_problems(err: figment::Error) -> ConfigError {
                 .and_then(|m| m.source.as_ref())
                 .map(|s| format!(" (in {s})"))
                 .unwrap_or_default();
+            let kind = super::suggest::describe(&e.kind);
             if path.is_empty() {
-                format!("{}{source}", e.kind)
+                format!("{kind}{source}")
             } else {
-                format!("{path}: {}{source}", e.kind)
+                format!("{path}: {kind}{source}")
             }
         })
         .collect();

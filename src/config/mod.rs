@@ -25,6 +25,7 @@ mod auth;
 mod connection;
 mod file;
 mod load;
+mod suggest;
 mod validate;
 
 pub use crate::kinds::Credentials;

@@ -41,6 +41,42 @@ impl Validator<'_> {
         self.problems.push(format!("{path}: {msg}"));
     }
 
+    /// Problems recorded since `before` in a key the target `at` took from
+    /// `defaults:` are the defaults' problems: reported once, at their
+    /// `defaults.` path. Keys whose check depends on the target (its kind,
+    /// its own interval) stay at the target's path.
+    pub(super) fn blame_defaults(&mut self, before: usize, at: &str, inherited: &[&str]) {
+        const TARGET_INDEPENDENT: &[&str] = &[
+            "interval",
+            "tls_config",
+            "api_key",
+            "api_key_file",
+            "realm_auth",
+            "basic_auth",
+            "proxy_url",
+            "max_concurrent_requests",
+            "body_size_limit",
+        ];
+        let recorded = self.problems.split_off(before);
+        for p in recorded {
+            let rest = p.strip_prefix(at).and_then(|r| r.strip_prefix('.'));
+            let key = rest.map(|r| r.split(['.', '[', ':']).next().unwrap_or_default());
+            let moved = match (rest, key) {
+                (Some(rest), Some(key))
+                    if inherited.contains(&key)
+                        && TARGET_INDEPENDENT.contains(&key)
+                        && !rest.contains(": kind ") =>
+                {
+                    format!("defaults.{rest}")
+                }
+                _ => p,
+            };
+            if !self.problems.contains(&moved) {
+                self.problems.push(moved);
+            }
+        }
+    }
+
     pub(super) fn read_file(&mut self, path: &str, file: &Path) -> Option<Vec<u8>> {
         let full = self.base.join(file);
         match std::fs::read(&full) {
@@ -78,6 +114,9 @@ impl Validator<'_> {
         let credentials = self.credentials(at, &e);
         if let (Some(k), Some(c)) = (kind, &credentials) {
             self.kind_accepts(at, k, c, e.api_key_file.is_some());
+            if let Some(Some(collectors)) = &collectors {
+                self.credentials_present(at, k, c, collectors);
+            }
         }
         let options = kind.map(|k| self.options(at, k, &e));
         let client = self.client_settings(at, &e, kind, interval);

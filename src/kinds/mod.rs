@@ -41,6 +41,10 @@ pub struct CollectorSpec {
     pub endpoints: &'static [&'static str],
     /// Every metric family it may publish.
     pub metrics: &'static [&'static Desc],
+    /// Its endpoints need the target's credentials (`check-config` refuses
+    /// a target that enables it without any); `false` only for endpoints
+    /// the vendor documents as unauthenticated.
+    pub needs_credentials: bool,
 }
 
 /// One product family.

@@ -215,3 +215,34 @@ fn toml_is_accepted_by_extension() {
     assert_eq!(t.collectors[0].interval, Duration::from_secs(45));
     assert_eq!(t.labels, vec![("site".into(), "fra".into())]);
 }
+
+#[test]
+fn a_target_without_credentials_may_enable_only_unauthenticated_collectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yml");
+    std::fs::write(
+        &path,
+        "targets:\n\
+         - { name: vpn-1, url: \"https://vpn-1.example.net\" }\n\
+         - { name: vpn-2, url: \"https://vpn-2.example.net\", collectors: [healthcheck] }\n\
+         - { name: sps-1, kind: sps, url: \"https://sps-1.example.net\" }\n\
+         - { name: vpn-3, url: \"https://vpn-3.example.net\", api_key: k }\n",
+    )
+    .unwrap();
+    let (code, _, err) = check_config(&path, &[]);
+    assert_eq!(code, 1, "{err}");
+    for line in [
+        "targets[0]: no credentials, but collectors active_users, cluster, license, system_information need them: set api_key or api_key_file or realm_auth, or enable only collectors that need none",
+        "targets[2]: no credentials, but collectors health_status, cluster_status need them: set basic_auth, or enable only collectors that need none",
+    ] {
+        assert!(err.contains(line), "missing {line:?} in:\n{err}");
+    }
+    // The healthcheck-only target and the one with a key are valid.
+    assert!(!err.contains("targets[1]"), "{err}");
+    assert!(!err.contains("targets[3]"), "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.contains("no credentials")).count(),
+        2,
+        "{err}"
+    );
+}

@@ -352,7 +352,11 @@ async fn config_file_is_watched_through_a_configmap_swap() {
 #[test]
 fn problems_in_target_files_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("t.yml"), "- name: x\n  url: not-a-url\n").unwrap();
+    std::fs::write(
+        dir.path().join("t.yml"),
+        "- name: x\n  url: not-a-url\n  api_key: k\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("c.yml"), "target_files: [t.yml]\n").unwrap();
     let err = ivanti_exporter::config::Config::load(&dir.path().join("c.yml")).unwrap_err();
     assert_eq!(err.problems.len(), 1);

@@ -22,4 +22,5 @@ mod rules;
 mod scrape;
 mod server;
 mod soak;
+mod version;
 mod webconfig;

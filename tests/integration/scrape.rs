@@ -104,7 +104,10 @@ async fn healthy_fleet_publishes_every_collector() {
     );
     assert!(m.has(
         "ivanti_exporter_build_info",
-        &[("version", env!("CARGO_PKG_VERSION"))]
+        &[
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("revision", ivanti_exporter::version::REVISION)
+        ]
     ));
     // No user names or session ids anywhere.
     // (The simulator's session ids are `sid` and hex digits.)

@@ -40,6 +40,7 @@ static COLLECTORS: &[CollectorSpec] = &[
         default_interval: Some(Duration::from_secs(300)),
         endpoints: &["GET /api/v2/devices?adminDeviceSpaceId=N&query=Q&fields=common.uuid&limit=1"],
         metrics: devices::METRICS,
+        needs_credentials: true,
     },
     CollectorSpec {
         name: "device_spaces",
@@ -47,6 +48,7 @@ static COLLECTORS: &[CollectorSpec] = &[
         default_interval: Some(Duration::from_secs(300)),
         endpoints: &["GET /api/v2/device_spaces?adminDeviceSpaceId=N"],
         metrics: devices::SPACE_METRICS,
+        needs_credentials: true,
     },
 ];
 

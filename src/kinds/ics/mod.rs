@@ -84,6 +84,8 @@ static COLLECTORS: &[CollectorSpec] = &[
             "GET /api/v1/system/healthcheck?status=sbr",
         ],
         metrics: healthcheck::METRICS,
+        // Unauthenticated (ics-api.md, "GET /api/v1/system/healthcheck"; healthcheck.cgi too).
+        needs_credentials: false,
     },
     CollectorSpec {
         name: "active_users",
@@ -91,6 +93,7 @@ static COLLECTORS: &[CollectorSpec] = &[
         default_interval: None,
         endpoints: &["GET /api/v1/system/active-users?number=N&start=S"],
         metrics: active_users::METRICS,
+        needs_credentials: true,
     },
     CollectorSpec {
         name: "cluster",
@@ -98,6 +101,7 @@ static COLLECTORS: &[CollectorSpec] = &[
         default_interval: None,
         endpoints: &["GET /api/v1/cluster"],
         metrics: cluster::METRICS,
+        needs_credentials: true,
     },
     CollectorSpec {
         name: "license",
@@ -108,6 +112,7 @@ static COLLECTORS: &[CollectorSpec] = &[
             "GET /api/v1/license/named-users",
         ],
         metrics: license::METRICS,
+        needs_credentials: true,
     },
     CollectorSpec {
         name: "system_information",
@@ -115,6 +120,7 @@ static COLLECTORS: &[CollectorSpec] = &[
         default_interval: SLOW,
         endpoints: &["GET /api/v1/system/system-information"],
         metrics: system_information::METRICS,
+        needs_credentials: true,
     },
 ];
 

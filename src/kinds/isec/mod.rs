@@ -41,6 +41,7 @@ static COLLECTORS: &[CollectorSpec] = &[
         default_interval: None,
         endpoints: &["GET /st/console/api/v1.0/configuration/version"],
         metrics: console::CONSOLE_METRICS,
+        needs_credentials: true,
     },
     CollectorSpec {
         name: "inventory",
@@ -51,6 +52,7 @@ static COLLECTORS: &[CollectorSpec] = &[
             "GET /st/console/api/v1.0/machines?count=1000",
         ],
         metrics: console::INVENTORY_METRICS,
+        needs_credentials: true,
     },
     CollectorSpec {
         name: "operations",
@@ -58,6 +60,7 @@ static COLLECTORS: &[CollectorSpec] = &[
         default_interval: None,
         endpoints: &["GET /st/console/api/v1.0/operations"],
         metrics: console::OPERATION_METRICS,
+        needs_credentials: true,
     },
 ];
 

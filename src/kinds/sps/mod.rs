@@ -38,6 +38,7 @@ static COLLECTORS: &[CollectorSpec] = &[
         default_interval: None,
         endpoints: &["GET /api/authentication", "GET /api/health_status"],
         metrics: health_status::METRICS,
+        needs_credentials: true,
     },
     CollectorSpec {
         name: "cluster_status",
@@ -45,6 +46,7 @@ static COLLECTORS: &[CollectorSpec] = &[
         default_interval: None,
         endpoints: &["GET /api/cluster/status"],
         metrics: cluster_status::METRICS,
+        needs_credentials: true,
     },
 ];
 

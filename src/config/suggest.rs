@@ -1,0 +1,97 @@
+//! Messages for unknown keys and values: the known ones listed plainly
+//! (figment's own text nests backticks), and the closest one suggested.
+
+use figment::error::Kind;
+
+/// The problem text of one decoding error.
+pub(super) fn describe(kind: &Kind) -> String {
+    match kind {
+        Kind::UnknownField(name, known) => unknown("field", name, known),
+        Kind::UnknownVariant(name, known) => unknown("value", name, known),
+        other => other.to_string(),
+    }
+}
+
+fn unknown(what: &str, name: &str, known: &[&str]) -> String {
+    let mut msg = format!("unknown {what} {name:?}");
+    if let Some(best) = closest(name, known) {
+        msg.push_str(&format!(", did you mean {best:?}?"));
+    }
+    if !known.is_empty() {
+        msg.push_str(&format!(" (known: {})", known.join(", ")));
+    }
+    msg
+}
+
+/// The known name nearest to `name`, if it is a likely typo: at most two
+/// edits away, and fewer edits than `name` has characters.
+fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (distance(&name.to_lowercase(), &k.to_lowercase()), *k))
+        .filter(|&(d, _)| d <= 2 && d < name.chars().count())
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance (insertions, deletions, substitutions), by chars.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diag + usize::from(ca != *cb));
+            diag = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distances_counted_by_hand() {
+        assert_eq!(distance("intervall", "interval"), 1);
+        assert_eq!(distance("timout", "timeout"), 1);
+        assert_eq!(distance("kitten", "sitting"), 3);
+        assert_eq!(distance("", "abc"), 3);
+        assert_eq!(distance("abc", "abc"), 0);
+    }
+
+    #[test]
+    fn suggestions_only_for_likely_typos() {
+        let known = &["interval", "timeout", "labels"];
+        assert_eq!(closest("intervall", known), Some("interval"));
+        assert_eq!(closest("Timeout", known), Some("timeout"));
+        assert_eq!(closest("lables", known), Some("labels"));
+        assert_eq!(closest("frobnicate", known), None);
+        // One character is never "close" to a two-letter difference.
+        assert_eq!(closest("x", &["y"]), None);
+    }
+
+    #[test]
+    fn messages_name_the_key_without_nested_backticks() {
+        let kind = Kind::UnknownField("intervall".into(), &["interval", "timeout"]);
+        assert_eq!(
+            describe(&kind),
+            "unknown field \"intervall\", did you mean \"interval\"? (known: interval, timeout)"
+        );
+        let kind = Kind::UnknownField("frobnicate".into(), &["interval", "timeout"]);
+        assert_eq!(
+            describe(&kind),
+            "unknown field \"frobnicate\" (known: interval, timeout)"
+        );
+        let kind = Kind::UnknownVariant("jsn".into(), &["json", "logfmt"]);
+        assert_eq!(
+            describe(&kind),
+            "unknown value \"jsn\", did you mean \"json\"? (known: json, logfmt)"
+        );
+    }
+}

@@ -8,6 +8,22 @@ use std::process::{Command, Stdio};
 
 const HOSTILE: &str = "q\\\"uo\\\\te\\nnew ü→✓";
 
+/// The reference OpenMetrics parser over stdin: prints the number of
+/// samples, and fails unless target argv[1]'s `site` label is HOSTILE intact.
+const OPENMETRICS_CHECK: &str = r#"
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+n = 0
+site = None
+for fam in text_string_to_metric_families(sys.stdin.read()):
+    for s in fam.samples:
+        n += 1
+        if s.name == "ivanti_up" and s.labels.get("target") == sys.argv[1]:
+            site = s.labels.get("site")
+assert site == "q\"uo\\te\nnew ü→✓", repr(site)
+print(n)
+"#;
+
 async fn hostile_exporter() -> (ivanti_exporter::sim::Fleet, App, String) {
     let (fleet, exp) = fleet_and_app(2, &format!("  labels: {{ site: \"{HOSTILE}\" }}\n"), |_| {
         String::new()
@@ -99,21 +115,10 @@ async fn openmetrics_passes_the_reference_parser() {
         "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
     assert!(body.ends_with("# EOF\n"));
-    let script = r#"
-import sys
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
-text = sys.stdin.read()
-n = 0
-site = None
-for fam in text_string_to_metric_families(text):
-    for s in fam.samples:
-        n += 1
-        if s.name == "ivanti_up" and s.labels.get("target") == sys.argv[1]:
-            site = s.labels.get("site")
-assert site == "q\"uo\\te\nnew ü→✓", repr(site)
-print(n)
-"#;
-    let (ok, out) = run_with_stdin(Command::new("python3").args(["-c", script, &t]), &body);
+    let (ok, out) = run_with_stdin(
+        Command::new("python3").args(["-c", OPENMETRICS_CHECK, &t]),
+        &body,
+    );
     assert!(ok, "OpenMetrics parser rejected the output:\n{out}");
     let n: usize = out.trim().parse().unwrap_or(0);
     assert!(n > 50, "parsed only {n} samples");
@@ -122,7 +127,10 @@ print(n)
         .get_accept(&format!("/probe?target={t}"), Some(prometheus_accept))
         .await;
     assert!(ct.starts_with("application/openmetrics-text"));
-    let (ok, out) = run_with_stdin(Command::new("python3").args(["-c", script, &t]), &body);
+    let (ok, out) = run_with_stdin(
+        Command::new("python3").args(["-c", OPENMETRICS_CHECK, &t]),
+        &body,
+    );
     assert!(ok, "{out}");
 }
 
@@ -141,19 +149,6 @@ async fn gzip_answers_decompress_to_valid_openmetrics() {
         return;
     }
     let (_fleet, exp, t) = hostile_exporter().await;
-    let script = r#"
-import sys
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
-n = 0
-site = None
-for fam in text_string_to_metric_families(sys.stdin.read()):
-    for s in fam.samples:
-        n += 1
-        if s.name == "ivanti_up" and s.labels.get("target") == sys.argv[1]:
-            site = s.labels.get("site")
-assert site == "q\"uo\\te\nnew ü→✓", repr(site)
-print(n)
-"#;
     for path in ["/metrics".to_owned(), format!("/probe?target={t}")] {
         let url = format!("http://{}{path}", exp.addr);
         let out = Command::new("curl")
@@ -175,7 +170,10 @@ print(n)
             "{path}: no gzip in\n{head}"
         );
         assert!(body.ends_with("# EOF\n"), "{path}");
-        let (ok, out) = run_with_stdin(Command::new("python3").args(["-c", script, &t]), body);
+        let (ok, out) = run_with_stdin(
+            Command::new("python3").args(["-c", OPENMETRICS_CHECK, &t]),
+            body,
+        );
         assert!(
             ok,
             "{path}: OpenMetrics parser rejected the decompressed text:\n{out}"

@@ -33,6 +33,17 @@ pub enum CollectError {
     /// Not the JSON we expected: HTML login page, broken JSON, wrong shape.
     #[error("unexpected response: {0}")]
     Parse(#[from] ParseError),
+    /// Kerberos: the clocks of the exporter and the KDC or console differ
+    /// by more than the allowed skew (`KRB_AP_ERR_SKEW`).
+    #[error("clock skew: {0}")]
+    ClockSkew(String),
+    /// Kerberos: a ticket was refused as expired (`KRB_AP_ERR_TKT_EXPIRED`)
+    /// even after a new one was fetched.
+    #[error("ticket expired: {0}")]
+    TicketExpired(String),
+    /// Kerberos: no KDC of the realm answered.
+    #[error("no KDC answered: {0}")]
+    KdcUnreachable(String),
     /// The body was larger than the target's `body_size_limit`.
     #[error("response body larger than {limit} bytes")]
     TooLarge {
@@ -52,6 +63,9 @@ impl CollectError {
             CollectError::Http { .. } => "http",
             CollectError::Parse(_) => "parse",
             CollectError::TooLarge { .. } => "too_large",
+            CollectError::ClockSkew(_) => "clock_skew",
+            CollectError::TicketExpired(_) => "ticket_expired",
+            CollectError::KdcUnreachable(_) => "kdc_unreachable",
         }
     }
 
@@ -75,6 +89,9 @@ impl CollectError {
         "http",
         "parse",
         "too_large",
+        "clock_skew",
+        "ticket_expired",
+        "kdc_unreachable",
     ];
 }
 

@@ -243,6 +243,11 @@ impl ApiClient {
     }
 
     /// The appliance's base URL.
+    /// The timeout of one request.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     pub fn base_url(&self) -> &str {
         &self.endpoint.base
     }

@@ -52,6 +52,26 @@ pub struct BasicAuthFileConfig {
     pub password_file: Option<PathBuf>,
 }
 
+/// `kerberos`: a Kerberos principal (Security Controls consoles in a
+/// Windows domain that refuses NTLM).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KerberosFileConfig {
+    /// `user@REALM`, e.g. `svc-monitor@CORP.EXAMPLE.COM`.
+    pub principal: Option<String>,
+    /// Password, inline.
+    pub password: Option<Secret>,
+    /// Password, read from a file.
+    pub password_file: Option<PathBuf>,
+    /// The principal's keys, from a keytab file (instead of a password).
+    pub keytab_file: Option<PathBuf>,
+    /// The console's service principal; `HTTP/<console host>` by default.
+    pub service_principal: Option<String>,
+    /// The realm's KDCs (`host[:port]`); by default the realm's `kdc`
+    /// entries in `krb5.conf` (`$KRB5_CONFIG` or `/etc/krb5.conf`).
+    pub kdc: Option<Vec<String>>,
+}
+
 /// A size in bytes: an integer or a string with a unit (`512KiB`, `8MiB`, `8MB`; base 2 like Prometheus).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteSize(pub usize);
@@ -156,6 +176,8 @@ target_options! {
     realm_auth: RealmAuthFileConfig,
     /// User name and password, for kinds that log in with them.
     basic_auth: BasicAuthFileConfig,
+    /// A Kerberos principal (kind `isec`).
+    kerberos: KerberosFileConfig,
     /// Settings only one kind understands, e.g. `{admin_device_space_id: "1"}`.
     kind_options: BTreeMap<String, String>,
     /// Explicit HTTP(S) proxy; environment proxies are never used.

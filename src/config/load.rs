@@ -127,13 +127,15 @@ impl Config {
             let own_credentials = entry.api_key.is_some()
                 || entry.api_key_file.is_some()
                 || entry.realm_auth.is_some()
-                || entry.basic_auth.is_some();
+                || entry.basic_auth.is_some()
+                || entry.kerberos.is_some();
             let mut d = file.defaults.clone();
             if own_credentials {
                 d.api_key = None;
                 d.api_key_file = None;
                 d.realm_auth = None;
                 d.basic_auth = None;
+                d.kerberos = None;
             }
             // A default collector list written for other kinds (a mixed
             // fleet) leaves this target with its own kind's defaults.

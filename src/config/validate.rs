@@ -53,6 +53,7 @@ impl Validator<'_> {
             "api_key_file",
             "realm_auth",
             "basic_auth",
+            "kerberos",
             "proxy_url",
             "max_concurrent_requests",
             "body_size_limit",

@@ -29,6 +29,8 @@ pub enum Credentials {
         /// Password.
         password: Secret,
     },
+    /// A Kerberos principal (`kerberos`), for `Negotiate`.
+    Kerberos(std::sync::Arc<super::isec::kerberos::KerberosCredentials>),
 }
 
 impl Credentials {
@@ -41,6 +43,7 @@ impl Credentials {
             Credentials::ApiKey(_) => Some("api_key"),
             Credentials::Basic { .. } => Some("basic_auth"),
             Credentials::RealmAuth { .. } => Some("realm_auth"),
+            Credentials::Kerberos(_) => Some("kerberos"),
         }
     }
 }

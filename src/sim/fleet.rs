@@ -48,6 +48,7 @@ pub struct State {
     pub(super) zero_based_paging: bool,
     pub(super) no_operations_list: bool,
     pub(super) isec_machines: Option<u64>,
+    pub(super) kerberos: Option<std::sync::Arc<super::SimKerberos>>,
     pub(super) firmware: Firmware,
 }
 
@@ -67,6 +68,7 @@ impl State {
             zero_based_paging: false,
             no_operations_list: false,
             isec_machines: None,
+            kerberos: None,
             firmware: Firmware::Current,
         }
     }
@@ -203,6 +205,11 @@ impl Appliance {
     /// Security Controls: how many machines the console lists (default 2,345).
     pub fn set_isec_machines(&self, n: u64) {
         self.update(|s| s.isec_machines = Some(n));
+    }
+    /// Security Controls: accept Kerberos (`Negotiate`) with this acceptor
+    /// too, or instead of NTLM ([`super::SimKerberos::without_ntlm`]).
+    pub fn set_kerberos(&self, k: Option<super::SimKerberos>) {
+        self.update(|s| s.kerberos = k.map(std::sync::Arc::new));
     }
     /// Counters.
     pub fn stats(&self) -> Stats {

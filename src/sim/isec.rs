@@ -210,7 +210,15 @@ fn authenticate(
 ) -> Result<(), Response<Body>> {
     use base64::Engine as _;
     let b64 = &base64::engine::general_purpose::STANDARD;
-    let offer = || www_authenticate(&["Negotiate".to_owned(), "NTLM".to_owned()]);
+    let kerberos = state.kerberos.clone();
+    let ntlm_off = kerberos.as_ref().is_some_and(|k| k.ntlm_disabled);
+    let offer = || {
+        if ntlm_off {
+            www_authenticate(&["Negotiate".to_owned()])
+        } else {
+            www_authenticate(&["Negotiate".to_owned(), "NTLM".to_owned()])
+        }
+    };
     let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
     if state.fault == Fault::Unauthorized {
         *conn = ConnAuth::None;
@@ -228,6 +236,29 @@ fn authenticate(
             *conn = ConnAuth::None;
             return Err(offer());
         };
+        // A GSS-API initial token (ASN.1 [APPLICATION 0]) is Kerberos;
+        // NTLM tokens start with "NTLMSSP".
+        if token.first() == Some(&0x60) && scheme.eq_ignore_ascii_case("Negotiate") {
+            *conn = ConnAuth::None;
+            let Some(k) = kerberos else {
+                return Err(offer());
+            };
+            return match k.accept(&token) {
+                Ok(()) => {
+                    shared.count_login();
+                    *conn = ConnAuth::Authenticated;
+                    Ok(())
+                }
+                Err(error) => Err(www_authenticate(&[format!(
+                    "Negotiate {}",
+                    b64.encode(error)
+                )])),
+            };
+        }
+        if ntlm_off {
+            *conn = ConnAuth::None;
+            return Err(offer());
+        }
         match ntlm_step(&mut conn, shared, &token) {
             Ok(Some(challenge)) => {
                 return Err(www_authenticate(&[format!(

@@ -250,6 +250,16 @@ impl Exporter {
     }
 
     pub fn start_in(dir: tempfile::TempDir, config: &str, extra: &[&str]) -> Exporter {
+        Exporter::start_in_env(dir, config, extra, &[])
+    }
+
+    /// [`Exporter::start_in`] with more environment variables.
+    pub fn start_in_env(
+        dir: tempfile::TempDir,
+        config: &str,
+        extra: &[&str],
+        env: &[(&str, &Path)],
+    ) -> Exporter {
         init();
         let config_path = dir.path().join("config.yml");
         let config = config.replace("{dir}", &dir.path().display().to_string());
@@ -266,6 +276,7 @@ impl Exporter {
                 "debug",
             ])
             .args(extra)
+            .envs(env.iter().copied())
             .env_remove("HTTPS_PROXY")
             .env_remove("HTTP_PROXY")
             .stdin(Stdio::null())

@@ -14,6 +14,7 @@ mod e2e;
 mod faults;
 mod firmware;
 mod formats;
+mod kerberos;
 mod lifecycle;
 mod paging;
 mod probe;

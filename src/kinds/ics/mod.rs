@@ -253,8 +253,8 @@ impl IcsAppliance {
                 Ok(resp)
             }
             Credentials::ApiKey(key) => self.api.get(path, Auth::ApiKey(key)).await,
-            Credentials::Basic { .. } => Err(CollectError::Auth(
-                "basic_auth is not a Connect Secure credential".into(),
+            Credentials::Basic { .. } | Credentials::Kerberos(_) => Err(CollectError::Auth(
+                "basic_auth and kerberos are not Connect Secure credentials".into(),
             )),
             Credentials::RealmAuth { .. } => {
                 let (key, generation) = self.key().await?;

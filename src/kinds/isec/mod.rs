@@ -1,12 +1,14 @@
 //! Ivanti Security Controls (`kind: isec`): the console's REST API at
 //! `https://<console>:3121/st/console/api/v1.0/...`, Windows authentication
 //! only. The exporter speaks NTLM (through the `sspi` crate) with the
-//! `basic_auth` user (`DOMAIN\user`) and password: a request without
-//! credentials; on `401 WWW-Authenticate: NTLM|Negotiate` the three-leg
-//! handshake on the same kept-alive connection; later requests on an
-//! authenticated connection need no header (connection-based, as IIS does).
-//! A rejected handshake backs off (5 s doubling to 5 min) like a login.
-//! Only GETs.
+//! `basic_auth` user (`DOMAIN\user`) and password, or Kerberos with a
+//! `kerberos:` principal ([`kerberos`]): a request without credentials; on
+//! `401 WWW-Authenticate: NTLM|Negotiate` the NTLM three-leg handshake, or
+//! one `Negotiate` Kerberos token, on the same kept-alive connection; later
+//! requests on an authenticated connection need no header
+//! (connection-based, as IIS does). A rejected handshake backs off (5 s
+//! doubling to 5 min) like a login, so a wrong password cannot lock the
+//! account out. Only GETs.
 
 use super::session::login_backoff;
 use super::{expect_ok, Appliance, BoxFuture, CollectorSpec, Kind};
@@ -20,6 +22,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub mod console;
+pub mod kerberos;
 pub mod ntlm;
 
 /// The `isec` kind.
@@ -74,13 +77,28 @@ impl Kind for Isec {
     }
 
     fn credentials(&self) -> &'static [&'static str] {
-        &["basic_auth"]
+        &["basic_auth", "kerberos"]
     }
 
     fn appliance(&self, target: Target, api: ApiClient) -> Arc<dyn Appliance> {
+        let kerberos = match &target.credentials {
+            Credentials::Kerberos(k) => {
+                let host = url::Url::parse(api.base_url())
+                    .ok()
+                    .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()))
+                    .unwrap_or_default();
+                Some(kerberos::KerberosClient::new(
+                    k.clone(),
+                    &host,
+                    api.timeout(),
+                ))
+            }
+            _ => None,
+        };
         Arc::new(IsecAppliance {
             target,
             api,
+            kerberos,
             backoff: std::sync::Mutex::new(Backoff::default()),
         })
     }
@@ -96,6 +114,7 @@ struct Backoff {
 struct IsecAppliance {
     target: Target,
     api: ApiClient,
+    kerberos: Option<kerberos::KerberosClient>,
     backoff: std::sync::Mutex<Backoff>,
 }
 
@@ -165,12 +184,17 @@ impl IsecAppliance {
     fn note(&self, result: &Result<ApiResponse, CollectError>) {
         let mut b = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
         match result {
-            Err(e @ CollectError::Auth(_)) => {
+            Err(
+                e @ (CollectError::Auth(_)
+                | CollectError::ClockSkew(_)
+                | CollectError::TicketExpired(_)
+                | CollectError::KdcUnreachable(_)),
+            ) => {
                 b.failures = b.failures.saturating_add(1);
                 let wait = login_backoff(b.failures);
                 b.until = Some(Instant::now() + wait);
                 b.error = Some(e.clone());
-                tracing::warn!(target = %self.target.name, error = %e, retry_in = %humantime::format_duration(wait), "NTLM authentication failed");
+                tracing::warn!(target = %self.target.name, error = %e, retry_in = %humantime::format_duration(wait), "Windows authentication failed");
             }
             Ok(_) => *b = Backoff::default(),
             Err(_) => {}
@@ -196,6 +220,9 @@ impl IsecAppliance {
         path: &str,
         first: &ApiResponse,
     ) -> Result<ApiResponse, CollectError> {
+        if let Some(k) = &self.kerberos {
+            return self.kerberos_handshake(k, path, first).await;
+        }
         let Credentials::Basic { username, password } = &self.target.credentials else {
             return Err(CollectError::Auth(
                 "401: Security Controls needs Windows credentials (basic_auth with DOMAIN\\user)"
@@ -227,5 +254,57 @@ impl IsecAppliance {
             ));
         }
         Ok(third)
+    }
+
+    /// `Negotiate` with a Kerberos token. A console that refuses it sends
+    /// 401, with its KRB-ERROR as the `Negotiate` token when it says why
+    /// (Windows does for `KRB_AP_ERR_SKEW`); an expired ticket is dropped
+    /// and the request tried once more with a new one.
+    async fn kerberos_handshake(
+        &self,
+        k: &kerberos::KerberosClient,
+        path: &str,
+        first: &ApiResponse,
+    ) -> Result<ApiResponse, CollectError> {
+        let offered = |r: &ApiResponse| {
+            r.www_authenticate
+                .iter()
+                .flat_map(|h| h.split(','))
+                .any(|v| {
+                    v.split_whitespace()
+                        .next()
+                        .is_some_and(|w| w.eq_ignore_ascii_case("Negotiate"))
+                })
+        };
+        if !offered(first) {
+            return Err(CollectError::Auth(
+                "401 without a Negotiate offer: the console does not accept Kerberos".into(),
+            ));
+        }
+        for attempt in 0..2 {
+            let token = k.token().await?;
+            let header = Secret::new(format!("Negotiate {}", token.expose()));
+            let r = self.api.get(path, Auth::Authorization(&header)).await?;
+            if r.status != 401 {
+                return Ok(r);
+            }
+            let refusal = ntlm::challenge(&r.www_authenticate, "Negotiate")
+                .and_then(kerberos::console_error)
+                .map(|e| kerberos::krb_error(&e, "console"));
+            k.forget().await;
+            match refusal {
+                Some(CollectError::TicketExpired(_)) if attempt == 0 => continue,
+                Some(e) => return Err(e),
+                None => {
+                    return Err(CollectError::Auth(format!(
+                        "the console refused the Kerberos ticket for {} (is that its service principal, and is its keytab current?)",
+                        k.service_principal()
+                    )))
+                }
+            }
+        }
+        Err(CollectError::TicketExpired(
+            "console: a new ticket was refused as expired too (KRB_AP_ERR_TKT_EXPIRED)".into(),
+        ))
     }
 }

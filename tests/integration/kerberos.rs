@@ -311,6 +311,35 @@ async fn kerberos_reuses_one_ticket_across_connections_and_ntlm_keeps_working() 
     assert!(!exp.logs().contains(PASSWORD), "password in the log");
 }
 
+/// The exporter's principal with its keys in a keytab (as `ktpass` or
+/// `ktutil` make it) instead of a password.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_keytab_logs_in_without_a_password() {
+    let Some(kdc) = Kdc::start() else { return };
+    kdc.kadmin("addprinc -randkey +requires_preauth svc-keytab");
+    let dir = tempfile::tempdir().unwrap();
+    let keytab = dir.path().join("svc.keytab");
+    kdc.kadmin(&format!("ktadd -k {} svc-keytab", keytab.display()));
+    let fleet = isec_fleet(1).await;
+    kerberos_console(&fleet, 0, &kdc);
+    let block = format!(
+        "{{ principal: svc-keytab@{REALM}, keytab_file: svc.keytab, kdc: [127.0.0.1:{}] }}",
+        kdc.port
+    );
+    let yaml = config(&fleet, dir.path(), &[(0, block)]);
+    let exp = Exporter::start_in(dir, &yaml, &[]);
+    let name = fleet.appliance(0).name().to_owned();
+    exp.wait_for("console up", WAIT, |m| up(m, &name)).await;
+    let log = std::fs::read_to_string(kdc.dir.path().join("kdc.log")).unwrap();
+    let issued = |what: &str| {
+        log.lines()
+            .filter(|l| l.contains(": ISSUE:") && l.contains(what))
+            .count()
+    };
+    assert_eq!(issued("svc-keytab@SIM.TEST for krbtgt/SIM.TEST@SIM.TEST"), 1);
+    assert_eq!(issued("svc-keytab@SIM.TEST for HTTP/127.0.0.1@SIM.TEST"), 1);
+}
+
 /// A ticket that has expired is replaced on the next handshake, without
 /// an error: the console's ticket lives 20 s (`maxlife` of its principal).
 #[tokio::test(flavor = "multi_thread")]

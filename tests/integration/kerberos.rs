@@ -97,11 +97,16 @@ impl Kdc {
     }
 
     fn write_profile(&self, name: &str, port: u16, log: &str) {
+        self.write_profile_with(name, port, log, "");
+    }
+
+    /// A KDC profile; `extra` is prepended (e.g. a `[libdefaults]` section).
+    fn write_profile_with(&self, name: &str, port: u16, log: &str, extra: &str) {
         let d = self.dir.path();
         std::fs::write(
             d.join(name),
             format!(
-                "[kdcdefaults]\n  kdc_ports = {port}\n  kdc_tcp_ports = {port}\n\
+                "{extra}[kdcdefaults]\n  kdc_ports = {port}\n  kdc_tcp_ports = {port}\n\
                  [realms]\n  {REALM} = {{\n    database_name = {db}\n    key_stash_file = {stash}\n\
                  \x20   max_life = 10h\n    supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal\n  }}\n\
                  [logging]\n  kdc = FILE:{log}\n",
@@ -157,7 +162,9 @@ impl Kdc {
     }
 
     /// A KDC whose clock runs `offset` ahead (`faketime`); its port.
-    fn skewed(&mut self, offset: &str) -> Option<u16> {
+    /// A KDC whose clock is `offset` off (`faketime`), accepting clients
+    /// within `tolerance` seconds (`clockskew`, MIT's default 300); its port.
+    fn skewed(&mut self, name: &str, offset: &str, tolerance: u32) -> Option<u16> {
         if !tool_available(
             "faketime (apt install faketime)",
             Command::new("faketime").args(["-f", "+0", "true"]),
@@ -165,8 +172,10 @@ impl Kdc {
             return None;
         }
         let port = free_port();
-        self.write_profile("skewed.conf", port, "skewed.log");
-        self.spawn("skewed.conf", port, Some(offset));
+        let profile = format!("{name}.conf");
+        let extra = format!("[libdefaults]\n  clockskew = {tolerance}\n");
+        self.write_profile_with(&profile, port, &format!("{name}.log"), &extra);
+        self.spawn(&profile, port, Some(offset));
         Some(port)
     }
 
@@ -336,7 +345,10 @@ async fn a_keytab_logs_in_without_a_password() {
             .filter(|l| l.contains(": ISSUE:") && l.contains(what))
             .count()
     };
-    assert_eq!(issued("svc-keytab@SIM.TEST for krbtgt/SIM.TEST@SIM.TEST"), 1);
+    assert_eq!(
+        issued("svc-keytab@SIM.TEST for krbtgt/SIM.TEST@SIM.TEST"),
+        1
+    );
     assert_eq!(issued("svc-keytab@SIM.TEST for HTTP/127.0.0.1@SIM.TEST"), 1);
 }
 
@@ -373,12 +385,18 @@ async fn an_expired_ticket_is_replaced_without_an_error() {
 }
 
 /// Wrong password, a KDC that refuses, one that accepts and never answers,
-/// and one whose clock is 15 minutes ahead: each its own `reason`, the
-/// console down, and a log line that says why.
+/// one whose clock is 15 minutes ahead, and one 8 minutes behind with a
+/// 15-minute tolerance, whose 60-second tickets have expired by the
+/// console's clock when they arrive: each its own `reason`, the console
+/// down, and a log line that says why.
 #[tokio::test(flavor = "multi_thread")]
 async fn kerberos_failures_have_their_reason() {
     let Some(mut kdc) = Kdc::start() else { return };
-    let Some(skewed) = kdc.skewed("+15m") else {
+    kdc.kadmin("modprinc -maxlife \"60 seconds\" HTTP/127.0.0.1");
+    let (Some(skewed), Some(lagging)) = (
+        kdc.skewed("ahead", "+15m", 300),
+        kdc.skewed("behind", "-8m", 900),
+    ) else {
         return;
     };
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -389,8 +407,8 @@ async fn kerberos_failures_have_their_reason() {
             held.push(s);
         }
     });
-    let fleet = isec_fleet(4).await;
-    for i in 0..4 {
+    let fleet = isec_fleet(5).await;
+    for i in 0..5 {
         kerberos_console(&fleet, i, &kdc);
     }
     let block = |password: &str, port: u16| {
@@ -405,10 +423,11 @@ async fn kerberos_failures_have_their_reason() {
             (1, block(PASSWORD, free_port())),
             (2, block(PASSWORD, silent_port)),
             (3, block(PASSWORD, skewed)),
+            (4, block(PASSWORD, lagging)),
         ],
     );
     let exp = Exporter::start_in(dir, &yaml, &[]);
-    let names: Vec<String> = (0..4)
+    let names: Vec<String> = (0..5)
         .map(|i| fleet.appliance(i).name().to_owned())
         .collect();
     let expected = ["auth", "kdc_unreachable", "kdc_unreachable", "clock_skew"];
@@ -434,6 +453,7 @@ async fn kerberos_failures_have_their_reason() {
         "Connection refused",
         "no answer within",
         "KRB_AP_ERR_SKEW",
+        "a new ticket was refused as expired too",
     ] {
         assert!(logs.contains(line), "no log line with {line:?}:\n{logs}");
     }

@@ -294,6 +294,11 @@ impl IsecAppliance {
             k.forget().await;
             match refusal {
                 Some(CollectError::TicketExpired(_)) if attempt == 0 => continue,
+                Some(CollectError::TicketExpired(m)) => {
+                    return Err(CollectError::TicketExpired(format!(
+                        "{m}; a new ticket was refused as expired too: is the KDC's clock behind the console's?"
+                    )))
+                }
                 Some(e) => return Err(e),
                 None => {
                     return Err(CollectError::Auth(format!(
@@ -303,8 +308,9 @@ impl IsecAppliance {
                 }
             }
         }
+        // Not reached: the second attempt always returns.
         Err(CollectError::TicketExpired(
-            "console: a new ticket was refused as expired too (KRB_AP_ERR_TKT_EXPIRED)".into(),
+            "console: the ticket was refused as expired twice".into(),
         ))
     }
 }

@@ -80,7 +80,9 @@
 //! issued key is a 401 until the next login). Security Controls only:
 //! [`Appliance::set_no_operations_list`] (404 on the undocumented
 //! `GET /operations` list), [`Appliance::set_isec_machines`] (how many
-//! machines the paged `/machines` list holds, default 2,345).
+//! machines the paged `/machines` list holds, default 2,345),
+//! [`Appliance::set_kerberos`] (accept Kerberos `Negotiate` tokens for the
+//! `HTTP/` key of a keytab, beside NTLM or instead of it: [`SimKerberos`]).
 //!
 //! # Faults
 //!

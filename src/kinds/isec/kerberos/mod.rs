@@ -424,7 +424,7 @@ fn renew_at(part: &EncKdcRepPart) -> Result<SystemTime, CollectError> {
     };
     let lifetime = end.duration_since(start).unwrap_or_default();
     let margin = (lifetime / RENEW_FRACTION).min(RENEW_MARGIN_MAX);
-    Ok(end - margin)
+    Ok(end.checked_sub(margin).unwrap_or(end))
 }
 
 /// An AP-REQ for the ticket with a new authenticator (its own time and

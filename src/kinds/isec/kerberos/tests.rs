@@ -181,3 +181,24 @@ fn a_keytab_file_supplies_the_key() {
         .to_string();
     assert!(e.contains("has no AES key for other@CORP.TEST"), "{e}");
 }
+
+proptest::proptest! {
+    /// What a console or a KDC sends back is read without panicking,
+    /// whatever the bytes (a keytab file too).
+    #[test]
+    fn arbitrary_answers_never_panic(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+        let _ = keytab::parse(&b);
+        let _ = console_error(&base64::engine::general_purpose::STANDARD.encode(&b));
+        let _ = kdc_error(&b, "AS");
+        let _ = picky_asn1_der::from_bytes::<AsRep>(&b);
+        let _ = kdc::realm_kdcs(&String::from_utf8_lossy(&b), "A");
+    }
+
+    /// A GSS wrapper around arbitrary bytes, as a console's refusal.
+    #[test]
+    fn arbitrary_refusal_tokens_never_panic(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+        let mut token = vec![0x60, 0x82, 0x01, 0x00, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02, 0x03, 0x00];
+        token.extend_from_slice(&b);
+        let _ = console_error(&base64::engine::general_purpose::STANDARD.encode(&token));
+    }
+}

@@ -57,7 +57,15 @@ pub fn router(state: AppState, telemetry_path: &str, web: WebConfig) -> Router {
         // Compressed as it streams, when the client accepts gzip: a
         // 10,000-appliance /metrics is ~56 MB of text.
         .layer(tower_http::compression::CompressionLayer::new().gzip(true))
-        .layer(axum::middleware::from_fn_with_state(web, require_auth))
+        .layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            require_auth,
+        ))
+        // Rate limit and http_server_config.headers, outside authentication.
+        .layer(axum::middleware::from_fn_with_state(
+            web,
+            crate::webconfig::middleware,
+        ))
 }
 
 /// Answered without credentials even when basic auth is on: they reveal

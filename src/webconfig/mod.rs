@@ -17,7 +17,7 @@
 //! | `tls_server_config.cert_file`, `key_file`, `cert`, `key` | honoured (file or inline PEM, not both) |
 //! | `tls_server_config.client_ca_file`, `client_ca` | honoured (file or inline PEM, not both) |
 //! | `tls_server_config.client_auth_type` | `NoClientCert`, `VerifyClientCertIfGiven`, `RequireAndVerifyClientCert`; `RequestClientCert`, `RequireAnyClientCert` (unverified certificates) refused |
-//! | `tls_server_config.client_allowed_sans` | honoured: the client certificate must carry one of them as DNS, IP, e-mail or URI SAN |
+//! | `tls_server_config.client_allowed_sans` | honoured: the client certificate must carry one of them as DNS, IP, e-mail or URI SAN (then required with `VerifyClientCertIfGiven` too) |
 //! | `tls_server_config.min_version`, `max_version` | `TLS12`, `TLS13`; `TLS10`, `TLS11` refused (rustls does not implement them) |
 //! | `tls_server_config.cipher_suites` | the six ECDHE AEAD suites; CBC and RSA key exchange suites refused; TLS 1.3 names accepted with a warning (not configurable, as in Go) |
 //! | `tls_server_config.curve_preferences` | `X25519`, `CurveP256`, `CurveP384`; `CurveP521` refused (not in rustls' ring provider) |

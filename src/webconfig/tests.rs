@@ -73,6 +73,7 @@ struct Offer {
     suites: Option<Vec<SupportedCipherSuite>>,
     kx: Option<Vec<&'static dyn SupportedKxGroup>>,
     cert: Option<Leaf>,
+    alpn: Vec<Vec<u8>>,
 }
 
 /// A TLS server on 127.0.0.1 with `web`'s configuration; it writes "ok"
@@ -122,6 +123,8 @@ async fn connect(pki: &Pki, addr: SocketAddr, offer: Offer) -> Result<String, St
         }
         None => b.with_no_client_auth(),
     };
+    let mut config = config;
+    config.alpn_protocols = offer.alpn;
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = ServerName::try_from("127.0.0.1").unwrap();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
@@ -133,6 +136,9 @@ async fn connect(pki: &Pki, addr: SocketAddr, offer: Offer) -> Result<String, St
     s.read_to_end(&mut got).await.map_err(|e| e.to_string())?;
     assert_eq!(got, b"ok");
     let c = s.get_ref().1;
+    if let Some(p) = c.alpn_protocol() {
+        return Ok(format!("ALPN {}", String::from_utf8_lossy(p)));
+    }
     Ok(format!(
         "{:?} {:?} {:?}",
         c.protocol_version().unwrap(),
@@ -388,8 +394,13 @@ async fn client_allowed_sans_refuse_a_verified_certificate_without_one() {
         };
         assert!(connect(&pki, addr, offer).await.is_ok(), "{sans:?}");
     }
-    // Without a certificate the handshake fails as before (RequireAndVerifyClientCert).
+    // Without a certificate the handshake fails, with VerifyClientCertIfGiven too.
     assert!(connect(&pki, addr, Offer::default()).await.is_err());
+    let if_given = "  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt\n";
+    let web = pki.load(&format!("{if_given}  client_allowed_sans: [a]\n"));
+    let if_given = serve(&web.unwrap()).await;
+    let e = connect(&pki, if_given, Offer::default()).await.unwrap_err();
+    assert_eq!(e, "received fatal alert: CertificateRequired");
     // A certificate from another CA fails the chain check first.
     let other = Pki::new("another CA");
     let offer = Offer {
@@ -429,4 +440,26 @@ async fn inline_cert_key_and_client_ca_are_used() {
     };
     let e = connect(&pki, addr, offer).await.unwrap_err();
     assert_eq!(e, "received fatal alert: UnknownCA");
+}
+
+#[tokio::test]
+async fn http2_false_offers_no_h2() {
+    crate::tls::install_crypto_provider();
+    let pki = Pki::new("clients CA");
+    let web = pki.load("").unwrap();
+    let text = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nhttp_server_config:\n  http2: false\n";
+    let off = WebConfig::from_yaml(text, pki.dir.path()).unwrap();
+    for web in [web, off] {
+        let addr = serve(&web).await;
+        let alpn = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let offer = Offer {
+            alpn,
+            ..Offer::default()
+        };
+        // No protocol agreed: the client speaks HTTP/1.1.
+        assert!(connect(&pki, addr, offer)
+            .await
+            .unwrap()
+            .starts_with("TLSv1_3 "));
+    }
 }

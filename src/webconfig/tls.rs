@@ -166,8 +166,9 @@ fn versions(t: &TlsServer) -> Result<Vec<&'static SupportedProtocolVersion>, Str
     Ok(out)
 }
 
-/// `cipher_suites`: the TLS 1.3 suites plus the listed TLS 1.2 ones, in
-/// the listed order; `None` when the list is empty (all of them).
+/// `cipher_suites`: the TLS 1.3 suites plus the listed TLS 1.2 ones (the
+/// client's order decides among them, as in Go since 1.17); `None` when the
+/// list is empty (all of them).
 fn cipher_suites(
     names: &[String],
     warnings: &mut Vec<String>,
@@ -349,8 +350,11 @@ impl ClientCertVerifier for AllowedSans {
     fn offer_client_auth(&self) -> bool {
         self.inner.offer_client_auth()
     }
+    /// A certificate is required even with `VerifyClientCertIfGiven`: a
+    /// client without one must not pass a SAN check (in the toolkit it
+    /// cannot either: its check fails on an empty certificate list).
     fn client_auth_mandatory(&self) -> bool {
-        self.inner.client_auth_mandatory()
+        true
     }
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         self.inner.root_hint_subjects()

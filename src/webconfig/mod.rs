@@ -208,11 +208,13 @@ fn rate_limit(r: &RateLimitKeys) -> Result<Option<RateLimit>, String> {
         Some(serde_yaml::Value::Number(n)) if n.as_u64() == Some(0) => Duration::ZERO,
         Some(serde_yaml::Value::String(s)) => humantime::parse_duration(s)
             .map_err(|e| format!("rate_limit.interval: {s:?}: {e} (a duration such as \"1s\")"))?,
-        Some(other) => {
+        Some(serde_yaml::Value::Number(n)) => {
             return Err(format!(
-                "rate_limit.interval: {other:?} is not a duration with a unit, such as \"1s\""
+                "rate_limit.interval: {n} has no unit (Go would read nanoseconds); \
+                 write a duration such as \"1s\""
             ))
         }
+        Some(_) => return Err("rate_limit.interval: not a duration such as \"1s\"".into()),
     };
     if interval.is_zero() {
         return Ok(None);

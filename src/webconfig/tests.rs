@@ -220,7 +220,7 @@ fn each_refused_key_says_why() {
         ("http_server_config:\n  headers:\n    X-Frame-Options: allow\n", "http_server_config.headers.X-Frame-Options: \"allow\" is not one of [\"deny\", \"sameorigin\"]"),
         ("http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n", "http_server_config.headers.X-Content-Type-Options: \"sniff\" is not one of [\"nosniff\"]"),
         ("rate_limit:\n  interval: 1s\n  burst: 0\n", "rate_limit.burst: 0 would answer every request 429; set it to at least 1 (or the interval to 0 to disable the limit)"),
-        ("rate_limit:\n  interval: 1000\n  burst: 1\n", "rate_limit.interval: Number(1000) is not a duration with a unit, such as \"1s\""),
+        ("rate_limit:\n  interval: 1000\n  burst: 1\n", "rate_limit.interval: 1000 has no unit (Go would read nanoseconds); write a duration such as \"1s\""),
         ("basic_auth_users:\n  prometheus: plaintext\n", "basic_auth_users.prometheus: not a bcrypt hash (expected $2a$/$2b$/$2y$...)"),
     ];
     for (text, want) in other {

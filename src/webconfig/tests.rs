@@ -178,7 +178,8 @@ fn basic_auth_checks_bcrypt() {
 
 #[test]
 fn an_empty_file_configures_nothing() {
-    for text in ["", "# shared file, nothing here yet\n"] {
+    let sections = "tls_server_config:\nhttp_server_config:\nbasic_auth_users:\nrate_limit:\n";
+    for text in ["", "# shared file, nothing here yet\n", sections] {
         let w = WebConfig::from_yaml(text, Path::new(".")).unwrap();
         assert!(w.tls.is_none() && w.users.is_empty() && w.headers.is_empty());
         assert!(w.rate_limit.is_none());

@@ -349,6 +349,13 @@ async fn cipher_suites_limit_tls12_suites() {
         ok.unwrap(),
         "TLSv1_2 TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 X25519"
     );
+    // Every ECDHE AEAD name of Go's list is known (the toolkit's allCiphers test file, CBC aside).
+    let all = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, \
+        TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, \
+        TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256";
+    let all = pki.load(&format!("  cipher_suites: [{all}]\n")).unwrap();
+    let provider = all.tls.unwrap().crypto_provider().clone();
+    assert_eq!(provider.cipher_suites.len(), 3 + 6);
     // TLS 1.3 keeps its suites.
     let ok = connect(&pki, addr, Offer::default()).await.unwrap();
     assert!(ok.starts_with("TLSv1_3 TLS13_"), "{ok}");

@@ -5,7 +5,7 @@
 
 use super::TlsServer;
 use crate::tls::parse_ca_pem;
-use rustls::crypto::ring::{cipher_suite as cs, kx_group, ALL_CIPHER_SUITES};
+use rustls::crypto::ring::{kx_group, ALL_CIPHER_SUITES};
 use rustls::crypto::{CryptoProvider, SupportedKxGroup};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
@@ -15,33 +15,14 @@ use rustls::{DistinguishedName, SupportedCipherSuite, SupportedProtocolVersion};
 use std::path::Path;
 use std::sync::Arc;
 
-/// The TLS 1.2 suites of Go's `tls.CipherSuites()` that rustls implements.
-const TLS12_SUITES: [(&str, SupportedCipherSuite); 6] = [
-    (
-        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-        cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-    ),
-    (
-        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-        cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-    ),
-    (
-        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-        cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-    ),
-    (
-        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-        cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-    ),
-    (
-        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-        cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-    ),
-    (
-        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-        cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-    ),
-];
+/// A TLS 1.2 suite of rustls' ring provider by its IANA name, which is Go's:
+/// the six ECDHE AEAD suites of Go's `tls.CipherSuites()`.
+fn tls12_suite(name: &str) -> Option<SupportedCipherSuite> {
+    ALL_CIPHER_SUITES
+        .iter()
+        .copied()
+        .find(|s| s.version() == &rustls::version::TLS12 && s.suite().as_str() == Some(name))
+}
 
 /// Go's TLS 1.3 suite names: accepted by the toolkit, but Go (like rustls)
 /// does not let TLS 1.3 suites be configured, so all three stay on.
@@ -184,8 +165,8 @@ fn cipher_suites(
     let mut tls13 = Vec::new();
     for name in names {
         let at = format!("tls_server_config.cipher_suites: {name}");
-        if let Some((_, s)) = TLS12_SUITES.iter().find(|(n, _)| n == name) {
-            suites.push(*s);
+        if let Some(s) = tls12_suite(name) {
+            suites.push(s);
         } else if TLS13_NAMES.contains(&name.as_str()) {
             tls13.push(name.as_str());
         } else if GO_ONLY.contains(&name.as_str()) {

@@ -12,10 +12,11 @@
 use crate::exposition::Format;
 use crate::render;
 use crate::store::Store;
-use crate::webconfig::WebConfig;
+use crate::webconfig::{self, WebConfig};
 use axum::extract::{Query, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -57,7 +58,9 @@ pub fn router(state: AppState, telemetry_path: &str, web: WebConfig) -> Router {
         // Compressed as it streams, when the client accepts gzip: a
         // 10,000-appliance /metrics is ~56 MB of text.
         .layer(tower_http::compression::CompressionLayer::new().gzip(true))
-        .layer(axum::middleware::from_fn_with_state(web, require_auth))
+        .layer(from_fn_with_state(web.clone(), require_auth))
+        // Rate limit and http_server_config.headers, outside authentication.
+        .layer(from_fn_with_state(web, webconfig::middleware))
 }
 
 /// Answered without credentials even when basic auth is on: they reveal

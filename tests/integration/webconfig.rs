@@ -1,8 +1,10 @@
 //! --web.config.file: TLS with required client certificates and basic auth
-//! with bcrypt hashes, exercised with real TLS clients.
+//! with bcrypt hashes, exercised with real TLS clients; the exporter-toolkit's
+//! own example file; response headers and the rate limit over real sockets.
 
 use crate::helpers::*;
 use std::sync::Arc;
+use std::time::Duration;
 
 struct Pki {
     ca_pem: String,
@@ -157,4 +159,140 @@ fn bad_web_configs_are_refused_at_start() {
         "{err}"
     );
     assert!(!err.contains("plaintext"), "{err}");
+}
+
+/// `server.crt`/`server.key` for 127.0.0.1 and `web.yml` with `text` in a temp dir.
+fn web_dir(pki: &Pki, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("server.crt"), &pki.server.0).unwrap();
+    std::fs::write(dir.path().join("server.key"), &pki.server.1).unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, text).unwrap();
+    (dir, web)
+}
+
+/// docs/web-config.yml of the exporter-toolkit, verbatim: TLS with its
+/// server.crt/server.key, users alice and bob, 20 requests a burst, one more a second.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_toolkit_example_file_is_loaded_as_it_says() {
+    let example = include_str!("../fixtures/exporter-toolkit/web-config.yml");
+    let pki = pki();
+    let (dir, web) = web_dir(&pki, example);
+    let loaded = ivanti_exporter::webconfig::WebConfig::load(&web).unwrap();
+    assert!(loaded.tls.is_some());
+    assert_eq!(loaded.users.keys().collect::<Vec<_>>(), ["alice", "bob"]);
+    let limit = loaded.rate_limit.as_ref().unwrap();
+    assert_eq!((limit.interval, limit.burst), (Duration::from_secs(1), 20));
+    assert!(loaded.headers.is_empty() && loaded.warnings.is_empty());
+
+    let app = App::spawn_with(dir, "targets: []\n", |s| s.web_config_file = Some(web)).await;
+    let https = client(&pki, false);
+    let url = |p: &str| format!("https://{}{p}", app.addr);
+    let r = https.get(url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "Basic realm=\"ivanti-exporter\""
+    );
+    let r = https
+        .get(url("/metrics"))
+        .basic_auth("alice", Some("not-hers"));
+    assert_eq!(r.send().await.unwrap().status(), 401);
+    let r = https.get(url("/-/healthy")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // TLS only: plain HTTP gets no answer.
+    let plain = reqwest::Client::builder().no_proxy().build().unwrap();
+    let r = plain
+        .get(format!("http://{}/-/healthy", app.addr))
+        .send()
+        .await;
+    assert!(r.map(|r| r.status() != 200).unwrap_or(true));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configured_headers_are_on_every_response() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web.yml");
+    let hash = bcrypt::hash("correct horse", 4).unwrap();
+    std::fs::write(
+        &web,
+        format!(
+            "http_server_config:\n  headers:\n    X-Frame-Options: deny\n    X-Content-Type-Options: nosniff\n    Strict-Transport-Security: max-age=31536000; includeSubDomains\n    Content-Security-Policy: \"default-src 'self'\"\n    X-XSS-Protection: \"1\"\nbasic_auth_users:\n  prometheus: \"{hash}\"\n"
+        ),
+    )
+    .unwrap();
+    let app = App::spawn_with(dir, "targets: []\n", |s| s.web_config_file = Some(web)).await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let authed = http
+        .get(app.url("/metrics"))
+        .basic_auth("prometheus", Some("correct horse"));
+    for (req, status) in [
+        (authed, 200),
+        (http.get(app.url("/metrics")), 401),
+        (http.get(app.url("/-/healthy")), 200),
+        (http.get(app.url("/nowhere")), 401),
+    ] {
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), status);
+        let h = r.headers();
+        assert_eq!(h["x-frame-options"], "deny");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(
+            h["strict-transport-security"],
+            "max-age=31536000; includeSubDomains"
+        );
+        assert_eq!(h["content-security-policy"], "default-src 'self'");
+        assert_eq!(h["x-xss-protection"], "1");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rate_limit_answers_429_past_the_burst() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web.yml");
+    // One token an hour: nothing refills during the test.
+    std::fs::write(&web, "rate_limit:\n  interval: 1h\n  burst: 2\n").unwrap();
+    let app = App::spawn_with(dir, "targets: []\n", |s| s.web_config_file = Some(web)).await;
+    let app = &app;
+    let status = |path: &'static str| async move { app.get(path).await.0 };
+    assert_eq!([status("/metrics").await, status("/").await], [200, 200]);
+    assert_eq!(status("/metrics").await, 429);
+    assert_eq!(status("/targets").await, 429);
+    // Probes are exempt, as from basic auth.
+    assert_eq!(
+        [status("/-/healthy").await, status("/-/ready").await],
+        [200, 200]
+    );
+}
+
+#[test]
+fn a_no_op_key_is_logged_once_and_a_refused_one_stops_the_start() {
+    let pki = pki();
+    let (_dir, web) = web_dir(
+        &pki,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  prefer_server_cipher_suites: true\n",
+    );
+    let exp = Exporter::start_with(
+        "targets: []\n",
+        &["--web.config.file", web.to_str().unwrap()],
+    );
+    let warning =
+        "tls_server_config.prefer_server_cipher_suites: ignored (a no-op in Go since 1.18";
+    assert_eq!(exp.logs().matches(warning).count(), 1, "{}", exp.logs());
+
+    let (_dir, web) = web_dir(&pki, "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  min_version: TLS10\n");
+    let cfg = _dir.path().join("c.yml");
+    std::fs::write(&cfg, "targets: []\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+        .arg("--config.file")
+        .arg(&cfg)
+        .arg("--web.config.file")
+        .arg(&web)
+        .args(["--web.listen-address", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = "web.yml: tls_server_config.min_version: TLS10 is not supported: rustls implements TLS 1.2 and 1.3 only";
+    assert!(err.contains(want), "{err}");
 }

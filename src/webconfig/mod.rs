@@ -23,7 +23,7 @@
 //! | `tls_server_config.curve_preferences` | `X25519`, `CurveP256`, `CurveP384`; `CurveP521` refused (not in rustls' ring provider) |
 //! | `tls_server_config.prefer_server_cipher_suites` | warning, ignored (a no-op in Go since 1.18) |
 //! | `http_server_config.headers` | honoured on every response; only the toolkit's five header names and values |
-//! | `http_server_config.http2` | `false` honoured (HTTP/1.1 only); `true` refused |
+//! | `http_server_config.http2` | `false` honoured (HTTP/1.1 only); `true` accepted with a warning (clients negotiate HTTP/1.1) |
 //! | `basic_auth_users` | honoured (bcrypt); not asked on `/-/healthy`, `/-/ready` |
 //! | `rate_limit.interval`, `burst` | honoured: token bucket, 429 past it; not on `/-/healthy`, `/-/ready` |
 
@@ -147,11 +147,14 @@ impl WebConfig {
         let mut warnings = Vec::new();
         let http = &file.http_server_config;
         if http.http2 == Some(true) {
-            return Err(
-                "http_server_config.http2: true is not supported: this exporter serves \
-                 HTTP/1.1 only (its read-header timeout and connection limit are built on it); \
-                 remove the key or set it to false"
-                    .into(),
+            // The toolkit's own default: a shared file may well say it.
+            // HTTP/2 is negotiated (ALPN), so clients fall back; refusing
+            // would stop the exporter over a transport preference.
+            warnings.push(
+                "http_server_config.http2: true ignored: this exporter serves HTTP/1.1 only \
+                 (its read-header timeout and connection limit are built on it); clients \
+                 negotiate HTTP/1.1"
+                    .to_owned(),
             );
         }
         let headers = http::headers(&http.headers)?;

@@ -216,7 +216,6 @@ fn each_refused_key_says_why() {
     let d = pki.dir.path();
     let other = [
         ("tls_server_config:\n  key_file: server.key\n", "tls_server_config: missing one of cert_file or cert"),
-        ("http_server_config:\n  http2: true\n", "http_server_config.http2: true is not supported: this exporter serves HTTP/1.1 only (its read-header timeout and connection limit are built on it); remove the key or set it to false"),
         ("http_server_config:\n  headers:\n    Content-Type: foo\n", "http_server_config.headers.Content-Type: this header can not be configured (the exporter-toolkit allows only Content-Security-Policy, Strict-Transport-Security, X-Content-Type-Options, X-Frame-Options, X-XSS-Protection)"),
         ("http_server_config:\n  headers:\n    X-Frame-Options: allow\n", "http_server_config.headers.X-Frame-Options: \"allow\" is not one of [\"deny\", \"sameorigin\"]"),
         ("http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n", "http_server_config.headers.X-Content-Type-Options: \"sniff\" is not one of [\"nosniff\"]"),
@@ -249,6 +248,11 @@ fn no_op_keys_are_accepted_with_one_warning_each() {
         ]
     );
     assert!(pki.load("").unwrap().warnings.is_empty());
+    let h2 = WebConfig::from_yaml("http_server_config:\n  http2: true\n", Path::new(".")).unwrap();
+    assert_eq!(
+        h2.warnings,
+        ["http_server_config.http2: true ignored: this exporter serves HTTP/1.1 only (its read-header timeout and connection limit are built on it); clients negotiate HTTP/1.1"]
+    );
 }
 
 #[test]

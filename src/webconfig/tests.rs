@@ -475,3 +475,56 @@ async fn http2_false_offers_no_h2() {
             .starts_with("TLSv1_3 "));
     }
 }
+
+/// The certificate the server presents (DER), or the handshake error.
+async fn served(pki: &Pki, addr: SocketAddr) -> Vec<u8> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let s = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
+        .expect("handshake");
+    s.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+/// A rotated certificate (cert-manager, certbot) is served from the next
+/// handshake a second later, without a restart; a half-written one is
+/// ignored and the previous pair kept.
+#[tokio::test]
+async fn a_rotated_certificate_is_served_without_a_restart() {
+    let pki = Pki::new("rotation CA");
+    let web = pki.load("").unwrap();
+    let addr = serve(&web).await;
+    let der = |pem: &str| crate::tls::parse_ca_pem(pem.as_bytes()).unwrap()[0].to_vec();
+    let first = der(&std::fs::read_to_string(pki.dir.path().join("server.crt")).unwrap());
+    assert_eq!(served(&pki, addr).await, first);
+
+    let next = pki.leaf(
+        &["127.0.0.1", "localhost"],
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    std::fs::write(pki.dir.path().join("server.key"), &next.key).unwrap();
+    std::fs::write(pki.dir.path().join("server.crt"), &next.cert).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        served(&pki, addr).await,
+        der(&next.cert),
+        "the new certificate"
+    );
+
+    std::fs::write(pki.dir.path().join("server.crt"), "-----BEGIN CERT").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        served(&pki, addr).await,
+        der(&next.cert),
+        "the previous pair kept"
+    );
+}

@@ -51,7 +51,7 @@ pub(super) fn server_config(
     base: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<rustls::ServerConfig, String> {
-    let (certs, key) = identity(t, base)?;
+    let (cert_pem, key_pem) = identity(t, base)?;
     if t.prefer_server_cipher_suites.is_some() {
         warnings.push(
             "tls_server_config.prefer_server_cipher_suites: ignored (a no-op in Go since 1.18, \
@@ -71,10 +71,33 @@ pub(super) fn server_config(
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| format!("tls_server_config: cipher_suites and versions: {e}"))?;
-    let verifier = client_verifier(t, base, provider)?;
-    builder
+    let verifier = client_verifier(t, base, provider.clone())?;
+    let files = t
+        .cert_file
+        .as_ref()
+        .zip(t.key_file.as_ref())
+        .map(|(c, k)| (base.join(c), base.join(k)));
+    let resolver = super::reload::ReloadingCert::new(
+        files,
+        (&cert_pem, &key_pem),
+        provider,
+        Box::new(certified_key),
+    )?;
+    Ok(builder
         .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
+        .with_cert_resolver(Arc::new(resolver)))
+}
+
+/// The chain and key of PEM texts, checked to belong together.
+fn certified_key(
+    cert: &[u8],
+    key: &[u8],
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<rustls::sign::CertifiedKey, String> {
+    let certs = parse_ca_pem(cert).map_err(|e| format!("tls_server_config.cert_file: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key)
+        .map_err(|_| "tls_server_config.key_file: no PEM private key".to_owned())?;
+    rustls::sign::CertifiedKey::from_der(certs, key, provider)
         .map_err(|e| format!("tls_server_config: {e}"))
 }
 
@@ -98,11 +121,8 @@ fn pem(
     }
 }
 
-/// The server certificate chain and key (`cert_file`/`cert`, `key_file`/`key`).
-fn identity(
-    t: &TlsServer,
-    base: &Path,
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+/// The server certificate chain and key PEM (`cert_file`/`cert`, `key_file`/`key`).
+fn identity(t: &TlsServer, base: &Path) -> Result<(Vec<u8>, Vec<u8>), String> {
     let key_inline = t.key.as_ref().map(|k| k.expose());
     let cert = pem(
         base,
@@ -113,10 +133,7 @@ fn identity(
     .ok_or("tls_server_config: missing one of cert_file or cert")?;
     let key = pem(base, t.key_file.as_deref(), key_inline, ("key_file", "key"))?
         .ok_or("tls_server_config: missing one of key_file or key")?;
-    let certs = parse_ca_pem(&cert).map_err(|e| format!("tls_server_config.cert_file: {e}"))?;
-    let key = PrivateKeyDer::from_pem_slice(&key)
-        .map_err(|_| "tls_server_config.key_file: no PEM private key".to_owned())?;
-    Ok((certs, key))
+    Ok((cert, key))
 }
 
 /// `min_version`/`max_version` (default TLS12..TLS13, as the toolkit).

@@ -14,7 +14,7 @@
 //!
 //! | key | here |
 //! |---|---|
-//! | `tls_server_config.cert_file`, `key_file`, `cert`, `key` | honoured (file or inline PEM, not both); the files are re-read when they change ([`reload`]) |
+//! | `tls_server_config.cert_file`, `key_file`, `cert`, `key` | honoured (file or inline PEM, not both); the files are re-read when they change (`reload.rs`) |
 //! | `tls_server_config.client_ca_file`, `client_ca` | honoured (file or inline PEM, not both) |
 //! | `tls_server_config.client_auth_type` | `NoClientCert`, `VerifyClientCertIfGiven`, `RequireAndVerifyClientCert`; `RequestClientCert`, `RequireAnyClientCert` (unverified certificates) refused |
 //! | `tls_server_config.client_allowed_sans` | honoured: the client certificate must carry one of them as DNS, IP, e-mail or URI SAN (then required with `VerifyClientCertIfGiven` too) |

@@ -34,8 +34,9 @@ pub struct Cli {
     /// Address to listen on for the web interface and telemetry.
     #[arg(long = "web.listen-address", default_value = ":9959")]
     pub listen_address: String,
-    /// TLS and basic-auth settings for the web endpoints (exporter-toolkit format).
-    #[arg(long = "web.config.file")]
+    /// TLS and basic-auth settings for the web endpoints (exporter-toolkit
+    /// format); `check-config` checks it too when given.
+    #[arg(long = "web.config.file", global = true)]
     pub web_config_file: Option<PathBuf>,
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", default_value = "/metrics")]
@@ -131,7 +132,9 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Some(Command::CheckConfig) => return check_config(&cli.config_file),
+        Some(Command::CheckConfig) => {
+            return check_config(&cli.config_file, cli.web_config_file.as_deref())
+        }
         Some(Command::Healthcheck { ref url }) => rt.block_on(healthcheck(url)),
         Some(Command::Simulate(ref args)) => rt
             .block_on(sim::run(args.clone(), shutdown_signal()))
@@ -290,8 +293,8 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn check_config(path: &Path) -> ExitCode {
-    match Config::load(path) {
+fn check_config(path: &Path, web: Option<&Path>) -> ExitCode {
+    let mut ok = match Config::load(path) {
         Ok(c) => {
             println!(
                 "{}: OK ({} targets, {} collector schedules)",
@@ -299,15 +302,43 @@ fn check_config(path: &Path) -> ExitCode {
                 c.targets.len(),
                 c.targets.iter().map(|t| t.collectors.len()).sum::<usize>()
             );
-            ExitCode::SUCCESS
+            true
         }
         Err(e) => {
             eprintln!("{}: invalid configuration", path.display());
             for p in &e.problems {
                 eprintln!("  {p}");
             }
-            ExitCode::FAILURE
+            false
         }
+    };
+    // `--web.config.file`, when given, is checked too (as the daemon would load it).
+    if let Some(web) = web {
+        let checked = std::fs::read_to_string(web)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                crate::webconfig::WebConfig::from_yaml(
+                    &text,
+                    web.parent().unwrap_or(Path::new(".")),
+                )
+            });
+        match checked {
+            Ok(w) => {
+                println!("{}: OK", web.display());
+                for warning in &w.warnings {
+                    println!("  warning: {warning}");
+                }
+            }
+            Err(e) => {
+                eprintln!("{}: invalid web configuration\n  {e}", web.display());
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

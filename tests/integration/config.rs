@@ -122,6 +122,45 @@ fn check_config(path: &Path, envs: &[(&str, &str)]) -> (i32, String, String) {
     )
 }
 
+/// `check-config --web.config.file` checks the web configuration too: a
+/// file accepted with a warning, one with a refused key, one with a
+/// password that is not a bcrypt hash.
+#[test]
+fn check_config_checks_the_web_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |web: &str| {
+        let path = dir.path().join("web.yml");
+        std::fs::write(&path, web).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+            .args(["check-config", "--config.file"])
+            .arg(testdata().join("valid-full.yml"))
+            .arg("--web.config.file")
+            .arg(&path)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, out) = run("basic_auth_users:\n  prometheus: $2y$10$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze\nhttp_server_config:\n  http2: true\n");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("web.yml: OK\n  warning: http_server_config.http2: true ignored"),
+        "{out}"
+    );
+    let (code, out) = run("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  min_version: TLS10\n");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("web.yml: invalid web configuration"), "{out}");
+    let (code, out) = run("basic_auth_users:\n  prometheus: plain-text\n");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("basic_auth_users.prometheus: not a bcrypt hash"),
+        "{out}"
+    );
+}
+
 #[test]
 fn check_config_exit_codes_and_paths() {
     let (code, out, _) = check_config(&testdata().join("valid-full.yml"), &[]);

@@ -228,7 +228,7 @@ th{background:#eee;position:sticky;top:0}tbody tr:nth-child(even){background:#f7
 td.e{white-space:normal;min-width:24em;max-width:60em}.w{overflow-x:auto}\
 .down td:nth-child(4){color:#b00;font-weight:bold}.degraded td:nth-child(4){color:#b60;font-weight:bold}\
 .pending td:nth-child(4){color:#777}.up td:nth-child(4){color:#070}.n{text-align:right}\
-#f{width:30em}";
+#f{width:30em}.sum{display:inline-table;margin:0 2em 1em 0}";
 
 /// Hides the rows whose first five cells do not contain the filter text;
 /// the filter is kept in `#filter=` so the view can be linked.
@@ -290,7 +290,9 @@ fn write_summary(h: &mut String, s: &Summary, targets: usize) {
             if i < 3 { " ·" } else { "" }
         );
     }
-    h.push_str("</p>\n<table><tr><th>kind<th>targets<th>down<th>degraded<th>pending<th>up\n");
+    h.push_str(
+        "</p>\n<table class=sum><tr><th>kind<th>targets<th>down<th>degraded<th>pending<th>up\n",
+    );
     for (kind, c) in &s.by_kind {
         let _ = writeln!(
             h,
@@ -307,7 +309,7 @@ fn write_summary(h: &mut String, s: &Summary, targets: usize) {
         h.push_str("<p id=reasons>No collector is failing.</p>\n");
         return;
     }
-    h.push_str("<table id=reasons><tr><th>reason<th>down targets<th>degraded targets\n");
+    h.push_str("<table class=sum id=reasons><tr><th>reason<th>down targets<th>degraded targets\n");
     for (ri, c) in &s.by_reason {
         let reason = CollectError::REASONS[*ri];
         let _ = writeln!(
@@ -372,10 +374,13 @@ fn write_row(h: &mut String, r: &Row<'_>, now: SystemTime) {
     );
 }
 
-/// The failing collectors, those failing alike (same reason, message and
-/// last success) on one line: a fleet that is all down stays a small page.
+/// The failing collectors; those failing for the same reason since the
+/// same last success share a line with the first one's message (the
+/// others differ mostly by URL; the log has each): a fleet that is all
+/// down stays a page of about 3 MB.
 fn write_failures(h: &mut String, failing: &[Failing], now: SystemTime) {
-    let mut lines: Vec<(Vec<&'static str>, &CollectError, String)> = Vec::new();
+    // (collectors, the first one's error, last success, other messages)
+    let mut lines: Vec<(Vec<&'static str>, &CollectError, String, usize)> = Vec::new();
     for (collector, o, ok) in failing {
         let Err(e) = &o.result else { continue };
         let since = match ok {
@@ -384,13 +389,16 @@ fn write_failures(h: &mut String, failing: &[Failing], now: SystemTime) {
         };
         match lines
             .iter_mut()
-            .find(|(_, le, ls)| *le == e && *ls == since)
+            .find(|(_, le, ls, _)| le.kind() == e.kind() && *ls == since)
         {
-            Some((names, _, _)) => names.push(collector),
-            None => lines.push((vec![collector], e, since)),
+            Some((names, first, _, others)) => {
+                names.push(collector);
+                *others += usize::from(*first != e);
+            }
+            None => lines.push((vec![collector], e, since, 0)),
         }
     }
-    for (i, (names, e, since)) in lines.iter().enumerate() {
+    for (i, (names, e, since, others)) in lines.iter().enumerate() {
         let _ = write!(
             h,
             "{}<b>{}</b> [{}] {} ({since})",
@@ -399,6 +407,9 @@ fn write_failures(h: &mut String, failing: &[Failing], now: SystemTime) {
             e.kind(),
             esc(&e.to_string())
         );
+        if *others > 0 {
+            let _ = write!(h, " (+{others} similar)");
+        }
     }
 }
 

@@ -18,7 +18,7 @@ fn outcome(result: Result<(), CollectError>, ms: u64, secs_ago: u64) -> PollOutc
     }
 }
 
-/// Three ics up, one ics down (every collector timed out), one sps
+/// Three ics up, one ics down (a TLS error, the others timed out), one sps
 /// degraded (one collector refused with 401, the other fine), one ics
 /// pending with a hostile name, one epmm down (connection refused, reset).
 fn inventory() -> Inventory {
@@ -53,7 +53,10 @@ fn inventory() -> Inventory {
     let dead = &targets[3];
     for i in 0..dead.collectors.len() {
         dead.record(i, outcome(Ok(()), 10, 400), vec![], 3);
-        let e = CollectError::Timeout("no answer within 900ms".into());
+        let e = match i {
+            0 => CollectError::Tls("certificate expired".into()),
+            _ => CollectError::Timeout("no answer within 900ms".into()),
+        };
         dead.record(i, outcome(Err(e), 900, 190), vec![], 3);
     }
     let sps = &targets[4];
@@ -150,6 +153,7 @@ fn summary_counts_states_kinds_and_reasons() {
     assert!(p.find("kind-sps").unwrap() < p.find("kind-epmm").unwrap());
     // reason, down targets, degraded targets
     assert_eq!(cells(&p, "<tr id=reason-timeout>"), ["timeout", "1", "0"]);
+    assert_eq!(cells(&p, "<tr id=reason-tls>"), ["tls", "1", "0"]);
     assert_eq!(cells(&p, "<tr id=reason-connect>"), ["connect", "1", "0"]);
     assert_eq!(cells(&p, "<tr id=reason-auth>"), ["auth", "0", "1"]);
     assert!(!p.contains("reason-parse"));
@@ -164,16 +168,20 @@ fn a_row_has_its_failures_data_age_and_slowest_poll() {
         ["ics", "https://vpn-dead.example.net/", "down"]
     );
     // Each collector: last success 400 s ago, the failure 190 s ago.
-    // Failing alike, they share one line.
+    // One line per reason; failing alike, collectors share one.
     assert_eq!(
         dead[4],
-        "<b>healthcheck, active_users, cluster, license, system_information</b> [timeout] \
+        "<b>healthcheck</b> [tls] TLS error: certificate expired (ok 6m ago)<br>\
+         <b>active_users, cluster, license, system_information</b> [timeout] \
          timeout: no answer within 900ms (ok 6m ago)"
     );
     assert_eq!(&dead[5..], ["6m", "0.90s"]);
-    // Failing differently, one line each.
+    // Failing for one reason with different messages: one line, the first message.
     let mdm = cells(&p, "<tr class=down><td><a href=\"/probe?target=mdm-1\">");
-    assert_eq!(mdm[4], "<b>devices</b> [connect] connection failed: refused (never ok)<br><b>device_spaces</b> [connect] connection failed: reset (never ok)");
+    assert_eq!(
+        mdm[4],
+        "<b>devices, device_spaces</b> [connect] connection failed: refused (never ok) (+1 similar)"
+    );
     assert_eq!(&mdm[5..], ["never", "0.00s"]);
     let sps = cells(&p, "<tr class=degraded>");
     // The hostile error text is escaped; the sps' newest success is 5 s old.

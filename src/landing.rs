@@ -361,7 +361,7 @@ fn write_row(h: &mut String, r: &Row<'_>, now: SystemTime) {
         h.push('>');
     } else {
         h.push_str(" class=e>");
-        write_failures(h, &r.failing, now);
+        write_failures(h, &r.failing, r.target.collectors.len(), now);
     }
     let data_age = r
         .last_success
@@ -377,8 +377,8 @@ fn write_row(h: &mut String, r: &Row<'_>, now: SystemTime) {
 /// The failing collectors; those failing for the same reason since the
 /// same last success share a line with the first one's message (the
 /// others differ mostly by URL; the log has each): a fleet that is all
-/// down stays a page of about 3 MB.
-fn write_failures(h: &mut String, failing: &[Failing], now: SystemTime) {
+/// down stays a page of about 3.5 MB (140 KB gzipped).
+fn write_failures(h: &mut String, failing: &[Failing], collectors: usize, now: SystemTime) {
     // (collectors, the first one's error, last success, other messages)
     let mut lines: Vec<(Vec<&'static str>, &CollectError, String, usize)> = Vec::new();
     for (collector, o, ok) in failing {
@@ -399,11 +399,14 @@ fn write_failures(h: &mut String, failing: &[Failing], now: SystemTime) {
         }
     }
     for (i, (names, e, since, others)) in lines.iter().enumerate() {
+        let names = match names.len() {
+            n if n == collectors && n > 1 => "all collectors".to_owned(),
+            _ => names.join(", "),
+        };
         let _ = write!(
             h,
-            "{}<b>{}</b> [{}] {} ({since})",
+            "{}<b>{names}</b> [{}] {} ({since})",
             if i > 0 { "<br>" } else { "" },
-            names.join(", "),
             e.kind(),
             esc(&e.to_string())
         );

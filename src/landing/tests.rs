@@ -180,7 +180,7 @@ fn a_row_has_its_failures_data_age_and_slowest_poll() {
     let mdm = cells(&p, "<tr class=down><td><a href=\"/probe?target=mdm-1\">");
     assert_eq!(
         mdm[4],
-        "<b>devices, device_spaces</b> [connect] connection failed: refused (never ok) (+1 similar)"
+        "<b>all collectors</b> [connect] connection failed: refused (never ok) (+1 similar)"
     );
     assert_eq!(&mdm[5..], ["never", "0.00s"]);
     let sps = cells(&p, "<tr class=degraded>");

@@ -273,7 +273,7 @@ pub fn render(inv: &Inventory, now: SystemTime, telemetry_path: &str, sel: &Sele
     }
     let _ = writeln!(
         h,
-        "</tbody></table></div><script>{SCRIPT}</script></body></html>\n"
+        "</tbody></table></div><script>{SCRIPT}</script></body></html>"
     );
     h
 }

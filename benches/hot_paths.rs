@@ -1,6 +1,6 @@
-//! Micro-benchmarks of the two hot paths (`cargo bench`):
-//! parsing a 20,000-record active-users page, and rendering /metrics for
-//! 10,000 cached targets.
+//! Micro-benchmarks of the hot paths (`cargo bench`): parsing a
+//! 20,000-record active-users page, rendering /metrics for 10,000 cached
+//! targets, and the landing page (`/`) for the same 10,000.
 
 #![allow(clippy::unwrap_used)]
 
@@ -137,5 +137,40 @@ fn bench_render(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_parse, bench_render);
+/// The landing page for the 10,000 targets, 1 % of them failing (its size
+/// plain and gzipped, as the router sends it to a browser, printed first).
+fn bench_landing(c: &mut Criterion) {
+    use ivanti_exporter::landing::{render, Selection};
+    use std::io::Write as _;
+    let inv = inventory(10_000);
+    for t in inv.targets.iter().step_by(100) {
+        let e = ivanti_exporter::error::CollectError::Timeout("no answer within 5s".into());
+        let failed = PollOutcome {
+            result: Err(e),
+            duration: Duration::from_secs(5),
+            at: SystemTime::now(),
+        };
+        for i in 0..t.collectors.len() {
+            t.record(i, failed.clone(), Vec::new(), 3);
+        }
+    }
+    let all = Selection::default();
+    let page = render(&inv, SystemTime::now(), "/metrics", &all);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(page.as_bytes()).unwrap();
+    let zipped = gz.finish().unwrap().len();
+    eprintln!(
+        "landing page for 10,000 targets: {} bytes, {zipped} gzipped",
+        page.len()
+    );
+    let mut g = c.benchmark_group("landing");
+    g.sample_size(20);
+    g.throughput(Throughput::Bytes(page.len() as u64));
+    g.bench_function("landing_10000_targets", |b| {
+        b.iter(|| render(&inv, SystemTime::now(), "/metrics", &all))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_parse, bench_render, bench_landing);
 criterion_main!(benches);

@@ -31,7 +31,8 @@
 //! - [`store`]: per-target immutable snapshots; scrapes read, pollers write.
 //! - [`render`]: encodes snapshots with [`exposition`] (classic text or
 //!   OpenMetrics), the crate's own writer (label escaping, pre-rendered lines).
-//! - [`web`]: the HTTP endpoints; [`webconfig`]: `--web.config.file`;
+//! - [`web`]: the HTTP endpoints ([`landing`]: the `/` page);
+//!   [`webconfig`]: `--web.config.file`;
 //!   [`server`]: the accept loop (header-read timeout, connection cap, TLS).
 //! - [`daemon`]: wires the above together: `Daemon::build` binds (the address
 //!   is known before it runs), `Daemon::run_until` serves until shutdown.
@@ -56,6 +57,7 @@ pub mod exposition;
 #[cfg(any(test, fuzzing))]
 pub mod fuzzing;
 pub mod kinds;
+pub mod landing;
 pub mod logging;
 pub mod process;
 pub mod render;

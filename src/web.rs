@@ -7,7 +7,7 @@
 //! | `/targets` | the configured targets for probe mode, in Prometheus `http_sd` JSON |
 //! | `/-/healthy`, `/-/ready` | liveness; readiness once a configuration is applied |
 //! | `/-/reload` (POST) | reload the configuration file, with `--web.enable-lifecycle` (403 without) |
-//! | `/` | a small HTML status page |
+//! | `/` | the landing page ([`crate::landing`]): summary, one row per target, failing first |
 
 use crate::exposition::Format;
 use crate::render;
@@ -17,11 +17,10 @@ use axum::extract::{Query, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::from_fn_with_state;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -47,7 +46,7 @@ pub struct AppState {
 pub fn router(state: AppState, telemetry_path: &str, web: WebConfig) -> Router {
     let link = Arc::<str>::from(telemetry_path);
     Router::new()
-        .route("/", get(move |s| index(s, link)))
+        .route("/", get(move |s, q| crate::landing::page(s, q, link)))
         .route(telemetry_path, get(metrics))
         .route("/probe", get(probe))
         .route("/targets", get(targets))
@@ -242,79 +241,6 @@ async fn reload(State(s): State<AppState>) -> Response {
             .into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "reload not possible\n").into_response(),
     }
-}
-
-fn html_escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '&' => o.push_str("&amp;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
-async fn index(State(s): State<AppState>, telemetry_path: Arc<str>) -> Html<String> {
-    let inv = s.store.inventory();
-    let mut h = String::from(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>ivanti-exporter</title>\
-         <style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}.ok{color:#070}.fail{color:#b00}</style>\
-         </head><body><h1>ivanti-exporter</h1>",
-    );
-    let _ = write!(
-        h,
-        "<p><a href=\"{}\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Ready</a></p>",
-        html_escape(&telemetry_path)
-    );
-    let _ = write!(
-        h,
-        "<p>{} targets, version {}</p><table><tr><th>target</th><th>url</th><th>collector</th><th>status</th><th>duration</th><th>error</th></tr>",
-        inv.targets.len(),
-        env!("CARGO_PKG_VERSION")
-    );
-    for t in &inv.targets {
-        for c in &t.collectors {
-            let st = c.status();
-            let (class, status, duration, error) = match &st.last {
-                None => ("", "pending".to_owned(), String::new(), String::new()),
-                Some(o) => match &o.result {
-                    Ok(()) => (
-                        "ok",
-                        "ok".into(),
-                        format!("{:.3}s", o.duration.as_secs_f64()),
-                        String::new(),
-                    ),
-                    Err(e) => (
-                        "fail",
-                        e.kind().to_owned(),
-                        format!("{:.3}s", o.duration.as_secs_f64()),
-                        e.to_string(),
-                    ),
-                },
-            };
-            let _ = write!(
-                h,
-                "<tr><td><a href=\"/probe?target={q}\">{name}</a></td><td>{url}</td><td>{c}</td><td class=\"{class}\">{status}</td><td>{duration}</td><td>{error}</td></tr>",
-                q = html_escape(&urlencode(&t.config.name)),
-                name = html_escape(&t.config.name),
-                url = html_escape(t.config.client.url.as_str()),
-                c = c.name,
-                error = html_escape(&error),
-            );
-        }
-    }
-    h.push_str("</table></body></html>\n");
-    Html(h)
-}
-
-/// A query-string value, encoded by the `url` crate's form codec.
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[cfg(test)]

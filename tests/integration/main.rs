@@ -5,6 +5,7 @@
 
 mod helpers;
 mod kinds;
+mod landing;
 
 mod auth;
 mod config;

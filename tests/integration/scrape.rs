@@ -122,11 +122,13 @@ async fn healthy_fleet_publishes_every_collector() {
             );
         }
     }
+    // The landing page: every target up, one row each.
     let (_, _, page) = exp.get("/").await;
-    assert!(
-        page.contains(&names[0]) && page.contains("active_users"),
-        "{page}"
-    );
+    assert!(page.contains("<a href=\"/?state=up\">3 up</a>"), "{page}");
+    for n in &names {
+        let row = format!("<tr class=up><td><a href=\"/probe?target={n}\">{n}</a>");
+        assert_eq!(page.matches(&row).count(), 1, "{page}");
+    }
     drop(exp);
     tokio::time::sleep(Duration::from_millis(10)).await;
     fleet.shutdown().await;

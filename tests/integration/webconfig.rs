@@ -142,18 +142,7 @@ fn bad_web_configs_are_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let web = dir.path().join("web.yml");
     std::fs::write(&web, "basic_auth_users:\n  prometheus: plaintext\n").unwrap();
-    let cfg = dir.path().join("c.yml");
-    std::fs::write(&cfg, "targets: []\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
-        .arg("--config.file")
-        .arg(&cfg)
-        .arg("--web.config.file")
-        .arg(&web)
-        .args(["--web.listen-address", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_at_start(dir.path(), &web);
     assert!(
         err.contains("basic_auth_users.prometheus: not a bcrypt hash"),
         "{err}"
@@ -162,6 +151,23 @@ fn bad_web_configs_are_refused_at_start() {
 }
 
 /// `server.crt`/`server.key` for 127.0.0.1 and `web.yml` with `text` in a temp dir.
+/// Start the binary with no targets and the web config `web`: it must exit 1;
+/// its stderr.
+fn refused_at_start(dir: &std::path::Path, web: &std::path::Path) -> String {
+    let cfg = dir.join("c.yml");
+    std::fs::write(&cfg, "targets: []\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+        .arg("--config.file")
+        .arg(&cfg)
+        .arg("--web.config.file")
+        .arg(web)
+        .args(["--web.listen-address", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn web_dir(pki: &Pki, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("server.crt"), &pki.server.0).unwrap();
@@ -281,18 +287,7 @@ fn a_no_op_key_is_logged_once_and_a_refused_one_stops_the_start() {
     assert_eq!(exp.logs().matches(warning).count(), 1, "{}", exp.logs());
 
     let (_dir, web) = web_dir(&pki, "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  min_version: TLS10\n");
-    let cfg = _dir.path().join("c.yml");
-    std::fs::write(&cfg, "targets: []\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
-        .arg("--config.file")
-        .arg(&cfg)
-        .arg("--web.config.file")
-        .arg(&web)
-        .args(["--web.listen-address", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_at_start(_dir.path(), &web);
     let want = "web.yml: tls_server_config.min_version: TLS10 is not supported: rustls implements TLS 1.2 and 1.3 only";
     assert!(err.contains(want), "{err}");
 }

@@ -266,17 +266,7 @@ impl IsecAppliance {
         path: &str,
         first: &ApiResponse,
     ) -> Result<ApiResponse, CollectError> {
-        let offered = |r: &ApiResponse| {
-            r.www_authenticate
-                .iter()
-                .flat_map(|h| h.split(','))
-                .any(|v| {
-                    v.split_whitespace()
-                        .next()
-                        .is_some_and(|w| w.eq_ignore_ascii_case("Negotiate"))
-                })
-        };
-        if !offered(first) {
+        if !ntlm::offers(&first.www_authenticate, "Negotiate") {
             return Err(CollectError::Auth(
                 "401 without a Negotiate offer: the console does not accept Kerberos".into(),
             ));

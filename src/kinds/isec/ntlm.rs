@@ -84,20 +84,22 @@ impl Handshake {
 /// The scheme to answer a 401 with: `NTLM` when offered, else `Negotiate`
 /// (Windows accepts raw NTLM tokens under it), else none.
 pub fn scheme(www_authenticate: &[String]) -> Option<&'static str> {
-    let offered = |s: &str| {
-        www_authenticate.iter().flat_map(|h| h.split(',')).any(|v| {
-            v.split_whitespace()
-                .next()
-                .is_some_and(|w| w.eq_ignore_ascii_case(s))
-        })
-    };
-    if offered("NTLM") {
+    if offers(www_authenticate, "NTLM") {
         Some("NTLM")
-    } else if offered("Negotiate") {
+    } else if offers(www_authenticate, "Negotiate") {
         Some("Negotiate")
     } else {
         None
     }
+}
+
+/// True when one of the `WWW-Authenticate` values offers `scheme`.
+pub fn offers(www_authenticate: &[String], scheme: &str) -> bool {
+    www_authenticate.iter().flat_map(|h| h.split(',')).any(|v| {
+        v.split_whitespace()
+            .next()
+            .is_some_and(|w| w.eq_ignore_ascii_case(scheme))
+    })
 }
 
 /// The challenge token in `WWW-Authenticate: <scheme> <token>`.

@@ -130,6 +130,7 @@ mod data;
 mod epmm;
 mod faults;
 mod firmware;
+pub mod fixtures;
 mod fleet;
 mod ics;
 mod isec;

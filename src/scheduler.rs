@@ -134,7 +134,7 @@ impl Scheduler {
             certificate: api.peer_certificate(),
             ..TargetState::new(config.clone())
         });
-        let appliance = config.kind.appliance(config.kind_target(), api);
+        let appliance = config.kind.appliance(config.kind_target(), Arc::new(api));
         let per_target = Arc::new(Semaphore::new(config.client.max_concurrent_requests));
         let tasks = (0..config.collectors.len())
             .map(|idx| {

@@ -5,7 +5,7 @@
 //! A kind is a [`Kind`] registered in [`KINDS`]. Adding a product means a new
 //! module here and one line in that list; nothing else changes.
 
-use crate::client::{ApiClient, ApiResponse};
+use crate::client::ApiResponse;
 use crate::error::looks_like_html;
 use crate::error::CollectError;
 use crate::exposition::{Desc, Samples};
@@ -21,8 +21,10 @@ pub mod lenient;
 pub mod session;
 pub mod sps;
 mod target;
+pub mod transport;
 
 pub use target::{Credentials, OptionProblem, Options, RawOptions, Target};
+pub use transport::Transport;
 
 /// A boxed, sendable future (what trait objects can return).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -47,12 +49,52 @@ pub struct CollectorSpec {
     pub needs_credentials: bool,
 }
 
+/// How a collector polls one appliance of kind `A`, writing its series
+/// into the samples. `Ok` with no series means "not applicable here".
+pub type Poll<A> = for<'a> fn(&'a A, &'a mut Samples) -> BoxFuture<'a, Result<(), CollectError>>;
+
+/// A collector as its API area file declares it: the spec and the poll.
+/// A kind's registry is a list of these, one line per area.
+pub struct Collector<A: 'static> {
+    /// What the config, the docs and the scheduler see.
+    pub spec: CollectorSpec,
+    /// The requests and the parse.
+    pub poll: Poll<A>,
+}
+
+impl<A> std::fmt::Debug for Collector<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Collector").field(&self.spec.name).finish()
+    }
+}
+
+/// Run the collector `name` of `registry` against `appliance`.
+pub fn dispatch<'a, A>(
+    registry: &'static [Collector<A>],
+    appliance: &'a A,
+    name: &str,
+    out: &'a mut Samples,
+) -> BoxFuture<'a, Result<(), CollectError>> {
+    match registry.iter().find(|c| c.spec.name == name) {
+        Some(c) => (c.poll)(appliance, out),
+        None => {
+            let e = unknown_collector(name);
+            Box::pin(async move { Err(e) })
+        }
+    }
+}
+
+/// The specs of a registry (what [`Kind::collectors`] returns).
+pub fn specs<A>(registry: &'static [Collector<A>]) -> Vec<&'static CollectorSpec> {
+    registry.iter().map(|c| &c.spec).collect()
+}
+
 /// One product family.
 pub trait Kind: Send + Sync + std::fmt::Debug + 'static {
     /// The `kind:` value in the config.
     fn name(&self) -> &'static str;
-    /// Everything it can collect.
-    fn collectors(&self) -> &'static [CollectorSpec];
+    /// Everything it can collect (its registry's specs, in order).
+    fn collectors(&self) -> Vec<&'static CollectorSpec>;
     /// The credential blocks it accepts (`api_key`, `api_key_file`,
     /// `realm_auth`, `basic_auth`).
     fn credentials(&self) -> &'static [&'static str];
@@ -69,7 +111,7 @@ pub trait Kind: Send + Sync + std::fmt::Debug + 'static {
         &[]
     }
     /// Per-target state (credentials, a cached session key) over an HTTP client.
-    fn appliance(&self, target: Target, api: ApiClient) -> Arc<dyn Appliance>;
+    fn appliance(&self, target: Target, api: Arc<dyn Transport>) -> Arc<dyn Appliance>;
 }
 
 /// Kinds are registry entries: one is another when their names are equal.
@@ -173,7 +215,7 @@ pub fn kind(name: &str) -> Option<&'static dyn Kind> {
 pub fn all_collector_metrics() -> Vec<&'static Desc> {
     let mut v: Vec<&'static Desc> = KINDS
         .iter()
-        .flat_map(|k| k.collectors().iter())
+        .flat_map(|k| k.collectors())
         .flat_map(|c| c.metrics.iter().copied())
         .collect();
     v.sort_by_key(|d| d.name);
@@ -208,7 +250,7 @@ mod tests {
         let mut published: Vec<(&str, &str)> = Vec::new();
         for t in &config.targets {
             let api = ApiClient::new(&t.client, &cache).unwrap();
-            let appliance = t.kind.appliance(t.kind_target(), api);
+            let appliance = t.kind.appliance(t.kind_target(), Arc::new(api));
             for spec in t.kind.collectors() {
                 let mut out = Samples::default();
                 let result = appliance.collect(spec.name, &mut out).await;

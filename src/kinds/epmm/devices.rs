@@ -13,9 +13,13 @@
 //! EPMM API clients use; the Ivanti EPMM V2 API guide documents no
 //! quoted field names.
 
+use super::EpmmAppliance;
+use crate::error::CollectError;
 use crate::error::{parse_json, ParseError};
 use crate::exposition::{Desc, Samples};
 use crate::kinds::lenient::value_f64;
+use crate::kinds::{expect_ok, Collector, CollectorSpec};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
 
 /// `ivanti_epmm_devices`
@@ -157,6 +161,70 @@ pub fn count_sample(q: &CountQuery, total: f64, out: &mut Samples) {
     } else {
         out.push(q.desc, &[q.label], total);
     }
+}
+
+/// A query parameter's value, percent-encoded (RFC 3986 unreserved
+/// characters stay as they are).
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// The `devices` collector: one count query per status.
+pub(super) const DEVICES_COLLECTOR: Collector<EpmmAppliance> = Collector {
+    spec: CollectorSpec {
+        name: "devices",
+        default_enabled: true,
+        default_interval: SLOW,
+        endpoints: &["GET /api/v2/devices?adminDeviceSpaceId=N&query=Q&fields=common.uuid&limit=1"],
+        metrics: METRICS,
+        needs_credentials: true,
+    },
+    poll: |a, out| Box::pin(poll_devices(a, out)),
+};
+
+/// The `device_spaces` collector.
+pub(super) const SPACES: Collector<EpmmAppliance> = Collector {
+    spec: CollectorSpec {
+        name: "device_spaces",
+        default_enabled: true,
+        default_interval: SLOW,
+        endpoints: &["GET /api/v2/device_spaces?adminDeviceSpaceId=N"],
+        metrics: SPACE_METRICS,
+        needs_credentials: true,
+    },
+    poll: |a, out| Box::pin(poll_spaces(a, out)),
+};
+
+const SLOW: Option<std::time::Duration> = Some(std::time::Duration::from_secs(300));
+
+async fn poll_devices(a: &EpmmAppliance, out: &mut Samples) -> Result<(), CollectError> {
+    for q in count_queries() {
+        let path = format!(
+            "/api/v2/devices?adminDeviceSpaceId={}&query={}&fields=common.uuid&limit=1&offset=0",
+            a.space,
+            utf8_percent_encode(&q.query, QUERY_VALUE)
+        );
+        let resp = expect_ok(a.get(&path).await?)?;
+        count_sample(&q, parse_total(&resp.body)?, out);
+    }
+    Ok(())
+}
+
+async fn poll_spaces(a: &EpmmAppliance, out: &mut Samples) -> Result<(), CollectError> {
+    let path = format!(
+        "/api/v2/device_spaces?adminDeviceSpaceId={}&limit=10000&offset=0",
+        a.space
+    );
+    let resp = a.get(&path).await?;
+    if resp.status == 403 {
+        // The role to list device spaces is optional.
+        return Ok(());
+    }
+    let resp = expect_ok(resp)?;
+    space_samples(&parse_spaces(&resp.body)?, out);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,13 +9,13 @@
 //! The V2 API documents no health endpoint: a successful count is the health
 //! signal (`ivanti_up`, `ivanti_collector_success`).
 
-use super::{expect_ok, Appliance, BoxFuture, CollectorSpec, Kind};
+use super::Transport;
+use super::{Appliance, BoxFuture, Collector, CollectorSpec, Kind};
 use super::{Credentials, OptionProblem, RawOptions, Target};
-use crate::client::{ApiClient, Auth};
+use crate::client::{ApiResponse, Auth};
 use crate::error::CollectError;
 use crate::exposition::Samples;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub mod devices;
 
@@ -33,32 +33,16 @@ pub struct Options {
 #[derive(Debug)]
 pub struct Epmm;
 
-static COLLECTORS: &[CollectorSpec] = &[
-    CollectorSpec {
-        name: "devices",
-        default_enabled: true,
-        default_interval: Some(Duration::from_secs(300)),
-        endpoints: &["GET /api/v2/devices?adminDeviceSpaceId=N&query=Q&fields=common.uuid&limit=1"],
-        metrics: devices::METRICS,
-        needs_credentials: true,
-    },
-    CollectorSpec {
-        name: "device_spaces",
-        default_enabled: true,
-        default_interval: Some(Duration::from_secs(300)),
-        endpoints: &["GET /api/v2/device_spaces?adminDeviceSpaceId=N"],
-        metrics: devices::SPACE_METRICS,
-        needs_credentials: true,
-    },
-];
+/// The registry: one line per collector.
+static COLLECTORS: &[Collector<EpmmAppliance>] = &[devices::DEVICES_COLLECTOR, devices::SPACES];
 
 impl Kind for Epmm {
     fn name(&self) -> &'static str {
         "epmm"
     }
 
-    fn collectors(&self) -> &'static [CollectorSpec] {
-        COLLECTORS
+    fn collectors(&self) -> Vec<&'static CollectorSpec> {
+        super::specs(COLLECTORS)
     }
 
     fn credentials(&self) -> &'static [&'static str] {
@@ -84,7 +68,7 @@ impl Kind for Epmm {
         }))
     }
 
-    fn appliance(&self, target: Target, api: ApiClient) -> Arc<dyn Appliance> {
+    fn appliance(&self, target: Target, api: Arc<dyn Transport>) -> Arc<dyn Appliance> {
         let space = match &target.options {
             super::Options::Epmm(o) => o.admin_device_space_id,
             _ => DEFAULT_SPACE,
@@ -95,21 +79,8 @@ impl Kind for Epmm {
 
 struct EpmmAppliance {
     target: Target,
-    api: ApiClient,
+    api: Arc<dyn Transport>,
     space: u32,
-}
-
-/// Percent-encode a query parameter value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 impl Appliance for EpmmAppliance {
@@ -118,42 +89,18 @@ impl Appliance for EpmmAppliance {
         collector: &'static str,
         out: &'a mut Samples,
     ) -> BoxFuture<'a, Result<(), CollectError>> {
-        Box::pin(async move {
-            let Credentials::Basic { username, password } = &self.target.credentials else {
-                return Err(CollectError::Auth(
-                    "no basic_auth configured (EPMM needs a user name and password)".into(),
-                ));
-            };
-            let auth = || Auth::Basic(username, password);
-            match collector {
-                "devices" => {
-                    for q in devices::count_queries() {
-                        let path = format!(
-                            "/api/v2/devices?adminDeviceSpaceId={}&query={}&fields=common.uuid&limit=1&offset=0",
-                            self.space,
-                            encode(&q.query)
-                        );
-                        let resp = expect_ok(self.api.get(&path, auth()).await?)?;
-                        devices::count_sample(&q, devices::parse_total(&resp.body)?, out);
-                    }
-                    Ok(())
-                }
-                "device_spaces" => {
-                    let path = format!(
-                        "/api/v2/device_spaces?adminDeviceSpaceId={}&limit=10000&offset=0",
-                        self.space
-                    );
-                    let resp = self.api.get(&path, auth()).await?;
-                    if resp.status == 403 {
-                        // The role to list device spaces is optional.
-                        return Ok(());
-                    }
-                    let resp = expect_ok(resp)?;
-                    devices::space_samples(&devices::parse_spaces(&resp.body)?, out);
-                    Ok(())
-                }
-                other => Err(super::unknown_collector(other)),
-            }
-        })
+        super::dispatch(COLLECTORS, self, collector, out)
+    }
+}
+
+impl EpmmAppliance {
+    /// A GET with the target's basic credentials.
+    async fn get(&self, path: &str) -> Result<ApiResponse, CollectError> {
+        let Credentials::Basic { username, password } = &self.target.credentials else {
+            return Err(CollectError::Auth(
+                "no basic_auth configured (EPMM needs a user name and password)".into(),
+            ));
+        };
+        self.api.get(path, Auth::Basic(username, password)).await
     }
 }

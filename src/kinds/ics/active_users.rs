@@ -6,12 +6,17 @@
 //! de-duplication across pages and never kept as text.
 
 use super::lenient::{lenient_str, object_or_list, one_or_many, opt_bool, opt_f64, opt_object};
+use super::{expect_ok, IcsAppliance};
+use crate::client::ApiResponse;
+use crate::error::CollectError;
 use crate::error::{parse_json, ParseError};
 use crate::exposition::{Desc, Samples};
+use crate::kinds::{Collector, CollectorSpec};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::atomic::Ordering;
 
 /// `ivanti_active_sessions`
 pub static SESSIONS: Desc = Desc::gauge(
@@ -297,6 +302,85 @@ pub fn samples(total: u64, login_permitted: Option<bool>, b: &Breakdown, out: &m
             out.push(desc, &[k], *n as f64);
         }
     }
+}
+
+/// The `active_users` collector.
+pub(super) const COLLECTOR: Collector<IcsAppliance> = Collector {
+    spec: CollectorSpec {
+        name: "active_users",
+        default_enabled: true,
+        default_interval: None,
+        endpoints: &["GET /api/v1/system/active-users?number=N&start=S"],
+        metrics: METRICS,
+        needs_credentials: true,
+    },
+    poll: |a, out| Box::pin(poll(a, out)),
+};
+
+/// Pages of `number` records from `start` until the total is covered
+/// (or `max_records`). Firmware that ignores `start` (9.x guides
+/// document only `number`) answers the first page again: then one
+/// request with `number = min(total, max_records)` covers every
+/// session, and later polls go straight to it.
+async fn poll(a: &IcsAppliance, out: &mut Samples) -> Result<(), CollectError> {
+    let t = &a.options;
+    let mut breakdown = Breakdown::default();
+    let mut start = 0usize;
+    let mut first: Option<(u64, Option<bool>)> = None;
+    // Enough pages for max_records even if every page is 1 record short.
+    let max_pages = t.max_records / t.page_size.max(1) + 3;
+    for _ in 0..max_pages {
+        let want = t
+            .max_records
+            .saturating_sub(breakdown.records())
+            .clamp(1, t.page_size);
+        let path = format!("/api/v1/system/active-users?number={want}&start={start}");
+        let resp = get_page(a, &path).await?;
+        let page = parse(&resp.body)?;
+        let total = *first.get_or_insert((page.total_matched, page.user_login_permission));
+        if t.max_records == 0 {
+            break;
+        }
+        let returned = page.records.len();
+        let last = page.is_last_record == Some(true);
+        let covered = |b: &Breakdown| b.records() as u64 >= total.0 || b.records() >= t.max_records;
+        let new = breakdown.add(page.records);
+        if start > 0 && returned > 0 && new == 0 {
+            // The first page again: `start` is ignored.
+            if !a.ignores_start.swap(true, Ordering::Relaxed) {
+                tracing::info!(target = %a.target.name, "the appliance ignores start= in active-users: reading the sessions with one request from now on");
+            }
+        }
+        if a.ignores_start.load(Ordering::Relaxed) && !covered(&breakdown) && !last {
+            let number = (total.0 as usize).min(t.max_records).max(1);
+            let path = format!("/api/v1/system/active-users?number={number}");
+            let all = get_page(a, &path).await;
+            match all.and_then(|r| {
+                let mut b = Breakdown::default();
+                b.add(parse(&r.body)?.records);
+                Ok(b)
+            }) {
+                Ok(b) => breakdown = b,
+                // The breakdowns keep the first page;
+                // ivanti_active_sessions_breakdown_records says so.
+                Err(e) => {
+                    tracing::warn!(target = %a.target.name, error = %e, "reading every session in one request failed")
+                }
+            }
+            break;
+        }
+        if returned == 0 || new == 0 || last || covered(&breakdown) {
+            break;
+        }
+        start += returned;
+    }
+    let (total, permitted) = first.unwrap_or((0, None));
+    samples(total, permitted, &breakdown, out);
+    Ok(())
+}
+
+async fn get_page(a: &IcsAppliance, path: &str) -> Result<ApiResponse, CollectError> {
+    expect_ok(a.get_authed(path).await?)
 }
 
 #[cfg(test)]

@@ -2,8 +2,11 @@
 //! A stand-alone appliance answers an error body or an empty object.
 
 use super::lenient::{one_or_many, opt_bool, opt_string};
+use super::{lenient, optional, IcsAppliance};
+use crate::error::CollectError;
 use crate::error::{parse_json, ParseError};
 use crate::exposition::{Desc, Samples};
+use crate::kinds::{Collector, CollectorSpec};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -254,6 +257,34 @@ pub fn samples(c: &Cluster, out: &mut Samples) {
     for v in &c.vips {
         out.push(&VIP_OWNER, &[v.vip, &v.address, &v.owner], 1.0);
     }
+}
+
+/// The `cluster` collector.
+pub(super) const COLLECTOR: Collector<IcsAppliance> = Collector {
+    spec: CollectorSpec {
+        name: "cluster",
+        default_enabled: true,
+        default_interval: None,
+        endpoints: &["GET /api/v1/cluster"],
+        metrics: METRICS,
+        needs_credentials: true,
+    },
+    poll: |a, out| Box::pin(poll(a, out)),
+};
+
+async fn poll(a: &IcsAppliance, out: &mut Samples) -> Result<(), CollectError> {
+    let resp = a.get_authed("/api/v1/cluster").await?;
+    // A stand-alone box answers 404, or 400 with an error body.
+    let resp = match resp.status {
+        400 if lenient::api_error_message(&resp.body).is_some() => return Ok(()),
+        _ => optional(resp)?,
+    };
+    if let Some(resp) = resp {
+        if let Some(c) = parse(&resp.body)? {
+            samples(&c, out);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

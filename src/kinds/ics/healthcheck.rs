@@ -4,9 +4,15 @@
 //! `CPU-UTILIZATION` or (in the guide) `CPU-UTILIZATION4`.
 
 use super::lenient::{value_bool, value_f64};
+use super::{status_error, IcsAppliance, HEALTHCHECK, HEALTHCHECK_CGI, SBR_EVERY};
+use crate::client::Auth;
+use crate::error::{looks_like_html, CollectError};
 use crate::error::{parse_json, ParseError};
 use crate::exposition::{Desc, Samples};
+use crate::kinds::{Collector, CollectorSpec};
 use serde_json::{Map, Value};
+use std::sync::atomic::Ordering;
+use tokio::time::Instant;
 
 /// `ivanti_gateway_accessible`
 pub static GATEWAY_ACCESSIBLE: Desc = Desc::gauge(
@@ -230,6 +236,113 @@ pub fn samples(accessible: bool, status: Option<&Status>, sbr: Option<f64>, out:
     if let Some(v) = sbr {
         out.push(&SBR, &[], v);
     }
+}
+
+/// The `healthcheck` collector.
+pub(super) const COLLECTOR: Collector<IcsAppliance> = Collector {
+    spec: CollectorSpec {
+        name: "healthcheck",
+        default_enabled: true,
+        default_interval: None,
+        endpoints: &[
+            "GET /api/v1/system/healthcheck",
+            "GET /api/v1/system/healthcheck?status=all",
+            "GET /api/v1/system/healthcheck?status=sbr",
+        ],
+        metrics: METRICS,
+        // Unauthenticated (ics-api.md, "GET /api/v1/system/healthcheck"; healthcheck.cgi too).
+        needs_credentials: false,
+    },
+    poll: |a, out| Box::pin(poll(a, out)),
+};
+
+/// Plain healthcheck (accessibility), `?status=all` (figures), and
+/// `?status=sbr` every [`SBR_EVERY`]: 2 requests in a steady poll.
+/// Firmware without the REST healthcheck (404, a redirect, an HTML
+/// page) is read from healthcheck.cgi instead, from then on.
+async fn poll(a: &IcsAppliance, out: &mut Samples) -> Result<(), CollectError> {
+    if a.legacy_healthcheck.load(Ordering::Relaxed) {
+        return healthcheck_cgi(a, out).await;
+    }
+    let plain = a.api.get(HEALTHCHECK, Auth::None).await?;
+    let accessible = match plain.status {
+        200..=299 if looks_like_html(&plain.body) => {
+            return fall_back_to_cgi(a, out, ParseError::Html.into()).await;
+        }
+        200..=299 => true,
+        500..=599 => false,
+        404 | 300..=399 => return fall_back_to_cgi(a, out, status_error(&plain)).await,
+        _ => return Err(status_error(&plain)),
+    };
+    let all = a
+        .api
+        .get("/api/v1/system/healthcheck?status=all", Auth::None)
+        .await?;
+    let status = match all.status {
+        200..=299 => Some(parse_status(&all.body)?),
+        404 => None,
+        _ if !accessible => None,
+        _ => return Err(status_error(&all)),
+    };
+    let sbr = sbr(a).await?;
+    samples(accessible, status.as_ref(), sbr, out);
+    Ok(())
+}
+
+/// `?status=sbr`, from a cache refreshed every [`SBR_EVERY`].
+async fn sbr(a: &IcsAppliance) -> Result<Option<f64>, CollectError> {
+    let cached = *a.sbr.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((at, v)) = cached {
+        if at.elapsed() < SBR_EVERY {
+            return Ok(v);
+        }
+    }
+    let resp = a
+        .api
+        .get("/api/v1/system/healthcheck?status=sbr", Auth::None)
+        .await?;
+    let v = match resp.status {
+        200..=299 => parse_sbr(&resp.body)?,
+        _ => None,
+    };
+    *a.sbr.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), v));
+    Ok(v)
+}
+
+/// The REST healthcheck is missing: try healthcheck.cgi; if that is
+/// missing too, the REST answer's error stands.
+async fn fall_back_to_cgi(
+    a: &IcsAppliance,
+    out: &mut Samples,
+    rest_error: CollectError,
+) -> Result<(), CollectError> {
+    let resp = a.api.get(HEALTHCHECK_CGI, Auth::None).await?;
+    let parsed = match resp.status {
+        200..=299 => parse_cgi(&resp.body).ok(),
+        _ => None,
+    };
+    let Some(status) = parsed else {
+        return Err(rest_error);
+    };
+    tracing::info!(target = %a.target.name, "no REST healthcheck (firmware before 9.1R4?): reading /dana-na/healthcheck/healthcheck.cgi");
+    a.legacy_healthcheck.store(true, Ordering::Relaxed);
+    samples(true, Some(&status), None, out);
+    Ok(())
+}
+
+/// healthcheck.cgi: 200 with the figures, 5xx when the gateway is not
+/// accessible (as the REST healthcheck's plain answer).
+async fn healthcheck_cgi(a: &IcsAppliance, out: &mut Samples) -> Result<(), CollectError> {
+    let resp = a.api.get(HEALTHCHECK_CGI, Auth::None).await?;
+    match resp.status {
+        200..=299 => {
+            let status = parse_cgi(&resp.body)?;
+            samples(true, Some(&status), None, out);
+        }
+        500..=599 => samples(false, None, None, out),
+        _ => return Err(status_error(&resp)),
+    }
+    Ok(())
 }
 
 #[cfg(test)]

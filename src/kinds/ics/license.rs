@@ -2,8 +2,11 @@
 //! and `GET /api/v1/license/named-users`. Named users are only counted.
 
 use super::lenient::{one_or_many, opt_f64, opt_object, opt_string};
+use super::{optional, IcsAppliance};
+use crate::error::CollectError;
 use crate::error::{parse_json, ParseError};
 use crate::exposition::{Desc, Samples};
+use crate::kinds::{Collector, CollectorSpec};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -166,6 +169,39 @@ pub fn samples(leases: Option<&Leases>, named_users: Option<&[(String, u64)]>, o
     for (product, n) in named_users.unwrap_or_default() {
         out.push(&NAMED_USERS, &[product], *n as f64);
     }
+}
+
+/// The `license` collector.
+pub(super) const COLLECTOR: Collector<IcsAppliance> = Collector {
+    spec: CollectorSpec {
+        name: "license",
+        default_enabled: true,
+        default_interval: super::SLOW,
+        endpoints: &[
+            "GET /api/v1/license/license-server-lease-information",
+            "GET /api/v1/license/named-users",
+        ],
+        metrics: METRICS,
+        needs_credentials: true,
+    },
+    poll: |a, out| Box::pin(poll(a, out)),
+};
+
+async fn poll(a: &IcsAppliance, out: &mut Samples) -> Result<(), CollectError> {
+    let leases = a
+        .get_authed("/api/v1/license/license-server-lease-information")
+        .await
+        .and_then(optional)?
+        .map(|r| parse_leases(&r.body))
+        .transpose()?;
+    let named = a
+        .get_authed("/api/v1/license/named-users")
+        .await
+        .and_then(optional)?
+        .map(|r| parse_named_users(&r.body))
+        .transpose()?;
+    samples(leases.as_ref(), named.as_deref(), out);
+    Ok(())
 }
 
 #[cfg(test)]

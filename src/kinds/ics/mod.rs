@@ -6,11 +6,13 @@
 //! sessions, "not applicable" on 404). One file per API area holds the
 //! response model with its pure `parse` and `samples`.
 
+use super::Transport;
 use super::{
-    Appliance, BoxFuture, CollectorSpec, Credentials, Kind, OptionProblem, RawOptions, Target,
+    Appliance, BoxFuture, Collector, CollectorSpec, Credentials, Kind, OptionProblem, RawOptions,
+    Target,
 };
-use crate::client::{ApiClient, ApiResponse, Auth};
-use crate::error::{looks_like_html, CollectError, ParseError};
+use crate::client::{ApiResponse, Auth};
+use crate::error::{CollectError, ParseError};
 use crate::exposition::Samples;
 use crate::kinds::session::Session;
 use crate::secret::Secret;
@@ -71,57 +73,16 @@ impl Default for Options {
     }
 }
 
-const SLOW: Option<Duration> = Some(Duration::from_secs(300));
+/// Slow-moving areas (license, firmware) are polled every 5 minutes.
+pub(crate) const SLOW: Option<Duration> = Some(Duration::from_secs(300));
 
-static COLLECTORS: &[CollectorSpec] = &[
-    CollectorSpec {
-        name: "healthcheck",
-        default_enabled: true,
-        default_interval: None,
-        endpoints: &[
-            "GET /api/v1/system/healthcheck",
-            "GET /api/v1/system/healthcheck?status=all",
-            "GET /api/v1/system/healthcheck?status=sbr",
-        ],
-        metrics: healthcheck::METRICS,
-        // Unauthenticated (ics-api.md, "GET /api/v1/system/healthcheck"; healthcheck.cgi too).
-        needs_credentials: false,
-    },
-    CollectorSpec {
-        name: "active_users",
-        default_enabled: true,
-        default_interval: None,
-        endpoints: &["GET /api/v1/system/active-users?number=N&start=S"],
-        metrics: active_users::METRICS,
-        needs_credentials: true,
-    },
-    CollectorSpec {
-        name: "cluster",
-        default_enabled: true,
-        default_interval: None,
-        endpoints: &["GET /api/v1/cluster"],
-        metrics: cluster::METRICS,
-        needs_credentials: true,
-    },
-    CollectorSpec {
-        name: "license",
-        default_enabled: true,
-        default_interval: SLOW,
-        endpoints: &[
-            "GET /api/v1/license/license-server-lease-information",
-            "GET /api/v1/license/named-users",
-        ],
-        metrics: license::METRICS,
-        needs_credentials: true,
-    },
-    CollectorSpec {
-        name: "system_information",
-        default_enabled: true,
-        default_interval: SLOW,
-        endpoints: &["GET /api/v1/system/system-information"],
-        metrics: system_information::METRICS,
-        needs_credentials: true,
-    },
+/// The registry: one line per API area (each file declares its collector).
+static COLLECTORS: &[Collector<IcsAppliance>] = &[
+    healthcheck::COLLECTOR,
+    active_users::COLLECTOR,
+    cluster::COLLECTOR,
+    license::COLLECTOR,
+    system_information::COLLECTOR,
 ];
 
 impl Kind for Ics {
@@ -129,8 +90,8 @@ impl Kind for Ics {
         "ics"
     }
 
-    fn collectors(&self) -> &'static [CollectorSpec] {
-        COLLECTORS
+    fn collectors(&self) -> Vec<&'static CollectorSpec> {
+        super::specs(COLLECTORS)
     }
 
     fn credentials(&self) -> &'static [&'static str] {
@@ -156,7 +117,7 @@ impl Kind for Ics {
         &[REALM_AUTH]
     }
 
-    fn appliance(&self, target: Target, api: ApiClient) -> Arc<dyn Appliance> {
+    fn appliance(&self, target: Target, api: Arc<dyn Transport>) -> Arc<dyn Appliance> {
         let options = match &target.options {
             super::Options::Ics(o) => o.clone(),
             _ => Options::default(),
@@ -178,7 +139,7 @@ impl Kind for Ics {
 struct IcsAppliance {
     target: Target,
     options: Options,
-    api: ApiClient,
+    api: Arc<dyn Transport>,
     session: Session,
     /// `realm_auth` answered 404/405 or a redirect: use the legacy `GET /api/v1/auth`.
     legacy: AtomicBool,
@@ -199,16 +160,7 @@ impl Appliance for IcsAppliance {
         collector: &'static str,
         out: &'a mut Samples,
     ) -> BoxFuture<'a, Result<(), CollectError>> {
-        Box::pin(async move {
-            match collector {
-                "healthcheck" => self.healthcheck(out).await,
-                "active_users" => self.active_users(out).await,
-                "cluster" => self.cluster(out).await,
-                "license" => self.license(out).await,
-                "system_information" => self.system_information(out).await,
-                other => Err(super::unknown_collector(other)),
-            }
-        })
+        super::dispatch(COLLECTORS, self, collector, out)
     }
 }
 
@@ -314,202 +266,6 @@ impl IcsAppliance {
         }
         let resp = self.api.get("/api/v1/auth", auth).await?;
         parse_login(resp, "legacy /api/v1/auth")
-    }
-
-    /// Plain healthcheck (accessibility), `?status=all` (figures), and
-    /// `?status=sbr` every [`SBR_EVERY`]: 2 requests in a steady poll.
-    /// Firmware without the REST healthcheck (404, a redirect, an HTML
-    /// page) is read from healthcheck.cgi instead, from then on.
-    async fn healthcheck(&self, out: &mut Samples) -> Result<(), CollectError> {
-        if self.legacy_healthcheck.load(Ordering::Relaxed) {
-            return self.healthcheck_cgi(out).await;
-        }
-        let plain = self.api.get(HEALTHCHECK, Auth::None).await?;
-        let accessible = match plain.status {
-            200..=299 if looks_like_html(&plain.body) => {
-                return self.fall_back_to_cgi(out, ParseError::Html.into()).await;
-            }
-            200..=299 => true,
-            500..=599 => false,
-            404 | 300..=399 => return self.fall_back_to_cgi(out, status_error(&plain)).await,
-            _ => return Err(status_error(&plain)),
-        };
-        let all = self
-            .api
-            .get("/api/v1/system/healthcheck?status=all", Auth::None)
-            .await?;
-        let status = match all.status {
-            200..=299 => Some(healthcheck::parse_status(&all.body)?),
-            404 => None,
-            _ if !accessible => None,
-            _ => return Err(status_error(&all)),
-        };
-        let sbr = self.sbr().await?;
-        healthcheck::samples(accessible, status.as_ref(), sbr, out);
-        Ok(())
-    }
-
-    /// `?status=sbr`, from a cache refreshed every [`SBR_EVERY`].
-    async fn sbr(&self) -> Result<Option<f64>, CollectError> {
-        let cached = *self.sbr.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, v)) = cached {
-            if at.elapsed() < SBR_EVERY {
-                return Ok(v);
-            }
-        }
-        let resp = self
-            .api
-            .get("/api/v1/system/healthcheck?status=sbr", Auth::None)
-            .await?;
-        let v = match resp.status {
-            200..=299 => healthcheck::parse_sbr(&resp.body)?,
-            _ => None,
-        };
-        *self.sbr.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), v));
-        Ok(v)
-    }
-
-    /// The REST healthcheck is missing: try healthcheck.cgi; if that is
-    /// missing too, the REST answer's error stands.
-    async fn fall_back_to_cgi(
-        &self,
-        out: &mut Samples,
-        rest_error: CollectError,
-    ) -> Result<(), CollectError> {
-        let resp = self.api.get(HEALTHCHECK_CGI, Auth::None).await?;
-        let parsed = match resp.status {
-            200..=299 => healthcheck::parse_cgi(&resp.body).ok(),
-            _ => None,
-        };
-        let Some(status) = parsed else {
-            return Err(rest_error);
-        };
-        tracing::info!(target = %self.target.name, "no REST healthcheck (firmware before 9.1R4?): reading /dana-na/healthcheck/healthcheck.cgi");
-        self.legacy_healthcheck.store(true, Ordering::Relaxed);
-        healthcheck::samples(true, Some(&status), None, out);
-        Ok(())
-    }
-
-    /// healthcheck.cgi: 200 with the figures, 5xx when the gateway is not
-    /// accessible (as the REST healthcheck's plain answer).
-    async fn healthcheck_cgi(&self, out: &mut Samples) -> Result<(), CollectError> {
-        let resp = self.api.get(HEALTHCHECK_CGI, Auth::None).await?;
-        match resp.status {
-            200..=299 => {
-                let status = healthcheck::parse_cgi(&resp.body)?;
-                healthcheck::samples(true, Some(&status), None, out);
-            }
-            500..=599 => healthcheck::samples(false, None, None, out),
-            _ => return Err(status_error(&resp)),
-        }
-        Ok(())
-    }
-
-    /// Pages of `number` records from `start` until the total is covered
-    /// (or `max_records`). Firmware that ignores `start` (9.x guides
-    /// document only `number`) answers the first page again: then one
-    /// request with `number = min(total, max_records)` covers every
-    /// session, and later polls go straight to it.
-    async fn active_users(&self, out: &mut Samples) -> Result<(), CollectError> {
-        let t = &self.options;
-        let mut breakdown = active_users::Breakdown::default();
-        let mut start = 0usize;
-        let mut first: Option<(u64, Option<bool>)> = None;
-        // Enough pages for max_records even if every page is 1 record short.
-        let max_pages = t.max_records / t.page_size.max(1) + 3;
-        for _ in 0..max_pages {
-            let want = t
-                .max_records
-                .saturating_sub(breakdown.records())
-                .clamp(1, t.page_size);
-            let path = format!("/api/v1/system/active-users?number={want}&start={start}");
-            let resp = self.active_users_page(&path).await?;
-            let page = active_users::parse(&resp.body)?;
-            let total = *first.get_or_insert((page.total_matched, page.user_login_permission));
-            if t.max_records == 0 {
-                break;
-            }
-            let returned = page.records.len();
-            let last = page.is_last_record == Some(true);
-            let covered = |b: &active_users::Breakdown| {
-                b.records() as u64 >= total.0 || b.records() >= t.max_records
-            };
-            let new = breakdown.add(page.records);
-            if start > 0 && returned > 0 && new == 0 {
-                // The first page again: `start` is ignored.
-                if !self.ignores_start.swap(true, Ordering::Relaxed) {
-                    tracing::info!(target = %self.target.name, "the appliance ignores start= in active-users: reading the sessions with one request from now on");
-                }
-            }
-            if self.ignores_start.load(Ordering::Relaxed) && !covered(&breakdown) && !last {
-                let number = (total.0 as usize).min(t.max_records).max(1);
-                let path = format!("/api/v1/system/active-users?number={number}");
-                let all = self.active_users_page(&path).await;
-                match all.and_then(|r| {
-                    let mut b = active_users::Breakdown::default();
-                    b.add(active_users::parse(&r.body)?.records);
-                    Ok(b)
-                }) {
-                    Ok(b) => breakdown = b,
-                    // The breakdowns keep the first page;
-                    // ivanti_active_sessions_breakdown_records says so.
-                    Err(e) => {
-                        tracing::warn!(target = %self.target.name, error = %e, "reading every session in one request failed")
-                    }
-                }
-                break;
-            }
-            if returned == 0 || new == 0 || last || covered(&breakdown) {
-                break;
-            }
-            start += returned;
-        }
-        let (total, permitted) = first.unwrap_or((0, None));
-        active_users::samples(total, permitted, &breakdown, out);
-        Ok(())
-    }
-
-    async fn active_users_page(&self, path: &str) -> Result<ApiResponse, CollectError> {
-        expect_ok(self.get_authed(path).await?)
-    }
-
-    async fn cluster(&self, out: &mut Samples) -> Result<(), CollectError> {
-        let resp = self.get_authed("/api/v1/cluster").await?;
-        // A stand-alone box answers 404, or 400 with an error body.
-        let resp = match resp.status {
-            400 if lenient::api_error_message(&resp.body).is_some() => return Ok(()),
-            _ => optional(resp)?,
-        };
-        if let Some(resp) = resp {
-            if let Some(c) = cluster::parse(&resp.body)? {
-                cluster::samples(&c, out);
-            }
-        }
-        Ok(())
-    }
-
-    async fn license(&self, out: &mut Samples) -> Result<(), CollectError> {
-        let leases = self
-            .get_authed("/api/v1/license/license-server-lease-information")
-            .await
-            .and_then(optional)?
-            .map(|r| license::parse_leases(&r.body))
-            .transpose()?;
-        let named = self
-            .get_authed("/api/v1/license/named-users")
-            .await
-            .and_then(optional)?
-            .map(|r| license::parse_named_users(&r.body))
-            .transpose()?;
-        license::samples(leases.as_ref(), named.as_deref(), out);
-        Ok(())
-    }
-
-    async fn system_information(&self, out: &mut Samples) -> Result<(), CollectError> {
-        let resp = expect_ok(self.get_authed("/api/v1/system/system-information").await?)?;
-        let info = system_information::parse(&resp.body)?;
-        system_information::samples(&info, out);
-        Ok(())
     }
 }
 

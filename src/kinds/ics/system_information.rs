@@ -2,8 +2,11 @@
 //! serial number and machine id (missing on older firmware).
 
 use super::lenient::{opt_object, opt_string};
+use super::{expect_ok, IcsAppliance};
+use crate::error::CollectError;
 use crate::error::{parse_json, ParseError};
 use crate::exposition::{Desc, Samples};
+use crate::kinds::{Collector, CollectorSpec};
 use serde::Deserialize;
 
 /// `ivanti_system_info`
@@ -81,6 +84,26 @@ pub fn samples(s: &SystemInfo, out: &mut Samples) {
         ],
         1.0,
     );
+}
+
+/// The `system_information` collector.
+pub(super) const COLLECTOR: Collector<IcsAppliance> = Collector {
+    spec: CollectorSpec {
+        name: "system_information",
+        default_enabled: true,
+        default_interval: super::SLOW,
+        endpoints: &["GET /api/v1/system/system-information"],
+        metrics: METRICS,
+        needs_credentials: true,
+    },
+    poll: |a, out| Box::pin(poll(a, out)),
+};
+
+async fn poll(a: &IcsAppliance, out: &mut Samples) -> Result<(), CollectError> {
+    let resp = expect_ok(a.get_authed("/api/v1/system/system-information").await?)?;
+    let info = parse(&resp.body)?;
+    samples(&info, out);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -14,8 +14,11 @@
 //! object with `version`/`consoleVersion`. Anything else is a `parse`
 //! error, never a guess.
 
+use super::{IsecAppliance, API};
+use crate::error::CollectError;
 use crate::error::{parse_json, ParseError};
 use crate::exposition::{Desc, Samples};
+use crate::kinds::{expect_ok, Collector, CollectorSpec};
 use serde_json::Value;
 
 /// `ivanti_isec_console_info`
@@ -134,6 +137,75 @@ pub fn operation_samples(ops: &[(String, f64)], out: &mut Samples) {
     for (s, n) in ops {
         out.push(&OPERATIONS, &[s], *n);
     }
+}
+
+/// The `console` collector: the health signal (`IsecConsoleDown`), polled
+/// at the global interval.
+pub(super) const CONSOLE: Collector<IsecAppliance> = Collector {
+    spec: CollectorSpec {
+        name: "console",
+        default_enabled: true,
+        default_interval: None,
+        endpoints: &["GET /st/console/api/v1.0/configuration/version"],
+        metrics: CONSOLE_METRICS,
+        needs_credentials: true,
+    },
+    poll: |a, out| Box::pin(poll_console(a, out)),
+};
+
+/// The `inventory` collector: agents and machines, every page.
+pub(super) const INVENTORY: Collector<IsecAppliance> = Collector {
+    spec: CollectorSpec {
+        name: "inventory",
+        default_enabled: true,
+        default_interval: super::SLOW,
+        endpoints: &[
+            "GET /st/console/api/v1.0/agents?count=1000",
+            "GET /st/console/api/v1.0/machines?count=1000",
+        ],
+        metrics: INVENTORY_METRICS,
+        needs_credentials: true,
+    },
+    poll: |a, out| Box::pin(poll_inventory(a, out)),
+};
+
+/// The `operations` collector.
+pub(super) const OPERATIONS_COLLECTOR: Collector<IsecAppliance> = Collector {
+    spec: CollectorSpec {
+        name: "operations",
+        default_enabled: true,
+        default_interval: None,
+        endpoints: &["GET /st/console/api/v1.0/operations"],
+        metrics: OPERATION_METRICS,
+        needs_credentials: true,
+    },
+    poll: |a, out| Box::pin(poll_operations(a, out)),
+};
+
+async fn poll_console(a: &IsecAppliance, out: &mut Samples) -> Result<(), CollectError> {
+    let r = expect_ok(a.get(&format!("{API}/configuration/version")).await?)?;
+    version_samples(&parse_version(&r.body)?, out);
+    Ok(())
+}
+
+async fn poll_inventory(a: &IsecAppliance, out: &mut Samples) -> Result<(), CollectError> {
+    let agents = a.count_all("agents").await?;
+    let machines = a.count_all("machines").await?;
+    out.push(&AGENTS, &[], agents);
+    out.push(&MACHINES, &[], machines);
+    Ok(())
+}
+
+async fn poll_operations(a: &IsecAppliance, out: &mut Samples) -> Result<(), CollectError> {
+    // Not documented as a list (only `/operations/{id}`): a console
+    // without it has nothing to report here.
+    let r = a.get(&format!("{API}/operations")).await?;
+    if matches!(r.status, 404 | 405) {
+        return Ok(());
+    }
+    let r = expect_ok(r)?;
+    operation_samples(&parse_operations(&r.body)?, out);
+    Ok(())
 }
 
 #[cfg(test)]

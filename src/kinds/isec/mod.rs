@@ -11,9 +11,10 @@
 //! account out. Only GETs.
 
 use super::session::login_backoff;
-use super::{expect_ok, Appliance, BoxFuture, CollectorSpec, Kind};
+use super::Transport;
+use super::{expect_ok, Appliance, BoxFuture, Collector, CollectorSpec, Kind};
 use super::{Credentials, Target};
-use crate::client::{ApiClient, ApiResponse, Auth};
+use crate::client::{ApiResponse, Auth};
 use crate::error::{CollectError, ParseError};
 use crate::exposition::Samples;
 use crate::secret::Secret;
@@ -30,41 +31,18 @@ pub mod ntlm;
 pub struct Isec;
 
 const API: &str = "/st/console/api/v1.0";
+/// Inventory moves slowly: every 5 minutes.
 const SLOW: Option<Duration> = Some(Duration::from_secs(300));
 /// Items per page of a list (`count`; the documented maximum).
 const PAGE_SIZE: usize = 1000;
 /// Pages of one list read per poll (50,000 items).
 pub const MAX_PAGES: usize = 50;
 
-static COLLECTORS: &[CollectorSpec] = &[
-    CollectorSpec {
-        name: "console",
-        default_enabled: true,
-        // The health signal (`IsecConsoleDown`): polled at the global interval.
-        default_interval: None,
-        endpoints: &["GET /st/console/api/v1.0/configuration/version"],
-        metrics: console::CONSOLE_METRICS,
-        needs_credentials: true,
-    },
-    CollectorSpec {
-        name: "inventory",
-        default_enabled: true,
-        default_interval: SLOW,
-        endpoints: &[
-            "GET /st/console/api/v1.0/agents?count=1000",
-            "GET /st/console/api/v1.0/machines?count=1000",
-        ],
-        metrics: console::INVENTORY_METRICS,
-        needs_credentials: true,
-    },
-    CollectorSpec {
-        name: "operations",
-        default_enabled: true,
-        default_interval: None,
-        endpoints: &["GET /st/console/api/v1.0/operations"],
-        metrics: console::OPERATION_METRICS,
-        needs_credentials: true,
-    },
+/// The registry: one line per collector.
+static COLLECTORS: &[Collector<IsecAppliance>] = &[
+    console::CONSOLE,
+    console::INVENTORY,
+    console::OPERATIONS_COLLECTOR,
 ];
 
 impl Kind for Isec {
@@ -72,15 +50,15 @@ impl Kind for Isec {
         "isec"
     }
 
-    fn collectors(&self) -> &'static [CollectorSpec] {
-        COLLECTORS
+    fn collectors(&self) -> Vec<&'static CollectorSpec> {
+        super::specs(COLLECTORS)
     }
 
     fn credentials(&self) -> &'static [&'static str] {
         &["basic_auth", "kerberos"]
     }
 
-    fn appliance(&self, target: Target, api: ApiClient) -> Arc<dyn Appliance> {
+    fn appliance(&self, target: Target, api: Arc<dyn Transport>) -> Arc<dyn Appliance> {
         let kerberos = match &target.credentials {
             Credentials::Kerberos(k) => {
                 let host = url::Url::parse(api.base_url())
@@ -113,7 +91,7 @@ struct Backoff {
 
 struct IsecAppliance {
     target: Target,
-    api: ApiClient,
+    api: Arc<dyn Transport>,
     kerberos: Option<kerberos::KerberosClient>,
     backoff: std::sync::Mutex<Backoff>,
 }
@@ -124,32 +102,7 @@ impl Appliance for IsecAppliance {
         collector: &'static str,
         out: &'a mut Samples,
     ) -> BoxFuture<'a, Result<(), CollectError>> {
-        Box::pin(async move {
-            match collector {
-                "console" => {
-                    let r = expect_ok(self.get(&format!("{API}/configuration/version")).await?)?;
-                    console::version_samples(&console::parse_version(&r.body)?, out);
-                }
-                "inventory" => {
-                    let agents = self.count_all("agents").await?;
-                    let machines = self.count_all("machines").await?;
-                    out.push(&console::AGENTS, &[], agents);
-                    out.push(&console::MACHINES, &[], machines);
-                }
-                "operations" => {
-                    // Not documented as a list (only `/operations/{id}`):
-                    // a console without it has nothing to report here.
-                    let r = self.get(&format!("{API}/operations")).await?;
-                    if matches!(r.status, 404 | 405) {
-                        return Ok(());
-                    }
-                    let r = expect_ok(r)?;
-                    console::operation_samples(&console::parse_operations(&r.body)?, out);
-                }
-                other => return Err(super::unknown_collector(other)),
-            }
-            Ok(())
-        })
+        super::dispatch(COLLECTORS, self, collector, out)
     }
 }
 

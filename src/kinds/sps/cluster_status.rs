@@ -13,8 +13,11 @@
 //! null and its `last_seen` is missing or older than [`STALE_AFTER`].
 
 use super::health_status;
+use super::SpsAppliance;
+use crate::error::CollectError;
 use crate::error::{parse_json, ParseError};
 use crate::exposition::{Desc, Samples};
+use crate::kinds::{expect_ok, Collector, CollectorSpec};
 use serde_json::Value;
 
 /// A member with `health_status: null` whose `last_seen` is older than this
@@ -224,6 +227,32 @@ pub fn samples(nodes: &[Node], now: f64, out: &mut Samples) {
             out.push(&NODE_SESSIONS, &[&n.name, p], *c);
         }
     }
+}
+
+/// The `cluster_status` collector.
+pub(super) const COLLECTOR: Collector<SpsAppliance> = Collector {
+    spec: CollectorSpec {
+        name: "cluster_status",
+        default_enabled: true,
+        default_interval: None,
+        endpoints: &["GET /api/cluster/status"],
+        metrics: METRICS,
+        needs_credentials: true,
+    },
+    poll: |a, out| Box::pin(poll(a, out)),
+};
+
+async fn poll(a: &SpsAppliance, out: &mut Samples) -> Result<(), CollectError> {
+    let resp = a.get("/api/cluster/status").await?;
+    if resp.status == 404 {
+        return Ok(()); // not in a cluster
+    }
+    let resp = expect_ok(resp)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    samples(&parse(&resp.body)?, now, out);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,9 +7,12 @@
 //! at the top level. Every field is optional: a missing one is a missing
 //! series, not an error.
 
+use super::SpsAppliance;
+use crate::error::CollectError;
 use crate::error::{parse_json, ParseError};
 use crate::exposition::{Desc, Samples};
 use crate::kinds::lenient::value_f64;
+use crate::kinds::{expect_ok, Collector, CollectorSpec};
 use serde_json::{Map, Value};
 
 macro_rules! gauges {
@@ -258,6 +261,25 @@ pub fn samples(h: &Health, out: &mut Samples) {
     for (p, n) in &h.sessions {
         out.push(&SESSIONS, &[p], *n);
     }
+}
+
+/// The `health_status` collector.
+pub(super) const COLLECTOR: Collector<SpsAppliance> = Collector {
+    spec: CollectorSpec {
+        name: "health_status",
+        default_enabled: true,
+        default_interval: None,
+        endpoints: &["GET /api/authentication", "GET /api/health_status"],
+        metrics: METRICS,
+        needs_credentials: true,
+    },
+    poll: |a, out| Box::pin(poll(a, out)),
+};
+
+async fn poll(a: &SpsAppliance, out: &mut Samples) -> Result<(), CollectError> {
+    let resp = expect_ok(a.get("/api/health_status").await?)?;
+    samples(&parse(&resp.body)?, out);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,9 +8,10 @@
 //! verb deletes) nor `/api/transaction`.
 
 use super::session::Session;
-use super::{expect_ok, http_error, Appliance, BoxFuture, CollectorSpec, Kind};
+use super::Transport;
+use super::{http_error, Appliance, BoxFuture, Collector, CollectorSpec, Kind};
 use super::{Credentials, OptionProblem, RawOptions, Target};
-use crate::client::{ApiClient, ApiResponse, Auth};
+use crate::client::{ApiResponse, Auth};
 use crate::error::CollectError;
 use crate::exposition::Samples;
 use crate::secret::Secret;
@@ -31,24 +32,9 @@ pub struct Options {
     pub session_max_age: Duration,
 }
 
-static COLLECTORS: &[CollectorSpec] = &[
-    CollectorSpec {
-        name: "health_status",
-        default_enabled: true,
-        default_interval: None,
-        endpoints: &["GET /api/authentication", "GET /api/health_status"],
-        metrics: health_status::METRICS,
-        needs_credentials: true,
-    },
-    CollectorSpec {
-        name: "cluster_status",
-        default_enabled: true,
-        default_interval: None,
-        endpoints: &["GET /api/cluster/status"],
-        metrics: cluster_status::METRICS,
-        needs_credentials: true,
-    },
-];
+/// The registry: one line per API area.
+static COLLECTORS: &[Collector<SpsAppliance>] =
+    &[health_status::COLLECTOR, cluster_status::COLLECTOR];
 
 /// The session cookie's name.
 const COOKIE: &str = "session_id";
@@ -59,8 +45,8 @@ impl Kind for Sps {
         "sps"
     }
 
-    fn collectors(&self) -> &'static [CollectorSpec] {
-        COLLECTORS
+    fn collectors(&self) -> Vec<&'static CollectorSpec> {
+        super::specs(COLLECTORS)
     }
 
     fn credentials(&self) -> &'static [&'static str] {
@@ -84,7 +70,7 @@ impl Kind for Sps {
         Ok(super::Options::Sps(Options { session_max_age }))
     }
 
-    fn appliance(&self, target: Target, api: ApiClient) -> Arc<dyn Appliance> {
+    fn appliance(&self, target: Target, api: Arc<dyn Transport>) -> Arc<dyn Appliance> {
         let max_age = match &target.options {
             super::Options::Sps(o) => o.session_max_age,
             _ => DEFAULT_MAX_AGE,
@@ -99,7 +85,7 @@ impl Kind for Sps {
 
 struct SpsAppliance {
     target: Target,
-    api: ApiClient,
+    api: Arc<dyn Transport>,
     session: Session,
 }
 
@@ -109,28 +95,7 @@ impl Appliance for SpsAppliance {
         collector: &'static str,
         out: &'a mut Samples,
     ) -> BoxFuture<'a, Result<(), CollectError>> {
-        Box::pin(async move {
-            match collector {
-                "health_status" => {
-                    let resp = expect_ok(self.get("/api/health_status").await?)?;
-                    health_status::samples(&health_status::parse(&resp.body)?, out);
-                    Ok(())
-                }
-                "cluster_status" => {
-                    let resp = self.get("/api/cluster/status").await?;
-                    if resp.status == 404 {
-                        return Ok(()); // not in a cluster
-                    }
-                    let resp = expect_ok(resp)?;
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0.0, |d| d.as_secs_f64());
-                    cluster_status::samples(&cluster_status::parse(&resp.body)?, now, out);
-                    Ok(())
-                }
-                other => Err(super::unknown_collector(other)),
-            }
-        })
+        super::dispatch(COLLECTORS, self, collector, out)
     }
 }
 

@@ -2,9 +2,11 @@
 //! options, typed and parsed once by the kind when the config is loaded.
 //! The kinds never see the rest of the configuration.
 
-use super::{epmm, ics, sps};
+use super::ics;
 use crate::secret::Secret;
+use std::any::Any;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// How the exporter authenticates to an appliance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,19 +50,65 @@ impl Credentials {
     }
 }
 
-/// A kind's own settings for one target, typed. One variant per kind that
-/// has settings; kinds without any use [`Options::None`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Options {
-    /// The kind has no settings.
-    #[default]
-    None,
-    /// Connect Secure: paging of active sessions.
-    Ics(ics::Options),
-    /// One Identity SPS: the session cookie's lifetime.
-    Sps(sps::Options),
-    /// EPMM: the admin device space.
-    Epmm(epmm::Options),
+/// A kind's own settings for one target, typed by the kind
+/// ([`super::Kind::parse_options`]) and read back by it with
+/// [`Options::get`]; the generic code carries them without knowing their
+/// type. Empty for kinds without settings.
+#[derive(Clone, Default)]
+pub struct Options(Option<Arc<dyn KindOptions>>);
+
+/// What a kind's options type must be: comparable (a changed target is
+/// restarted on reload, an unchanged one kept) and printable.
+pub trait KindOptions: Any + Send + Sync + std::fmt::Debug {
+    /// Equal to `other` (same type and value).
+    fn same_as(&self, other: &dyn KindOptions) -> bool;
+    /// As `Any`, to read it back.
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: Any + Send + Sync + std::fmt::Debug + PartialEq> KindOptions for T {
+    fn same_as(&self, other: &dyn KindOptions) -> bool {
+        other.as_any().downcast_ref::<T>() == Some(self)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl Options {
+    /// A kind's settings.
+    pub fn new<T: KindOptions>(options: T) -> Self {
+        Options(Some(Arc::new(options)))
+    }
+
+    /// The settings, when they are of type `T`.
+    pub fn get<T: KindOptions>(&self) -> Option<&T> {
+        self.0
+            .as_deref()
+            .and_then(|o| o.as_any().downcast_ref::<T>())
+    }
+}
+
+impl PartialEq for Options {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.same_as(b.as_ref()),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Options {}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            None => f.write_str("Options(none)"),
+            Some(o) => o.fmt(f),
+        }
+    }
 }
 
 /// What the config file says that only the target's kind interprets: the

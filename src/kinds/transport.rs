@@ -123,6 +123,7 @@ pub mod testing {
         root: PathBuf,
         variant: Option<String>,
         login: Option<serde_json::Value>,
+        routes: Vec<(String, ApiResponse)>,
         calls: Mutex<Vec<Call>>,
         missing: Mutex<Vec<String>>,
     }
@@ -136,6 +137,7 @@ pub mod testing {
                     .join(kind),
                 variant: None,
                 login: None,
+                routes: Vec::new(),
                 calls: Mutex::default(),
                 missing: Mutex::default(),
             }
@@ -150,6 +152,14 @@ pub mod testing {
         /// Answer a login `POST` with this JSON (200).
         pub fn login(mut self, answer: serde_json::Value) -> Self {
             self.login = Some(answer);
+            self
+        }
+
+        /// Answer `GET path` (exactly, query included) with `answer`
+        /// instead of a fixture: what no vendor document shows as a body
+        /// (a login that only sets a cookie).
+        pub fn route(mut self, path: &str, answer: ApiResponse) -> Self {
+            self.routes.push((path.to_owned(), answer));
             self
         }
 
@@ -168,6 +178,9 @@ pub mod testing {
         }
 
         fn answer(&self, path: &str) -> ApiResponse {
+            if let Some((_, r)) = self.routes.iter().find(|(p, _)| p == path) {
+                return r.clone();
+            }
             let candidates = fixture_candidates(path, self.variant.as_deref());
             for c in &candidates {
                 if let Ok(body) = std::fs::read(self.root.join(c)) {

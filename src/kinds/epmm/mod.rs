@@ -63,16 +63,16 @@ impl Kind for Epmm {
                 )]
             })?,
         };
-        Ok(super::Options::Epmm(Options {
+        Ok(super::Options::new(Options {
             admin_device_space_id,
         }))
     }
 
     fn appliance(&self, target: Target, api: Arc<dyn Transport>) -> Arc<dyn Appliance> {
-        let space = match &target.options {
-            super::Options::Epmm(o) => o.admin_device_space_id,
-            _ => DEFAULT_SPACE,
-        };
+        let space = target
+            .options
+            .get::<Options>()
+            .map_or(DEFAULT_SPACE, |o| o.admin_device_space_id);
         Arc::new(EpmmAppliance { target, api, space })
     }
 }

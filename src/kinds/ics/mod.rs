@@ -27,6 +27,8 @@ pub mod healthcheck;
 pub mod lenient;
 pub mod license;
 pub mod system_information;
+#[cfg(test)]
+mod tests;
 
 /// The `ics` kind.
 #[derive(Debug)]
@@ -107,7 +109,7 @@ impl Kind for Ics {
                 "must be between 1 and 10000".into(),
             )]);
         }
-        Ok(super::Options::Ics(Options {
+        Ok(super::Options::new(Options {
             page_size,
             max_records: au.max_records.unwrap_or(DEFAULT_MAX_RECORDS),
         }))
@@ -118,10 +120,7 @@ impl Kind for Ics {
     }
 
     fn appliance(&self, target: Target, api: Arc<dyn Transport>) -> Arc<dyn Appliance> {
-        let options = match &target.options {
-            super::Options::Ics(o) => o.clone(),
-            _ => Options::default(),
-        };
+        let options = target.options.get::<Options>().cloned().unwrap_or_default();
         Arc::new(IcsAppliance {
             session: Session::new(&target.name, None),
             legacy: AtomicBool::new(false),

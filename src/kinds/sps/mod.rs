@@ -67,14 +67,14 @@ impl Kind for Sps {
                 )]
             })?,
         };
-        Ok(super::Options::Sps(Options { session_max_age }))
+        Ok(super::Options::new(Options { session_max_age }))
     }
 
     fn appliance(&self, target: Target, api: Arc<dyn Transport>) -> Arc<dyn Appliance> {
-        let max_age = match &target.options {
-            super::Options::Sps(o) => o.session_max_age,
-            _ => DEFAULT_MAX_AGE,
-        };
+        let max_age = target
+            .options
+            .get::<Options>()
+            .map_or(DEFAULT_MAX_AGE, |o| o.session_max_age);
         Arc::new(SpsAppliance {
             session: Session::new(&target.name, Some(max_age)),
             target,

@@ -12,7 +12,7 @@
 
 use ivanti_exporter::client::{ApiClient, Auth, ClientCache};
 use ivanti_exporter::config::{Config, Credentials};
-use ivanti_exporter::kinds::Options;
+use ivanti_exporter::kinds::ics;
 use ivanti_exporter::scheduler::phase;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -65,10 +65,10 @@ pub fn start(config: &Config, stats: Arc<FloorStats>) -> Result<(), String> {
         let api = ApiClient::new(&t.client, &cache).map_err(|e| format!("{}: {e}", t.name))?;
         // As many polls in flight per appliance as the exporter allows.
         let per_target = Arc::new(Semaphore::new(t.client.max_concurrent_requests));
-        let page_size = match &t.options {
-            Options::Ics(o) => o.page_size,
-            _ => ivanti_exporter::kinds::ics::DEFAULT_PAGE_SIZE,
-        };
+        let page_size = t
+            .options
+            .get::<ics::Options>()
+            .map_or(ics::DEFAULT_PAGE_SIZE, |o| o.page_size);
         let retry = t.min_interval();
         for c in &t.collectors {
             let paths = paths(c.spec.endpoints, page_size);

@@ -72,7 +72,7 @@ fn defaults_merge_into_targets() {
     assert_eq!(fra.client.body_size_limit, 4 << 20);
     assert_eq!(
         fra.options,
-        ivanti_exporter::kinds::Options::Ics(ivanti_exporter::kinds::ics::Options {
+        ivanti_exporter::kinds::Options::new(ivanti_exporter::kinds::ics::Options {
             page_size: 100,
             max_records: 500
         })

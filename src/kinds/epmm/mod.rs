@@ -18,6 +18,8 @@ use crate::exposition::Samples;
 use std::sync::Arc;
 
 pub mod devices;
+#[cfg(test)]
+mod tests;
 
 /// The device space when `kind_options.admin_device_space_id` is not set.
 const DEFAULT_SPACE: u32 = 1;

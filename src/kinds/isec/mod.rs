@@ -25,6 +25,8 @@ use tokio::time::Instant;
 pub mod console;
 pub mod kerberos;
 pub mod ntlm;
+#[cfg(test)]
+mod tests;
 
 /// The `isec` kind.
 #[derive(Debug)]

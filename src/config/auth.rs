@@ -1,15 +1,14 @@
 //! Credentials: one group per target (`api_key`, `api_key_file`,
-//! `realm_auth`, `basic_auth`), files read, and the kind asked whether it
-//! authenticates that way.
+//! `realm_auth`, `basic_auth`, or a block of the kind's own such as
+//! `kerberos`, which the kind reads), files read, and the kind asked
+//! whether it authenticates that way.
 
-use super::file::{KerberosFileConfig, TargetEntry};
+use super::file::TargetEntry;
 use super::validate::Validator;
 use super::CollectorConfig;
-use crate::kinds::isec::kerberos::{kdc, keytab, KerberosCredentials, KerberosSecret};
-use crate::kinds::{Credentials, Kind};
+use crate::kinds::{ConfigContext, Credentials, Kind};
 use crate::secret::Secret;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 
 impl Validator<'_> {
     /// The credentials block of the target must be one its kind accepts.
@@ -65,17 +64,38 @@ impl Validator<'_> {
         );
     }
 
-    pub(super) fn credentials(&mut self, at: &str, e: &TargetEntry) -> Option<Credentials> {
+    pub(super) fn credentials(
+        &mut self,
+        at: &str,
+        kind: Option<&'static dyn Kind>,
+        e: &TargetEntry,
+    ) -> Option<Credentials> {
         let key_sources = e.api_key.is_some() as u8 + e.api_key_file.is_some() as u8;
-        if let Some(k) = &e.kerberos {
-            let path = format!("{at}.kerberos");
+        // A credentials block that a kind reads itself (`kerberos`).
+        let own = |b: &str| {
+            crate::kinds::KINDS
+                .iter()
+                .any(|k| k.blocks().contains(&b) && k.credentials().contains(&b))
+        };
+        if let Some((block, value)) = e.kind_blocks().into_iter().find(|(b, _)| own(b)) {
+            let path = format!("{at}.{block}");
             if key_sources > 0 || e.realm_auth.is_some() || e.basic_auth.is_some() {
                 self.problem(&path, "set one kind of credentials only");
                 return None;
             }
-            return self
-                .kerberos(&path, k)
-                .map(|k| Credentials::Kerberos(Arc::new(k)));
+            let k = kind?;
+            if !k.credentials().contains(&block) {
+                self.problem(
+                    &path,
+                    &format!(
+                        "kind {} authenticates with {}",
+                        k.name(),
+                        k.credentials().join(" or ")
+                    ),
+                );
+                return None;
+            }
+            return k.parse_credentials(block, &path, value, self);
         }
         if let Some(ba) = &e.basic_auth {
             let path = format!("{at}.basic_auth");
@@ -136,88 +156,7 @@ impl Validator<'_> {
         Some(Credentials::None)
     }
 
-    /// `kerberos:`: `user@REALM`, exactly one of password, password_file
-    /// and keytab_file (the keytab must hold an AES key of the principal),
-    /// and KDCs from the block or from `krb5.conf`.
-    fn kerberos(&mut self, path: &str, k: &KerberosFileConfig) -> Option<KerberosCredentials> {
-        let principal = k.principal.as_deref().unwrap_or_default();
-        let Some((user, realm)) = principal
-            .rsplit_once('@')
-            .filter(|(u, r)| !u.is_empty() && !r.is_empty())
-        else {
-            self.problem(
-                &format!("{path}.principal"),
-                "missing or not user@REALM (e.g. svc-monitor@CORP.EXAMPLE.COM)",
-            );
-            return None;
-        };
-        let secret = match (&k.keytab_file, &k.password, &k.password_file) {
-            (Some(f), None, None) => {
-                let at = format!("{path}.keytab_file");
-                let keys = keytab::parse(&self.read_file(&at, f)?)
-                    .map_err(|e| self.problem(&at, &format!("{}: {e}", f.display())))
-                    .ok()?;
-                if keytab::best_key(&keys, principal).is_none() {
-                    self.problem(
-                        &at,
-                        &format!("{} has no AES key for {principal}", f.display()),
-                    );
-                    return None;
-                }
-                let mine = keys
-                    .into_iter()
-                    .filter(|key| key.principal == principal)
-                    .collect();
-                KerberosSecret::Keytab(mine)
-            }
-            (Some(_), _, _) => {
-                self.problem(
-                    &format!("{path}.keytab_file"),
-                    "set either a keytab or a password, not both",
-                );
-                return None;
-            }
-            _ => KerberosSecret::Password(self.password(path, &k.password, &k.password_file)?),
-        };
-        let kdcs = match &k.kdc {
-            Some(list) if !list.is_empty() => list.clone(),
-            _ => {
-                let conf = kdc::krb5_conf_path();
-                let found = std::fs::read_to_string(&conf)
-                    .map(|text| kdc::realm_kdcs(&text, realm))
-                    .unwrap_or_default();
-                if found.is_empty() {
-                    self.problem(
-                        &format!("{path}.kdc"),
-                        &format!(
-                            "no KDC for realm {realm}: set kdc, or a [realms] {realm} kdc entry in {} (DNS SRV lookup is not supported)",
-                            conf.display()
-                        ),
-                    );
-                    return None;
-                }
-                found
-            }
-        };
-        if let Some(spn) = &k.service_principal {
-            if !spn.contains('/') || spn.contains('@') {
-                self.problem(
-                    &format!("{path}.service_principal"),
-                    "not service/host (e.g. HTTP/console.corp.example.com), without a realm",
-                );
-                return None;
-            }
-        }
-        Some(KerberosCredentials {
-            user: user.to_owned(),
-            realm: realm.to_owned(),
-            secret,
-            service_principal: k.service_principal.clone(),
-            kdcs,
-        })
-    }
-
-    fn password(
+    pub(super) fn password(
         &mut self,
         path: &str,
         inline: &Option<Secret>,
@@ -238,5 +177,29 @@ impl Validator<'_> {
                 None
             }
         }
+    }
+}
+
+/// What a kind may ask of the config while it reads its own blocks.
+impl ConfigContext for Validator<'_> {
+    fn problem(&mut self, path: &str, message: &str) {
+        Validator::problem(self, path, message);
+    }
+
+    fn unknown_key(&mut self, path: &str, key: &str, known: &[&str]) {
+        Validator::problem(self, path, &super::suggest::unknown("field", key, known));
+    }
+
+    fn read_file(&mut self, path: &str, file: &Path) -> Option<Vec<u8>> {
+        Validator::read_file(self, path, file)
+    }
+
+    fn password(
+        &mut self,
+        path: &str,
+        inline: &Option<Secret>,
+        file: &Option<PathBuf>,
+    ) -> Option<Secret> {
+        Validator::password(self, path, inline, file)
     }
 }

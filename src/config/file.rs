@@ -1,7 +1,6 @@
 //! The file as written: what `serde` decodes, strictly (unknown keys are
 //! errors). Nothing here is validated yet; see `validate`.
 
-use crate::kinds::ics::ActiveUsersConfig;
 use crate::secret::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -50,26 +49,6 @@ pub struct BasicAuthFileConfig {
     pub password: Option<Secret>,
     /// Password, read from a file.
     pub password_file: Option<PathBuf>,
-}
-
-/// `kerberos`: a Kerberos principal (Security Controls consoles in a
-/// Windows domain that refuses NTLM).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct KerberosFileConfig {
-    /// `user@REALM`, e.g. `svc-monitor@CORP.EXAMPLE.COM`.
-    pub principal: Option<String>,
-    /// Password, inline.
-    pub password: Option<Secret>,
-    /// Password, read from a file.
-    pub password_file: Option<PathBuf>,
-    /// The principal's keys, from a keytab file (instead of a password).
-    pub keytab_file: Option<PathBuf>,
-    /// The console's service principal; `HTTP/<console host>` by default.
-    pub service_principal: Option<String>,
-    /// The realm's KDCs (`host[:port]`); by default the realm's `kdc`
-    /// entries in `krb5.conf` (`$KRB5_CONFIG` or `/etc/krb5.conf`).
-    pub kdc: Option<Vec<String>>,
 }
 
 /// A size in bytes: an integer or a string with a unit (`512KiB`, `8MiB`, `8MB`; base 2 like Prometheus).
@@ -176,8 +155,8 @@ target_options! {
     realm_auth: RealmAuthFileConfig,
     /// User name and password, for kinds that log in with them.
     basic_auth: BasicAuthFileConfig,
-    /// A Kerberos principal (kind `isec`).
-    kerberos: KerberosFileConfig,
+    /// A Kerberos principal (kind `isec`): read by the kind.
+    kerberos: serde_json::Value,
     /// Settings only one kind understands, e.g. `{admin_device_space_id: "1"}`.
     kind_options: BTreeMap<String, String>,
     /// Explicit HTTP(S) proxy; environment proxies are never used.
@@ -186,10 +165,24 @@ target_options! {
     max_concurrent_requests: usize,
     /// Largest response body accepted.
     body_size_limit: ByteSize,
-    /// Paging of active sessions (kind `ics`).
-    active_users: ActiveUsersConfig,
+    /// Paging of active sessions (kind `ics`): read by the kind.
+    active_users: serde_json::Value,
     /// Static labels added to every series of the target.
     labels: BTreeMap<String, String>,
+}
+
+impl TargetEntry {
+    /// The target-level blocks that only a kind reads
+    /// ([`crate::kinds::Kind::blocks`]), by name, as written.
+    pub(super) fn kind_blocks(&self) -> Vec<(&'static str, &serde_json::Value)> {
+        [
+            ("active_users", &self.active_users),
+            ("kerberos", &self.kerberos),
+        ]
+        .into_iter()
+        .filter_map(|(name, v)| v.as_ref().map(|v| (name, v)))
+        .collect()
+    }
 }
 
 /// `global:` — settings of the daemon itself.

@@ -12,7 +12,7 @@ pub(super) fn describe(kind: &Kind) -> String {
     }
 }
 
-fn unknown(what: &str, name: &str, known: &[&str]) -> String {
+pub(super) fn unknown(what: &str, name: &str, known: &[&str]) -> String {
     let mut msg = format!("unknown {what} {name:?}");
     if let Some(best) = closest(name, known) {
         msg.push_str(&format!(", did you mean {best:?}?"));

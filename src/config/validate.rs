@@ -112,7 +112,7 @@ impl Validator<'_> {
         let kind = self.kind(at, e.kind.as_deref());
         let interval = self.interval(at, &e);
         let collectors = kind.map(|k| self.collectors(at, k, &e, interval));
-        let credentials = self.credentials(at, &e);
+        let credentials = self.credentials(at, kind, &e);
         if let (Some(k), Some(c)) = (kind, &credentials) {
             self.kind_accepts(at, k, c, e.api_key_file.is_some());
             if let Some(Some(collectors)) = &collectors {
@@ -167,7 +167,7 @@ impl Validator<'_> {
     }
 
     /// `kind_options` keys checked against the kind's, then the kind's own
-    /// parse (which also reads `active_users`).
+    /// parse (which also reads its own blocks, e.g. `active_users`).
     fn options(&mut self, at: &str, k: &'static dyn Kind, e: &TargetEntry) -> Option<Options> {
         let empty = BTreeMap::new();
         let kind_options = e.kind_options.as_ref().unwrap_or(&empty);
@@ -186,19 +186,19 @@ impl Validator<'_> {
                 ok = false;
             }
         }
+        let blocks = e
+            .kind_blocks()
+            .into_iter()
+            .filter(|(name, _)| k.blocks().contains(name))
+            .map(|(name, v)| (name, v.clone()))
+            .collect();
         let raw = RawOptions {
+            at,
             kind_options,
-            active_users: e.active_users.as_ref(),
+            blocks: &blocks,
         };
-        match k.parse_options(&raw) {
-            Ok(o) => ok.then_some(o),
-            Err(problems) => {
-                for (path, msg) in problems {
-                    self.problem(&format!("{at}.{path}"), &msg);
-                }
-                None
-            }
-        }
+        let options = k.parse_options(&raw, self);
+        options.filter(|_| ok)
     }
 
     fn labels(&mut self, at: &str, given: BTreeMap<String, String>) -> Vec<(String, String)> {

@@ -23,7 +23,9 @@ pub mod sps;
 mod target;
 pub mod transport;
 
-pub use target::{Credentials, OptionProblem, Options, RawOptions, Target};
+pub use target::{
+    decode_block, ConfigContext, Credentials, KindOptions, Options, RawOptions, Target,
+};
 pub use transport::Transport;
 
 /// A boxed, sendable future (what trait objects can return).
@@ -102,9 +104,31 @@ pub trait Kind: Send + Sync + std::fmt::Debug + 'static {
     fn option_keys(&self) -> &'static [&'static str] {
         &[]
     }
-    /// Its typed options, parsed once when the config is loaded.
-    fn parse_options(&self, _raw: &RawOptions<'_>) -> Result<Options, Vec<OptionProblem>> {
-        Ok(Options::default())
+    /// The target-level blocks only it reads (Connect Secure's
+    /// `active_users`, Security Controls' `kerberos`): the config passes
+    /// them through as written.
+    fn blocks(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Its typed options, parsed once when the config is loaded; problems
+    /// go to `cx` (then `None`).
+    fn parse_options(&self, _raw: &RawOptions<'_>, _cx: &mut dyn ConfigContext) -> Option<Options> {
+        Some(Options::default())
+    }
+    /// Credentials from one of its own [`Kind::blocks`] (`path` is where
+    /// the block is); `None` when it has problems (reported to `cx`).
+    fn parse_credentials(
+        &self,
+        block: &str,
+        path: &str,
+        _value: &serde_json::Value,
+        cx: &mut dyn ConfigContext,
+    ) -> Option<Credentials> {
+        cx.problem(
+            path,
+            &format!("{block} is not a credentials block of kind {}", self.name()),
+        );
+        None
     }
     /// The only paths its client may `POST` to (a documented login).
     fn login_post_paths(&self) -> &'static [&'static str] {

@@ -2,10 +2,10 @@
 //! options, typed and parsed once by the kind when the config is loaded.
 //! The kinds never see the rest of the configuration.
 
-use super::ics;
 use crate::secret::Secret;
 use std::any::Any;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// How the exporter authenticates to an appliance.
@@ -31,11 +31,26 @@ pub enum Credentials {
         /// Password.
         password: Secret,
     },
-    /// A Kerberos principal (`kerberos`), for `Negotiate`.
-    Kerberos(std::sync::Arc<super::isec::kerberos::KerberosCredentials>),
+    /// Credentials only one kind understands, read by it from its own
+    /// block ([`super::Kind::parse_credentials`]), e.g. a Kerberos
+    /// principal (`kerberos`) for Security Controls.
+    Kind {
+        /// The block they came from.
+        block: &'static str,
+        /// Typed by the kind; read back with [`Options::get`].
+        value: Options,
+    },
 }
 
 impl Credentials {
+    /// A kind's own credentials ([`Credentials::Kind`]) of type `T`.
+    pub fn kind_value<T: KindOptions>(&self) -> Option<&T> {
+        match self {
+            Credentials::Kind { value, .. } => value.get::<T>(),
+            _ => None,
+        }
+    }
+
     /// The config block these credentials came from (for "kind X
     /// authenticates with ..." errors).
     pub fn block(&self, from_file: bool) -> Option<&'static str> {
@@ -45,7 +60,7 @@ impl Credentials {
             Credentials::ApiKey(_) => Some("api_key"),
             Credentials::Basic { .. } => Some("basic_auth"),
             Credentials::RealmAuth { .. } => Some("realm_auth"),
-            Credentials::Kerberos(_) => Some("kerberos"),
+            Credentials::Kind { block, .. } => Some(block),
         }
     }
 }
@@ -112,14 +127,17 @@ impl std::fmt::Debug for Options {
 }
 
 /// What the config file says that only the target's kind interprets: the
-/// `kind_options` map and the `active_users` block (Connect Secure's
-/// paging, kept at the target level so the config format stays as it is).
+/// `kind_options` map and the target-level blocks the kind declares
+/// ([`super::Kind::blocks`], e.g. Connect Secure's `active_users`), as
+/// written.
 #[derive(Debug, Clone, Copy)]
 pub struct RawOptions<'a> {
+    /// Where the target is in the file (`targets[3]`), for problems.
+    pub at: &'a str,
     /// `kind_options`; keys were checked against [`super::Kind::option_keys`].
     pub kind_options: &'a BTreeMap<String, String>,
-    /// `active_users`.
-    pub active_users: Option<&'a ics::ActiveUsersConfig>,
+    /// The kind's own blocks that the target sets.
+    pub blocks: &'a BTreeMap<&'static str, serde_json::Value>,
 }
 
 impl RawOptions<'_> {
@@ -127,11 +145,67 @@ impl RawOptions<'_> {
     pub fn get(&self, key: &str) -> Option<&str> {
         self.kind_options.get(key).map(String::as_str)
     }
+
+    /// One of the kind's blocks, decoded strictly ([`decode_block`]).
+    pub fn block<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        known: &[&str],
+        cx: &mut dyn ConfigContext,
+    ) -> Option<Option<T>> {
+        match self.blocks.get(name) {
+            None => Some(None),
+            Some(v) => decode_block(&format!("{}.{name}", self.at), v, known, cx).map(Some),
+        }
+    }
 }
 
-/// A problem with a kind's option: the path below the target (e.g.
-/// `kind_options.session_max_age`) and the message.
-pub type OptionProblem = (String, String);
+/// What a kind may ask of the configuration while it reads its own
+/// settings: problems reported at their path, files resolved against the
+/// config's directory, secrets read. The config implements it; the kind
+/// never sees the config itself.
+pub trait ConfigContext {
+    /// Record a problem at `path` (e.g. `targets[0].kerberos.principal`).
+    fn problem(&mut self, path: &str, message: &str);
+    /// A key a block does not know, reported as the config's own unknown
+    /// keys are (with the closest known one suggested).
+    fn unknown_key(&mut self, path: &str, key: &str, known: &[&str]);
+    /// A file named in the config (relative to its directory).
+    fn read_file(&mut self, path: &str, file: &Path) -> Option<Vec<u8>>;
+    /// A password, inline (`password`) or from a file (`password_file`);
+    /// exactly one of them.
+    fn password(
+        &mut self,
+        path: &str,
+        inline: &Option<Secret>,
+        file: &Option<PathBuf>,
+    ) -> Option<Secret>;
+}
+
+/// A block as written, decoded into the kind's type: unknown keys are
+/// problems (as everywhere in the config), then serde's own checks.
+pub fn decode_block<T: serde::de::DeserializeOwned>(
+    at: &str,
+    value: &serde_json::Value,
+    known: &[&str],
+    cx: &mut dyn ConfigContext,
+) -> Option<T> {
+    if let Some(map) = value.as_object() {
+        let unknown: Vec<&String> = map
+            .keys()
+            .filter(|k| !known.contains(&k.as_str()))
+            .collect();
+        for key in &unknown {
+            cx.unknown_key(&format!("{at}.{key}"), key, known);
+        }
+        if !unknown.is_empty() {
+            return None;
+        }
+    }
+    serde_json::from_value(value.clone())
+        .map_err(|e| cx.problem(at, &e.to_string()))
+        .ok()
+}
 
 /// One target as its kind sees it.
 #[derive(Debug, Clone)]

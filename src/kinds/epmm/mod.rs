@@ -11,7 +11,7 @@
 
 use super::Transport;
 use super::{Appliance, BoxFuture, Collector, CollectorSpec, Kind};
-use super::{Credentials, OptionProblem, RawOptions, Target};
+use super::{ConfigContext, Credentials, RawOptions, Target};
 use crate::client::{ApiResponse, Auth};
 use crate::error::CollectError;
 use crate::exposition::Samples;
@@ -55,17 +55,24 @@ impl Kind for Epmm {
         &["admin_device_space_id"]
     }
 
-    fn parse_options(&self, raw: &RawOptions<'_>) -> Result<super::Options, Vec<OptionProblem>> {
+    fn parse_options(
+        &self,
+        raw: &RawOptions<'_>,
+        cx: &mut dyn ConfigContext,
+    ) -> Option<super::Options> {
         let admin_device_space_id = match raw.get("admin_device_space_id") {
             None => DEFAULT_SPACE,
-            Some(v) => v.parse::<u32>().map_err(|_| {
-                vec![(
-                    "kind_options.admin_device_space_id".to_owned(),
-                    format!("{v:?} is not a device space id (a number)"),
-                )]
-            })?,
+            Some(v) => v
+                .parse::<u32>()
+                .map_err(|_| {
+                    cx.problem(
+                        &format!("{}.kind_options.admin_device_space_id", raw.at),
+                        &format!("{v:?} is not a device space id (a number)"),
+                    )
+                })
+                .ok()?,
         };
-        Ok(super::Options::new(Options {
+        Some(super::Options::new(Options {
             admin_device_space_id,
         }))
     }

@@ -8,7 +8,7 @@
 
 use super::Transport;
 use super::{
-    Appliance, BoxFuture, Collector, CollectorSpec, Credentials, Kind, OptionProblem, RawOptions,
+    Appliance, BoxFuture, Collector, CollectorSpec, ConfigContext, Credentials, Kind, RawOptions,
     Target,
 };
 use crate::client::{ApiResponse, Auth};
@@ -100,16 +100,27 @@ impl Kind for Ics {
         &["api_key", "api_key_file", "realm_auth"]
     }
 
-    fn parse_options(&self, raw: &RawOptions<'_>) -> Result<super::Options, Vec<OptionProblem>> {
-        let au = raw.active_users.cloned().unwrap_or_default();
+    fn blocks(&self) -> &'static [&'static str] {
+        &["active_users"]
+    }
+
+    fn parse_options(
+        &self,
+        raw: &RawOptions<'_>,
+        cx: &mut dyn ConfigContext,
+    ) -> Option<super::Options> {
+        let au: ActiveUsersConfig = raw
+            .block("active_users", &["page_size", "max_records"], cx)?
+            .unwrap_or_default();
         let page_size = au.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
         if !(1..=10_000).contains(&page_size) {
-            return Err(vec![(
-                "active_users.page_size".into(),
-                "must be between 1 and 10000".into(),
-            )]);
+            cx.problem(
+                &format!("{}.active_users.page_size", raw.at),
+                "must be between 1 and 10000",
+            );
+            return None;
         }
-        Ok(super::Options::new(Options {
+        Some(super::Options::new(Options {
             page_size,
             max_records: au.max_records.unwrap_or(DEFAULT_MAX_RECORDS),
         }))
@@ -204,7 +215,7 @@ impl IcsAppliance {
                 Ok(resp)
             }
             Credentials::ApiKey(key) => self.api.get(path, Auth::ApiKey(key)).await,
-            Credentials::Basic { .. } | Credentials::Kerberos(_) => Err(CollectError::Auth(
+            Credentials::Basic { .. } | Credentials::Kind { .. } => Err(CollectError::Auth(
                 "basic_auth and kerberos are not Connect Secure credentials".into(),
             )),
             Credentials::RealmAuth { .. } => {

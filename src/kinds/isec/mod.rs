@@ -12,8 +12,8 @@
 
 use super::session::login_backoff;
 use super::Transport;
+use super::{decode_block, ConfigContext, Credentials, Options, Target};
 use super::{expect_ok, Appliance, BoxFuture, Collector, CollectorSpec, Kind};
-use super::{Credentials, Target};
 use crate::client::{ApiResponse, Auth};
 use crate::error::{CollectError, ParseError};
 use crate::exposition::Samples;
@@ -60,9 +60,32 @@ impl Kind for Isec {
         &["basic_auth", "kerberos"]
     }
 
+    fn blocks(&self) -> &'static [&'static str] {
+        &["kerberos"]
+    }
+
+    fn parse_credentials(
+        &self,
+        block: &str,
+        path: &str,
+        value: &serde_json::Value,
+        cx: &mut dyn ConfigContext,
+    ) -> Option<Credentials> {
+        debug_assert_eq!(block, "kerberos");
+        let file = decode_block(path, value, kerberos::config::KEYS, cx)?;
+        let k = kerberos::config::credentials(path, &file, cx)?;
+        Some(Credentials::Kind {
+            block: "kerberos",
+            value: Options::new(Arc::new(k)),
+        })
+    }
+
     fn appliance(&self, target: Target, api: Arc<dyn Transport>) -> Arc<dyn Appliance> {
-        let kerberos = match &target.credentials {
-            Credentials::Kerberos(k) => {
+        let kerberos = match target
+            .credentials
+            .kind_value::<Arc<kerberos::KerberosCredentials>>()
+        {
+            Some(k) => {
                 let host = url::Url::parse(api.base_url())
                     .ok()
                     .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()))

@@ -10,7 +10,7 @@
 use super::session::Session;
 use super::Transport;
 use super::{http_error, Appliance, BoxFuture, Collector, CollectorSpec, Kind};
-use super::{Credentials, OptionProblem, RawOptions, Target};
+use super::{ConfigContext, Credentials, RawOptions, Target};
 use crate::client::{ApiResponse, Auth};
 use crate::error::CollectError;
 use crate::exposition::Samples;
@@ -57,17 +57,23 @@ impl Kind for Sps {
         &["session_max_age"]
     }
 
-    fn parse_options(&self, raw: &RawOptions<'_>) -> Result<super::Options, Vec<OptionProblem>> {
+    fn parse_options(
+        &self,
+        raw: &RawOptions<'_>,
+        cx: &mut dyn ConfigContext,
+    ) -> Option<super::Options> {
         let session_max_age = match raw.get("session_max_age") {
             None => DEFAULT_MAX_AGE,
-            Some(v) => humantime::parse_duration(v).map_err(|e| {
-                vec![(
-                    "kind_options.session_max_age".to_owned(),
-                    format!("{v:?}: {e}"),
-                )]
-            })?,
+            Some(v) => humantime::parse_duration(v)
+                .map_err(|e| {
+                    cx.problem(
+                        &format!("{}.kind_options.session_max_age", raw.at),
+                        &format!("{v:?}: {e}"),
+                    )
+                })
+                .ok()?,
         };
-        Ok(super::Options::new(Options { session_max_age }))
+        Some(super::Options::new(Options { session_max_age }))
     }
 
     fn appliance(&self, target: Target, api: Arc<dyn Transport>) -> Arc<dyn Appliance> {

@@ -25,6 +25,7 @@
 //! | `KRB_AP_ERR_TKT_EXPIRED` (32) | `ticket_expired` |
 //! | no KDC answers (refused, silent, unreachable) | `kdc_unreachable` |
 
+pub mod config;
 pub mod kdc;
 pub mod keytab;
 

@@ -1,6 +1,5 @@
 use super::*;
 use crate::config::Config;
-use crate::kinds::Credentials;
 use std::path::Path;
 
 fn spn() -> Vec<String> {
@@ -91,7 +90,7 @@ fn kerberos_credentials_are_checked() {
     )
     .unwrap();
     let t = ok.target("c").unwrap().kind_target();
-    let Credentials::Kerberos(k) = &t.credentials else {
+    let Some(k) = t.credentials.kind_value::<Arc<KerberosCredentials>>() else {
         panic!("{:?}", t.credentials)
     };
     assert_eq!(
@@ -169,7 +168,8 @@ fn a_keytab_file_supplies_the_key() {
         format!("targets:\n  - name: c\n    url: https://c:3121\n    kind: isec\n    kerberos: {{ principal: {p}, keytab_file: svc.keytab, kdc: [dc1] }}\n")
     };
     let c = Config::from_yaml(&yaml("svc@CORP.TEST"), dir.path()).unwrap();
-    let Credentials::Kerberos(k) = c.target("c").unwrap().kind_target().credentials else {
+    let t = c.target("c").unwrap().kind_target();
+    let Some(k) = t.credentials.kind_value::<Arc<KerberosCredentials>>() else {
         panic!()
     };
     let KerberosSecret::Keytab(keys) = &k.secret else {

@@ -34,6 +34,8 @@ fn valid_label_name(name: &str) -> bool {
 pub(super) struct Validator<'a> {
     pub(super) problems: Vec<String>,
     pub(super) base: &'a Path,
+    /// `advisories_file:` or the built-in data, for the kinds' options.
+    pub(super) advisories: std::sync::Arc<crate::advisories::Advisories>,
 }
 
 impl Validator<'_> {
@@ -189,6 +191,7 @@ impl Validator<'_> {
         let raw = RawOptions {
             kind_options,
             active_users: e.active_users.as_ref(),
+            advisories: &self.advisories,
         };
         match k.parse_options(&raw) {
             Ok(o) => ok.then_some(o),

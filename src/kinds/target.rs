@@ -72,6 +72,8 @@ pub struct RawOptions<'a> {
     pub kind_options: &'a BTreeMap<String, String>,
     /// `active_users`.
     pub active_users: Option<&'a ics::ActiveUsersConfig>,
+    /// The advisory data (top-level `advisories_file:`, else the built-in).
+    pub advisories: &'a std::sync::Arc<crate::advisories::Advisories>,
 }
 
 impl RawOptions<'_> {

@@ -9,6 +9,7 @@
 use super::{
     Appliance, BoxFuture, CollectorSpec, Credentials, Kind, OptionProblem, RawOptions, Target,
 };
+use crate::advisories::{Advisories, Date, Product};
 use crate::client::{ApiClient, ApiResponse, Auth};
 use crate::error::{looks_like_html, CollectError, ParseError};
 use crate::exposition::Samples;
@@ -60,6 +61,10 @@ pub struct Options {
     pub page_size: usize,
     /// Active sessions read at most per poll.
     pub max_records: usize,
+    /// `kind_options.product`: the product line (trains differ), `ics` by default.
+    pub product: Product,
+    /// The advisory data the firmware's posture is judged against.
+    pub advisories: Arc<Advisories>,
 }
 
 impl Default for Options {
@@ -67,6 +72,8 @@ impl Default for Options {
         Options {
             page_size: DEFAULT_PAGE_SIZE,
             max_records: DEFAULT_MAX_RECORDS,
+            product: Product::Ics,
+            advisories: Advisories::builtin(),
         }
     }
 }
@@ -137,6 +144,10 @@ impl Kind for Ics {
         &["api_key", "api_key_file", "realm_auth"]
     }
 
+    fn option_keys(&self) -> &'static [&'static str] {
+        &["product"]
+    }
+
     fn parse_options(&self, raw: &RawOptions<'_>) -> Result<super::Options, Vec<OptionProblem>> {
         let au = raw.active_users.cloned().unwrap_or_default();
         let page_size = au.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
@@ -146,9 +157,20 @@ impl Kind for Ics {
                 "must be between 1 and 10000".into(),
             )]);
         }
+        let product = match raw.get("product") {
+            None => Product::Ics,
+            Some(p) => Product::parse(p).ok_or_else(|| {
+                vec![(
+                    "kind_options.product".into(),
+                    format!("{p:?} is not a product line (known: ics, ips, zta)"),
+                )]
+            })?,
+        };
         Ok(super::Options::Ics(Options {
             page_size,
             max_records: au.max_records.unwrap_or(DEFAULT_MAX_RECORDS),
+            product,
+            advisories: raw.advisories.clone(),
         }))
     }
 
@@ -508,7 +530,12 @@ impl IcsAppliance {
     async fn system_information(&self, out: &mut Samples) -> Result<(), CollectError> {
         let resp = expect_ok(self.get_authed("/api/v1/system/system-information").await?)?;
         let info = system_information::parse(&resp.body)?;
-        system_information::samples(&info, out);
+        let posture = system_information::Posture {
+            advisories: &self.options.advisories,
+            product: self.options.product,
+            today: Date::today(),
+        };
+        system_information::samples(&info, &posture, out);
         Ok(())
     }
 }

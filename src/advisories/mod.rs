@@ -528,13 +528,12 @@ impl Advisories {
         let Ok(mut v) = Version::parse(version) else {
             return unknown;
         };
-        match build.map(str::trim).filter(|b| !b.is_empty()) {
-            Some(b) => match parse_build(b) {
+        if let Some(b) = build.map(str::trim).filter(|b| !b.is_empty()) {
+            match parse_build(b) {
                 Some(b) if v.build.is_none_or(|x| x == b) => v.build = Some(b),
                 // Two different builds, or a build that is no number.
                 _ => return unknown,
-            },
-            None => {}
+            }
         }
         let Some(pd) = self.products.get(&product) else {
             return unknown;

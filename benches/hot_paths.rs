@@ -113,7 +113,13 @@ fn inventory(n: usize) -> Inventory {
             st.record(2, ok(), s.into_vec(), 3);
             st.record(3, ok(), Vec::new(), 3);
             let mut s = Samples::new();
-            system_information::samples(&sys, &mut s);
+            let db = ivanti_exporter::advisories::Advisories::builtin();
+            let posture = system_information::Posture {
+                advisories: &db,
+                product: ivanti_exporter::advisories::Product::Ics,
+                today: ivanti_exporter::advisories::Date::today(),
+            };
+            system_information::samples(&sys, &posture, &mut s);
             st.record(4, ok(), s.into_vec(), 3);
             st
         })

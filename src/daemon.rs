@@ -222,6 +222,7 @@ impl Daemon {
         let store = Arc::new(Store::new());
         let scheduler = Arc::new(Scheduler::new(store.clone()));
         scheduler.apply(&config).map_err(DaemonError::Schedule)?;
+        store.stats.set_advisories(config.advisories.clone());
         store.stats.reloaded(true);
         let ready = Arc::new(AtomicBool::new(true));
         let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
@@ -379,6 +380,7 @@ async fn reloader(
     while let Some(reply) = rx.recv().await {
         let result = source.load().and_then(|c| {
             scheduler.apply(&c)?;
+            store.stats.set_advisories(c.advisories.clone());
             if let Ok(mut p) = patterns.lock() {
                 *p = c.target_file_patterns.clone();
             }

@@ -54,7 +54,13 @@ pub fn run(name: &str, data: &[u8]) {
         }
         "ics_system_information" => {
             if let Ok(info) = system_information::parse(data) {
-                system_information::samples(&info, &mut out);
+                let db = crate::advisories::Advisories::builtin();
+                let posture = system_information::Posture {
+                    advisories: &db,
+                    product: crate::advisories::Product::Ics,
+                    today: crate::advisories::Date::today(),
+                };
+                system_information::samples(&info, &posture, &mut out);
             }
         }
         "sps_health_status" => {

@@ -46,6 +46,7 @@
 //!   `cli` for `simulate` and by [`demo`] for `--demo`); [`cli`], flag
 //!   parsing and dispatch (imported by nothing but `main.rs`).
 
+pub mod advisories;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -128,6 +128,19 @@ pub static CONNECTIONS_LIMITED: Desc = Desc::counter(
     &[],
 );
 
+/// `ivanti_advisories_info`.
+pub static ADVISORIES_INFO: Desc = Desc::gauge(
+    "ivanti_advisories_info",
+    "The advisory data in force (built-in or advisories_file): the CISA KEV catalog version it was checked against, value 1",
+    &["catalog_version"],
+);
+/// `ivanti_advisories_updated_timestamp_seconds`.
+pub static ADVISORIES_UPDATED: Desc = Desc::gauge(
+    "ivanti_advisories_updated_timestamp_seconds",
+    "Unix time of the day the advisory data in force was last curated (its updated: field)",
+    &[],
+);
+
 /// The exporter's own metrics, in output order.
 pub static SELF_METRICS: &[&Desc] = &[
     &BUILD_INFO,
@@ -140,6 +153,8 @@ pub static SELF_METRICS: &[&Desc] = &[
     &RELOAD_TIME,
     &RELOAD_FAILURES,
     &CONNECTIONS_LIMITED,
+    &ADVISORIES_INFO,
+    &ADVISORIES_UPDATED,
 ];
 
 /// Every metric family the exporter can publish, sorted by name.
@@ -296,6 +311,19 @@ fn render_self(enc: &mut Encoder<'_>, stats: &ExporterStats, targets: usize) {
         enc.family(desc);
         enc.series("", "", value);
     }
+    let advisories = stats
+        .advisories
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if let Some(a) = advisories {
+        let mut labels = String::new();
+        crate::exposition::push_label(&mut labels, "catalog_version", &a.catalog_version);
+        enc.family(&ADVISORIES_INFO);
+        enc.series("", &labels, 1.0);
+        enc.family(&ADVISORIES_UPDATED);
+        enc.series("", "", a.updated.unix_seconds() as f64);
+    }
     for (desc, value) in crate::process::read().samples() {
         enc.family(desc);
         enc.series("", "", value);
@@ -430,7 +458,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::exposition::Samples;
-    use crate::kinds::ics::{active_users, cluster, healthcheck};
+    use crate::kinds::ics::{active_users, cluster, healthcheck, system_information};
     use crate::store::PollOutcome;
     use std::time::Duration;
 
@@ -446,7 +474,7 @@ mod tests {
     /// label) and one whose collectors failed.
     fn inventory() -> Inventory {
         let config = Config::from_yaml(
-            "defaults:\n  collectors: [healthcheck, active_users, cluster]\n  api_key: k\ntargets:\n  - name: vpn-fra-1\n    url: https://vpn-fra-1.example.net\n    labels: { site: \"Frankfurt \\\"A\\\" \\\\ ü\\nrack\" }\n  - name: vpn-nyc-1\n    url: https://vpn-nyc-1.example.net\n",
+            "defaults:\n  collectors: [healthcheck, active_users, cluster, system_information]\n  api_key: k\ntargets:\n  - name: vpn-fra-1\n    url: https://vpn-fra-1.example.net\n    labels: { site: \"Frankfurt \\\"A\\\" \\\\ ü\\nrack\" }\n  - name: vpn-nyc-1\n    url: https://vpn-nyc-1.example.net\n",
             std::path::Path::new("."),
         )
         .unwrap();
@@ -478,6 +506,19 @@ mod tests {
             .unwrap();
         cluster::samples(&c, &mut s);
         healthy.record(2, ok(8), s.into_vec(), 3);
+        // The guide's 9.1R7/6087 with rollback 9.1R6/5801 (seed 000), judged
+        // against the built-in advisory data on a fixed day.
+        let mut s = Samples::new();
+        let info =
+            system_information::parse(&fixture("api/v1/system/system-information.json")).unwrap();
+        let db = crate::advisories::Advisories::builtin();
+        let posture = system_information::Posture {
+            advisories: &db,
+            product: crate::advisories::Product::Ics,
+            today: crate::advisories::Date::parse("2026-12-05").unwrap(),
+        };
+        system_information::samples(&info, &posture, &mut s);
+        healthy.record(3, ok(20), s.into_vec(), 3);
         let failing = Arc::new(TargetState::new(config.targets[1].clone()));
         for (i, e) in [
             CollectError::Timeout("x".into()),

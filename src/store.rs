@@ -208,9 +208,16 @@ pub struct ExporterStats {
     pub scrapes: AtomicU64,
     /// Connections that waited for a free slot (`--web.max-connections`).
     pub http_connections_limited: AtomicU64,
+    /// The advisory data in force (`ivanti_advisories_*`); set on (re)load.
+    pub advisories: std::sync::Mutex<Option<Arc<crate::advisories::Advisories>>>,
 }
 
 impl ExporterStats {
+    /// The advisory data of the configuration now in force.
+    pub fn set_advisories(&self, a: Arc<crate::advisories::Advisories>) {
+        *self.advisories.lock().unwrap_or_else(|p| p.into_inner()) = Some(a);
+    }
+
     /// Note a (re)load.
     pub fn reloaded(&self, ok: bool) {
         self.reload_ok.store(ok as i64, Ordering::Relaxed);

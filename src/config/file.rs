@@ -212,4 +212,8 @@ pub struct FileConfig {
     /// lists of target entries, re-read when they change and on reload.
     #[serde(default)]
     pub target_files: Vec<String>,
+    /// A replacement for the built-in advisory data (firmware security
+    /// posture), relative to this file; validated at load.
+    #[serde(default)]
+    pub advisories_file: Option<PathBuf>,
 }

@@ -95,7 +95,18 @@ impl Config {
         let mut v = Validator {
             problems: Vec::new(),
             base,
+            advisories: crate::advisories::Advisories::builtin(),
         };
+        if let Some(path) = &file.advisories_file {
+            match crate::advisories::Advisories::load(&base.join(path)) {
+                Ok(a) => v.advisories = std::sync::Arc::new(a),
+                Err(e) => {
+                    for p in e.0 {
+                        v.problem("advisories_file", &p);
+                    }
+                }
+            }
+        }
         let global = GlobalConfig {
             max_concurrent_polls: file
                 .global
@@ -164,6 +175,7 @@ impl Config {
                 global,
                 targets,
                 target_file_patterns: Vec::new(),
+                advisories: v.advisories,
             })
         } else {
             Err(ConfigError {

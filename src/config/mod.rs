@@ -149,7 +149,7 @@ impl Default for GlobalConfig {
 }
 
 /// A validated configuration.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Daemon settings.
     pub global: GlobalConfig,
@@ -157,6 +157,19 @@ pub struct Config {
     pub targets: Vec<Arc<TargetConfig>>,
     /// `target_files` patterns, absolute.
     pub target_file_patterns: Vec<PathBuf>,
+    /// The advisory data: `advisories_file`, else the built-in.
+    pub advisories: Arc<crate::advisories::Advisories>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            global: GlobalConfig::default(),
+            targets: Vec::new(),
+            target_file_patterns: Vec::new(),
+            advisories: crate::advisories::Advisories::builtin(),
+        }
+    }
 }
 
 impl Config {

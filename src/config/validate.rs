@@ -34,6 +34,8 @@ fn valid_label_name(name: &str) -> bool {
 pub(super) struct Validator<'a> {
     pub(super) problems: Vec<String>,
     pub(super) base: &'a Path,
+    /// `advisories_file:` or the built-in data, for the kinds' options.
+    pub(super) advisories: std::sync::Arc<crate::advisories::Advisories>,
 }
 
 impl Validator<'_> {
@@ -192,10 +194,12 @@ impl Validator<'_> {
             .filter(|(name, _)| k.blocks().contains(name))
             .map(|(name, v)| (name, v.clone()))
             .collect();
+        let advisories = self.advisories.clone();
         let raw = RawOptions {
             at,
             kind_options,
             blocks: &blocks,
+            advisories: &advisories,
         };
         let options = k.parse_options(&raw, self);
         options.filter(|_| ok)

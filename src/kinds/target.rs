@@ -138,6 +138,8 @@ pub struct RawOptions<'a> {
     pub kind_options: &'a BTreeMap<String, String>,
     /// The kind's own blocks that the target sets.
     pub blocks: &'a BTreeMap<&'static str, serde_json::Value>,
+    /// The advisory data (top-level `advisories_file:`, else the built-in).
+    pub advisories: &'a std::sync::Arc<crate::advisories::Advisories>,
 }
 
 impl RawOptions<'_> {

@@ -398,10 +398,12 @@ impl View<'_> {
     /// `GET /api/v1/system/system-information`.
     pub fn system_information(&self) -> Value {
         let old = self.old();
-        let (version, build, rollback) = if old {
-            ("9.1R7", "6087", "9.1R6")
+        // Version/build pairs of the public build lists (22.7R2.3 is
+        // 3431; 3191 is 22.7R2.1) and of the guide's sample.
+        let (version, build, rollback, rollback_build) = if old {
+            ("9.1R7", "6087", "9.1R6", "5801")
         } else {
-            ("22.7R2.3", "3191", "22.7R1")
+            ("22.7R2.3", "3431", "22.7R2.1", "3191")
         };
         let model = ["PSA-3000", "PSA-5000", "PSA-7000v"][(self.seed % 3) as usize];
         let mut info = json!({
@@ -417,7 +419,7 @@ impl View<'_> {
             }
         }
         json!({
-            "rollback-partition-information": { "build": "5801", "os-name": "ive-sa", "os-version": rollback },
+            "rollback-partition-information": { "build": rollback_build, "os-name": "ive-sa", "os-version": rollback },
             "software-inventory": { "software": { "build": build, "name": "IVE-OS", "type": "operating-system", "version": version } },
             "system-information": info,
         })

@@ -54,7 +54,10 @@ async fn serves_every_endpoint_in_the_guides_shapes() {
         assert!(h.cpu_percent.is_some());
         let (s, b) = get(&c, a, "/api/v1/system/system-information", key).await;
         assert_eq!(s, 200);
-        assert_eq!(system_information::parse(&b).unwrap().host_name, a.name());
+        assert_eq!(
+            system_information::parse(&b).unwrap().info.host_name,
+            a.name()
+        );
         let (s, b) = get(&c, a, "/api/v1/cluster", key).await;
         match Profile::for_index(i) {
             Profile::ClusterActivePassive | Profile::ClusterActiveActive => {

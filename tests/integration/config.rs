@@ -74,7 +74,8 @@ fn defaults_merge_into_targets() {
         fra.options,
         ivanti_exporter::kinds::Options::new(ivanti_exporter::kinds::ics::Options {
             page_size: 100,
-            max_records: 500
+            max_records: 500,
+            ..Default::default()
         })
     );
     let intervals: Vec<_> = fra

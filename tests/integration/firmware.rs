@@ -175,3 +175,86 @@ async fn a_pinned_self_signed_ca_true_certificate_is_accepted() {
         Some(67_090_118_400.0)
     );
 }
+
+/// The security posture of a simulated 22.7R2.3 (build 3431) with rollback
+/// 22.7R2.1 (build 3191), worked by hand from the advisories: CVE-2025-0282
+/// affects ICS 22.7R2 before 22.7R2.5, CVE-2025-22457 ICS 22.7R2 before
+/// 22.7R2.6, both in KEV; the January 2024 chain ended at 22.6R2. Both
+/// images: exactly those two. 22.7 has no end of support in the data; 3431
+/// is 22.7R2.3's build. And no request beyond the collectors' own.
+#[tokio::test(flavor = "multi_thread")]
+async fn firmware_posture_of_a_22_7r2_3_appliance_comes_from_the_poll_alone() {
+    let fleet = fleet(1).await;
+    let a = fleet.appliance(0);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(&fleet, dir.path());
+    let exp = Exporter::start_in(dir, &config_for(&fleet, &ca, "", |_| String::new()), &[]);
+    let t = a.name().to_owned();
+    let m = exp
+        .wait_for("firmware posture", WAIT, |m| {
+            m.has("ivanti_firmware_status_unknown", &[("target", &t)])
+        })
+        .await;
+    let want = ["CVE-2025-0282", "CVE-2025-22457"];
+    for image in ["running", "rollback"] {
+        let mut got: Vec<(String, String)> = m
+            .find(
+                "ivanti_firmware_vulnerable",
+                &[("target", &t), ("image", image)],
+            )
+            .iter()
+            .map(|s| (s.labels["cve"].clone(), s.labels["kev"].clone()))
+            .collect();
+        got.sort();
+        let expected: Vec<(String, String)> = want
+            .iter()
+            .map(|c| (c.to_string(), "true".to_owned()))
+            .collect();
+        assert_eq!(got, expected, "{image}");
+        assert_eq!(
+            m.get(
+                "ivanti_firmware_vulnerabilities",
+                &[("target", &t), ("image", image), ("kev", "true")]
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            m.get(
+                "ivanti_firmware_status_unknown",
+                &[("target", &t), ("image", image)]
+            ),
+            Some(0.0)
+        );
+    }
+    assert_eq!(
+        m.get(
+            "ivanti_firmware_info",
+            &[
+                ("target", &t),
+                ("image", "running"),
+                ("version", "22.7R2.3"),
+                ("build", "3431")
+            ]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("ivanti_firmware_build_mismatch", &[("target", &t)]),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get("ivanti_firmware_end_of_support", &[("target", &t)]),
+        Some(0.0)
+    );
+    // Only the collectors' GETs: nothing that looks like a probe.
+    let stats = a.stats();
+    for (method, path) in stats.by_method_path.keys() {
+        assert_eq!(method, "GET", "{method} {path}");
+        assert!(
+            path.starts_with("/api/v1/system/")
+                || path.starts_with("/api/v1/cluster")
+                || path.starts_with("/api/v1/license/"),
+            "unexpected request {path}"
+        );
+    }
+}

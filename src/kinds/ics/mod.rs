@@ -11,6 +11,7 @@ use super::{
     Appliance, BoxFuture, Collector, CollectorSpec, ConfigContext, Credentials, Kind, RawOptions,
     Target,
 };
+use crate::advisories::{Advisories, Product};
 use crate::client::{ApiResponse, Auth};
 use crate::error::{CollectError, ParseError};
 use crate::exposition::Samples;
@@ -64,6 +65,10 @@ pub struct Options {
     pub page_size: usize,
     /// Active sessions read at most per poll.
     pub max_records: usize,
+    /// `kind_options.product`: the product line (trains differ), `ics` by default.
+    pub product: Product,
+    /// The advisory data the firmware's posture is judged against.
+    pub advisories: Arc<Advisories>,
 }
 
 impl Default for Options {
@@ -71,6 +76,8 @@ impl Default for Options {
         Options {
             page_size: DEFAULT_PAGE_SIZE,
             max_records: DEFAULT_MAX_RECORDS,
+            product: Product::Ics,
+            advisories: Advisories::builtin(),
         }
     }
 }
@@ -104,6 +111,10 @@ impl Kind for Ics {
         &["active_users"]
     }
 
+    fn option_keys(&self) -> &'static [&'static str] {
+        &["product"]
+    }
+
     fn parse_options(
         &self,
         raw: &RawOptions<'_>,
@@ -120,9 +131,24 @@ impl Kind for Ics {
             );
             return None;
         }
+        let product = match raw.get("product") {
+            None => Product::Ics,
+            Some(p) => match Product::parse(p) {
+                Some(p) => p,
+                None => {
+                    cx.problem(
+                        &format!("{}.kind_options.product", raw.at),
+                        &format!("{p:?} is not a product line (known: ics, ips, zta)"),
+                    );
+                    return None;
+                }
+            },
+        };
         Some(super::Options::new(Options {
             page_size,
             max_records: au.max_records.unwrap_or(DEFAULT_MAX_RECORDS),
+            product,
+            advisories: raw.advisories.clone(),
         }))
     }
 

@@ -44,6 +44,7 @@ fn paging(page_size: usize, max_records: usize) -> Options {
     Options {
         page_size,
         max_records,
+        ..Options::default()
     }
 }
 

@@ -119,9 +119,7 @@ impl ApiClient {
                 .filter_map(|v: &HeaderValue| v.to_str().ok())
         };
         let content_type = all(CONTENT_TYPE).next().map(str::to_owned);
-        let retry_after = all(RETRY_AFTER)
-            .next()
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let retry_after = all(RETRY_AFTER).next().and_then(retry_after_seconds);
         let set_cookie = all(SET_COOKIE).map(|v| Secret::new(v.to_owned())).collect();
         let www_authenticate = all(WWW_AUTHENTICATE).map(str::to_owned).collect();
         let declared = all(CONTENT_LENGTH)
@@ -184,4 +182,40 @@ fn sensitive(v: &str) -> Result<HeaderValue, CollectError> {
         .map_err(|_| CollectError::Auth("credential is not a valid header value".into()))?;
     h.set_sensitive(true);
     Ok(h)
+}
+
+/// `Retry-After` in seconds: its delay form (`120`), or its HTTP-date form
+/// (`Wed, 21 Oct 2026 07:28:00 GMT`, RFC 9110 section 10.2.3) as the
+/// seconds from now to then (0 when it is past).
+pub(super) fn retry_after_seconds(value: &str) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .map_or(0, |d| d.as_secs_f64().ceil() as u64),
+    )
+}
+
+#[cfg(test)]
+mod retry_after_tests {
+    use super::retry_after_seconds;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn both_forms_of_retry_after_are_read() {
+        assert_eq!(retry_after_seconds("120"), Some(120));
+        assert_eq!(retry_after_seconds(" 0 "), Some(0));
+        // An HTTP-date 90 s from now: 89 or 90 s (the second it was made in).
+        let at = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(90));
+        let secs = retry_after_seconds(&at).unwrap();
+        assert!((89..=90).contains(&secs), "{at}: {secs}");
+        assert_eq!(
+            retry_after_seconds("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(0)
+        );
+        assert_eq!(retry_after_seconds("soon"), None);
+    }
 }

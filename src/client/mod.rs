@@ -83,7 +83,7 @@ pub struct ApiResponse {
     pub content_type: Option<String>,
     /// The body.
     pub body: Vec<u8>,
-    /// `Retry-After` in seconds (the delay form; an HTTP date is ignored).
+    /// `Retry-After` in seconds (the delay form, or an HTTP date as the seconds until it).
     pub retry_after: Option<u64>,
     /// `Set-Cookie` values (session tokens: kept secret).
     pub set_cookie: Vec<Secret>,

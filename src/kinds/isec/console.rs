@@ -14,12 +14,13 @@
 //! object with `version`/`consoleVersion`. Anything else is a `parse`
 //! error, never a guess.
 
-use super::{IsecAppliance, API};
+use super::{IsecAppliance, API, MAX_PAGES};
 use crate::error::CollectError;
 use crate::error::{parse_json, ParseError};
 use crate::exposition::{Desc, Samples};
 use crate::kinds::{expect_ok, Collector, CollectorSpec};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// `ivanti_isec_console_info`
 pub static INFO: Desc = Desc::gauge(
@@ -196,16 +197,31 @@ async fn poll_inventory(a: &IsecAppliance, out: &mut Samples) -> Result<(), Coll
     Ok(())
 }
 
+/// Every page of the operations list, following `links.next` as the
+/// agents and machines lists do (at most [`MAX_PAGES`] pages).
 async fn poll_operations(a: &IsecAppliance, out: &mut Samples) -> Result<(), CollectError> {
-    // Not documented as a list (only `/operations/{id}`): a console
-    // without it has nothing to report here.
-    let r = a.get(&format!("{API}/operations")).await?;
-    if matches!(r.status, 404 | 405) {
-        return Ok(());
+    let mut path = format!("{API}/operations");
+    let mut by: BTreeMap<String, f64> = BTreeMap::new();
+    for page in 0..MAX_PAGES {
+        let r = a.get(&path).await?;
+        // Not documented as a list (only `/operations/{id}`): a console
+        // without it has nothing to report here.
+        if page == 0 && matches!(r.status, 404 | 405) {
+            return Ok(());
+        }
+        let r = expect_ok(r)?;
+        for (status, n) in parse_operations(&r.body)? {
+            *by.entry(status).or_default() += n;
+        }
+        match parse_page(&r.body, API)?.next {
+            Some(next) => path = next,
+            None => {
+                operation_samples(&by.into_iter().collect::<Vec<_>>(), out);
+                return Ok(());
+            }
+        }
     }
-    let r = expect_ok(r)?;
-    operation_samples(&parse_operations(&r.body)?, out);
-    Ok(())
+    Err(ParseError::TooManyPages(MAX_PAGES).into())
 }
 
 #[cfg(test)]

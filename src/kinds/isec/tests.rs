@@ -85,3 +85,28 @@ async fn a_console_without_the_operations_list_reports_nothing() {
     t.finish();
     assert!(out.is_empty());
 }
+
+/// A console that does list `/operations` with `links.next` (issue 23):
+/// every page is counted, by status.
+#[tokio::test(start_paused = true)]
+async fn operations_follow_links_next() {
+    let p2 = format!("{API}/operations?count=2&start=2");
+    let first = serde_json::json!({
+        "count": 2,
+        "value": [{"status": "Complete"}, {"status": "Running"}],
+        "links": {"next": {"href": format!("https://console.example:3121{p2}")}},
+    });
+    let second = serde_json::json!({"count": 1, "value": [{"status": "Complete"}]});
+    let (a, t) = appliance(vec![
+        get(&format!("{API}/operations"), 200, first.to_string()),
+        get(&p2, 200, second.to_string()),
+    ]);
+    let mut out = Samples::default();
+    a.collect("operations", &mut out).await.unwrap();
+    t.finish();
+    assert_eq!(
+        out.value_of("ivanti_isec_operations", "Complete"),
+        Some(2.0)
+    );
+    assert_eq!(out.value_of("ivanti_isec_operations", "Running"), Some(1.0));
+}

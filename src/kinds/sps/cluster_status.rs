@@ -164,10 +164,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Node>, ParseError> {
                     .and_then(Value::as_object)
                     .map(health_status::from_object),
                 sync_status,
-                last_seen: s("last_seen")
-                    .and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok())
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_secs_f64()),
+                last_seen: s("last_seen").as_deref().and_then(timestamp),
                 warnings: m
                     .get("configuration_sync")
                     .and_then(|c| c.get("issues"))
@@ -255,6 +252,20 @@ async fn poll(a: &SpsAppliance, out: &mut Samples) -> Result<(), CollectError> {
     Ok(())
 }
 
+/// An RFC 3339 time as Unix seconds: `Z` or a UTC offset (`+01:00`), or
+/// no zone at all (read as UTC, as the guide's samples are).
+fn timestamp(t: &str) -> Option<f64> {
+    let t = t.trim();
+    if let Ok(at) = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339) {
+        return Some(at.unix_timestamp_nanos() as f64 / 1e9);
+    }
+    humantime::parse_rfc3339_weak(t)
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs_f64())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +331,16 @@ mod tests {
             assert_eq!(cm, Some(1.0));
             out.value_of("oneidentity_sps_cluster_node_up", "node=\"m1\"")
         };
+        // The same instant with a UTC offset, or with no zone (UTC).
+        for same in [
+            "2018-02-08T10:00:30Z",
+            "2018-02-08T11:00:30+01:00",
+            "2018-02-08T04:30:30-05:30",
+            "2018-02-08T10:00:30",
+        ] {
+            assert_eq!(timestamp(same), Some(1_518_084_030.0), "{same}");
+        }
+        assert_eq!(timestamp("yesterday"), None);
         let seen = r#","last_seen":"2018-02-08T10:00:30Z""#;
         // 5 minutes after last_seen: still up; 5 minutes and 1 second: down.
         assert_eq!(up_at(member(seen), 1_518_084_030.0 + 300.0), Some(1.0));

@@ -108,9 +108,20 @@ struct ServiceTicket {
     renew_at: SystemTime,
 }
 
-/// The cached ticket, or the last failure to get one.
+/// The ticket-granting ticket: the AS reply and its decrypted part.
+struct Tgt {
+    as_rep: AsRep,
+    part: EncKdcRepPart,
+    renew_at: SystemTime,
+}
+
+/// The cached tickets, or the last failure to get a service ticket. The
+/// TGT is kept until it is about to expire, so a failed TGS exchange (an
+/// unknown service principal, a KDC that did not answer) is retried
+/// without a new AS exchange: the account's password is not tried again.
 #[derive(Default)]
 struct Cache {
+    tgt: Option<Arc<Tgt>>,
     ticket: Option<Arc<ServiceTicket>>,
     failed: Option<(Instant, CollectError)>,
 }
@@ -179,13 +190,11 @@ impl KerberosClient {
             .filter(|t| SystemTime::now() < t.renew_at)
         {
             Some(t) => t,
-            None => match self.new_ticket().await {
+            None => match self.new_ticket(&mut cache.tgt).await {
                 Ok(t) => {
                     let t = Arc::new(t);
-                    *cache = Cache {
-                        ticket: Some(t.clone()),
-                        failed: None,
-                    };
+                    cache.ticket = Some(t.clone());
+                    cache.failed = None;
                     t
                 }
                 Err(e) => {
@@ -201,9 +210,26 @@ impl KerberosClient {
         ))
     }
 
-    /// AS then TGS exchange.
-    async fn new_ticket(&self) -> Result<ServiceTicket, CollectError> {
-        let (as_rep, tgt) = self.as_exchange().await?;
+    /// The TGT (cached, or from an AS exchange) then a TGS exchange.
+    async fn new_ticket(
+        &self,
+        cached: &mut Option<Arc<Tgt>>,
+    ) -> Result<ServiceTicket, CollectError> {
+        let fresh = cached.clone().filter(|t| SystemTime::now() < t.renew_at);
+        let t = match fresh {
+            Some(t) => t,
+            None => {
+                let (as_rep, part) = self.as_exchange().await?;
+                let t = Arc::new(Tgt {
+                    renew_at: renew_at(&part)?,
+                    as_rep,
+                    part,
+                });
+                *cached = Some(t.clone());
+                t
+            }
+        };
+        let (as_rep, tgt) = (&t.as_rep, &t.part);
         let mut enc = EncryptionParams::default_for_client();
         enc.encryption_type = Some(key_type(&tgt.key.0)?);
         let tgt_key: sspi::Secret<Vec<u8>> = tgt.key.0.key_value.0 .0.clone().into();
@@ -229,7 +255,7 @@ impl KerberosClient {
         .map_err(|e| sspi_error("TGS-REQ", e))?;
         let reply = self.kdc(&der(&tgs_req)?).await?;
         let tgs_rep: TgsRep =
-            picky_asn1_der::from_bytes(&reply).map_err(|_| kdc_error(&reply, "TGS"))?;
+            picky_asn1_der::from_bytes(&reply).map_err(|_| self.tgs_error(&reply))?;
         let cipher = key_type(&tgt.key.0)?.cipher();
         let plain = cipher
             .decrypt(
@@ -247,6 +273,21 @@ impl KerberosClient {
             renew_at: renew_at(&part)?,
             reply: tgs_rep,
         })
+    }
+
+    /// A TGS exchange's KRB-ERROR; an unknown service principal is named
+    /// (a principal name is not a secret), so the operator sees which one
+    /// to register or to set as `kerberos.service_principal`.
+    fn tgs_error(&self, reply: &[u8]) -> CollectError {
+        match picky_asn1_der::from_bytes::<KrbError>(reply) {
+            Ok(e) if e.0.error_code.0 == code::KDC_ERR_S_PRINCIPAL_UNKNOWN => {
+                CollectError::Auth(format!(
+                    "KDC (TGS exchange): the console's service principal {}@{} is unknown to the KDC: register it for the console's account (setspn -S {} <account>) or set kerberos.service_principal",
+                    self.spn, self.creds.realm, self.spn
+                ))
+            }
+            _ => kdc_error(reply, "TGS"),
+        }
     }
 
     /// The AS exchange: first without pre-authentication, to learn the
@@ -281,6 +322,22 @@ impl KerberosClient {
                 Ok(e) if e.0.error_code.0 == code::KDC_ERR_PREAUTH_REQUIRED => {
                     if let Ok(Some(s)) = gen_salt(&e) {
                         salt = s;
+                    }
+                    // Send nothing the KDC did not offer: a timestamp
+                    // under a key it does not hold is a failed logon with
+                    // the right password, counted toward lockout.
+                    let offered = offered_etypes(&e);
+                    if !offered.is_empty() {
+                        let Some((aes, aes_salt)) =
+                            offered.iter().find(|(etype, _)| matches!(etype, 17 | 18))
+                        else {
+                            return Err(no_aes_keys());
+                        };
+                        enctype =
+                            CipherSuite::try_from(*aes as usize).map_err(|_| no_aes_keys())?;
+                        if let Some(s) = aes_salt {
+                            salt = s.clone();
+                        }
                     }
                     enctype = self.keytab_enctype().unwrap_or(enctype);
                     pa = self.pa_data(true, &salt, &enctype)?;
@@ -391,6 +448,53 @@ impl KerberosClient {
     }
 }
 
+/// The error for an account whose keys the KDC offers are none of AES's.
+fn no_aes_keys() -> CollectError {
+    CollectError::Auth(NO_AES_KEYS.to_owned())
+}
+
+const NO_AES_KEYS: &str = "Kerberos: this account has no AES keys: enable AES for it (msDS-SupportedEncryptionTypes) and reset its password";
+
+/// The enctypes (with their salts) a KDC offers in the `PA-ETYPE-INFO2`
+/// of a `KDC_ERR_PREAUTH_REQUIRED` (RFC 4120 §5.2.7.5), in its order of
+/// preference; empty when it names none.
+fn offered_etypes(e: &KrbError) -> Vec<(i64, Option<String>)> {
+    use picky_asn1::wrapper::Asn1SequenceOf;
+    use picky_krb::data_types::{EtypeInfo2, PaData};
+    let Some(e_data) = e.0.e_data.0.as_ref() else {
+        return Vec::new();
+    };
+    let Ok(pa_datas) = picky_asn1_der::from_bytes::<Asn1SequenceOf<PaData>>(&e_data.0 .0) else {
+        return Vec::new();
+    };
+    let Some(info) = pa_datas
+        .0
+        .into_iter()
+        .find(|p| p.padata_type.0 .0 == picky_krb::constants::types::PA_ETYPE_INFO2_TYPE)
+    else {
+        return Vec::new();
+    };
+    let Ok(entries) = picky_asn1_der::from_bytes::<EtypeInfo2>(&info.padata_data.0 .0) else {
+        return Vec::new();
+    };
+    entries
+        .0
+        .into_iter()
+        .map(|entry| {
+            let etype = entry
+                .etype
+                .0
+                .as_unsigned_bytes_be()
+                .iter()
+                .fold(0i64, |n, b| {
+                    n.saturating_mul(256).saturating_add(i64::from(*b))
+                });
+            let salt = entry.salt.0.map(|s| s.0.to_string());
+            (etype, salt)
+        })
+        .collect()
+}
+
 fn gen_salt(e: &KrbError) -> Result<Option<String>, sspi::Error> {
     sspi::kerberos::client::extractors::extract_salt_from_krb_error(e)
 }
@@ -493,6 +597,8 @@ pub fn krb_error(e: &KrbError, from: &str) -> CollectError {
         code::KDC_ERR_C_PRINCIPAL_UNKNOWN => "the exporter's principal is unknown to the KDC",
         code::KDC_ERR_CLIENT_REVOKED => "the exporter's account is disabled or locked out",
         code::KDC_ERR_KEY_EXPIRED => "the exporter's password has expired",
+        // What Active Directory answers an account with only RC4 keys.
+        code::KDC_ERR_ETYPE_NOSUPP => NO_AES_KEYS.trim_start_matches("Kerberos: "),
         code::KDC_ERR_S_PRINCIPAL_UNKNOWN => {
             "the console's service principal is unknown to the KDC (set kerberos.service_principal)"
         }

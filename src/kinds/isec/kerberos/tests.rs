@@ -202,3 +202,177 @@ proptest::proptest! {
         let _ = console_error(&base64::engine::general_purpose::STANDARD.encode(&token));
     }
 }
+
+/// A bare KRB-ERROR as a KDC sends it, with `e_data` (DER of METHOD-DATA).
+fn kdc_krb_error(code: u32, e_data: Option<Vec<u8>>) -> Vec<u8> {
+    use picky_asn1::date::GeneralizedTime;
+    use picky_asn1::restricted_string::IA5String;
+    use picky_asn1::wrapper::{
+        Asn1SequenceOf, ExplicitContextTag0, ExplicitContextTag1, ExplicitContextTag10,
+        ExplicitContextTag12, ExplicitContextTag4, ExplicitContextTag5, ExplicitContextTag6,
+        ExplicitContextTag9, IntegerAsn1, OctetStringAsn1, Optional,
+    };
+    use picky_krb::data_types::{KerberosStringAsn1, PrincipalName};
+    use picky_krb::messages::KrbErrorInner;
+    let s = |v: &str| KerberosStringAsn1::from(IA5String::from_string(v.to_owned()).unwrap());
+    let error = KrbError::from(KrbErrorInner {
+        pvno: ExplicitContextTag0::from(IntegerAsn1::from(vec![5])),
+        msg_type: ExplicitContextTag1::from(IntegerAsn1::from(vec![30])),
+        ctime: Optional::from(None),
+        cusec: Optional::from(None),
+        stime: ExplicitContextTag4::from(KerberosTime::from(GeneralizedTime::from(
+            time::OffsetDateTime::now_utc(),
+        ))),
+        susec: ExplicitContextTag5::from(IntegerAsn1::from(vec![0])),
+        error_code: ExplicitContextTag6::from(code),
+        crealm: Optional::from(None),
+        cname: Optional::from(None),
+        realm: ExplicitContextTag9::from(s("CORP.TEST")),
+        sname: ExplicitContextTag10::from(PrincipalName {
+            name_type: ExplicitContextTag0::from(IntegerAsn1::from(vec![2])),
+            name_string: ExplicitContextTag1::from(Asn1SequenceOf::from(vec![
+                s("krbtgt"),
+                s("CORP.TEST"),
+            ])),
+        }),
+        e_text: Optional::from(None),
+        e_data: Optional::from(
+            e_data.map(|d| ExplicitContextTag12::from(OctetStringAsn1::from(d))),
+        ),
+    });
+    picky_asn1_der::to_vec(&error).unwrap()
+}
+
+/// METHOD-DATA with one PA-ETYPE-INFO2 listing `etypes` (salt `CORP.TESTsvc`).
+fn etype_info2(etypes: &[u8]) -> Vec<u8> {
+    use picky_asn1::restricted_string::IA5String;
+    use picky_asn1::wrapper::{
+        Asn1SequenceOf, ExplicitContextTag0, ExplicitContextTag1, IntegerAsn1, OctetStringAsn1,
+        Optional,
+    };
+    use picky_krb::data_types::{EtypeInfo2Entry, KerberosStringAsn1, PaData};
+    let entries: Vec<EtypeInfo2Entry> = etypes
+        .iter()
+        .map(|e| EtypeInfo2Entry {
+            etype: ExplicitContextTag0::from(IntegerAsn1::from(vec![*e])),
+            salt: Optional::from(Some(picky_asn1::wrapper::ExplicitContextTag1::from(
+                KerberosStringAsn1::from(IA5String::from_string("CORP.TESTsvc".into()).unwrap()),
+            ))),
+            s2kparams: Optional::from(None),
+        })
+        .collect();
+    let info = picky_asn1_der::to_vec(&Asn1SequenceOf::from(entries)).unwrap();
+    let pa = PaData {
+        padata_type: ExplicitContextTag1::from(IntegerAsn1::from(
+            picky_krb::constants::types::PA_ETYPE_INFO2_TYPE.to_vec(),
+        )),
+        padata_data: picky_asn1::wrapper::ExplicitContextTag2::from(OctetStringAsn1::from(info)),
+    };
+    picky_asn1_der::to_vec(&Asn1SequenceOf::from(vec![pa])).unwrap()
+}
+
+/// A KDC on loopback that answers every request with `reply` and counts
+/// the requests.
+async fn one_answer_kdc(reply: Vec<u8>) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut len = [0u8; 4];
+            if s.read_exact(&mut len).await.is_err() {
+                continue;
+            }
+            let mut req = vec![0; u32::from_be_bytes(len) as usize];
+            if s.read_exact(&mut req).await.is_err() {
+                continue;
+            }
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut framed = (reply.len() as u32).to_be_bytes().to_vec();
+            framed.extend_from_slice(&reply);
+            let _ = s.write_all(&framed).await;
+        }
+    });
+    (addr, seen)
+}
+
+fn password_client(kdc: &str) -> KerberosClient {
+    KerberosClient::new(
+        Arc::new(KerberosCredentials {
+            user: "svc".into(),
+            realm: "CORP.TEST".into(),
+            secret: KerberosSecret::Password(Secret::new("right-password")),
+            service_principal: None,
+            kdcs: vec![kdc.to_owned()],
+        }),
+        "console.corp.test",
+        Duration::from_secs(3),
+    )
+}
+
+/// An account with only RC4 keys (old Active Directory accounts): the
+/// KDC's pre-authentication answer offers etype 23 only. The exporter
+/// sends no AES timestamp (which the KDC would log as a failed logon with
+/// the right password, toward lockout): one request, and the message says
+/// what to change (issue 23).
+#[tokio::test]
+async fn an_account_without_aes_keys_is_not_sent_an_aes_timestamp() {
+    let reply = kdc_krb_error(code::KDC_ERR_PREAUTH_REQUIRED, Some(etype_info2(&[23])));
+    assert_eq!(
+        offered_etypes(&picky_asn1_der::from_bytes(&reply).unwrap()),
+        [(23, Some("CORP.TESTsvc".to_owned()))]
+    );
+    let (kdc, seen) = one_answer_kdc(reply).await;
+    let e = password_client(&kdc).token().await.unwrap_err();
+    assert_eq!(e.kind(), "auth");
+    assert!(
+        e.to_string().contains("this account has no AES keys: enable AES for it (msDS-SupportedEncryptionTypes) and reset its password"),
+        "{e}"
+    );
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// `KDC_ERR_ETYPE_NOSUPP` (14), what AD answers in that case, says the
+/// same, not "Kerberos error 14".
+#[tokio::test]
+async fn etype_nosupp_says_the_account_has_no_aes_keys() {
+    let (kdc, _) = one_answer_kdc(kdc_krb_error(code::KDC_ERR_ETYPE_NOSUPP, None)).await;
+    let e = password_client(&kdc).token().await.unwrap_err();
+    assert!(
+        e.to_string().contains("this account has no AES keys"),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("error 14"), "{e}");
+}
+
+/// When the KDC offers AES128 and RC4 but no AES256, the timestamp is
+/// sent under AES128 (the first AES etype it offers).
+#[tokio::test]
+async fn the_first_offered_aes_etype_is_used() {
+    let reply = kdc_krb_error(code::KDC_ERR_PREAUTH_REQUIRED, Some(etype_info2(&[17, 23])));
+    let (kdc, seen) = one_answer_kdc(reply).await;
+    // The KDC keeps asking: two AS requests (the second with an AES128
+    // timestamp), then "keeps asking".
+    let e = password_client(&kdc).token().await.unwrap_err();
+    assert!(e.to_string().contains("keeps asking"), "{e}");
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+/// An unknown service principal is named in the message (issue 23): the
+/// name the exporter asked for, with its realm, and how to register it.
+#[test]
+fn an_unknown_service_principal_is_named() {
+    let client = password_client("127.0.0.1:1");
+    let e = client.tgs_error(&kdc_krb_error(code::KDC_ERR_S_PRINCIPAL_UNKNOWN, None));
+    assert_eq!(e.kind(), "auth");
+    assert!(
+        e.to_string()
+            .contains("service principal HTTP/console.corp.test@CORP.TEST is unknown to the KDC"),
+        "{e}"
+    );
+    // Other TGS errors keep their own message.
+    let e = client.tgs_error(&kdc_krb_error(code::KDC_ERR_CLIENT_REVOKED, None));
+    assert!(e.to_string().contains("disabled or locked out"), "{e}");
+}

@@ -51,8 +51,28 @@ pub fn parse_client_identity(
     Ok((certs, key))
 }
 
-/// The rustls client configuration for one set of TLS settings: web PKI
-/// roots or `ca_file` alone, `server_name` instead of the URL host,
+/// The operating system's trust store, where internal CAs live (as Go's
+/// `crypto/x509` and so Prometheus use it; `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` are honoured). A system without one (a scratch
+/// container) gets the bundled Mozilla roots instead. Read when a client
+/// configuration is built (at start and on reload), so a CA added to the
+/// system is trusted after a reload.
+pub fn system_roots() -> RootCertStore {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        tracing::info!(
+            errors = found.errors.len(),
+            "no certificates in the system trust store: using the bundled Mozilla roots"
+        );
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    roots
+}
+
+/// The rustls client configuration for one set of TLS settings: the
+/// system's trust store ([`system_roots`]) or `ca_file` alone, `server_name` instead of the URL host,
 /// `insecure_skip_verify`, and a client certificate.
 pub fn client_config(tls: &TlsSettings) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -71,7 +91,7 @@ pub fn client_config(tls: &TlsSettings) -> Result<rustls::ClientConfig, String> 
                         .map_err(|e| format!("ca_file: unusable certificate: {e}"))?;
                 }
             }
-            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            None => roots = system_roots(),
         }
         let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
             .build()
@@ -383,5 +403,42 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.contains("invalid peer certificate"), "{e}");
+    }
+
+    /// Without `ca_file`, the system's trust store decides (issue 23): a
+    /// certificate from an internal CA that `SSL_CERT_FILE` names (as the
+    /// OS store would hold it) is trusted; the same appliance is refused
+    /// when the store does not hold that CA.
+    #[tokio::test]
+    async fn without_ca_file_the_system_trust_store_is_used() {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &issuer)
+            .unwrap();
+        let served = SelfSigned {
+            pem: leaf.pem(),
+            der: leaf.der().clone(),
+            key: PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        };
+        let addr = appliance(&served).await;
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("internal-ca.pem");
+        std::fs::write(&bundle, ca_cert.pem()).unwrap();
+        // SAFETY of the test: only this test sets SSL_CERT_FILE; the others
+        // pin their certificates with ca_file, which ignores the store.
+        std::env::set_var("SSL_CERT_FILE", &bundle);
+        let trusted = handshake(addr, "127.0.0.1", TlsSettings::default()).await;
+        std::env::set_var("SSL_CERT_FILE", dir.path().join("empty.pem"));
+        std::fs::write(dir.path().join("empty.pem"), self_signed(&["x"], false).pem).unwrap();
+        let refused = handshake(addr, "127.0.0.1", TlsSettings::default()).await;
+        std::env::remove_var("SSL_CERT_FILE");
+        assert_eq!(trusted, Ok(()));
+        assert!(refused.unwrap_err().contains("invalid peer certificate"));
     }
 }

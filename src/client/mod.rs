@@ -5,7 +5,7 @@
 //!   declares ([`Settings::post_paths`]). Redirects are never followed, so credentials never
 //!   reach another origin; environment proxies are ignored (`proxy_url` is the
 //!   explicit way: an `http://` proxy, `CONNECT` tunnels for HTTPS targets).
-//! - TLS is verified by default (web PKI roots, or `ca_file` alone when set);
+//! - TLS is verified by default (the system trust store, or `ca_file` alone when set);
 //!   `insecure_skip_verify` and `server_name` are per target.
 //! - Every request has a timeout covering the body; a body over
 //!   `body_size_limit` is abandoned as soon as it passes the cap.

@@ -11,7 +11,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFileConfig {
-    /// CA certificates (PEM) to trust instead of the built-in web PKI roots.
+    /// CA certificates (PEM) to trust instead of the system trust store.
     pub ca_file: Option<PathBuf>,
     /// Client certificate (PEM), for appliances that require one.
     pub cert_file: Option<PathBuf>,

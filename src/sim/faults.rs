@@ -2,8 +2,13 @@
 //! latency, refusing), answers that replace any other (5xx, an HTML page,
 //! a redirect), and what is done to an answer (cut, huge, truncated).
 
-use super::*;
-
+use super::ics::redirect;
+use super::request::{ics_error, json_response};
+use axum::body::Body;
+use bytes::Bytes;
+use hyper::{Response, StatusCode};
+use serde_json::Value;
+use std::time::Duration;
 /// A fault injected into one appliance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {

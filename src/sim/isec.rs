@@ -1,8 +1,14 @@
 //! Ivanti Security Controls: NTLM per connection (sspi's server side),
 //! console version, agents, machines, operations.
 
-use super::*;
-
+use super::data::unit;
+use super::faults::Fault;
+use super::fleet::{Shared, State};
+use super::products::{Answer, Req};
+use super::request::{json_response, query_number};
+use axum::body::Body;
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
 /// Windows authentication state of one connection (Security Controls).
 #[derive(Default)]
 pub(super) enum ConnAuth {
@@ -188,7 +194,7 @@ fn page(
     total: u64,
     item: impl Fn(u64) -> Value,
 ) -> Value {
-    let num = |k: &str| param(req.query, k).and_then(|v| v.parse::<u64>().ok());
+    let num = |k: &str| query_number::<u64>(req.query, k);
     let size = num("count").unwrap_or(10).clamp(1, 1000);
     let start = num("start").unwrap_or(0).min(total);
     let end = (start + size).min(total);

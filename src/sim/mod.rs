@@ -142,33 +142,13 @@ mod sps;
 #[cfg(test)]
 mod tests;
 
-pub use cli::*;
-use data::unit;
-use epmm::*;
-pub use faults::*;
-pub use firmware::*;
-pub use fleet::*;
-use ics::*;
-pub use isec::*;
+pub use cli::{run, SimulateArgs};
+pub use faults::Fault;
+pub use firmware::Firmware;
+#[cfg(test)]
+pub(crate) use fleet::{fleet_of_with_ca_file, fleet_with_ca_file};
+pub use fleet::{Appliance, Fleet, FleetOptions, Profile, Stats};
+#[cfg(test)]
+pub(crate) use kerberos::error_token;
 pub use kerberos::SimKerberos;
-pub use products::*;
-use request::*;
-use server::*;
-use sps::*;
-
-use axum::body::Body;
-use base64::Engine as _;
-use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::{Request, Response, StatusCode};
-use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify};
-use tokio::task::JoinHandle;
+pub use products::SimKind;

@@ -16,8 +16,10 @@
 //!
 //! Faults are applied by the caller exactly as for Connect Secure.
 
-use super::*;
-
+use super::request::{basic_auth, json_response};
+use axum::body::Body;
+use hyper::{Request, Response, StatusCode};
+use serde_json::{json, Value};
 /// What a simulated appliance is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SimKind {
@@ -94,11 +96,4 @@ pub(super) fn error(status: StatusCode, kind: &str, message: &str) -> Response<B
         status,
         &json!({ "error": { "type": kind, "message": message, "details": {} } }),
     )
-}
-
-pub(super) fn param<'a>(q: Option<&'a str>, key: &str) -> Option<&'a str> {
-    q?.split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v)
 }

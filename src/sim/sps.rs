@@ -1,8 +1,15 @@
 //! One Identity SPS: a `session_id` cookie from `GET /api/authentication`,
 //! health and cluster status.
 
-use super::*;
-
+use super::data::unit;
+use super::faults::Fault;
+use super::fleet::{Shared, State};
+use super::products::{error, Answer, Req};
+use super::request::json_response;
+use axum::body::Body;
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
+use std::time::Instant;
 /// One Identity SPS: `GET /api/authentication` issues the cookie; the
 /// other GETs need it.
 pub(super) fn sps(shared: &Shared, state: &State, t: f64, req: &Req<'_>) -> Answer {

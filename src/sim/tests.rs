@@ -1,7 +1,15 @@
 //! The simulator against its own documented behaviour.
 
-use super::*;
+use super::cli::{parse_faults, run, FaultPlan, KindMix, SimulateArgs};
+use super::data;
+use super::faults::{huge_body_parts, Fault, HUGE_BODY_CHUNKS};
+use super::fleet::{Appliance, Fleet, FleetOptions, Profile, State};
+use super::request::{query_number, query_value};
 use crate::kinds::ics::{active_users, cluster, healthcheck, license, system_information};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A default HTTPS fleet of `n` appliances.
 async fn fleet_of(n: usize) -> Fleet {
@@ -642,9 +650,15 @@ fn sessions_end_and_start_over_time() {
 }
 
 #[test]
-fn url_decoding() {
-    assert_eq!(data::url_decode("Admin%20Users+x%zz"), "Admin Users x%zz");
-    assert_eq!(data::url_decode("%"), "%");
+fn query_values_are_form_decoded() {
+    let q = Some("name=Admin%20Users+x%zz&number=25&start=&number=7");
+    assert_eq!(query_value(q, "name").as_deref(), Some("Admin Users x%zz"));
+    // The first occurrence wins; an empty or non-numeric value is no number.
+    assert_eq!(query_number::<usize>(q, "number"), Some(25));
+    assert_eq!(query_number::<usize>(q, "start"), None);
+    assert_eq!(query_value(q, "start").as_deref(), Some(""));
+    assert_eq!(query_value(Some("%"), "%").as_deref(), Some(""));
+    assert_eq!(query_value(None, "name"), None);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 use super::*;
 use crate::config::Config;
 use crate::kinds::Credentials;
+use crate::sim::error_token;
 use std::path::Path;
 
 fn spn() -> Vec<String> {

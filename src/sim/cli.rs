@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
 /// `ivanti-exporter simulate`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimulateArgs {

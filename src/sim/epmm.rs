@@ -2,11 +2,12 @@
 
 use super::faults::Fault;
 use super::fleet::{Shared, State};
-use super::products::{Answer, Req};
+use super::products::{modelled_or_fixture, Answer, Req, SimKind};
 use super::request::{json_response, query_number, query_value};
 use axum::body::Body;
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
+
 /// Devices of every simulated EPMM.
 const DEVICES: u64 = 2000;
 
@@ -41,23 +42,23 @@ const NONCOMPLIANT: u64 = 51;
 pub(super) fn epmm(shared: &Shared, state: &State, req: &Req<'_>) -> Answer {
     check(shared, state, req)?;
     let total = DEVICES;
-    match req.path {
-        "/api/v2/devices" => Ok(devices(req, shared.seed)),
+    let modelled = match req.path {
+        "/api/v2/devices" => Some(Ok(devices(req, shared.seed))),
         "/api/v2/device_spaces" => {
             let contractors = total / 10;
-            Ok(json!({
+            Some(Ok(json!({
                 "results": [
                     { "id": 1, "name": "Global", "criteria": "", "status": "ACTIVE", "priority": 0, "deviceCount": total - contractors, "admins": [] },
                     { "id": 2, "name": "Contractors", "criteria": "", "status": "ACTIVE", "priority": 1, "deviceCount": contractors.to_string(), "admins": [] }
                 ],
                 "totalCount": 2, "resultCount": 2, "hasMore": false
-            }))
+            })))
         }
-        _ => Err(json_response(
-            StatusCode::NOT_FOUND,
-            &json!({ "messages": [] }),
-        )),
-    }
+        _ => None,
+    };
+    modelled_or_fixture(SimKind::Epmm, req.path, req.query, modelled, || {
+        json_response(StatusCode::NOT_FOUND, &json!({ "messages": [] }))
+    })
 }
 
 /// The basic credentials, and the faults that refuse them.

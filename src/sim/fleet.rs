@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
+
 /// Firmware and topology variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profile {

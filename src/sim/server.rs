@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
 pub(super) fn tls_acceptor(
     listen: IpAddr,
     self_signed: bool,
@@ -213,7 +214,7 @@ pub(super) async fn handle(
         SimKind::Isec => isec(&shared, &state, t, &Req::of(&req), &conn),
     };
     Ok(match answer {
-        Ok(v) => shape_answer(&state.fault, &v),
+        Ok(reply) => shape_answer(&state.fault, reply),
         Err(resp) => resp,
     })
 }

@@ -147,12 +147,15 @@ mod tests {
     fn shapes() {
         let fx = |f: &str| {
             std::fs::read(format!(
-                "{}/tests/fixtures/isec/{f}",
+                "{}/tests/fixtures/isec/st/console/api/v1.0/{f}",
                 env!("CARGO_MANIFEST_DIR")
             ))
             .unwrap()
         };
-        assert_eq!(parse_version(&fx("version.json")).unwrap(), "2024.1.0.1234");
+        assert_eq!(
+            parse_version(&fx("configuration/version.json")).unwrap(),
+            "2024.1.0.1234"
+        );
         assert_eq!(parse_version(b"\"9.4.1\"").unwrap(), "9.4.1");
         assert_eq!(
             parse_version(b"{}").unwrap_err(),

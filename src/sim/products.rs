@@ -7,14 +7,21 @@
 //!   (about 20 minutes on a real box); `/api/health_status`,
 //!   `/api/cluster/status` (three nodes like the guide's sample: the
 //!   answering one with `health_status: null`; `set_member_unreachable`
-//!   takes a member down, last seen 15 minutes ago). Every other path, and every method but GET, is refused.
+//!   takes a member down, last seen 15 minutes ago). Every method but GET
+//!   is refused.
 //! - **EPMM**: basic auth on every call; `/api/v2/devices` answers the
 //!   `totalCount` of the query (2,000 devices, a fixed count per documented
 //!   `common.status`, e.g. 1,700 `ACTIVE`, 40 `VERIFICATION_PENDING`; bare
-//!   field names only), `/api/v2/device_spaces` two spaces; both require
-//!   `adminDeviceSpaceId`.
+//!   field names only), `/api/v2/device_spaces` two spaces; every call
+//!   requires `adminDeviceSpaceId`.
+//! - **Security Controls**: NTLM or Kerberos per connection (`isec`,
+//!   `kerberos`); `/st/console/api/v1.0/configuration/version`, the paged
+//!   `agents` and `machines`, the `operations` list.
 //!
-//! Faults are applied by the caller exactly as for Connect Secure.
+//! Any other GET path, once past the product's authentication and method
+//! checks, is the vendor fixture at that path if there is one
+//! ([`modelled_or_fixture`]), else the product's 404. Faults are applied by
+//! the caller exactly as for Connect Secure.
 
 use super::fixtures;
 use super::request::{basic_auth, json_response};

@@ -125,7 +125,7 @@ mod tests {
         assert!(embedded("isec", "/st/console/api/v1.0/configuration/version", None).is_some());
         // Another kind's file, an unknown path, a path that climbs out: none.
         assert_eq!(embedded("sps", "/api/v1/system/healthcheck", None), None);
-        assert_eq!(embedded("ics", "/api/v1/system/status/ntp", None), None);
+        assert_eq!(embedded("ics", "/api/v1/system/no-such-area", None), None);
         assert_eq!(
             embedded("ics", "/../ics/api/v1/system/healthcheck", None),
             None

@@ -145,13 +145,13 @@ async fn unmodelled_paths_serve_their_vendor_fixture() {
     assert_eq!(system_information::parse(&b).unwrap().host_name, a.name());
 
     // Neither modelled nor a fixture: 404, and still 401 without a key.
-    let (s, b) = get(&c, a, "/api/v1/system/status/ntp", key).await;
+    let (s, b) = get(&c, a, "/api/v1/system/no-such-area", key).await;
     assert_eq!(s, 404);
     assert_eq!(
         serde_json::from_slice::<Value>(&b).unwrap(),
         json!({ "result": { "errors": [ { "message": "Not found" } ] } })
     );
-    assert_eq!(get(&c, a, "/api/v1/system/status/ntp", None).await.0, 401);
+    assert_eq!(get(&c, a, "/api/v1/system/no-such-area", None).await.0, 401);
 
     // Faults spoil a fixture as they spoil a model's answer.
     a.set_fault(Fault::BrokenJson);

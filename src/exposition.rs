@@ -154,7 +154,8 @@ impl Samples {
     }
 
     /// The value of the first series of the named family whose labels
-    /// contain `labels_contain` (test and debug helper).
+    /// contain `labels_contain` (the kinds' tests read their samples so).
+    #[cfg(test)]
     pub fn value_of(&self, name: &str, labels_contain: &str) -> Option<f64> {
         self.series
             .iter()

@@ -1,6 +1,15 @@
 //! `ivanti-exporter simulate`: flags, kind mix, fault plan, and the run loop.
 
-use super::*;
+use super::faults::Fault;
+use super::firmware::parse_firmware;
+use super::fleet::{fleet_totals, Appliance, Fleet, FleetOptions};
+use super::products::SimKind;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
 /// `ivanti-exporter simulate`.
 #[derive(Debug, Clone, clap::Args)]

@@ -10,7 +10,7 @@
 //! are computed from the same slots, so `VPN-TUNNEL-COUNT` is exactly the
 //! number of records with a tunnel.
 
-use super::{Profile, State};
+use super::fleet::{Profile, State};
 use serde_json::{json, Value};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, UNIX_EPOCH};
@@ -76,28 +76,6 @@ fn ics_time(unix: f64) -> String {
     // 2018-08-23T11:45:40Z
     let s = s.trim_end_matches('Z');
     s.replacen('-', "/", 2).replacen('T', " ", 1)
-}
-
-/// Decode a query-string value (`%XX` and `+`).
-pub fn url_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => match s.get(i + 1..i + 3).map(|x| u8::from_str_radix(x, 16)) {
-                Some(Ok(v)) => {
-                    out.push(v);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl View<'_> {

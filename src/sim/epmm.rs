@@ -1,6 +1,12 @@
 //! Ivanti EPMM: basic auth, `totalCount` of device searches, device spaces.
 
-use super::*;
+use super::faults::Fault;
+use super::fleet::{Shared, State};
+use super::products::{modelled_or_fixture, Answer, Req, SimKind};
+use super::request::{json_response, query_number, query_value};
+use axum::body::Body;
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
 
 /// Devices of every simulated EPMM.
 const DEVICES: u64 = 2000;
@@ -36,23 +42,23 @@ const NONCOMPLIANT: u64 = 51;
 pub(super) fn epmm(shared: &Shared, state: &State, req: &Req<'_>) -> Answer {
     check(shared, state, req)?;
     let total = DEVICES;
-    match req.path {
-        "/api/v2/devices" => Ok(devices(req, shared.seed)),
+    let modelled = match req.path {
+        "/api/v2/devices" => Some(Ok(devices(req, shared.seed))),
         "/api/v2/device_spaces" => {
             let contractors = total / 10;
-            Ok(json!({
+            Some(Ok(json!({
                 "results": [
                     { "id": 1, "name": "Global", "criteria": "", "status": "ACTIVE", "priority": 0, "deviceCount": total - contractors, "admins": [] },
                     { "id": 2, "name": "Contractors", "criteria": "", "status": "ACTIVE", "priority": 1, "deviceCount": contractors.to_string(), "admins": [] }
                 ],
                 "totalCount": 2, "resultCount": 2, "hasMore": false
-            }))
+            })))
         }
-        _ => Err(json_response(
-            StatusCode::NOT_FOUND,
-            &json!({ "messages": [] }),
-        )),
-    }
+        _ => None,
+    };
+    modelled_or_fixture(SimKind::Epmm, req.path, req.query, modelled, || {
+        json_response(StatusCode::NOT_FOUND, &json!({ "messages": [] }))
+    })
 }
 
 /// The basic credentials, and the faults that refuse them.
@@ -78,10 +84,7 @@ fn check(shared: &Shared, state: &State, req: &Req<'_>) -> Result<(), Response<B
     if req.method != "GET" {
         return Err(json_response(StatusCode::METHOD_NOT_ALLOWED, &json!({})));
     }
-    if param(req.query, "adminDeviceSpaceId")
-        .and_then(|v| v.parse::<u32>().ok())
-        .is_none()
-    {
+    if query_number::<u32>(req.query, "adminDeviceSpaceId").is_none() {
         return Err(json_response(
             StatusCode::BAD_REQUEST,
             &json!({ "messages": [ { "type": "Error", "message": "adminDeviceSpaceId is required" } ] }),
@@ -95,7 +98,7 @@ fn check(shared: &Shared, state: &State, req: &Req<'_>) -> Result<(), Response<B
 /// (`common.status = "ACTIVE" AND common.platform = "iOS"`); a quoted field
 /// name is not understood and matches nothing.
 fn devices(req: &Req<'_>, seed: u64) -> Value {
-    let q = super::data::url_decode(param(req.query, "query").unwrap_or(""));
+    let q = query_value(req.query, "query").unwrap_or_default();
     let field = |f: &str| {
         q.split(" AND ")
             .find_map(|c| c.trim().strip_prefix(f)?.trim_start().strip_prefix('='))

@@ -2,7 +2,13 @@
 //! latency, refusing), answers that replace any other (5xx, an HTML page,
 //! a redirect), and what is done to an answer (cut, huge, truncated).
 
-use super::*;
+use super::ics::redirect;
+use super::products::Reply;
+use super::request::ics_error;
+use axum::body::Body;
+use bytes::Bytes;
+use hyper::{Response, StatusCode};
+use std::time::Duration;
 
 /// A fault injected into one appliance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,16 +148,16 @@ pub(super) fn replacing_answer(fault: &Fault) -> Option<Response<Body>> {
     })
 }
 
-/// The JSON answer as sent, spoiled by the fault if it is one that does.
-pub(super) fn shape_answer(fault: &Fault, answer: &Value) -> Response<Body> {
+/// The answer as sent, spoiled by the fault if it is one that does.
+pub(super) fn shape_answer(fault: &Fault, answer: Reply) -> Response<Body> {
     use futures_util::StreamExt as _;
     match fault {
         Fault::BrokenJson => {
-            let text = answer.to_string();
+            let text = answer.into_bytes();
             let cut = text.len() / 2;
             Response::builder()
                 .header("content-type", "application/json")
-                .body(Body::from(text.as_bytes()[..cut].to_vec()))
+                .body(Body::from(text.slice(..cut)))
                 .unwrap_or_default()
         }
         Fault::HugeBody => {
@@ -168,23 +174,24 @@ pub(super) fn shape_answer(fault: &Fault, answer: &Value) -> Response<Body> {
                 .unwrap_or_default()
         }
         Fault::TruncatedBody => {
-            let text = answer.to_string();
+            let text = answer.into_bytes();
             let cut = text.len() / 2;
             // Headers and half the body go out (the pause lets them be
             // flushed), then the connection is closed.
-            let body = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(
-                text.as_bytes()[..cut].to_vec(),
-            ))])
-            .chain(futures_util::stream::once(async {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                Err(std::io::Error::other("connection lost"))
-            }));
+            let body = futures_util::stream::iter([Ok::<_, std::io::Error>(text.slice(..cut))])
+                .chain(futures_util::stream::once(async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Err(std::io::Error::other("connection lost"))
+                }));
             Response::builder()
                 .header("content-type", "application/json")
                 .header("content-length", text.len().to_string())
                 .body(Body::from_stream(body))
                 .unwrap_or_default()
         }
-        _ => json_response(StatusCode::OK, answer),
+        _ => Response::builder()
+            .header("content-type", "application/json")
+            .body(Body::from(answer.into_bytes()))
+            .unwrap_or_default(),
     }
 }

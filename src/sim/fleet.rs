@@ -1,7 +1,21 @@
 //! The fleet and its appliances: options, per-appliance state and
 //! counters, the handles tests and the CLI use.
 
-use super::*;
+use super::faults::Fault;
+use super::firmware::Firmware;
+use super::isec::isec_user;
+use super::products::SimKind;
+use super::server::{accept_loop, tls_acceptor};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
 
 /// Firmware and topology variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

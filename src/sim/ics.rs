@@ -2,7 +2,17 @@
 //! /api/v1/auth`), API-key checks, and the REST routes of the guide
 //! (shared/ics-api.md), with the firmware behaviours of [`Firmware`].
 
-use super::*;
+use super::data;
+use super::faults::Fault;
+use super::firmware::Firmware;
+use super::fleet::{Profile, Shared, State};
+use super::products::SimKind;
+use super::products::{modelled_or_fixture, Answer, Modelled};
+use super::request::{basic_auth, ics_error, json_response, query_number, query_value};
+use axum::body::Body;
+use http_body_util::BodyExt;
+use hyper::{Request, Response, StatusCode};
+use serde_json::{json, Value};
 
 /// Where the sign-in page is; firmware redirects there.
 const SIGN_IN: &str = "/dana-na/auth/url_default/welcome.cgi";
@@ -32,7 +42,14 @@ pub(super) async fn ics(
     if !public {
         authorize(shared, state, creds.as_ref())?;
     }
-    route(shared, state, &path, query.as_deref())
+    let q = query.as_deref();
+    modelled_or_fixture(
+        SimKind::Ics,
+        &path,
+        q,
+        route(shared, state, &path, q),
+        || ics_error(StatusCode::NOT_FOUND, "Not found"),
+    )
 }
 
 /// `POST /api/v1/realm_auth` (body `{"realm": ...}`) or the legacy
@@ -114,8 +131,8 @@ fn authorize(
     Ok(())
 }
 
-/// The REST routes.
-fn route(shared: &Shared, state: &State, path: &str, q: Option<&str>) -> Answer {
+/// The modelled REST routes; `None` for any other path.
+fn route(shared: &Shared, state: &State, path: &str, q: Option<&str>) -> Modelled {
     let fleet = &shared.fleet;
     let view = data::View {
         seed: shared.seed,
@@ -126,14 +143,8 @@ fn route(shared: &Shared, state: &State, path: &str, q: Option<&str>) -> Answer 
         mean_sessions: fleet.mean_sessions,
         state,
     };
-    let param = |key: &str| {
-        q.and_then(|q| {
-            q.split('&')
-                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-        })
-    };
     let pre_914 = state.firmware == Firmware::Pre914;
-    match (path, param("status")) {
+    Some(match (path, query_value(q, "status").as_deref()) {
         ("/api/v1/system/healthcheck", _) if pre_914 => {
             Err(ics_error(StatusCode::NOT_FOUND, "Not found"))
         }
@@ -143,14 +154,14 @@ fn route(shared: &Shared, state: &State, path: &str, q: Option<&str>) -> Answer 
         }
         ("/api/v1/system/healthcheck", Some("all")) => Ok(view.health_all()),
         ("/api/v1/system/healthcheck", Some("sbr")) => Ok(json!({ "SBR-AVAILABLE": 1 })),
-        ("/api/v1/system/active-users", _) => {
-            let name = param("name").map(data::url_decode);
-            Ok(view.active_users(
-                query_param(q, "number"),
-                query_param(q, "start"),
-                name.as_deref(),
-            ))
+        ("/api/v1/system/healthcheck", Some(_)) => {
+            Err(ics_error(StatusCode::NOT_FOUND, "Not found"))
         }
+        ("/api/v1/system/active-users", _) => Ok(view.active_users(
+            query_number(q, "number"),
+            query_number(q, "start"),
+            query_value(q, "name").as_deref(),
+        )),
         ("/api/v1/cluster", _) => view
             .cluster()
             .ok_or_else(|| ics_error(StatusCode::NOT_FOUND, "Node is not part of a cluster")),
@@ -159,8 +170,8 @@ fn route(shared: &Shared, state: &State, path: &str, q: Option<&str>) -> Answer 
             .ok_or_else(|| ics_error(StatusCode::NOT_FOUND, "Not a license server")),
         ("/api/v1/license/named-users", _) => Ok(view.named_users()),
         ("/api/v1/system/system-information", _) => Ok(view.system_information()),
-        _ => Err(ics_error(StatusCode::NOT_FOUND, "Not found")),
-    }
+        _ => return None,
+    })
 }
 
 /// healthcheck.cgi?status=all: the `?status=all` figures as `KEY=value;`

@@ -1,7 +1,14 @@
 //! Ivanti Security Controls: NTLM per connection (sspi's server side),
 //! console version, agents, machines, operations.
 
-use super::*;
+use super::data::unit;
+use super::faults::Fault;
+use super::fleet::{Shared, State};
+use super::products::{modelled_or_fixture, Answer, Modelled, Req, SimKind};
+use super::request::{json_response, query_number};
+use axum::body::Body;
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
 
 /// Windows authentication state of one connection (Security Controls).
 #[derive(Default)]
@@ -122,16 +129,21 @@ pub(super) fn isec(
             &json!({ "message": "read only" }),
         ));
     }
+    modelled_or_fixture(
+        SimKind::Isec,
+        req.path,
+        req.query,
+        route(shared, state, t, req),
+        || json_response(StatusCode::NOT_FOUND, &json!({ "message": "Not found" })),
+    )
+}
+
+/// The modelled console resources; `None` for any other path.
+fn route(shared: &Shared, state: &State, t: f64, req: &Req<'_>) -> Modelled {
     let seed = shared.seed;
     let agents = 50 + (unit((seed, "agents")) * 2000.0) as u64;
-    let api = "/st/console/api/v1.0";
-    let Some(resource) = req.path.strip_prefix(api) else {
-        return Err(json_response(
-            StatusCode::NOT_FOUND,
-            &json!({ "message": "Not found" }),
-        ));
-    };
-    match resource {
+    let resource = req.path.strip_prefix("/st/console/api/v1.0")?;
+    Some(match resource {
         "/configuration/version" => {
             Ok(json!({ "version": format!("2024.1.0.{}", 1000 + shared.index) }))
         }
@@ -167,11 +179,8 @@ pub(super) fn isec(
                 .collect();
             Ok(json!({ "count": n, "value": value }))
         }
-        _ => Err(json_response(
-            StatusCode::NOT_FOUND,
-            &json!({ "message": "Not found" }),
-        )),
-    }
+        _ => return None,
+    })
 }
 
 /// Machines a simulated console knows unless `set_isec_machines` (three pages of 1,000).
@@ -188,7 +197,7 @@ fn page(
     total: u64,
     item: impl Fn(u64) -> Value,
 ) -> Value {
-    let num = |k: &str| param(req.query, k).and_then(|v| v.parse::<u64>().ok());
+    let num = |k: &str| query_number::<u64>(req.query, k);
     let size = num("count").unwrap_or(10).clamp(1, 1000);
     let start = num("start").unwrap_or(0).min(total);
     let end = (start + size).min(total);

@@ -8,9 +8,18 @@
 //! the Windows default tolerance; `KRB_AP_ERR_TKT_EXPIRED`; otherwise
 //! `KRB_AP_ERR_MODIFIED`), as Windows answers a Kerberos failure.
 
-use crate::kinds::isec::kerberos::{error_token, keytab};
+use crate::kinds::isec::kerberos::keytab;
+use picky_asn1::wrapper::ObjectIdentifierAsn1;
 use picky_krb::constants::error_codes as code;
+use picky_krb::data_types::KerberosTime;
+use picky_krb::gss_api::{ApplicationTag0, KrbMessage};
+use picky_krb::messages::KrbError;
 use std::time::Duration;
+
+/// GSS-API Kerberos V5 mechanism (RFC 1964).
+const KRB5_OID: &str = "1.2.840.113554.1.2.2";
+/// The GSS-API token id of a KRB-ERROR (RFC 4121 §4.1).
+const KRB_ERROR_TOKEN_ID: [u8; 2] = [0x03, 0x00];
 
 /// Windows' default "maximum tolerance for computer clock synchronization".
 const MAX_SKEW: Duration = Duration::from_secs(300);
@@ -100,4 +109,55 @@ impl SimKerberos {
         };
         error_token(n, &self.realm, &self.spn)
     }
+}
+
+/// A KRB-ERROR with `code` from the acceptor of `spn` (`HTTP`, host) in
+/// `realm`, as the GSS-API token a console sends back (the simulator's
+/// answer to a refused ticket; the exporter's tests feed it to its parser).
+pub(crate) fn error_token(code: u32, realm: &str, spn: &[String]) -> Vec<u8> {
+    use picky_asn1::date::GeneralizedTime;
+    use picky_asn1::restricted_string::IA5String;
+    use picky_asn1::wrapper::{
+        Asn1SequenceOf, ExplicitContextTag0, ExplicitContextTag1, ExplicitContextTag10,
+        ExplicitContextTag4, ExplicitContextTag5, ExplicitContextTag6, ExplicitContextTag9,
+        IntegerAsn1, Optional,
+    };
+    use picky_krb::data_types::{KerberosStringAsn1, PrincipalName};
+    use picky_krb::messages::KrbErrorInner;
+    let s = |v: &str| {
+        KerberosStringAsn1::from(IA5String::from_string(v.to_owned()).unwrap_or_default())
+    };
+    let error = KrbError::from(KrbErrorInner {
+        pvno: ExplicitContextTag0::from(IntegerAsn1::from(vec![5])),
+        msg_type: ExplicitContextTag1::from(IntegerAsn1::from(vec![30])),
+        ctime: Optional::from(None),
+        cusec: Optional::from(None),
+        stime: ExplicitContextTag4::from(KerberosTime::from(GeneralizedTime::from(
+            time::OffsetDateTime::now_utc(),
+        ))),
+        susec: ExplicitContextTag5::from(IntegerAsn1::from(vec![0])),
+        error_code: ExplicitContextTag6::from(code),
+        crealm: Optional::from(None),
+        cname: Optional::from(None),
+        realm: ExplicitContextTag9::from(s(realm)),
+        sname: ExplicitContextTag10::from(PrincipalName {
+            name_type: ExplicitContextTag0::from(IntegerAsn1::from(vec![
+                picky_krb::constants::types::NT_SRV_INST,
+            ])),
+            name_string: ExplicitContextTag1::from(Asn1SequenceOf::from(
+                spn.iter().map(|c| s(c)).collect::<Vec<_>>(),
+            )),
+        }),
+        e_text: Optional::from(None),
+        e_data: Optional::from(None),
+    });
+    let Ok(oid) = oid::ObjectIdentifier::try_from(KRB5_OID) else {
+        return Vec::new();
+    };
+    picky_asn1_der::to_vec(&ApplicationTag0(KrbMessage {
+        krb5_oid: ObjectIdentifierAsn1::from(oid),
+        krb5_token_id: KRB_ERROR_TOKEN_ID,
+        krb_msg: error,
+    }))
+    .unwrap_or_default()
 }

@@ -6,9 +6,10 @@
 //! with one server certificate for `127.0.0.1`, `::1` and `localhost`,
 //! signed by a CA generated at start, or plain HTTP with `--http`) and
 //! answers the endpoints a monitor reads, in the vendor guide's shapes
-//! (`/work/shared/ics-api.md`):
+//! (`/work/shared/ics-api.md`). A Connect Secure appliance models these
+//! (live data, profiles, firmware behaviours, faults):
 //!
-//! | endpoint | auth | notes |
+//! | modelled endpoint | auth | notes |
 //! |---|---|---|
 //! | `GET /api/v1/system/healthcheck` | none | `?status=all`, `?status=sbr` |
 //! | `GET /api/v1/system/active-users` | key | `number` (default and hard cap 200), `start` 1-based (`0` reads as `1`; 0-based per appliance with [`Appliance::set_zero_based_paging`]), `name` filter, list-level `is-last-record` |
@@ -22,11 +23,25 @@
 //! "key" means HTTP basic auth with the fleet's static API key
 //! ([`FleetOptions::api_key`], `sim-api-key`) or a key issued by a login as
 //! the user name and an empty password; anything else is a 401 with
-//! `{"result": {"errors": [{"message": ...}]}}`. Every other path is a 404,
-//! every other method a 405, and every request is counted in
-//! [`Appliance::stats`] by method and path, so tests can prove the exporter
-//! sends only GETs and the login POST. Connections are kept alive;
-//! connections and TLS handshakes are counted too.
+//! `{"result": {"errors": [{"message": ...}]}}`. Every other method is a
+//! 405, and every request is counted in [`Appliance::stats`] by method and
+//! path, so tests can prove the exporter sends only GETs and the login
+//! POST. Connections are kept alive; connections and TLS handshakes are
+//! counted too. The other products model their own endpoints (`products`).
+//!
+//! # Vendor fixtures for everything else
+//!
+//! A `GET` of a path that no route above (nor the product's own, for SPS,
+//! EPMM and Security Controls) models is answered `200` with the vendor
+//! fixture stored at that path, byte for byte: the most specific of
+//! `tests/fixtures/<kind>/<api path>[__<query pairs>].json` (the convention
+//! of [`fixtures`]), compiled into the binary by `build.rs`. The product's
+//! authentication and method rules come first (a 401 without a key, a 405
+//! for another method), and faults spoil a fixture as they spoil a model's
+//! answer. A path with neither a model nor a fixture is the product's 404.
+//! So a new API area (say `GET /api/v1/system/status/ntp`) needs only
+//! `tests/fixtures/ics/api/v1/system/status/ntp.json`, no simulator code;
+//! a modelled path never serves its fixture.
 //!
 //! The data is derived cheaply from the time and a per-appliance seed, with
 //! no background loop over the fleet: sessions end and start (session ids
@@ -51,10 +66,12 @@
 //!
 //! `fleet` (options, appliances, state, counters), `server` (TLS, accept
 //! loop, the request handler: count, faults, dispatch), `faults`,
-//! `request` (the answer helpers every product uses), `products` (what a
-//! simulated appliance is, the request view), one file per product (`ics`,
-//! `sps`, `epmm`, `isec`), `firmware`, `data` (the generated figures),
-//! `cli` (`simulate`), `tests`.
+//! `request` (the answer helpers every product uses, the query codec),
+//! `products` (what a simulated appliance is, the request view, the
+//! fallback from a model to a fixture), `fixtures` (where a request's
+//! vendor fixture lives, and the embedded table), one file per product
+//! (`ics`, `sps`, `epmm`, `isec`, with `kerberos` for the console),
+//! `firmware`, `data` (the generated figures), `cli` (`simulate`), `tests`.
 //!
 //! # Profiles
 //!
@@ -142,33 +159,13 @@ mod sps;
 #[cfg(test)]
 mod tests;
 
-pub use cli::*;
-use data::unit;
-use epmm::*;
-pub use faults::*;
-pub use firmware::*;
-pub use fleet::*;
-use ics::*;
-pub use isec::*;
+pub use cli::{run, SimulateArgs};
+pub use faults::Fault;
+pub use firmware::Firmware;
+#[cfg(test)]
+pub(crate) use fleet::fleet_with_ca_file;
+pub use fleet::{Appliance, Fleet, FleetOptions, Profile, Stats};
+#[cfg(test)]
+pub(crate) use kerberos::error_token;
 pub use kerberos::SimKerberos;
-pub use products::*;
-use request::*;
-use server::*;
-use sps::*;
-
-use axum::body::Body;
-use base64::Engine as _;
-use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::{Request, Response, StatusCode};
-use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify};
-use tokio::task::JoinHandle;
+pub use products::SimKind;

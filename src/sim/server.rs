@@ -2,7 +2,21 @@
 //! connections, and the request handler that counts, applies faults and
 //! dispatches to the product.
 
-use super::*;
+use super::epmm::epmm;
+use super::faults::{replacing_answer, shape_answer, Fault};
+use super::fleet::Shared;
+use super::ics::ics;
+use super::isec::{isec, ConnAuth};
+use super::products::{Req, SimKind};
+use super::sps::sps;
+use axum::body::Body;
+use hyper::{Request, Response};
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 pub(super) fn tls_acceptor(
     listen: IpAddr,
@@ -200,7 +214,7 @@ pub(super) async fn handle(
         SimKind::Isec => isec(&shared, &state, t, &Req::of(&req), &conn),
     };
     Ok(match answer {
-        Ok(v) => shape_answer(&state.fault, &v),
+        Ok(reply) => shape_answer(&state.fault, reply),
         Err(resp) => resp,
     })
 }

@@ -1,7 +1,15 @@
 //! One Identity SPS: a `session_id` cookie from `GET /api/authentication`,
 //! health and cluster status.
 
-use super::*;
+use super::data::unit;
+use super::faults::Fault;
+use super::fleet::{Shared, State};
+use super::products::{error, modelled_or_fixture, Answer, Req, SimKind};
+use super::request::json_response;
+use axum::body::Body;
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
+use std::time::Instant;
 
 /// One Identity SPS: `GET /api/authentication` issues the cookie; the
 /// other GETs need it.
@@ -21,15 +29,18 @@ pub(super) fn sps(shared: &Shared, state: &State, t: f64, req: &Req<'_>) -> Answ
         seed: shared.seed,
         minute: (t / 60.0) as u64,
     };
-    match req.path {
-        "/api/health_status" => Ok(health_status(&g)),
-        "/api/cluster/status" => Ok(cluster_status(shared, state, t, &g)),
-        _ => Err(error(
+    let modelled = match req.path {
+        "/api/health_status" => Some(Ok(health_status(&g))),
+        "/api/cluster/status" => Some(Ok(cluster_status(shared, state, t, &g))),
+        _ => None,
+    };
+    modelled_or_fixture(SimKind::Sps, req.path, req.query, modelled, || {
+        error(
             StatusCode::NOT_FOUND,
             "NotFound",
             "The requested object does not exist.",
-        )),
-    }
+        )
+    })
 }
 
 /// Basic auth in, a `session_id` cookie out.

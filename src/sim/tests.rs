@@ -1,7 +1,15 @@
 //! The simulator against its own documented behaviour.
 
-use super::*;
+use super::cli::{parse_faults, run, FaultPlan, KindMix, SimulateArgs};
+use super::data;
+use super::faults::{huge_body_parts, Fault, HUGE_BODY_CHUNKS};
+use super::fleet::{Appliance, Fleet, FleetOptions, Profile, State};
+use super::request::{query_number, query_value};
 use crate::kinds::ics::{active_users, cluster, healthcheck, license, system_information};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A default HTTPS fleet of `n` appliances.
 async fn fleet_of(n: usize) -> Fleet {
@@ -86,6 +94,74 @@ async fn serves_every_endpoint_in_the_guides_shapes() {
     let stats = fleet.appliance(0).stats();
     assert_eq!(stats.tls_handshakes, 1, "one keep-alive connection");
     assert_eq!(stats.requests, 5);
+}
+
+/// A vendor fixture's bytes as checked in.
+fn fixture_file(rel: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/{rel}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// A path the simulator has no model of is served from its vendor fixture,
+/// behind the product's auth and method rules; modelled paths keep the
+/// live model; a path with neither is the product's 404.
+#[tokio::test]
+async fn unmodelled_paths_serve_their_vendor_fixture() {
+    let fleet = fleet_of(1).await;
+    let c = client(&fleet).await;
+    let a = fleet.appliance(0);
+    let key = Some("sim-api-key");
+    let pps = fixture_file("ics/api/v1/license/named-users/pps.json");
+    let path = "/api/v1/license/named-users/pps";
+
+    let (s, b) = get(&c, a, path, None).await;
+    assert_eq!(s, 401);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&b).unwrap(),
+        json!({ "result": { "errors": [ { "message": "Authentication failed" } ] } })
+    );
+    let (s, b) = get(&c, a, path, Some("not-the-key")).await;
+    assert_eq!((s, b.is_empty()), (401, false));
+    assert_eq!(get(&c, a, path, key).await, (200, pps.clone()));
+    // A query no fixture names falls back to the bare path's file.
+    assert_eq!(
+        get(&c, a, &format!("{path}?detail=1"), key).await,
+        (200, pps.clone())
+    );
+    // The exporter only reads: any other method is refused first.
+    let post = c
+        .post(format!("{}{path}", a.url()))
+        .basic_auth("sim-api-key", Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status().as_u16(), 405);
+
+    // Modelled: the live model, not the guide's sample next to it.
+    let sample = fixture_file("ics/api/v1/system/system-information.json");
+    let (s, b) = get(&c, a, "/api/v1/system/system-information", key).await;
+    assert_eq!(s, 200);
+    assert_ne!(b, sample);
+    assert_eq!(system_information::parse(&b).unwrap().info.host_name, a.name());
+
+    // Neither modelled nor a fixture: 404, and still 401 without a key.
+    let (s, b) = get(&c, a, "/api/v1/system/no-such-area", key).await;
+    assert_eq!(s, 404);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&b).unwrap(),
+        json!({ "result": { "errors": [ { "message": "Not found" } ] } })
+    );
+    assert_eq!(get(&c, a, "/api/v1/system/no-such-area", None).await.0, 401);
+
+    // Faults spoil a fixture as they spoil a model's answer.
+    a.set_fault(Fault::BrokenJson);
+    assert_eq!(
+        get(&c, a, path, key).await,
+        (200, pps[..pps.len() / 2].to_vec())
+    );
 }
 
 #[tokio::test]
@@ -645,9 +721,15 @@ fn sessions_end_and_start_over_time() {
 }
 
 #[test]
-fn url_decoding() {
-    assert_eq!(data::url_decode("Admin%20Users+x%zz"), "Admin Users x%zz");
-    assert_eq!(data::url_decode("%"), "%");
+fn query_values_are_form_decoded() {
+    let q = Some("name=Admin%20Users+x%zz&number=25&start=&number=7");
+    assert_eq!(query_value(q, "name").as_deref(), Some("Admin Users x%zz"));
+    // The first occurrence wins; an empty or non-numeric value is no number.
+    assert_eq!(query_number::<usize>(q, "number"), Some(25));
+    assert_eq!(query_number::<usize>(q, "start"), None);
+    assert_eq!(query_value(q, "start").as_deref(), Some(""));
+    assert_eq!(query_value(Some("%"), "%").as_deref(), Some(""));
+    assert_eq!(query_value(None, "name"), None);
 }
 
 #[tokio::test]

@@ -632,56 +632,5 @@ pub fn console_error(token_b64: &str) -> Option<KrbError> {
     (m.0.krb5_token_id == KRB_ERROR_TOKEN_ID).then_some(m.0.krb_msg)
 }
 
-/// A KRB-ERROR with `code` from the acceptor of `spn` (`HTTP`, host) in
-/// `realm`, as the GSS-API token a console sends back (the simulator's
-/// answer to a refused ticket).
-pub fn error_token(code: u32, realm: &str, spn: &[String]) -> Vec<u8> {
-    use picky_asn1::date::GeneralizedTime;
-    use picky_asn1::restricted_string::IA5String;
-    use picky_asn1::wrapper::{
-        Asn1SequenceOf, ExplicitContextTag0, ExplicitContextTag1, ExplicitContextTag10,
-        ExplicitContextTag4, ExplicitContextTag5, ExplicitContextTag6, ExplicitContextTag9,
-        IntegerAsn1, Optional,
-    };
-    use picky_krb::data_types::{KerberosStringAsn1, PrincipalName};
-    use picky_krb::messages::KrbErrorInner;
-    let s = |v: &str| {
-        KerberosStringAsn1::from(IA5String::from_string(v.to_owned()).unwrap_or_default())
-    };
-    let error = KrbError::from(KrbErrorInner {
-        pvno: ExplicitContextTag0::from(IntegerAsn1::from(vec![5])),
-        msg_type: ExplicitContextTag1::from(IntegerAsn1::from(vec![30])),
-        ctime: Optional::from(None),
-        cusec: Optional::from(None),
-        stime: ExplicitContextTag4::from(KerberosTime::from(GeneralizedTime::from(
-            time::OffsetDateTime::now_utc(),
-        ))),
-        susec: ExplicitContextTag5::from(IntegerAsn1::from(vec![0])),
-        error_code: ExplicitContextTag6::from(code),
-        crealm: Optional::from(None),
-        cname: Optional::from(None),
-        realm: ExplicitContextTag9::from(s(realm)),
-        sname: ExplicitContextTag10::from(PrincipalName {
-            name_type: ExplicitContextTag0::from(IntegerAsn1::from(vec![
-                picky_krb::constants::types::NT_SRV_INST,
-            ])),
-            name_string: ExplicitContextTag1::from(Asn1SequenceOf::from(
-                spn.iter().map(|c| s(c)).collect::<Vec<_>>(),
-            )),
-        }),
-        e_text: Optional::from(None),
-        e_data: Optional::from(None),
-    });
-    let Ok(oid) = oid::ObjectIdentifier::try_from(KRB5_OID) else {
-        return Vec::new();
-    };
-    picky_asn1_der::to_vec(&ApplicationTag0(KrbMessage {
-        krb5_oid: ObjectIdentifierAsn1::from(oid),
-        krb5_token_id: KRB_ERROR_TOKEN_ID,
-        krb_msg: error,
-    }))
-    .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::Config;
+use crate::sim::error_token;
 use std::path::Path;
 
 fn spn() -> Vec<String> {

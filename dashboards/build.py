@@ -8,6 +8,7 @@ Prometheus and requires data.
 """
 import json
 import os
+import re
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
 # The one place for the runbook base URL (the rules' copy: deploy/prometheus/build.py).
@@ -35,7 +36,7 @@ class Board:
             self.x, self.row_h = 0, 0
 
     def panel(self, kind, title, description, targets, w=12, h=8, unit=None, options=None, field=None,
-              transformations=None, links=None):
+              transformations=None, links=None, overrides=None):
         if self.x + w > 24:
             self.newline()
         # Every panel has a unit: counts are "short" unless told otherwise.
@@ -48,8 +49,11 @@ class Board:
             "targets": [dict({"datasource": DS, "refId": chr(65 + i)}, **t) for i, t in enumerate(targets)],
             "fieldConfig": {"defaults": defaults, "overrides": [
                 {"matcher": {"id": "byName", "options": "target"}, "properties": [{"id": "links", "value": links}]}] if links else []},
+
             "options": options or {},
         }
+        if overrides:
+            p["fieldConfig"]["overrides"] += overrides
         if transformations:
             p["transformations"] = transformations
         self.panels.append(p)
@@ -404,6 +408,132 @@ def isec_overview():
     return b.json(ivars)
 
 
+def advisory_links():
+    """(cve, advisory URL) of every CVE in the compiled-in advisory data
+    (src/advisories/advisories.yml), in its order."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "advisories", "advisories.yml")
+    out, cve = [], None
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"\s*- id: (CVE-\d+-\d+)\s*$", line)
+            if m:
+                cve = m.group(1)
+            m = re.match(r'\s*advisory: "([^"]+)"', line)
+            if m and cve:
+                out.append((cve, m.group(1)))
+                cve = None
+    return out
+
+
+def count_or_zero(expr):
+    return f"count({expr}) or vector(0)"
+
+
+def yes_no(yes_text, yes_color, no_text, no_color="green"):
+    return [{"type": "value", "options": {"0": {"text": no_text, "color": no_color},
+                                          "1": {"text": yes_text, "color": yes_color}}}]
+
+
+def column(name, props):
+    return {"matcher": {"id": "byName", "options": name}, "properties": props}
+
+
+def security_posture():
+    b = Board("ivanti-security-posture", "Ivanti / Security posture",
+              "Which gateways run firmware with known-exploited vulnerabilities, which are one rollback away from one, "
+              "which are past end of support, from the version each appliance reports (no probing). A version is not a "
+              "compromise indicator: attackers fake upgrades, and patched is not clean (README: Firmware security posture).")
+    # Every CVE of the data links to its advisory wherever it is a field name.
+    cve_links = [column(cve, [{"id": "links", "value": [{"title": f"{cve} advisory", "url": url, "targetBlank": True}]}])
+                 for cve, url in advisory_links()]
+    red_from_1 = {"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}]}}
+    orange_from_1 = {"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "orange", "value": 1}]}}
+    kev_running = count_or_zero(f'ivanti_firmware_vulnerabilities{{{SEL}, image="running", kev="true"}} > 0')
+    kev_rollback = count_or_zero(f'ivanti_firmware_vulnerabilities{{{SEL}, image="rollback", kev="true"}} > 0')
+    eos = count_or_zero(f"ivanti_firmware_end_of_support{{{SEL}}} == 1")
+    b.row("Fleet")
+    b.panel("stat", "Running a known-exploited CVE", "Appliances whose running firmware is affected by at least one CVE in "
+            "CISA's KEV catalog (alert IvantiFirmwareKnownExploited).", [q(kev_running, "", instant=True)], w=4, h=4, field=red_from_1)
+    b.panel("stat", "One rollback away", "Appliances whose rollback partition holds a firmware affected by a KEV CVE: "
+            "a rollback would expose them again.", [q(kev_rollback, "", instant=True)], w=4, h=4, field=orange_from_1)
+    b.panel("stat", "Past end of support", "Appliances whose running release train gets no more fixes (9.1: 2024-12-31).",
+            [q(eos, "", instant=True)], w=4, h=4, field=red_from_1)
+    b.panel("stat", "Build contradicts version", "Appliances whose build belongs to another version in the data's build "
+            "table: a faked upgrade looks like this.",
+            [q(count_or_zero(f"ivanti_firmware_build_mismatch{{{SEL}}} == 1"), "", instant=True)], w=4, h=4, field=red_from_1)
+    b.panel("stat", "Unknown to the data", "Appliances whose running version the advisory data cannot place: exposure "
+            "unknown, not fixed (update the data, or check kind_options.product).",
+            [q(count_or_zero(f'ivanti_firmware_status_unknown{{{SEL}, image="running"}} == 1'), "", instant=True)], w=4, h=4,
+            field=orange_from_1)
+    b.panel("stat", "Advisory data age", "Time since the advisory data was last curated (alert at 90 days), and the KEV "
+            "catalog version it was checked against.",
+            [q('time() - max by (catalog_version) (ivanti_advisories_updated_timestamp_seconds{job=~"$job"} '
+               '* on (job, instance) group_left (catalog_version) ivanti_advisories_info{job=~"$job"})',
+               "KEV catalog {{catalog_version}}", instant=True)], w=4, h=4, unit="dtdurations",
+            options={"textMode": "value_and_name"},
+            field={"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None},
+                                                                {"color": "orange", "value": 90 * 86400}]}})
+    b.panel("bargauge", "Appliances affected, by CVE", "Running images affected by each CVE (click a bar for its advisory).",
+            [q(f'sort_desc(count by (cve) (ivanti_firmware_vulnerable{{{SEL}, image="running"}}))', "{{cve}}", instant=True)],
+            w=12, h=9, options={"orientation": "horizontal", "displayMode": "basic"}, overrides=cve_links)
+    b.panel("bargauge", "Most exposed appliances", "The ten appliances whose running image has the most KEV CVEs.",
+            [q(f'topk(10, ivanti_firmware_vulnerabilities{{{SEL}, image="running", kev="true"}} > 0)', "{{target}}", instant=True)],
+            w=12, h=9, options={"orientation": "horizontal", "displayMode": "basic"}, field=red_from_1)
+    b.row("Appliances")
+    b.panel("table", "Firmware per appliance", "Running version and build, rollback image, KEV CVEs of each image, end of "
+            "support, build check, and days until the TLS certificate expires (click a target for its detail).",
+            [q(f'max by (job, target, version, build) (ivanti_firmware_info{{{SEL}, image="running"}})', "", instant=True, fmt="table"),
+             q(f'max by (job, target, rollback, rollback_build) (label_join(label_join(ivanti_firmware_info{{{SEL}, image="rollback"}}, '
+               '"rollback", "", "version"), "rollback_build", "", "build"))',
+               "", instant=True, fmt="table"),
+             q(f'ivanti_firmware_vulnerabilities{{{SEL}, image="running", kev="true"}}', "", instant=True, fmt="table"),
+             q(f'ivanti_firmware_vulnerabilities{{{SEL}, image="rollback", kev="true"}}', "", instant=True, fmt="table"),
+             q(f"ivanti_firmware_end_of_support{{{SEL}}}", "", instant=True, fmt="table"),
+             q(f"ivanti_firmware_build_mismatch{{{SEL}}}", "", instant=True, fmt="table"),
+             q(f'ivanti_firmware_status_unknown{{{SEL}, image="running"}}', "", instant=True, fmt="table"),
+             q(f"(ivanti_tls_certificate_expiry_timestamp_seconds{{{SEL}}} - time()) / 86400", "", instant=True, fmt="table")],
+            w=24, h=10, links=DETAIL_LINK, transformations=[
+                {"id": "joinByField", "options": {"byField": "target", "mode": "outer"}},
+                {"id": "organize", "options": {"renameByName": {
+                    "rollback_build": "rollback build", "Value #C": "KEV CVEs", "Value #D": "KEV CVEs in rollback", "Value #E": "end of support",
+                    "Value #F": "build check", "Value #G": "data", "Value #H": "certificate"}}},
+                {"id": "filterFieldsByName", "options": {"include": {"pattern":
+                    "^(job|target|version|build|rollback|rollback build|KEV CVEs|KEV CVEs in rollback|end of support|build check|data|certificate)$"}}}],
+            overrides=[
+                column("KEV CVEs", [{"id": "custom.cellOptions", "value": {"type": "color-background"}}, {"id": "thresholds", "value": red_from_1["thresholds"]}]),
+                column("KEV CVEs in rollback", [{"id": "custom.cellOptions", "value": {"type": "color-background"}}, {"id": "thresholds", "value": orange_from_1["thresholds"]}]),
+                column("end of support", [{"id": "mappings", "value": yes_no("ENDED", "red", "supported")}, {"id": "custom.cellOptions", "value": {"type": "color-text"}}]),
+                column("build check", [{"id": "mappings", "value": yes_no("CONTRADICTS VERSION", "red", "matches")}, {"id": "custom.cellOptions", "value": {"type": "color-text"}}]),
+                column("data", [{"id": "mappings", "value": yes_no("version unknown", "orange", "placed")}, {"id": "custom.cellOptions", "value": {"type": "color-text"}}]),
+                column("certificate", [{"id": "unit", "value": "d"}, {"id": "decimals", "value": 0},
+                                       {"id": "thresholds", "value": {"mode": "absolute", "steps": [
+                                           {"color": "red", "value": None}, {"color": "orange", "value": 7}, {"color": "green", "value": 21}]}},
+                                       {"id": "custom.cellOptions", "value": {"type": "color-text"}}])])
+    # Rows: appliances; columns: the CVEs affecting them (groupingToMatrix
+    # names its first column "target\\cve").
+    for image, title in [("running", "Affecting CVEs: running image"), ("rollback", "Affecting CVEs: rollback image")]:
+        b.panel("table", title, f"One row per appliance, one column per CVE affecting its {image} image (click a cell for "
+                "the CVE's advisory). No row: nothing known affects it, or its version is unknown to the data.",
+                [q(f'ivanti_firmware_vulnerable{{{SEL}, image="{image}"}}', "", instant=True, fmt="table")], w=12, h=10,
+                transformations=[{"id": "groupingToMatrix", "options": {
+                    "columnField": "cve", "rowField": "target", "valueField": "Value", "emptyValue": "empty"}}],
+                field={"mappings": [{"type": "value", "options": {"1": {"text": "affected", "color": "red"}}}],
+                       "custom": {"cellOptions": {"type": "color-text"}}},
+                overrides=[column("target\\cve", [{"id": "displayName", "value": "target"},
+                                                     {"id": "links", "value": DETAIL_LINK}])] + cve_links)
+    b.row("Over time and certificates")
+    b.panel("timeseries", "Exposed appliances over time", "Fleet counts: running a KEV CVE, one rollback away, past end "
+            "of support.",
+            [q(kev_running, "running a KEV CVE"), q(kev_rollback, "KEV CVE in rollback"), q(eos, "past end of support")], w=12)
+    b.panel("bargauge", "Certificates expiring soonest", "Days until the TLS certificate each appliance presents expires: "
+            "the 20 soonest (alerts at 21 and 7 days).",
+            [q(f"bottomk(20, (ivanti_tls_certificate_expiry_timestamp_seconds{{{SEL}}} - time()) / 86400)", "{{target}}", instant=True)],
+            w=12, unit="d", options={"orientation": "horizontal", "displayMode": "basic"},
+            field={"decimals": 0, "thresholds": {"mode": "absolute", "steps": [
+                {"color": "red", "value": None}, {"color": "orange", "value": 7}, {"color": "green", "value": 21}]}})
+    return b.json(ICS_VARS)
+
+
 # Values the dashboards' variables take in the promtool value tests and the
 # e2e test (tests/integration/e2e.rs substitutes the same).
 TEST_VARS = [("${job}", "ivanti"), ("$job", "ivanti"), ("${target}", ".+"), ("$target", ".+"),
@@ -428,7 +558,8 @@ def main():
     queries = []
     for name, board in [("ivanti-fleet-overview", fleet_overview()), ("ivanti-appliance-detail", appliance_detail()),
                         ("ivanti-clusters-licensing", clusters_licensing()), ("ivanti-sps-overview", sps_overview()),
-                        ("ivanti-epmm-overview", epmm_overview()), ("ivanti-isec-overview", isec_overview())]:
+                        ("ivanti-epmm-overview", epmm_overview()), ("ivanti-isec-overview", isec_overview()),
+                        ("ivanti-security-posture", security_posture())]:
         with open(os.path.join(here, name + ".json"), "w") as f:
             json.dump(board, f, indent=2, ensure_ascii=False)
             f.write("\n")

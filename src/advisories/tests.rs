@@ -194,7 +194,8 @@ fn vectors() -> Vec<Vector> {
         known(Ips, "22.7R1.2", None, set(&[&["CVE-2025-0282", "CVE-2025-22457"]]), false, false),
         // 42. IPS 22.7R1.3: 0282 fixed, 22457 not yet.
         known(Ips, "22.7R1.3", None, set(&[&["CVE-2025-22457"]]), false, false),
-        // 43. IPS 22.5R1.1: Jan 2024 fixed (IPS 22.5R1.1 per ED 24-01),
+        // 43. IPS 22.5R1.1: Jan 2024 fixed (IPS 22.5R1.1 per Ivanti's
+        // CVE-2024-22024 advisory),
         // 22024 [22.5R1.1, 22.5R1.2), 22457.
         known(Ips, "22.5R1.1", None, set(&[&["CVE-2024-22024", "CVE-2025-22457"]]), false, false),
         // 44. ZTA 22.6R1.2: 21893 (ZTA fix 22.6R1.3), 22457 (<22.8R2.2).
@@ -206,6 +207,10 @@ fn vectors() -> Vec<Vector> {
         known(Zta, "22.8R2.2", None, vec![], false, false),
         // 47. The product matters: ICS 22.7R1 is not an ICS train in the data.
         unknown(Ics, "22.7R1.2", None),
+        // 48. ZTA 22.6R1.3: 21893's fix, and (Ivanti's CVE-2024-22024
+        // advisory) 22024's introduction with no cited ZTA fix; 22457
+        // (< 22.8R2.2). 22.6R1.2 before it has 21893 and not 22024 (44).
+        known(Zta, "22.6R1.3", None, set(&[&["CVE-2024-22024", "CVE-2025-22457"]]), false, false),
     ]
 }
 

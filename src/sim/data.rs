@@ -373,21 +373,20 @@ impl View<'_> {
         }
     }
 
-    /// `GET /api/v1/system/system-information`.
+    /// `GET /api/v1/system/system-information`: the firmware set with
+    /// [`super::Appliance::set_firmware_version`], or the fleet's default
+    /// mix ([`super::FirmwareVersion::default_for`]).
     pub fn system_information(&self) -> Value {
         let old = self.old();
-        // Version/build pairs of the public build lists (22.7R2.3 is
-        // 3431; 3191 is 22.7R2.1) and of the guide's sample.
-        let (version, build, rollback, rollback_build) = if old {
-            ("9.1R7", "6087", "9.1R6", "5801")
-        } else {
-            ("22.7R2.3", "3431", "22.7R2.1", "3191")
-        };
+        let fw = self
+            .state
+            .firmware_version
+            .unwrap_or_else(|| super::FirmwareVersion::default_for(self.index, old));
         let model = ["PSA-3000", "PSA-5000", "PSA-7000v"][(self.seed % 3) as usize];
         let mut info = json!({
             "cluster-node": {}, "hardware-model": model,
             "host-name": self.name, "machine-id": format!("0312MB{:011X}", self.seed % 0xFFFF_FFFF),
-            "os-name": "ive-sa", "os-version": version,
+            "os-name": "ive-sa", "os-version": fw.version,
             "serial-number": format!("{:016}", self.seed % 10_000_000_000_000_000),
         });
         if old {
@@ -396,10 +395,22 @@ impl View<'_> {
                 o.remove("cluster-node");
             }
         }
-        json!({
-            "rollback-partition-information": { "build": rollback_build, "os-name": "ive-sa", "os-version": rollback },
-            "software-inventory": { "software": { "build": build, "name": "IVE-OS", "type": "operating-system", "version": version } },
+        let mut software =
+            json!({ "name": "IVE-OS", "type": "operating-system", "version": fw.version });
+        if let (Some(o), Some(b)) = (software.as_object_mut(), fw.build) {
+            o.insert("build".into(), json!(b));
+        }
+        let mut body = json!({
+            "software-inventory": { "software": software },
             "system-information": info,
-        })
+        });
+        if let (Some(o), Some((version, build))) = (body.as_object_mut(), fw.rollback) {
+            let mut r = json!({ "os-name": "ive-sa", "os-version": version });
+            if let (Some(ro), Some(b)) = (r.as_object_mut(), build) {
+                ro.insert("build".into(), json!(b));
+            }
+            o.insert("rollback-partition-information".into(), r);
+        }
+        body
     }
 }

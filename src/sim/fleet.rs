@@ -2,7 +2,7 @@
 //! counters, the handles tests and the CLI use.
 
 use super::faults::Fault;
-use super::firmware::Firmware;
+use super::firmware::{Firmware, FirmwareVersion};
 use super::isec::isec_user;
 use super::products::SimKind;
 use super::server::{accept_loop, tls_acceptor};
@@ -64,6 +64,7 @@ pub struct State {
     pub(super) isec_machines: Option<u64>,
     pub(super) kerberos: Option<std::sync::Arc<super::SimKerberos>>,
     pub(super) firmware: Firmware,
+    pub(super) firmware_version: Option<FirmwareVersion>,
 }
 
 impl State {
@@ -84,6 +85,7 @@ impl State {
             isec_machines: None,
             kerberos: None,
             firmware: Firmware::Current,
+            firmware_version: None,
         }
     }
 }
@@ -178,6 +180,11 @@ impl Appliance {
     /// Give the appliance one firmware generation's behaviour.
     pub fn set_firmware(&self, f: Firmware) {
         self.update(|s| s.firmware = f);
+    }
+    /// Report this firmware (running image, build, rollback partition) in
+    /// `system-information` instead of the fleet's default mix.
+    pub fn set_firmware_version(&self, f: FirmwareVersion) {
+        self.update(|s| s.firmware_version = Some(f));
     }
     /// Fix the number of active sessions (stable session ids).
     pub fn set_sessions(&self, n: usize) {

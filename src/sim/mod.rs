@@ -161,7 +161,7 @@ mod tests;
 
 pub use cli::{run, SimulateArgs};
 pub use faults::Fault;
-pub use firmware::Firmware;
+pub use firmware::{Firmware, FirmwareVersion};
 #[cfg(test)]
 pub(crate) use fleet::fleet_with_ca_file;
 pub use fleet::{Appliance, Fleet, FleetOptions, Profile, Stats};

@@ -265,7 +265,7 @@ async fn prometheus_dashboards_and_alertmanager_end_to_end() {
             }
         }
     }
-    assert!(dashboards >= 6, "{dashboards} dashboards");
+    assert!(dashboards >= 7, "{dashboards} dashboards");
     assert!(
         empty.is_empty(),
         "{} of {checked} panel queries returned no data:\n{}",

@@ -3,7 +3,8 @@
 //! up and its figures are the ones the appliance itself shows.
 
 use crate::helpers::*;
-use ivanti_exporter::sim::{Firmware, Fleet, FleetOptions};
+use ivanti_exporter::sim::{Firmware, FirmwareVersion, Fleet, FleetOptions};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 fn requests(fleet: &Fleet, method: &str, path: &str) -> u64 {
@@ -255,6 +256,287 @@ async fn firmware_posture_of_a_22_7r2_3_appliance_comes_from_the_poll_alone() {
                 || path.starts_with("/api/v1/cluster")
                 || path.starts_with("/api/v1/license/"),
             "unexpected request {path}"
+        );
+    }
+}
+
+// CVE groups of src/advisories/advisories.yml, as the test below uses them.
+/// The 2020-2021 Pulse Connect Secure KEV CVEs, all fixed by 9.1R11.4 at
+/// the latest: CVE-2020-8218 (< 9.1R8), -8243 (< 9.1R8.2), -8260 (< 9.1R9),
+/// CVE-2021-22893/22894/22899/22900 (< 9.1R11.4).
+const PCS_2020_2021: &[&str] = &[
+    "CVE-2020-8218",
+    "CVE-2020-8243",
+    "CVE-2020-8260",
+    "CVE-2021-22893",
+    "CVE-2021-22894",
+    "CVE-2021-22899",
+    "CVE-2021-22900",
+];
+/// The January 2024 chain (and CVE-2024-21893), fixed per 9.1 train at
+/// 9.1R14.4, 9.1R15.2, 9.1R16.2, 9.1R17.2, 9.1R18.3; every train before
+/// 9.1R14 is affected whole.
+const JAN_2024: &[&str] = &["CVE-2023-46805", "CVE-2024-21887", "CVE-2024-21893"];
+
+/// What one image must show: `None` is "unknown to the data".
+type Cves = Option<Vec<(&'static str, bool)>>;
+
+fn kev(ids: &[&[&'static str]]) -> Cves {
+    Some(
+        ids.iter()
+            .flat_map(|g| g.iter().map(|c| (*c, true)))
+            .collect(),
+    )
+}
+
+/// One appliance of the matrix and its posture, worked by hand.
+struct Case {
+    name: &'static str,
+    product: &'static str,
+    running: Cves,
+    rollback: Option<Cves>,
+    end_of_support: f64,
+    build_mismatch: f64,
+}
+
+/// Issue 21's firmware matrix, one simulated appliance each, polled by one
+/// exporter: each image's exact CVE set (with its KEV flag), its count,
+/// `status_unknown`, and the running image's end of support and build
+/// mismatch. The expected sets are worked by hand from the advisories
+/// (src/advisories/advisories.yml and its sources), not by the code.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_firmware_matrix_has_the_hand_worked_cve_sets() {
+    let cases = [
+        // 9.1R7/6087: before 9.1R8 (8218, 8243, 8260) and 9.1R11.4
+        // (2021-*); 9.1R7 is a train before 9.1R14, affected whole by the
+        // January 2024 chain; CVE-2025-22457 has no 9.1 fix. 11 KEV CVEs.
+        // Rollback 9.1R6/5801: the same 11. 9.1 ended 2024-12-31; 6087 is
+        // 9.1R7's build in the data's table.
+        Case {
+            name: "9.1r7",
+            product: "ics",
+            running: kev(&[PCS_2020_2021, JAN_2024, &["CVE-2025-22457"]]),
+            rollback: Some(kev(&[PCS_2020_2021, JAN_2024, &["CVE-2025-22457"]])),
+            end_of_support: 1.0,
+            build_mismatch: 0.0,
+        },
+        // 9.1R14.4 is the 9.1R14 train's January 2024 fix, and the release
+        // that introduced CVE-2024-22024 (fixed 9.1R14.5; not in KEV);
+        // 22457 unfixed in 9.1. Rollback 9.1R13.1: a train before 9.1R14,
+        // so the whole chain, plus 22457; the 2020-2021 CVEs ended at
+        // 9.1R11.4.
+        Case {
+            name: "9.1r14.4",
+            product: "ics",
+            running: Some(vec![("CVE-2024-22024", false), ("CVE-2025-22457", true)]),
+            rollback: Some(kev(&[JAN_2024, &["CVE-2025-22457"]])),
+            end_of_support: 1.0,
+            build_mismatch: 0.0,
+        },
+        // 9.1R15 is below 9.1R15.2, its train's fix: affected, although a
+        // plain "< 9.1R18.3" and "9.1R15 > 9.1R14.4" disagree. 22024 came
+        // with 9.1R15.2, so not here. No rollback image.
+        Case {
+            name: "9.1r15",
+            product: "ics",
+            running: kev(&[JAN_2024, &["CVE-2025-22457"]]),
+            rollback: None,
+            end_of_support: 1.0,
+            build_mismatch: 0.0,
+        },
+        // 9.1R18.3: the chain's fix and 22024's introduction in 9.1R18.
+        Case {
+            name: "9.1r18.3",
+            product: "ics",
+            running: Some(vec![("CVE-2024-22024", false), ("CVE-2025-22457", true)]),
+            rollback: None,
+            end_of_support: 1.0,
+            build_mismatch: 0.0,
+        },
+        // 22.7R2.3/3431: CVE-2025-0282 (22.7R2 < 22.7R2.5) and 22457
+        // (< 22.7R2.6); the January 2024 chain ended at 22.6R2. Rollback
+        // 22.7R2.1/3191: the same two. 22.7 has no end of support in the
+        // data; 3431 is 22.7R2.3's build.
+        Case {
+            name: "22.7r2.3",
+            product: "ics",
+            running: kev(&[&["CVE-2025-0282", "CVE-2025-22457"]]),
+            rollback: Some(kev(&[&["CVE-2025-0282", "CVE-2025-22457"]])),
+            end_of_support: 0.0,
+            build_mismatch: 0.0,
+        },
+        // 22.7R2.5 (no build reported): 0282 fixed, 22457 not yet.
+        // Rollback 22.7R2.4/3597: both.
+        Case {
+            name: "22.7r2.5",
+            product: "ics",
+            running: kev(&[&["CVE-2025-22457"]]),
+            rollback: Some(kev(&[&["CVE-2025-0282", "CVE-2025-22457"]])),
+            end_of_support: 0.0,
+            build_mismatch: 0.0,
+        },
+        // 22.7R2.6/3981: nothing known. Its rollback 22.7R2.4/3597: both.
+        Case {
+            name: "22.7r2.6-vulnerable-rollback",
+            product: "ics",
+            running: Some(vec![]),
+            rollback: Some(kev(&[&["CVE-2025-0282", "CVE-2025-22457"]])),
+            end_of_support: 0.0,
+            build_mismatch: 0.0,
+        },
+        // Policy Secure 22.7R1.2: 0282 (IPS 22.7R1 < 22.7R1.3) and 22457
+        // (< 22.7R1.4). As ICS, 22.7R1 would be a train the data does not
+        // know: the product line matters.
+        Case {
+            name: "ips-22.7r1.2",
+            product: "ips",
+            running: kev(&[&["CVE-2025-0282", "CVE-2025-22457"]]),
+            rollback: None,
+            end_of_support: 0.0,
+            build_mismatch: 0.0,
+        },
+        // ICS 22.8R2: no train of the data, so unknown (no CVE series, no
+        // count), never "fixed". Its rollback 22.7R2.6/3981 is placed.
+        Case {
+            name: "unknown-train",
+            product: "ics",
+            running: None,
+            rollback: Some(Some(vec![])),
+            end_of_support: 0.0,
+            build_mismatch: 0.0,
+        },
+        // "22.7R2.6" with 22.7R2.4's build 3597: a faked upgrade. Both
+        // readings count: as 22.7R2.6 nothing, as build 3597 (22.7R2.4)
+        // 0282 and 22457; build_mismatch 1. Rollback 22.7R2.3/3431: both.
+        Case {
+            name: "mismatched-build",
+            product: "ics",
+            running: kev(&[&["CVE-2025-0282", "CVE-2025-22457"]]),
+            rollback: Some(kev(&[&["CVE-2025-0282", "CVE-2025-22457"]])),
+            end_of_support: 0.0,
+            build_mismatch: 1.0,
+        },
+        // "22.7.2.3431" (major.minor.R.build): build 3431 places it at
+        // 22.7R2.3, so both CVEs, not "22.7.2.3431 >= 22.7.2.6, fixed".
+        Case {
+            name: "dotted-22.7.2.3431",
+            product: "ics",
+            running: kev(&[&["CVE-2025-0282", "CVE-2025-22457"]]),
+            rollback: None,
+            end_of_support: 0.0,
+            build_mismatch: 0.0,
+        },
+    ];
+    init();
+    let fleet = Fleet::start(FleetOptions {
+        appliances: cases.len(),
+        ..FleetOptions::default()
+    })
+    .await
+    .unwrap();
+    for (i, c) in cases.iter().enumerate() {
+        let fw =
+            FirmwareVersion::named(c.name).unwrap_or_else(|| panic!("{} in the matrix", c.name));
+        fleet.appliance(i).set_firmware_version(fw);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(&fleet, dir.path());
+    let config = config_for(&fleet, &ca, "", |i| {
+        format!("    kind_options: {{ product: {} }}\n", cases[i].product)
+    });
+    let exp = Exporter::start_in(dir, &config, &[]);
+    let names: Vec<String> = (0..cases.len())
+        .map(|i| fleet.appliance(i).name().to_owned())
+        .collect();
+    let m = exp
+        .wait_for("every appliance's firmware posture", WAIT, |m| {
+            names
+                .iter()
+                .all(|t| m.has("ivanti_firmware_build_mismatch", &[("target", t)]))
+        })
+        .await;
+    for (c, t) in cases.iter().zip(&names) {
+        let t = t.as_str();
+        let images = [
+            ("running", Some(&c.running)),
+            ("rollback", c.rollback.as_ref()),
+        ];
+        for (image, want) in images {
+            let got: BTreeSet<(String, String)> = m
+                .find(
+                    "ivanti_firmware_vulnerable",
+                    &[("target", t), ("image", image)],
+                )
+                .iter()
+                .map(|s| (s.labels["cve"].clone(), s.labels["kev"].clone()))
+                .collect();
+            let unknown = m.get(
+                "ivanti_firmware_status_unknown",
+                &[("target", t), ("image", image)],
+            );
+            let count = |kev: &str| {
+                m.get(
+                    "ivanti_firmware_vulnerabilities",
+                    &[("target", t), ("image", image), ("kev", kev)],
+                )
+            };
+            match want {
+                // No rollback image: no series for it at all.
+                None => {
+                    assert_eq!(unknown, None, "{} {image}", c.name);
+                    assert!(got.is_empty(), "{} {image}", c.name);
+                }
+                Some(None) => {
+                    assert_eq!(unknown, Some(1.0), "{} {image}", c.name);
+                    assert!(got.is_empty(), "{} {image}: {got:?}", c.name);
+                    assert_eq!(count("true"), None, "{} {image}", c.name);
+                    assert_eq!(count("false"), None, "{} {image}", c.name);
+                }
+                Some(Some(cves)) => {
+                    let expected: BTreeSet<(String, String)> = cves
+                        .iter()
+                        .map(|(id, kev)| (id.to_string(), kev.to_string()))
+                        .collect();
+                    assert_eq!(got, expected, "{} {image}", c.name);
+                    assert_eq!(unknown, Some(0.0), "{} {image}", c.name);
+                    let n_kev = cves.iter().filter(|(_, k)| *k).count() as f64;
+                    assert_eq!(count("true"), Some(n_kev), "{} {image}", c.name);
+                    assert_eq!(
+                        count("false"),
+                        Some(cves.len() as f64 - n_kev),
+                        "{} {image}",
+                        c.name
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            m.get("ivanti_firmware_end_of_support", &[("target", t)]),
+            Some(c.end_of_support),
+            "{}",
+            c.name
+        );
+        assert_eq!(
+            m.get("ivanti_firmware_build_mismatch", &[("target", t)]),
+            Some(c.build_mismatch),
+            "{}",
+            c.name
+        );
+        // The identity series carries what the appliance printed.
+        let fw = FirmwareVersion::named(c.name).unwrap();
+        assert_eq!(
+            m.get(
+                "ivanti_firmware_info",
+                &[
+                    ("target", t),
+                    ("image", "running"),
+                    ("version", fw.version),
+                    ("build", fw.build.unwrap_or(""))
+                ]
+            ),
+            Some(1.0),
+            "{}",
+            c.name
         );
     }
 }

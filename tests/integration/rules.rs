@@ -139,6 +139,7 @@ const VALUE_TESTED_DASHBOARDS: &[&str] = &[
     "ivanti-sps-overview",
     "ivanti-epmm-overview",
     "ivanti-isec-overview",
+    "ivanti-security-posture",
 ];
 
 /// Coverage ratchet: every panel query of the dashboards in

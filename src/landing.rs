@@ -1,4 +1,4 @@
-//! `GET /`: the landing page, built for fleets of 10,000 targets.
+//! The landing page (`GET /`, served by [`crate::web`]), built for fleets of 10,000 targets.
 //!
 //! A summary first (targets by state, by kind, and the failing ones by
 //! `reason`), then one row per target (not per collector), failing targets
@@ -16,10 +16,6 @@
 
 use crate::error::CollectError;
 use crate::store::{Inventory, PollOutcome, TargetState};
-use crate::web::AppState;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -458,31 +454,6 @@ pub fn esc(s: &str) -> String {
 /// A query-string value, encoded by the `url` crate's form codec.
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// `GET /`: the page for the current inventory, rendered off the async
-/// workers (10,000 rows are a few milliseconds of CPU); 400 for a bad
-/// `?state=` or `?limit=`.
-pub async fn page(
-    State(s): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
-    telemetry_path: Arc<str>,
-) -> Response {
-    let sel = match Selection::from_query(&q) {
-        Ok(sel) => sel,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
-    };
-    let inv = s.store.inventory();
-    let page =
-        tokio::task::spawn_blocking(move || render(&inv, SystemTime::now(), &telemetry_path, &sel))
-            .await;
-    match page {
-        Ok(page) => Html(page).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "rendering / failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n").into_response()
-        }
-    }
 }
 
 #[cfg(test)]

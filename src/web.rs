@@ -10,6 +10,7 @@
 //! | `/` | the landing page ([`crate::landing`]): summary, one row per target, failing first |
 
 use crate::exposition::Format;
+use crate::landing;
 use crate::render;
 use crate::store::Store;
 use crate::webconfig::{self, WebConfig};
@@ -17,7 +18,7 @@ use axum::extract::{Query, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::from_fn_with_state;
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use std::collections::HashMap;
@@ -42,11 +43,11 @@ pub struct AppState {
 }
 
 /// The router, with the telemetry path as configured; every endpoint but
-/// [`UNAUTHENTICATED`] requires basic authentication when `web` has users.
+/// [`webconfig::UNAUTHENTICATED`] requires basic authentication when `web` has users.
 pub fn router(state: AppState, telemetry_path: &str, web: WebConfig) -> Router {
     let link = Arc::<str>::from(telemetry_path);
     Router::new()
-        .route("/", get(move |s, q| crate::landing::page(s, q, link)))
+        .route("/", get(move |s, q| landing(s, q, link)))
         .route(telemetry_path, get(metrics))
         .route("/probe", get(probe))
         .route("/targets", get(targets))
@@ -57,45 +58,34 @@ pub fn router(state: AppState, telemetry_path: &str, web: WebConfig) -> Router {
         // Compressed as it streams, when the client accepts gzip: a
         // 10,000-appliance /metrics is ~56 MB of text.
         .layer(tower_http::compression::CompressionLayer::new().gzip(true))
-        .layer(from_fn_with_state(web.clone(), require_auth))
+        .layer(from_fn_with_state(web.clone(), webconfig::require_auth))
         // Rate limit and http_server_config.headers, outside authentication.
         .layer(from_fn_with_state(web, webconfig::middleware))
 }
 
-/// Answered without credentials even when basic auth is on: they reveal
-/// nothing but "the process runs" and "a configuration is applied", and
-/// kubelet probes and load balancers cannot send a password.
-pub const UNAUTHENTICATED: [&str; 2] = ["/-/healthy", "/-/ready"];
-
-async fn require_auth(
-    State(web): State<WebConfig>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
+/// `GET /`: the page ([`landing::render`]) for the current inventory,
+/// rendered off the async workers (10,000 rows are a few milliseconds of
+/// CPU); 400 for a bad `?state=` or `?limit=`.
+async fn landing(
+    State(s): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    telemetry_path: Arc<str>,
 ) -> Response {
-    if web.users.is_empty() || UNAUTHENTICATED.contains(&req.uri().path()) {
-        return next.run(req).await;
-    }
-    let header = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    // bcrypt is deliberately slow: keep it off the async workers.
-    let ok = tokio::task::spawn_blocking(move || web.authorized(header.as_deref()))
-        .await
-        .unwrap_or(false);
-    if ok {
-        next.run(req).await
-    } else {
-        (
-            StatusCode::UNAUTHORIZED,
-            [(
-                axum::http::header::WWW_AUTHENTICATE,
-                "Basic realm=\"ivanti-exporter\"",
-            )],
-            "Unauthorized\n",
-        )
-            .into_response()
+    let sel = match landing::Selection::from_query(&q) {
+        Ok(sel) => sel,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    let inv = s.store.inventory();
+    let now = std::time::SystemTime::now();
+    let page =
+        tokio::task::spawn_blocking(move || landing::render(&inv, now, &telemetry_path, &sel))
+            .await;
+    match page {
+        Ok(page) => Html(page).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering / failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n").into_response()
+        }
     }
 }
 

@@ -14,7 +14,7 @@
 //! and 0 for `down` (each one that has polled failed) and `degraded` (some
 //! failed); `pending` targets have no `ivanti_up` yet (nothing polled).
 
-use crate::error::CollectError;
+use crate::error::{CollectError, Reason};
 use crate::store::{Inventory, PollOutcome, TargetState};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -172,13 +172,12 @@ struct Summary {
     /// Per kind (in [`crate::kinds::KINDS`] order), targets per [`Health`].
     by_kind: Vec<(&'static str, [usize; 4])>,
     /// Per reason: down targets and degraded targets with a collector failing for it.
-    by_reason: BTreeMap<usize, [usize; 2]>,
+    by_reason: BTreeMap<Reason, [usize; 2]>,
 }
 
 impl Summary {
     fn new(rows: &[Row<'_>]) -> Summary {
         let mut s = Summary::default();
-        let reasons = CollectError::REASONS;
         for r in rows {
             let kind = r.target.config.kind.name();
             let i = match s.by_kind.iter().position(|(k, _)| *k == kind) {
@@ -192,13 +191,11 @@ impl Summary {
             let mut seen = Vec::new();
             for (_, o, _) in &r.failing {
                 let Err(e) = &o.result else { continue };
-                let Some(ri) = reasons.iter().position(|x| *x == e.kind()) else {
-                    continue;
-                };
-                if !seen.contains(&ri) {
-                    seen.push(ri);
+                let reason = e.kind();
+                if !seen.contains(&reason) {
+                    seen.push(reason);
                     let col = if r.health == Health::Down { 0 } else { 1 };
-                    s.by_reason.entry(ri).or_default()[col] += 1;
+                    s.by_reason.entry(reason).or_default()[col] += 1;
                 }
             }
         }
@@ -306,8 +303,7 @@ fn write_summary(h: &mut String, s: &Summary, targets: usize) {
         return;
     }
     h.push_str("<table class=sum id=reasons><tr><th>reason<th>down targets<th>degraded targets\n");
-    for (ri, c) in &s.by_reason {
-        let reason = CollectError::REASONS[*ri];
+    for (reason, c) in &s.by_reason {
         let _ = writeln!(
             h,
             "<tr id=reason-{reason}><td>{reason}<td class=n>{}<td class=n>{}",

@@ -220,15 +220,8 @@ async fn get_status(url: &str) -> Result<hyper::StatusCode, String> {
             hyper::header::HOST,
             &parsed[url::Position::BeforeHost..url::Position::AfterPort],
         );
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        let credentials = format!(
-            "{}:{}",
-            percent_decode(parsed.username()),
-            percent_decode(parsed.password().unwrap_or(""))
-        );
-        use base64::Engine as _;
-        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
-        req = req.header(hyper::header::AUTHORIZATION, format!("Basic {encoded}"));
+    if let Some(authorization) = basic_authorization(&parsed) {
+        req = req.header(hyper::header::AUTHORIZATION, authorization);
     }
     let req = req
         .body(http_body_util::Empty::<bytes::Bytes>::new())
@@ -269,28 +262,25 @@ where
     status
 }
 
-/// `%XX` escapes of URL credentials decoded (invalid ones kept as they are).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
-            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
+/// `Basic <base64(user:password)>` from the URL's user info (its `%XX`
+/// escapes decoded by `percent-encoding`, the `url` crate's own codec).
+fn basic_authorization(url: &url::Url) -> Option<String> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let credentials = format!(
+        "{}:{}",
+        decode(url.username()),
+        decode(url.password().unwrap_or(""))
+    );
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+    Some(format!("Basic {encoded}"))
 }
 
 fn check_config(path: &Path, web: Option<&Path>) -> ExitCode {
@@ -367,6 +357,24 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_credentials_are_percent_decoded_into_basic_auth() {
+        let url = |s: &str| url::Url::parse(s).unwrap();
+        // base64("us@er:p:ss/ü") computed by hand: "us@er:p:ss/" then U+00FC as C3 BC.
+        assert_eq!(
+            basic_authorization(&url(
+                "http://us%40er:p%3Ass%2F%C3%BC@127.0.0.1:9959/-/ready"
+            ))
+            .as_deref(),
+            Some("Basic dXNAZXI6cDpzcy/DvA==")
+        );
+        assert_eq!(
+            basic_authorization(&url("http://prom@h/")).as_deref(),
+            Some("Basic cHJvbTo=")
+        );
+        assert_eq!(basic_authorization(&url("http://h/")), None);
+    }
 
     #[test]
     fn listen_addresses() {

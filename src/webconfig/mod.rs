@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use auth::require_auth;
+pub use auth::{require_auth, Verifier};
 pub use http::{middleware, RateLimit};
 
 /// Answered without credentials and without a rate limit even when basic
@@ -111,6 +111,8 @@ pub struct WebConfig {
     pub rate_limit: Option<Arc<RateLimit>>,
     /// Keys accepted but without effect, one line each (logged at load).
     pub warnings: Vec<String>,
+    /// The bcrypt cache and gate for `users`.
+    pub verifier: Arc<auth::Verifier>,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -121,6 +123,7 @@ impl std::fmt::Debug for WebConfig {
             .field("headers", &self.headers)
             .field("rate_limit", &self.rate_limit)
             .field("warnings", &self.warnings)
+            .field("verifier", &self.verifier)
             .finish()
     }
 }
@@ -181,6 +184,7 @@ impl WebConfig {
             headers: Arc::new(headers),
             rate_limit,
             warnings,
+            verifier: Arc::default(),
         })
     }
 }

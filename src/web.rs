@@ -6,7 +6,7 @@
 //! | `/probe?target=<name>` | one configured target, from the cache; anything else is a 4xx and no request leaves |
 //! | `/targets` | the configured targets for probe mode, in Prometheus `http_sd` JSON |
 //! | `/-/healthy`, `/-/ready` | liveness; readiness once a configuration is applied |
-//! | `/-/reload` (POST) | reload the configuration file, with `--web.enable-lifecycle` (403 without) |
+//! | `/-/reload` (POST or PUT, as Prometheus) | reload the configuration file, with `--web.enable-lifecycle` (403 without) |
 //! | `/` | the landing page ([`crate::landing`]): summary, one row per target, failing first |
 
 use crate::exposition::Format;
@@ -53,7 +53,7 @@ pub fn router(state: AppState, telemetry_path: &str, web: WebConfig) -> Router {
         .route("/targets", get(targets))
         .route("/-/healthy", get(|| async { "OK\n" }))
         .route("/-/ready", get(ready))
-        .route("/-/reload", post(reload))
+        .route("/-/reload", post(reload).put(reload))
         .with_state(state)
         // Compressed as it streams, when the client accepts gzip: a
         // 10,000-appliance /metrics is ~56 MB of text.
@@ -237,6 +237,62 @@ async fn reload(State(s): State<AppState>) -> Response {
 mod tests {
     use super::*;
     use std::io::Read as _;
+
+    /// The router on a loopback port; `reload` answers every reload request Ok.
+    async fn serve(lifecycle: bool) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        let (reload, mut rx) = mpsc::channel::<ReloadRequest>(1);
+        let reloads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = reloads.clone();
+        tokio::spawn(async move {
+            while let Some(answer) = rx.recv().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let _ = answer.send(Ok(()));
+            }
+        });
+        let state = AppState {
+            store: Arc::new(Store::new()),
+            ready: Arc::new(AtomicBool::new(true)),
+            reload,
+            lifecycle,
+        };
+        let app = router(state, "/metrics", WebConfig::default());
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await });
+        (addr, reloads)
+    }
+
+    fn http() -> reqwest::Client {
+        crate::tls::install_crypto_provider();
+        reqwest::Client::builder().no_proxy().build().unwrap()
+    }
+
+    /// Prometheus' `/-/reload` takes PUT and POST; so does this one.
+    #[tokio::test]
+    async fn reload_takes_put_and_post_only_with_the_lifecycle_flag() {
+        let (addr, reloads) = serve(true).await;
+        let url = format!("http://{addr}/-/reload");
+        let http = http();
+        for method in [reqwest::Method::PUT, reqwest::Method::POST] {
+            let r = http.request(method.clone(), &url).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{method}");
+            assert_eq!(r.text().await.unwrap(), "configuration reloaded\n");
+        }
+        assert_eq!(reloads.load(Ordering::SeqCst), 2);
+        for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+            let r = http.request(method.clone(), &url).send().await.unwrap();
+            assert_eq!(r.status(), 405, "{method}");
+        }
+        assert_eq!(reloads.load(Ordering::SeqCst), 2);
+        let (addr, reloads) = serve(false).await;
+        let r = http
+            .put(format!("http://{addr}/-/reload"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        assert_eq!(reloads.load(Ordering::SeqCst), 0);
+    }
 
     /// `/metrics` over a real loopback connection, as Prometheus asks for it
     /// (`Accept-Encoding: gzip`) and as curl without `--compressed` does.

@@ -31,9 +31,10 @@ pub struct Cli {
         global = true
     )]
     pub config_file: PathBuf,
-    /// Address to listen on for the web interface and telemetry.
-    #[arg(long = "web.listen-address", default_value = ":9959")]
-    pub listen_address: String,
+    /// Address to listen on for the web interface and telemetry; repeat the
+    /// flag to listen on several. `:9959` (and `[::]:9959`) is IPv4 and IPv6.
+    #[arg(long = "web.listen-address", default_value = ":9959", action = clap::ArgAction::Append)]
+    pub listen_address: Vec<String>,
     /// TLS and basic-auth settings for the web endpoints (exporter-toolkit
     /// format); `check-config` checks it too when given.
     #[arg(long = "web.config.file", global = true)]
@@ -41,7 +42,7 @@ pub struct Cli {
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", default_value = "/metrics")]
     pub telemetry_path: String,
-    /// Allow `POST /-/reload` over HTTP (SIGHUP always reloads).
+    /// Allow `POST` and `PUT /-/reload` over HTTP (SIGHUP always reloads).
     #[arg(long = "web.enable-lifecycle")]
     pub enable_lifecycle: bool,
     /// Close connections that have not sent a whole request header after this long (also idle kept-alive ones).
@@ -93,10 +94,11 @@ pub enum Command {
     },
 }
 
-/// Parse `:9959`, `0.0.0.0:9959`, `[::1]:9959` or `localhost:9959`.
+/// Parse `:9959` (every address, IPv4 and IPv6: `[::]:9959`, bound
+/// dual-stack), `0.0.0.0:9959` (IPv4 only), `[::1]:9959` or `localhost:9959`.
 pub fn parse_listen_address(s: &str) -> Result<SocketAddr, String> {
     let full = if s.starts_with(':') {
-        format!("0.0.0.0{s}")
+        format!("[::]{s}")
     } else {
         s.to_owned()
     };
@@ -155,7 +157,11 @@ pub fn main() -> ExitCode {
 /// one cuts the graceful shutdown short); with `--demo`, the simulated
 /// fleet runs alongside.
 async fn run(cli: &Cli) -> Result<(), String> {
-    let listen = parse_listen_address(&cli.listen_address)?;
+    let listen = cli
+        .listen_address
+        .iter()
+        .map(|a| parse_listen_address(a))
+        .collect::<Result<Vec<_>, _>>()?;
     daemon::check_telemetry_path(&cli.telemetry_path).map_err(|e| e.to_string())?;
     let demo = match cli.demo {
         true => Some(Demo::start(cli.demo_appliances).await?),
@@ -380,6 +386,10 @@ mod tests {
     fn listen_addresses() {
         assert_eq!(
             parse_listen_address(":9959").unwrap(),
+            "[::]:9959".parse().unwrap()
+        );
+        assert_eq!(
+            parse_listen_address("0.0.0.0:9959").unwrap(),
             "0.0.0.0:9959".parse().unwrap()
         );
         assert_eq!(
@@ -391,6 +401,16 @@ mod tests {
 
     #[test]
     fn web_server_flags() {
+        let cli = Cli::try_parse_from(["ivanti-exporter"]).unwrap();
+        assert_eq!(cli.listen_address, [":9959"]);
+        let cli = Cli::try_parse_from([
+            "ivanti-exporter",
+            "--web.listen-address=127.0.0.1:9959",
+            "--web.listen-address",
+            "[::1]:9959",
+        ])
+        .unwrap();
+        assert_eq!(cli.listen_address, ["127.0.0.1:9959", "[::1]:9959"]);
         let cli = Cli::try_parse_from(["ivanti-exporter"]).unwrap();
         assert!(!cli.enable_lifecycle);
         assert_eq!(cli.read_header_timeout, Duration::from_secs(5));

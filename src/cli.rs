@@ -39,6 +39,14 @@ pub struct Cli {
     /// format); `check-config` checks it too when given.
     #[arg(long = "web.config.file", global = true)]
     pub web_config_file: Option<PathBuf>,
+    /// The URL under which the exporter is reached from outside (behind a
+    /// reverse proxy, its URL); links on `/` and in `/targets` are built from
+    /// it. Default: `http://<hostname>:<port>/`.
+    #[arg(long = "web.external-url")]
+    pub external_url: Option<String>,
+    /// Prefix of every endpoint's path. Default: the path of `--web.external-url`.
+    #[arg(long = "web.route-prefix")]
+    pub route_prefix: Option<String>,
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", default_value = "/metrics")]
     pub telemetry_path: String,
@@ -181,6 +189,8 @@ async fn run(cli: &Cli) -> Result<(), String> {
             read_header_timeout: cli.read_header_timeout,
             max_connections: cli.max_connections,
         },
+        external_url: cli.external_url.clone(),
+        route_prefix: cli.route_prefix.clone(),
     };
     let daemon = Daemon::build(settings)
         .await

@@ -68,6 +68,10 @@ pub struct Settings {
     pub enable_lifecycle: bool,
     /// Header-read timeout and connection cap of the web server.
     pub limits: Limits,
+    /// `--web.external-url`: where the exporter is reached (links are built from it).
+    pub external_url: Option<String>,
+    /// `--web.route-prefix`: the path it serves under (default: the external URL's).
+    pub route_prefix: Option<String>,
 }
 
 impl Settings {
@@ -83,6 +87,8 @@ impl Settings {
             web_config_file: None,
             enable_lifecycle: false,
             limits: Limits::default(),
+            external_url: None,
+            route_prefix: None,
         }
     }
 }
@@ -115,6 +121,9 @@ pub enum DaemonError {
         /// Why not.
         source: std::io::Error,
     },
+    /// `--web.external-url` is not a usable URL.
+    #[error("{0}")]
+    Paths(String),
     /// No `--web.listen-address` at all.
     #[error("no --web.listen-address")]
     NoListenAddress,
@@ -227,6 +236,13 @@ impl Daemon {
         if listeners.is_empty() {
             return Err(DaemonError::NoListenAddress);
         }
+        let paths = web::Paths::new(
+            settings.external_url.as_deref(),
+            settings.route_prefix.as_deref(),
+            local[0].port(),
+            web_config.tls.is_some(),
+        )
+        .map_err(DaemonError::Paths)?;
 
         let store = Arc::new(Store::new());
         let scheduler = Arc::new(Scheduler::new(store.clone()));
@@ -252,6 +268,7 @@ impl Daemon {
                 ready: ready.clone(),
                 reload: reload_tx,
                 lifecycle: settings.enable_lifecycle,
+                paths: Arc::new(paths),
             },
             &settings.telemetry_path,
             web_config.clone(),

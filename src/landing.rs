@@ -234,8 +234,17 @@ rows[i].hidden=!m;if(m)shown++}n.textContent=shown+' of '+total+' targets shown'
 var h=/[#&]filter=([^&]*)/.exec(location.hash);if(h){f.value=decodeURIComponent(h[1]);apply()}\
 f.addEventListener('input',function(){history.replaceState(null,'','#filter='+encodeURIComponent(f.value));apply()})})();";
 
-/// The page for `inv` at `now`; `telemetry_path` is the Metrics link.
-pub fn render(inv: &Inventory, now: SystemTime, telemetry_path: &str, sel: &Selection) -> String {
+/// The page for `inv` at `now`. Every link is an absolute path below
+/// `base` (the path of `--web.external-url`, "" or "/prefix", never from the
+/// request), the Metrics link `base` + `telemetry_path`.
+pub fn render(
+    inv: &Inventory,
+    now: SystemTime,
+    base: &str,
+    telemetry_path: &str,
+    sel: &Selection,
+) -> String {
+    let base = esc(base);
     let mut rows: Vec<Row<'_>> = inv.targets.iter().map(|t| Row::new(t)).collect();
     rows.sort_by(|a, b| (a.health, &a.target.config.name).cmp(&(b.health, &b.target.config.name)));
     let summary = Summary::new(&rows);
@@ -243,26 +252,26 @@ pub fn render(inv: &Inventory, now: SystemTime, telemetry_path: &str, sel: &Sele
     let _ = writeln!(
         h,
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>ivanti-exporter</title><style>{STYLE}</style></head><body>\
-         <h1>ivanti-exporter</h1><p><a href=\"{}\">Metrics</a> · <a href=\"/targets\">Targets (http_sd)</a> · \
-         <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Ready</a> · version {}</p>",
+         <h1>ivanti-exporter</h1><p><a href=\"{base}{}\">Metrics</a> · <a href=\"{base}/targets\">Targets (http_sd)</a> · \
+         <a href=\"{base}/-/healthy\">Health</a> · <a href=\"{base}/-/ready\">Ready</a> · version {}</p>",
         esc(telemetry_path),
         crate::version::VERSION
     );
-    write_summary(&mut h, &summary, rows.len());
+    write_summary(&mut h, &base, &summary, rows.len());
     let shown: Vec<&Row<'_>> = rows
         .iter()
         .filter(|r| sel.states.is_empty() || sel.states.contains(&r.health))
         .filter(|r| r.matches(&sel.filter))
         .take(sel.limit.unwrap_or(usize::MAX))
         .collect();
-    write_controls(&mut h, sel, shown.len(), rows.len());
+    write_controls(&mut h, &base, sel, shown.len(), rows.len());
     h.push_str(
         "<div class=w><table id=t><thead><tr><th>target<th>kind<th>url<th>state<th>failing collectors\
          <th title=\"time since the latest successful poll of any collector\">data age\
          <th title=\"the slowest collector's latest poll\">poll</thead><tbody>\n",
     );
     for r in shown {
-        write_row(&mut h, r, now);
+        write_row(&mut h, &base, r, now);
     }
     let _ = writeln!(
         h,
@@ -271,13 +280,13 @@ pub fn render(inv: &Inventory, now: SystemTime, telemetry_path: &str, sel: &Sele
     h
 }
 
-fn write_summary(h: &mut String, s: &Summary, targets: usize) {
+fn write_summary(h: &mut String, base: &str, s: &Summary, targets: usize) {
     let total = s.total();
     let _ = write!(h, "<p id=states>{targets} targets:");
     for (i, state) in Health::ALL.iter().enumerate() {
         let _ = write!(
             h,
-            " <a href=\"/?state={0}\">{1} {0}</a>{2}",
+            " <a href=\"{base}/?state={0}\">{1} {0}</a>{2}",
             state.name(),
             total[i],
             if i < 3 { " ·" } else { "" }
@@ -313,7 +322,7 @@ fn write_summary(h: &mut String, s: &Summary, targets: usize) {
     h.push_str("</table>\n");
 }
 
-fn write_controls(h: &mut String, sel: &Selection, shown: usize, total: usize) {
+fn write_controls(h: &mut String, base: &str, sel: &Selection, shown: usize, total: usize) {
     let _ = write!(
         h,
         "<form method=get><p><input id=f name=filter value=\"{}\" placeholder=\"filter: name, kind, url, state, error\">",
@@ -332,17 +341,17 @@ fn write_controls(h: &mut String, sel: &Selection, shown: usize, total: usize) {
         " <button>filter</button> <span id=n data-total={total}>{shown} of {total} targets shown</span>"
     );
     if !sel.is_all() {
-        h.push_str(" · <a href=\"/\">all targets</a>");
+        let _ = write!(h, " · <a href=\"{base}/\">all targets</a>");
     }
     h.push_str("</p></form>\n");
 }
 
-fn write_row(h: &mut String, r: &Row<'_>, now: SystemTime) {
+fn write_row(h: &mut String, base: &str, r: &Row<'_>, now: SystemTime) {
     let c = &r.target.config;
     let name = esc(&c.name);
     let _ = write!(
         h,
-        "<tr class={}><td><a href=\"/probe?target={}\">{name}</a><td>{}<td>{}<td>{}<td",
+        "<tr class={}><td><a href=\"{base}/probe?target={}\">{name}</a><td>{}<td>{}<td>{}<td",
         r.health.name(),
         esc(&urlencode(&c.name)),
         c.kind.name(),

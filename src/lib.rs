@@ -41,7 +41,8 @@
 //!   is known before it runs), `Daemon::run_until` serves until shutdown.
 //! - Leaves, imported by the layers above and importing nothing of them:
 //!   [`tls`] (TLS settings, PEM, rustls verifiers), [`error`]
-//!   ([`error::CollectError`], whose `kind()` is the `reason` label),
+//!   ([`error::CollectError`], whose `kind()` is an [`error::Reason`], the
+//!   `reason` label, bound to its label, description and HELP text),
 //!   [`secret`] ([`secret::Secret`], printed as `<secret>`), [`exposition`],
 //!   [`system`] (the only `unsafe`: the open-files limit), [`logging`],
 //!   [`version`] (version and git revision, baked in by `build.rs`).

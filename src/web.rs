@@ -8,6 +8,10 @@
 //! | `/-/healthy`, `/-/ready` | liveness; readiness once a configuration is applied |
 //! | `/-/reload` (POST or PUT, as Prometheus) | reload the configuration file, with `--web.enable-lifecycle` (403 without) |
 //! | `/` | the landing page ([`crate::landing`]): summary, one row per target, failing first |
+//!
+//! Every path is below `--web.route-prefix` ([`Paths`]); the links the
+//! exporter writes (the page's, `/targets`') are built from
+//! `--web.external-url`, never from the request's `Host`.
 
 use crate::exposition::Format;
 use crate::landing;

@@ -161,7 +161,7 @@ fn bench_landing(c: &mut Criterion) {
         }
     }
     let all = Selection::default();
-    let page = render(&inv, SystemTime::now(), "/metrics", &all);
+    let page = render(&inv, SystemTime::now(), "", "/metrics", &all);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(page.as_bytes()).unwrap();
     let zipped = gz.finish().unwrap().len();
@@ -173,7 +173,7 @@ fn bench_landing(c: &mut Criterion) {
     g.sample_size(20);
     g.throughput(Throughput::Bytes(page.len() as u64));
     g.bench_function("landing_10000_targets", |b| {
-        b.iter(|| render(&inv, SystemTime::now(), "/metrics", &all))
+        b.iter(|| render(&inv, SystemTime::now(), "", "/metrics", &all))
     });
     g.finish();
 }

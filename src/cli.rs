@@ -31,17 +31,26 @@ pub struct Cli {
         global = true
     )]
     pub config_file: PathBuf,
-    /// Address to listen on for the web interface and telemetry.
-    #[arg(long = "web.listen-address", default_value = ":9959")]
-    pub listen_address: String,
+    /// Address to listen on for the web interface and telemetry; repeat the
+    /// flag to listen on several. `:9959` (and `[::]:9959`) is IPv4 and IPv6.
+    #[arg(long = "web.listen-address", default_value = ":9959", action = clap::ArgAction::Append)]
+    pub listen_address: Vec<String>,
     /// TLS and basic-auth settings for the web endpoints (exporter-toolkit
     /// format); `check-config` checks it too when given.
     #[arg(long = "web.config.file", global = true)]
     pub web_config_file: Option<PathBuf>,
+    /// The URL under which the exporter is reached from outside (behind a
+    /// reverse proxy, its URL); links on `/` and in `/targets` are built from
+    /// it. Default: `http://<hostname>:<port>/`.
+    #[arg(long = "web.external-url")]
+    pub external_url: Option<String>,
+    /// Prefix of every endpoint's path. Default: the path of `--web.external-url`.
+    #[arg(long = "web.route-prefix")]
+    pub route_prefix: Option<String>,
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", default_value = "/metrics")]
     pub telemetry_path: String,
-    /// Allow `POST /-/reload` over HTTP (SIGHUP always reloads).
+    /// Allow `POST` and `PUT /-/reload` over HTTP (SIGHUP always reloads).
     #[arg(long = "web.enable-lifecycle")]
     pub enable_lifecycle: bool,
     /// Close connections that have not sent a whole request header after this long (also idle kept-alive ones).
@@ -93,10 +102,11 @@ pub enum Command {
     },
 }
 
-/// Parse `:9959`, `0.0.0.0:9959`, `[::1]:9959` or `localhost:9959`.
+/// Parse `:9959` (every address, IPv4 and IPv6: `[::]:9959`, bound
+/// dual-stack), `0.0.0.0:9959` (IPv4 only), `[::1]:9959` or `localhost:9959`.
 pub fn parse_listen_address(s: &str) -> Result<SocketAddr, String> {
     let full = if s.starts_with(':') {
-        format!("0.0.0.0{s}")
+        format!("[::]{s}")
     } else {
         s.to_owned()
     };
@@ -155,7 +165,11 @@ pub fn main() -> ExitCode {
 /// one cuts the graceful shutdown short); with `--demo`, the simulated
 /// fleet runs alongside.
 async fn run(cli: &Cli) -> Result<(), String> {
-    let listen = parse_listen_address(&cli.listen_address)?;
+    let listen = cli
+        .listen_address
+        .iter()
+        .map(|a| parse_listen_address(a))
+        .collect::<Result<Vec<_>, _>>()?;
     daemon::check_telemetry_path(&cli.telemetry_path).map_err(|e| e.to_string())?;
     let demo = match cli.demo {
         true => Some(Demo::start(cli.demo_appliances).await?),
@@ -175,6 +189,8 @@ async fn run(cli: &Cli) -> Result<(), String> {
             read_header_timeout: cli.read_header_timeout,
             max_connections: cli.max_connections,
         },
+        external_url: cli.external_url.clone(),
+        route_prefix: cli.route_prefix.clone(),
     };
     let daemon = Daemon::build(settings)
         .await
@@ -220,15 +236,8 @@ async fn get_status(url: &str) -> Result<hyper::StatusCode, String> {
             hyper::header::HOST,
             &parsed[url::Position::BeforeHost..url::Position::AfterPort],
         );
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        let credentials = format!(
-            "{}:{}",
-            percent_decode(parsed.username()),
-            percent_decode(parsed.password().unwrap_or(""))
-        );
-        use base64::Engine as _;
-        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
-        req = req.header(hyper::header::AUTHORIZATION, format!("Basic {encoded}"));
+    if let Some(authorization) = basic_authorization(&parsed) {
+        req = req.header(hyper::header::AUTHORIZATION, authorization);
     }
     let req = req
         .body(http_body_util::Empty::<bytes::Bytes>::new())
@@ -269,28 +278,25 @@ where
     status
 }
 
-/// `%XX` escapes of URL credentials decoded (invalid ones kept as they are).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
-            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
+/// `Basic <base64(user:password)>` from the URL's user info (its `%XX`
+/// escapes decoded by `percent-encoding`, the `url` crate's own codec).
+fn basic_authorization(url: &url::Url) -> Option<String> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let credentials = format!(
+        "{}:{}",
+        decode(url.username()),
+        decode(url.password().unwrap_or(""))
+    );
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+    Some(format!("Basic {encoded}"))
 }
 
 fn check_config(path: &Path, web: Option<&Path>) -> ExitCode {
@@ -369,9 +375,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn url_credentials_are_percent_decoded_into_basic_auth() {
+        let url = |s: &str| url::Url::parse(s).unwrap();
+        // base64("us@er:p:ss/ü") computed by hand: "us@er:p:ss/" then U+00FC as C3 BC.
+        assert_eq!(
+            basic_authorization(&url(
+                "http://us%40er:p%3Ass%2F%C3%BC@127.0.0.1:9959/-/ready"
+            ))
+            .as_deref(),
+            Some("Basic dXNAZXI6cDpzcy/DvA==")
+        );
+        assert_eq!(
+            basic_authorization(&url("http://prom@h/")).as_deref(),
+            Some("Basic cHJvbTo=")
+        );
+        assert_eq!(basic_authorization(&url("http://h/")), None);
+    }
+
+    #[test]
     fn listen_addresses() {
         assert_eq!(
             parse_listen_address(":9959").unwrap(),
+            "[::]:9959".parse().unwrap()
+        );
+        assert_eq!(
+            parse_listen_address("0.0.0.0:9959").unwrap(),
             "0.0.0.0:9959".parse().unwrap()
         );
         assert_eq!(
@@ -383,6 +411,16 @@ mod tests {
 
     #[test]
     fn web_server_flags() {
+        let cli = Cli::try_parse_from(["ivanti-exporter"]).unwrap();
+        assert_eq!(cli.listen_address, [":9959"]);
+        let cli = Cli::try_parse_from([
+            "ivanti-exporter",
+            "--web.listen-address=127.0.0.1:9959",
+            "--web.listen-address",
+            "[::1]:9959",
+        ])
+        .unwrap();
+        assert_eq!(cli.listen_address, ["127.0.0.1:9959", "[::1]:9959"]);
         let cli = Cli::try_parse_from(["ivanti-exporter"]).unwrap();
         assert!(!cli.enable_lifecycle);
         assert_eq!(cli.read_header_timeout, Duration::from_secs(5));

@@ -53,8 +53,9 @@ pub enum SourceKind {
 /// What the daemon needs to start; the command line fills it in from its flags.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Address of the web interface and telemetry (`--web.listen-address`, parsed).
-    pub listen: SocketAddr,
+    /// Addresses of the web interface and telemetry (`--web.listen-address`,
+    /// once or more, parsed); `[::]:port` listens on IPv4 and IPv6 ([`server::bind`]).
+    pub listen: Vec<SocketAddr>,
     /// Path of the metrics (`--web.telemetry-path`).
     pub telemetry_path: String,
     /// Where the configuration comes from.
@@ -67,6 +68,10 @@ pub struct Settings {
     pub enable_lifecycle: bool,
     /// Header-read timeout and connection cap of the web server.
     pub limits: Limits,
+    /// `--web.external-url`: where the exporter is reached (links are built from it).
+    pub external_url: Option<String>,
+    /// `--web.route-prefix`: the path it serves under (default: the external URL's).
+    pub route_prefix: Option<String>,
 }
 
 impl Settings {
@@ -75,13 +80,15 @@ impl Settings {
     /// the default limits.
     pub fn new(listen: SocketAddr, source: SourceKind) -> Settings {
         Settings {
-            listen,
+            listen: vec![listen],
             telemetry_path: "/metrics".to_owned(),
             source,
             shard: (0, 1),
             web_config_file: None,
             enable_lifecycle: false,
             limits: Limits::default(),
+            external_url: None,
+            route_prefix: None,
         }
     }
 }
@@ -114,6 +121,12 @@ pub enum DaemonError {
         /// Why not.
         source: std::io::Error,
     },
+    /// `--web.external-url` is not a usable URL.
+    #[error("{0}")]
+    Paths(String),
+    /// No `--web.listen-address` at all.
+    #[error("no --web.listen-address")]
+    NoListenAddress,
     /// The bound listener has no address.
     #[error("{0}")]
     LocalAddr(std::io::Error),
@@ -175,8 +188,8 @@ fn load_web_config(path: Option<&Path>) -> Result<WebConfig, DaemonError> {
 /// A started daemon: configuration applied, polling, listener bound, not
 /// serving yet.
 pub struct Daemon {
-    listener: TcpListener,
-    local: SocketAddr,
+    listeners: Vec<TcpListener>,
+    local: Vec<SocketAddr>,
     app: axum::Router,
     tls: Option<Arc<rustls::ServerConfig>>,
     limits: Limits,
@@ -213,11 +226,23 @@ impl Daemon {
         // A bad config at start: clear error, exit 1, nothing started.
         let config = source.load().map_err(DaemonError::Config)?;
         let web_config = load_web_config(settings.web_config_file.as_deref())?;
-        let addr = settings.listen;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| DaemonError::Listen { addr, source })?;
-        let local = listener.local_addr().map_err(DaemonError::LocalAddr)?;
+        let (mut listeners, mut local) = (Vec::new(), Vec::new());
+        for &addr in &settings.listen {
+            let listener =
+                server::bind(addr).map_err(|source| DaemonError::Listen { addr, source })?;
+            local.push(listener.local_addr().map_err(DaemonError::LocalAddr)?);
+            listeners.push(listener);
+        }
+        if listeners.is_empty() {
+            return Err(DaemonError::NoListenAddress);
+        }
+        let paths = web::Paths::new(
+            settings.external_url.as_deref(),
+            settings.route_prefix.as_deref(),
+            local[0].port(),
+            web_config.tls.is_some(),
+        )
+        .map_err(DaemonError::Paths)?;
 
         let store = Arc::new(Store::new());
         let scheduler = Arc::new(Scheduler::new(store.clone()));
@@ -244,12 +269,13 @@ impl Daemon {
                 ready: ready.clone(),
                 reload: reload_tx,
                 lifecycle: settings.enable_lifecycle,
+                paths: Arc::new(paths),
             },
             &settings.telemetry_path,
             web_config.clone(),
         );
         Ok(Daemon {
-            listener,
+            listeners,
             local,
             app,
             tls: web_config.tls,
@@ -263,9 +289,14 @@ impl Daemon {
         })
     }
 
-    /// The address the listener is bound to (the actual port when asked for port 0).
+    /// The address the first listener is bound to (the actual port when asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local
+        self.local[0]
+    }
+
+    /// The addresses of every listener, in `--web.listen-address` order.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local
     }
 
     /// Cut the graceful shutdown short when `abort` resolves (the binary
@@ -281,7 +312,7 @@ impl Daemon {
     /// polling stopped, open connections given 10 s to finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
         let Daemon {
-            listener,
+            listeners,
             local,
             app,
             tls,
@@ -293,7 +324,9 @@ impl Daemon {
             tasks,
             abort,
         } = self;
-        tracing::info!(address = %local, version = env!("CARGO_PKG_VERSION"), targets, "listening");
+        for address in &local {
+            tracing::info!(%address, version = env!("CARGO_PKG_VERSION"), targets, "listening");
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
         let on_limit = move || {
             store
@@ -301,7 +334,9 @@ impl Daemon {
                 .http_connections_limited
                 .fetch_add(1, Ordering::Relaxed);
         };
-        let server = tokio::spawn(server::serve(listener, app, tls, limits, on_limit, stop_rx));
+        let server = tokio::spawn(server::serve(
+            listeners, app, tls, limits, on_limit, stop_rx,
+        ));
         shutdown.await;
         tracing::info!("shutting down");
         ready.store(false, Ordering::Relaxed);
@@ -457,6 +492,63 @@ mod tests {
         let s = Settings::new(loopback(), yaml("targets:\n  - name: x\n    url: nope\n"));
         let e = Daemon::build(s).await.unwrap_err().to_string();
         assert!(e.starts_with("invalid configuration:\n"), "{e}");
+    }
+
+    /// The status line of `GET /-/ready` at `addr`.
+    async fn ready_at(addr: SocketAddr) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"GET /-/ready HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).await.unwrap();
+        answer.lines().next().unwrap_or_default().to_owned()
+    }
+
+    /// Serve `listen` until the returned sender is dropped or fires.
+    async fn serving(
+        listen: Vec<SocketAddr>,
+    ) -> (Vec<SocketAddr>, tokio::sync::oneshot::Sender<()>) {
+        crate::tls::install_crypto_provider();
+        let mut settings = Settings::new(loopback(), yaml("targets: []\n"));
+        settings.listen = listen;
+        let daemon = Daemon::build(settings).await.unwrap();
+        let addrs = daemon.local_addrs().to_vec();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(daemon.run_until(async {
+            let _ = rx.await;
+        }));
+        (addrs, tx)
+    }
+
+    /// `--web.listen-address :<port>`, as Go exporters: IPv4 and IPv6 on one port.
+    #[tokio::test]
+    async fn a_port_alone_listens_on_ipv4_and_ipv6() {
+        let any = crate::cli::parse_listen_address(":0").unwrap();
+        let (addrs, _stop) = serving(vec![any]).await;
+        let port = addrs[0].port();
+        assert_ne!(port, 0);
+        for ip in ["127.0.0.1", "::1"] {
+            let addr = SocketAddr::new(ip.parse().unwrap(), port);
+            assert_eq!(ready_at(addr).await, "HTTP/1.1 200 OK", "{addr}");
+        }
+    }
+
+    /// `--web.listen-address` given twice: both answer.
+    #[tokio::test]
+    async fn every_listen_address_is_served() {
+        let listen = vec!["127.0.0.1:0".parse().unwrap(), "[::1]:0".parse().unwrap()];
+        let (addrs, _stop) = serving(listen).await;
+        assert_eq!(addrs.len(), 2);
+        assert!(addrs[0].is_ipv4() && addrs[1].is_ipv6(), "{addrs:?}");
+        for addr in addrs {
+            assert_eq!(ready_at(addr).await, "HTTP/1.1 200 OK", "{addr}");
+        }
+        let mut settings = Settings::new(loopback(), yaml("targets: []\n"));
+        settings.listen.clear();
+        let e = Daemon::build(settings).await.unwrap_err();
+        assert_eq!(e.to_string(), "no --web.listen-address");
     }
 
     #[tokio::test]

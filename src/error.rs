@@ -1,4 +1,4 @@
-//! Why a collector failed. [`CollectError::kind`] is the bounded `reason`
+//! Why a collector failed. [`CollectError::kind`] is its [`Reason`], the bounded `reason`
 //! label of `ivanti_collector_errors_total`; the `Display` text is the log
 //! line and the status page. Neither ever contains a secret: errors are built
 //! from status codes, URLs without credentials and parser messages.
@@ -53,19 +53,19 @@ pub enum CollectError {
 }
 
 impl CollectError {
-    /// The `reason` label: one of [`CollectError::REASONS`].
-    pub fn kind(&self) -> &'static str {
+    /// The `reason` label.
+    pub fn kind(&self) -> Reason {
         match self {
-            CollectError::Timeout(_) => "timeout",
-            CollectError::Connect(_) => "connect",
-            CollectError::Tls(_) => "tls",
-            CollectError::Auth(_) => "auth",
-            CollectError::Http { .. } => "http",
-            CollectError::Parse(_) => "parse",
-            CollectError::TooLarge { .. } => "too_large",
-            CollectError::ClockSkew(_) => "clock_skew",
-            CollectError::TicketExpired(_) => "ticket_expired",
-            CollectError::KdcUnreachable(_) => "kdc_unreachable",
+            CollectError::Timeout(_) => Reason::Timeout,
+            CollectError::Connect(_) => Reason::Connect,
+            CollectError::Tls(_) => Reason::Tls,
+            CollectError::Auth(_) => Reason::Auth,
+            CollectError::Http { .. } => Reason::Http,
+            CollectError::Parse(_) => Reason::Parse,
+            CollectError::TooLarge { .. } => Reason::TooLarge,
+            CollectError::ClockSkew(_) => Reason::ClockSkew,
+            CollectError::TicketExpired(_) => Reason::TicketExpired,
+            CollectError::KdcUnreachable(_) => Reason::KdcUnreachable,
         }
     }
 
@@ -79,20 +79,83 @@ impl CollectError {
             _ => None,
         }
     }
+}
 
-    /// Every value [`CollectError::kind`] can return.
-    pub const REASONS: &'static [&'static str] = &[
-        "timeout",
-        "connect",
-        "tls",
-        "auth",
-        "http",
-        "parse",
-        "too_large",
-        "clock_skew",
-        "ticket_expired",
-        "kdc_unreachable",
-    ];
+/// Declares [`Reason`] from one list: each variant with its label and its
+/// description, so the enum, [`Reason::label`], [`Reason::description`],
+/// [`Reason::ALL`] and [`Reason::HELP`] cannot disagree.
+macro_rules! reasons {
+    ($first:ident $first_label:literal $first_desc:literal $(, $v:ident $label:literal $desc:literal)* $(,)?) => {
+        /// Why a collector failed: the bounded `reason` label of
+        /// `ivanti_collector_errors_total` (and of the log line and the
+        /// landing page). Listed with its description in docs/runbook.md.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Reason {
+            #[doc = $first_desc]
+            $first,
+            $(#[doc = $desc] $v,)*
+        }
+
+        impl Reason {
+            /// Every reason, in label order of the exposition.
+            pub const ALL: &'static [Reason] = &[Reason::$first $(, Reason::$v)*];
+
+            /// The HELP text of `ivanti_collector_errors_total`, which lists every reason.
+            pub const HELP: &'static str = concat!(
+                "Failed polls of the collector by reason: ",
+                $first_label $(, ", ", $label)*
+            );
+
+            /// The label value.
+            pub const fn label(self) -> &'static str {
+                match self {
+                    Reason::$first => $first_label,
+                    $(Reason::$v => $label,)*
+                }
+            }
+
+            /// What it means, one sentence (docs/runbook.md has the same).
+            pub const fn description(self) -> &'static str {
+                match self {
+                    Reason::$first => $first_desc,
+                    $(Reason::$v => $desc,)*
+                }
+            }
+        }
+    };
+}
+
+reasons! {
+    Timeout "timeout" "The request, or the whole collector run, took longer than its timeout.",
+    Connect "connect" "The TCP connection was refused, reset or unreachable, or the name did not resolve.",
+    Tls "tls" "The TLS handshake or the certificate verification failed.",
+    Auth "auth" "401/403, a rejected login, or a login that needs a second factor.",
+    Http "http" "Any other non-2xx status (redirects included: they are not followed).",
+    Parse "parse" "Not the answer expected: an HTML page, broken JSON, a wrong shape, a list too long to count.",
+    TooLarge "too_large" "The body was larger than the target's body_size_limit.",
+    ClockSkew "clock_skew" "Kerberos: the clocks of the exporter and the KDC or console differ by more than the allowed skew.",
+    TicketExpired "ticket_expired" "Kerberos: a ticket was refused as expired even after a new one was fetched.",
+    KdcUnreachable "kdc_unreachable" "Kerberos: no KDC of the realm answered.",
+}
+
+impl Reason {
+    /// Its position in [`Reason::ALL`]: an index for per-reason counters.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// Compares with the label, so `e.kind() == "auth"` reads as the metric does.
+impl PartialEq<&str> for Reason {
+    fn eq(&self, other: &&str) -> bool {
+        self.label() == *other
+    }
 }
 
 /// A response body that could not be understood.
@@ -157,6 +220,59 @@ mod tests {
         assert_eq!(e, ParseError::Html);
         let e = parse_json::<serde_json::Value>(b"{\"a\":").unwrap_err();
         assert!(matches!(e, ParseError::Json(_)));
-        assert_eq!(CollectError::from(e).kind(), "parse");
+        assert_eq!(CollectError::from(e).kind(), Reason::Parse);
+    }
+
+    fn doc(name: &str) -> String {
+        std::fs::read_to_string(format!("{}/docs/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    /// Every reason has a distinct label and a description, is named in the
+    /// HELP text and in docs/metrics.md, and has its row in docs/runbook.md.
+    #[test]
+    fn every_reason_is_labelled_described_and_documented() {
+        let metrics = doc("metrics.md");
+        let row = metrics
+            .lines()
+            .find(|l| l.starts_with("| `ivanti_collector_errors_total` |"))
+            .expect("docs/metrics.md has a row for ivanti_collector_errors_total");
+        let runbook = doc("runbook.md");
+        let mut labels = std::collections::BTreeSet::new();
+        for (i, r) in Reason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+            let label = r.label();
+            assert!(labels.insert(label), "{label} twice");
+            assert!(
+                !label.is_empty() && label.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{label:?}"
+            );
+            assert!(
+                r.description().ends_with('.'),
+                "{label}: {}",
+                r.description()
+            );
+            let listed = Reason::HELP
+                .split_once(": ")
+                .map(|(_, l)| l.split(", ").any(|x| x == label));
+            assert_eq!(listed, Some(true), "{label} not in HELP {:?}", Reason::HELP);
+            assert!(
+                row.contains(&format!("`{label}`")),
+                "docs/metrics.md: {label}"
+            );
+            let line = format!("| `{label}` | {} |", r.description());
+            assert!(
+                runbook.contains(&line),
+                "docs/runbook.md lacks the line\n{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn help_lists_the_reasons_in_order() {
+        assert_eq!(
+            Reason::HELP,
+            "Failed polls of the collector by reason: timeout, connect, tls, auth, http, \
+             parse, too_large, clock_skew, ticket_expired, kdc_unreachable"
+        );
     }
 }

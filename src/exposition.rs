@@ -212,21 +212,27 @@ pub enum Format {
 }
 
 impl Format {
-    /// Choose like client_golang: OpenMetrics only when the Accept header asks for it.
+    /// Choose as client_golang's `expfmt.NegotiateIncludingOpenMetrics`
+    /// does: the Accept header's media ranges by falling `q` (ties: the more
+    /// specific first, then as written), and the first that is
+    /// `text/plain` (`version` 0.0.4, 1.0.0 or none) or
+    /// `application/openmetrics-text` (`version` 1.0.0, 0.0.1 or none) wins;
+    /// nothing matching (`*/*` alone, no header) is the classic text
+    /// format. Unlike goautoneg, a range with `q=0` is skipped: RFC 9110
+    /// reads it as "not acceptable".
     pub fn negotiate(accept: Option<&str>) -> Format {
-        match accept {
-            Some(a)
-                if a.split(',').any(|part| {
-                    let mut params = part.split(';').map(str::trim);
-                    let media = params.next().unwrap_or("");
-                    let q_zero = params.any(|p| p.replace(' ', "") == "q=0");
-                    media.eq_ignore_ascii_case("application/openmetrics-text") && !q_zero
-                }) =>
-            {
-                Format::OpenMetrics
-            }
-            _ => Format::Text,
-        }
+        let mut ranges: Vec<(f64, u8, Option<Format>)> = accept
+            .unwrap_or("")
+            .split(',')
+            .filter_map(media_range)
+            .filter(|(q, _, _)| *q > 0.0)
+            .collect();
+        // Stable: equal q and specificity keep the order written.
+        ranges.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+        ranges
+            .into_iter()
+            .find_map(|(_, _, format)| format)
+            .unwrap_or(Format::Text)
     }
 
     /// The Content-Type header value.
@@ -236,6 +242,55 @@ impl Format {
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
         }
     }
+}
+
+/// One media range of an Accept header: its `q` (1 when absent or
+/// unreadable, as goautoneg), its specificity (2 for `type/subtype`, 1 for
+/// `type/*`, 0 for `*/*`) and the format it asks for, if one of ours.
+fn media_range(part: &str) -> Option<(f64, u8, Option<Format>)> {
+    let mut params = part.split(';').map(str::trim);
+    let media = params.next()?.to_ascii_lowercase();
+    let (kind, sub) = match media.as_str() {
+        "" => return None,
+        "*" => ("*", "*"),
+        m => m.split_once('/')?,
+    };
+    let (mut q, mut version) = (1.0, None);
+    for p in params {
+        let Some((k, v)) = p.split_once('=') else {
+            continue;
+        };
+        let v = v.trim().trim_matches('"');
+        match k.trim().to_ascii_lowercase().as_str() {
+            "q" => {
+                q = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|q| q.is_finite())
+                    .unwrap_or(1.0)
+            }
+            "version" => version = Some(v.to_owned()),
+            _ => {}
+        }
+    }
+    let specificity = match (kind, sub) {
+        ("*", _) => 0,
+        (_, "*") => 1,
+        _ => 2,
+    };
+    let version = version.as_deref();
+    let format = match (kind, sub) {
+        ("text", "plain") if matches!(version, None | Some("0.0.4" | "1.0.0")) => {
+            Some(Format::Text)
+        }
+        ("application", "openmetrics-text")
+            if matches!(version, None | Some("1.0.0" | "0.0.1")) =>
+        {
+            Some(Format::OpenMetrics)
+        }
+        _ => None,
+    };
+    Some((q, specificity, format))
 }
 
 /// Writes families to a buffer in one format. Call [`Encoder::family`] once
@@ -468,16 +523,80 @@ mod tests {
         );
     }
 
+    /// The Accept headers Prometheus sends, from prometheus/prometheus
+    /// `scrape/scrape.go` `acceptHeader()`: each of `scrape_protocols` with
+    /// `q=0.<n>` falling from `len(ScrapeProtocolsHeaders) + 1`, then `*/*`.
+    /// Prometheus 2.x (2.49 to 2.55, default protocols
+    /// OpenMetricsText1.0.0, OpenMetricsText0.0.1, PrometheusText0.0.4):
+    const PROMETHEUS_2: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    /// Prometheus 3.x, default protocols (PrometheusText1.0.0 added, escaping
+    /// on the 1.0.0 formats), as `TestAcceptHeader` in `scrape/scrape_test.go`:
+    const PROMETHEUS_3: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    /// Prometheus 3.x with `scrape_protocols: [PrometheusText0.0.4, OpenMetricsText1.0.0]`.
+    const PROMETHEUS_3_TEXT_FIRST: &str =
+        "text/plain;version=0.0.4;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,*/*;q=0.4";
+    /// Prometheus 2.x with `scrape_protocols: [PrometheusText0.0.4]`.
+    const PROMETHEUS_2_TEXT_ONLY: &str = "text/plain;version=0.0.4;q=0.5,*/*;q=0.4";
+
     #[test]
     fn negotiates_like_client_golang() {
-        let prom = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-        assert_eq!(Format::negotiate(Some(prom)), Format::OpenMetrics);
+        assert_eq!(Format::negotiate(Some(PROMETHEUS_2)), Format::OpenMetrics);
+        assert_eq!(Format::negotiate(Some(PROMETHEUS_3)), Format::OpenMetrics);
+        // scrape_protocols that prefer the classic text format are honoured.
+        assert_eq!(
+            Format::negotiate(Some(PROMETHEUS_3_TEXT_FIRST)),
+            Format::Text
+        );
+        assert_eq!(
+            Format::negotiate(Some(PROMETHEUS_2_TEXT_ONLY)),
+            Format::Text
+        );
         assert_eq!(Format::negotiate(Some("text/plain")), Format::Text);
         assert_eq!(Format::negotiate(None), Format::Text);
+        assert_eq!(Format::negotiate(Some("*/*")), Format::Text);
+        // Order as written does not matter, q does; no q is q=1.
+        assert_eq!(
+            Format::negotiate(Some("text/plain;q=0.2, application/openmetrics-text")),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;q=0.1,text/*;q=0.5")),
+            Format::OpenMetrics,
+            "text/* is not text/plain"
+        );
+        // Equal q: as written.
+        assert_eq!(
+            Format::negotiate(Some("text/plain;q=0.5,application/openmetrics-text;q=0.5")),
+            Format::Text
+        );
+        // Versions we do not write are passed over.
+        assert_eq!(
+            Format::negotiate(Some(
+                "application/openmetrics-text;version=2.0.0,text/plain;q=0.1"
+            )),
+            Format::Text
+        );
+        assert_eq!(
+            Format::negotiate(Some(
+                "Application/OpenMetrics-Text; Version=1.0.0; Q=0.9, text/plain; q=0.8"
+            )),
+            Format::OpenMetrics
+        );
         assert_eq!(
             Format::negotiate(Some("application/openmetrics-text; q=0")),
             Format::Text
         );
+        // Garbage is no format, never a panic.
+        for junk in [
+            "",
+            ",,,",
+            ";;q=",
+            "a/b;q=abc",
+            "/;=",
+            "application/openmetrics-text;q=NaN",
+        ] {
+            let _ = Format::negotiate(Some(junk));
+        }
     }
 
     #[test]

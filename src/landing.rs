@@ -1,4 +1,4 @@
-//! `GET /`: the landing page, built for fleets of 10,000 targets.
+//! The landing page (`GET /`, served by [`crate::web`]), built for fleets of 10,000 targets.
 //!
 //! A summary first (targets by state, by kind, and the failing ones by
 //! `reason`), then one row per target (not per collector), failing targets
@@ -14,12 +14,8 @@
 //! and 0 for `down` (each one that has polled failed) and `degraded` (some
 //! failed); `pending` targets have no `ivanti_up` yet (nothing polled).
 
-use crate::error::CollectError;
+use crate::error::{CollectError, Reason};
 use crate::store::{Inventory, PollOutcome, TargetState};
-use crate::web::AppState;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -176,13 +172,12 @@ struct Summary {
     /// Per kind (in [`crate::kinds::KINDS`] order), targets per [`Health`].
     by_kind: Vec<(&'static str, [usize; 4])>,
     /// Per reason: down targets and degraded targets with a collector failing for it.
-    by_reason: BTreeMap<usize, [usize; 2]>,
+    by_reason: BTreeMap<Reason, [usize; 2]>,
 }
 
 impl Summary {
     fn new(rows: &[Row<'_>]) -> Summary {
         let mut s = Summary::default();
-        let reasons = CollectError::REASONS;
         for r in rows {
             let kind = r.target.config.kind.name();
             let i = match s.by_kind.iter().position(|(k, _)| *k == kind) {
@@ -196,13 +191,11 @@ impl Summary {
             let mut seen = Vec::new();
             for (_, o, _) in &r.failing {
                 let Err(e) = &o.result else { continue };
-                let Some(ri) = reasons.iter().position(|x| *x == e.kind()) else {
-                    continue;
-                };
-                if !seen.contains(&ri) {
-                    seen.push(ri);
+                let reason = e.kind();
+                if !seen.contains(&reason) {
+                    seen.push(reason);
                     let col = if r.health == Health::Down { 0 } else { 1 };
-                    s.by_reason.entry(ri).or_default()[col] += 1;
+                    s.by_reason.entry(reason).or_default()[col] += 1;
                 }
             }
         }
@@ -241,8 +234,17 @@ rows[i].hidden=!m;if(m)shown++}n.textContent=shown+' of '+total+' targets shown'
 var h=/[#&]filter=([^&]*)/.exec(location.hash);if(h){f.value=decodeURIComponent(h[1]);apply()}\
 f.addEventListener('input',function(){history.replaceState(null,'','#filter='+encodeURIComponent(f.value));apply()})})();";
 
-/// The page for `inv` at `now`; `telemetry_path` is the Metrics link.
-pub fn render(inv: &Inventory, now: SystemTime, telemetry_path: &str, sel: &Selection) -> String {
+/// The page for `inv` at `now`. Every link is an absolute path below
+/// `base` (the path of `--web.external-url`, "" or "/prefix", never from the
+/// request), the Metrics link `base` + `telemetry_path`.
+pub fn render(
+    inv: &Inventory,
+    now: SystemTime,
+    base: &str,
+    telemetry_path: &str,
+    sel: &Selection,
+) -> String {
+    let base = esc(base);
     let mut rows: Vec<Row<'_>> = inv.targets.iter().map(|t| Row::new(t)).collect();
     rows.sort_by(|a, b| (a.health, &a.target.config.name).cmp(&(b.health, &b.target.config.name)));
     let summary = Summary::new(&rows);
@@ -250,26 +252,26 @@ pub fn render(inv: &Inventory, now: SystemTime, telemetry_path: &str, sel: &Sele
     let _ = writeln!(
         h,
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>ivanti-exporter</title><style>{STYLE}</style></head><body>\
-         <h1>ivanti-exporter</h1><p><a href=\"{}\">Metrics</a> · <a href=\"/targets\">Targets (http_sd)</a> · \
-         <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Ready</a> · version {}</p>",
+         <h1>ivanti-exporter</h1><p><a href=\"{base}{}\">Metrics</a> · <a href=\"{base}/targets\">Targets (http_sd)</a> · \
+         <a href=\"{base}/-/healthy\">Health</a> · <a href=\"{base}/-/ready\">Ready</a> · version {}</p>",
         esc(telemetry_path),
         crate::version::VERSION
     );
-    write_summary(&mut h, &summary, rows.len());
+    write_summary(&mut h, &base, &summary, rows.len());
     let shown: Vec<&Row<'_>> = rows
         .iter()
         .filter(|r| sel.states.is_empty() || sel.states.contains(&r.health))
         .filter(|r| r.matches(&sel.filter))
         .take(sel.limit.unwrap_or(usize::MAX))
         .collect();
-    write_controls(&mut h, sel, shown.len(), rows.len());
+    write_controls(&mut h, &base, sel, shown.len(), rows.len());
     h.push_str(
         "<div class=w><table id=t><thead><tr><th>target<th>kind<th>url<th>state<th>failing collectors\
          <th title=\"time since the latest successful poll of any collector\">data age\
          <th title=\"the slowest collector's latest poll\">poll</thead><tbody>\n",
     );
     for r in shown {
-        write_row(&mut h, r, now);
+        write_row(&mut h, &base, r, now);
     }
     let _ = writeln!(
         h,
@@ -278,13 +280,13 @@ pub fn render(inv: &Inventory, now: SystemTime, telemetry_path: &str, sel: &Sele
     h
 }
 
-fn write_summary(h: &mut String, s: &Summary, targets: usize) {
+fn write_summary(h: &mut String, base: &str, s: &Summary, targets: usize) {
     let total = s.total();
     let _ = write!(h, "<p id=states>{targets} targets:");
     for (i, state) in Health::ALL.iter().enumerate() {
         let _ = write!(
             h,
-            " <a href=\"/?state={0}\">{1} {0}</a>{2}",
+            " <a href=\"{base}/?state={0}\">{1} {0}</a>{2}",
             state.name(),
             total[i],
             if i < 3 { " ·" } else { "" }
@@ -310,8 +312,7 @@ fn write_summary(h: &mut String, s: &Summary, targets: usize) {
         return;
     }
     h.push_str("<table class=sum id=reasons><tr><th>reason<th>down targets<th>degraded targets\n");
-    for (ri, c) in &s.by_reason {
-        let reason = CollectError::REASONS[*ri];
+    for (reason, c) in &s.by_reason {
         let _ = writeln!(
             h,
             "<tr id=reason-{reason}><td>{reason}<td class=n>{}<td class=n>{}",
@@ -321,7 +322,7 @@ fn write_summary(h: &mut String, s: &Summary, targets: usize) {
     h.push_str("</table>\n");
 }
 
-fn write_controls(h: &mut String, sel: &Selection, shown: usize, total: usize) {
+fn write_controls(h: &mut String, base: &str, sel: &Selection, shown: usize, total: usize) {
     let _ = write!(
         h,
         "<form method=get><p><input id=f name=filter value=\"{}\" placeholder=\"filter: name, kind, url, state, error\">",
@@ -340,17 +341,17 @@ fn write_controls(h: &mut String, sel: &Selection, shown: usize, total: usize) {
         " <button>filter</button> <span id=n data-total={total}>{shown} of {total} targets shown</span>"
     );
     if !sel.is_all() {
-        h.push_str(" · <a href=\"/\">all targets</a>");
+        let _ = write!(h, " · <a href=\"{base}/\">all targets</a>");
     }
     h.push_str("</p></form>\n");
 }
 
-fn write_row(h: &mut String, r: &Row<'_>, now: SystemTime) {
+fn write_row(h: &mut String, base: &str, r: &Row<'_>, now: SystemTime) {
     let c = &r.target.config;
     let name = esc(&c.name);
     let _ = write!(
         h,
-        "<tr class={}><td><a href=\"/probe?target={}\">{name}</a><td>{}<td>{}<td>{}<td",
+        "<tr class={}><td><a href=\"{base}/probe?target={}\">{name}</a><td>{}<td>{}<td>{}<td",
         r.health.name(),
         esc(&urlencode(&c.name)),
         c.kind.name(),
@@ -458,31 +459,6 @@ pub fn esc(s: &str) -> String {
 /// A query-string value, encoded by the `url` crate's form codec.
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// `GET /`: the page for the current inventory, rendered off the async
-/// workers (10,000 rows are a few milliseconds of CPU); 400 for a bad
-/// `?state=` or `?limit=`.
-pub async fn page(
-    State(s): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
-    telemetry_path: Arc<str>,
-) -> Response {
-    let sel = match Selection::from_query(&q) {
-        Ok(sel) => sel,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
-    };
-    let inv = s.store.inventory();
-    let page =
-        tokio::task::spawn_blocking(move || render(&inv, SystemTime::now(), &telemetry_path, &sel))
-            .await;
-    match page {
-        Ok(page) => Html(page).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "rendering / failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n").into_response()
-        }
-    }
 }
 
 #[cfg(test)]

@@ -31,14 +31,18 @@
 //! - [`store`]: per-target immutable snapshots; scrapes read, pollers write.
 //! - [`render`]: encodes snapshots with [`exposition`] (classic text or
 //!   OpenMetrics), the crate's own writer (label escaping, pre-rendered lines).
-//! - [`web`]: the HTTP endpoints ([`landing`]: the `/` page);
-//!   [`webconfig`]: `--web.config.file`;
-//!   [`server`]: the accept loop (header-read timeout, connection cap, TLS).
+//! - [`web`]: the router and its handlers, the `/` page handler included;
+//!   it imports [`landing`] (renders the page: pure, no HTTP) and
+//!   [`webconfig`] (`--web.config.file`: TLS, and the middleware for basic
+//!   auth, rate limit and response headers), neither of which imports
+//!   [`web`]; [`server`]: the accept loop (header-read timeout, connection
+//!   cap, TLS), which knows only an axum `Router`.
 //! - [`daemon`]: wires the above together: `Daemon::build` binds (the address
 //!   is known before it runs), `Daemon::run_until` serves until shutdown.
 //! - Leaves, imported by the layers above and importing nothing of them:
 //!   [`tls`] (TLS settings, PEM, rustls verifiers), [`error`]
-//!   ([`error::CollectError`], whose `kind()` is the `reason` label),
+//!   ([`error::CollectError`], whose `kind()` is an [`error::Reason`], the
+//!   `reason` label, bound to its label, description and HELP text),
 //!   [`secret`] ([`secret::Secret`], printed as `<secret>`), [`exposition`],
 //!   [`system`] (the only `unsafe`: the open-files limit), [`logging`],
 //!   [`version`] (version and git revision, baked in by `build.rs`).

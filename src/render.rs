@@ -3,7 +3,7 @@
 //! collector's data series, grouped by family across targets (each family
 //! appears once, with one HELP/TYPE header, as both formats require).
 
-use crate::error::CollectError;
+use crate::error::Reason;
 use crate::exposition::{Desc, Encoder, Format, Rendered, Series};
 use crate::kinds;
 use crate::store::{CollectorSlot, CollectorStatus, ExporterStats, Inventory, TargetState};
@@ -39,7 +39,7 @@ pub static COLLECTOR_LAST_SUCCESS: Desc = Desc::gauge(
 /// `ivanti_collector_errors_total`.
 pub static COLLECTOR_ERRORS: Desc = Desc::counter(
     "ivanti_collector_errors_total",
-    "Failed polls of the collector by reason: timeout, connect, tls, auth, http, parse, too_large",
+    Reason::HELP,
     &["collector", "reason"],
 );
 /// `ivanti_collector_consecutive_failures`.
@@ -411,10 +411,10 @@ fn poll_lines(prefix: &str, slot: &CollectorSlot, c: &CollectorStatus) -> Render
         label,
         c.consecutive_failures as f64,
     ));
-    for (reason, &n) in CollectError::REASONS.iter().zip(&c.errors) {
+    for (reason, &n) in Reason::ALL.iter().zip(&c.errors) {
         if n > 0 {
             let mut labels = label.to_string();
-            crate::exposition::push_label(&mut labels, "reason", reason);
+            crate::exposition::push_label(&mut labels, "reason", reason.label());
             s.push(series(&COLLECTOR_ERRORS, &labels, n as f64));
         }
     }
@@ -457,6 +457,7 @@ fn render_data<F: FnMut(String) -> bool>(out: &mut Out<'_, F>, views: &[TargetVi
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::error::CollectError;
     use crate::exposition::Samples;
     use crate::kinds::ics::{active_users, cluster, healthcheck, system_information};
     use crate::store::PollOutcome;

@@ -289,10 +289,10 @@ impl Poller {
         let target = &self.state.config.name;
         match (&result, previous) {
             (Err(e), Some(Err(prev))) if prev == *e => {
-                tracing::debug!(target = %target, collector = name, reason = e.kind(), error = %e, "poll failed again");
+                tracing::debug!(target = %target, collector = name, reason = e.kind().label(), error = %e, "poll failed again");
             }
             (Err(e), _) => {
-                tracing::warn!(target = %target, collector = name, reason = e.kind(), error = %e, "poll failed");
+                tracing::warn!(target = %target, collector = name, reason = e.kind().label(), error = %e, "poll failed");
             }
             (Ok(()), Some(Err(_))) => {
                 tracing::info!(target = %target, collector = name, "poll succeeded again");
@@ -430,10 +430,7 @@ mod tests {
         let st = state.collectors[3].status();
         assert_eq!(st.consecutive_failures as usize, lic.len());
         assert_eq!(
-            st.errors[CollectError::REASONS
-                .iter()
-                .position(|r| *r == "http")
-                .unwrap()] as usize,
+            st.errors[crate::error::Reason::Http.index()] as usize,
             count("license")
         );
     }

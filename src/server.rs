@@ -14,6 +14,7 @@
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -45,27 +46,90 @@ impl Default for Limits {
     }
 }
 
-/// Serve `app` on `listener` (over TLS when `tls` is set) until `stop`
-/// turns true, then let the open connections finish their requests.
+/// Bind `addr` as Go's `net.Listen("tcp", addr)` does for the IPv6
+/// wildcard: `[::]:port` (what `:port` means) is one dual-stack socket that
+/// takes IPv4 (as mapped addresses) and IPv6 connections, whatever the
+/// system's `net.ipv6.bindv6only`; on a host without IPv6 it falls back to
+/// `0.0.0.0:port`. Any other address is bound as it is.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    if addr.ip() != IpAddr::V6(Ipv6Addr::UNSPECIFIED) {
+        let socket = std::net::TcpListener::bind(addr)?;
+        socket.set_nonblocking(true)?;
+        return TcpListener::from_std(socket);
+    }
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = match Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP)) {
+        Ok(s) => s,
+        // No IPv6 in this kernel (or container): IPv4 only.
+        Err(_) => return bind(SocketAddr::from(([0, 0, 0, 0], addr.port()))),
+    };
+    socket.set_only_v6(false)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// Serve `app` on `listeners` (over TLS when `tls` is set) until `stop`
+/// turns true, then let the open connections finish their requests. The
+/// connection limit counts the connections of all listeners together.
 /// `on_limit` is called each time a connection has to wait for a free slot.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     app: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
     limits: Limits,
-    on_limit: impl Fn() + Send + 'static,
-    mut stop: watch::Receiver<bool>,
+    on_limit: impl Fn() + Send + Sync + 'static,
+    stop: watch::Receiver<bool>,
 ) {
     let max = limits.max_connections.max(1);
-    let slots = Arc::new(Semaphore::new(max as usize));
-    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    let last_warn = AtomicI64::new(0);
+    let shared = Shared {
+        slots: Arc::new(Semaphore::new(max as usize)),
+        acceptor: tls.map(tokio_rustls::TlsAcceptor::from),
+        last_warn: AtomicI64::new(0),
+        on_limit: Box::new(on_limit),
+        max,
+        limits,
+        app,
+    };
+    let loops = listeners
+        .into_iter()
+        .map(|l| accept_loop(l, &shared, stop.clone()));
+    futures_util::future::join_all(loops).await;
+    // Every slot back: every connection is closed.
+    let _ = shared.slots.acquire_many(max).await;
+}
+
+/// What the accept loops of one server share.
+struct Shared {
+    slots: Arc<Semaphore>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    last_warn: AtomicI64,
+    on_limit: Box<dyn Fn() + Send + Sync>,
+    max: u32,
+    limits: Limits,
+    app: Router,
+}
+
+/// Accept connections on `listener` until `stop`, each in its own task.
+async fn accept_loop(listener: TcpListener, shared: &Shared, mut stop: watch::Receiver<bool>) {
+    let Shared {
+        slots,
+        acceptor,
+        last_warn,
+        on_limit,
+        max,
+        limits,
+        app,
+    } = shared;
+    let (max, limits) = (*max, *limits);
     loop {
         let slot = match slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
             Err(_) => {
                 on_limit();
-                warn_limit(&last_warn, max);
+                warn_limit(last_warn, max);
                 tokio::select! {
                     slot = slots.clone().acquire_owned() => match slot {
                         Ok(slot) => slot,
@@ -105,8 +169,6 @@ pub async fn serve(
             }
         });
     }
-    // Every slot back: every connection is closed.
-    let _ = slots.acquire_many(max).await;
 }
 
 /// Warn that the connection limit is reached, at most once a minute.

@@ -5,7 +5,7 @@
 
 use crate::client::PeerCertificate;
 use crate::config::TargetConfig;
-use crate::error::CollectError;
+use crate::error::{CollectError, Reason};
 use crate::exposition::{push_label, Rendered, Series};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -32,8 +32,8 @@ pub struct CollectorStatus {
     pub last_success: Option<SystemTime>,
     /// Failed polls since the last success.
     pub consecutive_failures: u32,
-    /// Errors so far, per reason (index into [`CollectError::REASONS`]).
-    pub errors: [u64; CollectError::REASONS.len()],
+    /// Errors so far, per reason (index: [`Reason::index`]).
+    pub errors: [u64; Reason::ALL.len()],
     /// Sample lines of the last successful poll; emptied once stale.
     pub data: Arc<Rendered>,
     /// The collector's own poll metrics as sample lines, rendered by the
@@ -148,9 +148,7 @@ impl TargetState {
             }
             Err(e) => {
                 st.consecutive_failures = st.consecutive_failures.saturating_add(1);
-                if let Some(i) = CollectError::REASONS.iter().position(|r| *r == e.kind()) {
-                    st.errors[i] += 1;
-                }
+                st.errors[e.kind().index()] += 1;
                 if st.consecutive_failures >= stale_after && !st.data.is_empty() {
                     st.data = Arc::default();
                 }

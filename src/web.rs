@@ -6,10 +6,15 @@
 //! | `/probe?target=<name>` | one configured target, from the cache; anything else is a 4xx and no request leaves |
 //! | `/targets` | the configured targets for probe mode, in Prometheus `http_sd` JSON |
 //! | `/-/healthy`, `/-/ready` | liveness; readiness once a configuration is applied |
-//! | `/-/reload` (POST) | reload the configuration file, with `--web.enable-lifecycle` (403 without) |
+//! | `/-/reload` (POST or PUT, as Prometheus) | reload the configuration file, with `--web.enable-lifecycle` (403 without) |
 //! | `/` | the landing page ([`crate::landing`]): summary, one row per target, failing first |
+//!
+//! Every path is below `--web.route-prefix` ([`Paths`]); the links the
+//! exporter writes (the page's, `/targets`') are built from
+//! `--web.external-url`, never from the request's `Host`.
 
 use crate::exposition::Format;
+use crate::landing;
 use crate::render;
 use crate::store::Store;
 use crate::webconfig::{self, WebConfig};
@@ -17,7 +22,7 @@ use axum::extract::{Query, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::from_fn_with_state;
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use std::collections::HashMap;
@@ -39,63 +44,169 @@ pub struct AppState {
     pub reload: mpsc::Sender<ReloadRequest>,
     /// `POST /-/reload` allowed (`--web.enable-lifecycle`).
     pub lifecycle: bool,
+    /// The external URL and route prefix.
+    pub paths: Arc<Paths>,
 }
 
-/// The router, with the telemetry path as configured; every endpoint but
-/// [`UNAUTHENTICATED`] requires basic authentication when `web` has users.
+/// `--web.external-url` and `--web.route-prefix`, with Prometheus' meaning:
+/// the external URL is where users and Prometheus reach the exporter (a
+/// reverse proxy's, say `https://proxy/ivanti/`); every link the exporter
+/// writes (the page's, `/targets`') is built from it, never from the
+/// request's `Host`. The route prefix is the path the exporter serves
+/// under; by default the external URL's path (a proxy that strips the
+/// prefix wants `--web.route-prefix=/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// The external URL, its path without a trailing `/`.
+    pub external: url::Url,
+    /// "" (serve at `/`) or `/prefix`, without a trailing `/`.
+    pub route_prefix: String,
+}
+
+impl Paths {
+    /// From the flags; without `--web.external-url`, as Prometheus:
+    /// `http://<hostname>:<port of the first listener>/` (`https` with TLS).
+    pub fn new(
+        external_url: Option<&str>,
+        route_prefix: Option<&str>,
+        port: u16,
+        tls: bool,
+    ) -> Result<Paths, String> {
+        let mut external = match external_url {
+            Some(u) => {
+                let parsed =
+                    url::Url::parse(u).map_err(|e| format!("--web.external-url {u:?}: {e}"))?;
+                if !matches!(parsed.scheme(), "http" | "https") || !parsed.has_host() {
+                    return Err(format!(
+                        "--web.external-url {u:?}: not an http:// or https:// URL with a host"
+                    ));
+                }
+                parsed
+            }
+            None => {
+                let scheme = if tls { "https" } else { "http" };
+                let host = hostname();
+                url::Url::parse(&format!("{scheme}://{host}:{port}/"))
+                    .map_err(|e| format!("the default --web.external-url ({host}): {e}"))?
+            }
+        };
+        external.set_query(None);
+        external.set_fragment(None);
+        let path = trim_path(external.path());
+        external.set_path(&path);
+        let route_prefix = match route_prefix {
+            Some(p) => trim_path(p),
+            None => path,
+        };
+        Ok(Paths {
+            external,
+            route_prefix,
+        })
+    }
+
+    /// The external path: "" or `/prefix`, for links.
+    pub fn base(&self) -> &str {
+        self.external.path().trim_end_matches('/')
+    }
+
+    /// `host:port` of the external URL (the `targets` of `/targets`).
+    fn authority(&self) -> String {
+        let host = self.external.host_str().unwrap_or("localhost");
+        match self.external.port_or_known_default() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        }
+    }
+}
+
+/// `/a/b/` and `a/b` as `/a/b`; `/` and "" as "".
+fn trim_path(p: &str) -> String {
+    let p = p.trim_matches('/');
+    if p.is_empty() {
+        String::new()
+    } else {
+        format!("/{p}")
+    }
+}
+
+/// The machine's name (Linux: `/proc/sys/kernel/hostname`), else `localhost`.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// The router, with the telemetry path as configured, under the route
+/// prefix of `state.paths` (then `/` redirects to it); every endpoint but
+/// [`webconfig::UNAUTHENTICATED`] requires basic authentication when `web` has users.
 pub fn router(state: AppState, telemetry_path: &str, web: WebConfig) -> Router {
-    let link = Arc::<str>::from(telemetry_path);
+    let prefix = state.paths.route_prefix.clone();
+    if prefix.is_empty() {
+        return endpoints(state, telemetry_path, web, "/");
+    }
+    // Nested, the endpoints see their paths without the prefix (so do the
+    // middlewares); `<prefix>/`, the page, reaches them unchanged.
+    let home = format!("{prefix}/");
+    let app = endpoints(state, telemetry_path, web, &home);
     Router::new()
-        .route("/", get(move |s, q| crate::landing::page(s, q, link)))
+        .route(
+            "/",
+            get(move || async move { axum::response::Redirect::to(&home) }),
+        )
+        .route_service(&format!("{prefix}/"), app.clone().into_service())
+        .nest(&prefix, app)
+}
+
+/// The endpoints, the page at `/` and at `home`.
+fn endpoints(state: AppState, telemetry_path: &str, web: WebConfig, home: &str) -> Router {
+    let link = Arc::<str>::from(telemetry_path);
+    let page = get(move |s, q| landing(s, q, link));
+    let routes = match home {
+        "/" => Router::new().route("/", page),
+        home => Router::new().route("/", page.clone()).route(home, page),
+    };
+    routes
         .route(telemetry_path, get(metrics))
         .route("/probe", get(probe))
         .route("/targets", get(targets))
         .route("/-/healthy", get(|| async { "OK\n" }))
         .route("/-/ready", get(ready))
-        .route("/-/reload", post(reload))
+        .route("/-/reload", post(reload).put(reload))
         .with_state(state)
         // Compressed as it streams, when the client accepts gzip: a
         // 10,000-appliance /metrics is ~56 MB of text.
         .layer(tower_http::compression::CompressionLayer::new().gzip(true))
-        .layer(from_fn_with_state(web.clone(), require_auth))
+        .layer(from_fn_with_state(web.clone(), webconfig::require_auth))
         // Rate limit and http_server_config.headers, outside authentication.
         .layer(from_fn_with_state(web, webconfig::middleware))
 }
 
-/// Answered without credentials even when basic auth is on: they reveal
-/// nothing but "the process runs" and "a configuration is applied", and
-/// kubelet probes and load balancers cannot send a password.
-pub const UNAUTHENTICATED: [&str; 2] = ["/-/healthy", "/-/ready"];
-
-async fn require_auth(
-    State(web): State<WebConfig>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
+/// `GET /`: the page ([`landing::render`]) for the current inventory,
+/// rendered off the async workers (10,000 rows are a few milliseconds of
+/// CPU); 400 for a bad `?state=` or `?limit=`.
+async fn landing(
+    State(s): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    telemetry_path: Arc<str>,
 ) -> Response {
-    if web.users.is_empty() || UNAUTHENTICATED.contains(&req.uri().path()) {
-        return next.run(req).await;
-    }
-    let header = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    // bcrypt is deliberately slow: keep it off the async workers.
-    let ok = tokio::task::spawn_blocking(move || web.authorized(header.as_deref()))
-        .await
-        .unwrap_or(false);
-    if ok {
-        next.run(req).await
-    } else {
-        (
-            StatusCode::UNAUTHORIZED,
-            [(
-                axum::http::header::WWW_AUTHENTICATE,
-                "Basic realm=\"ivanti-exporter\"",
-            )],
-            "Unauthorized\n",
-        )
-            .into_response()
+    let sel = match landing::Selection::from_query(&q) {
+        Ok(sel) => sel,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    let inv = s.store.inventory();
+    let now = std::time::SystemTime::now();
+    let page = tokio::task::spawn_blocking(move || {
+        landing::render(&inv, now, s.paths.base(), &telemetry_path, &sel)
+    })
+    .await;
+    match page {
+        Ok(page) => Html(page).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering / failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n").into_response()
+        }
     }
 }
 
@@ -179,16 +290,13 @@ async fn probe(
 }
 
 /// Prometheus HTTP service discovery (`http_sd_configs`): one group per
-/// configured target, scraped at this exporter (the `Host` the request
-/// came to) on `/probe` with `?target=<name>`; its kind and static labels
-/// as target labels.
-async fn targets(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(host) = headers
-        .get(axum::http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return (StatusCode::BAD_REQUEST, "no Host header\n").into_response();
-    };
+/// configured target, scraped at this exporter's external URL (never the
+/// request's `Host`) on `/probe` with `?target=<name>`; its kind and static
+/// labels as target labels.
+async fn targets(State(s): State<AppState>) -> Response {
+    let host = s.paths.authority();
+    let probe = format!("{}/probe", s.paths.base());
+    let https = s.paths.external.scheme() == "https";
     let inv = s.store.inventory();
     let groups: Vec<serde_json::Value> = inv
         .targets
@@ -199,7 +307,10 @@ async fn targets(State(s): State<AppState>, headers: HeaderMap) -> Response {
                 labels.insert(k.clone(), v.clone().into());
             }
             labels.insert("kind".into(), t.config.kind.name().into());
-            labels.insert("__metrics_path__".into(), "/probe".into());
+            labels.insert("__metrics_path__".into(), probe.clone().into());
+            if https {
+                labels.insert("__scheme__".into(), "https".into());
+            }
             labels.insert("__param_target".into(), t.config.name.clone().into());
             serde_json::json!({ "targets": [host], "labels": labels })
         })
@@ -248,6 +359,154 @@ mod tests {
     use super::*;
     use std::io::Read as _;
 
+    /// The router on a loopback port; `reload` answers every reload request Ok.
+    async fn serve(lifecycle: bool) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        serve_with(lifecycle, Paths::new(None, None, 9959, false).unwrap()).await
+    }
+
+    async fn serve_with(
+        lifecycle: bool,
+        paths: Paths,
+    ) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        let (reload, mut rx) = mpsc::channel::<ReloadRequest>(1);
+        let reloads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = reloads.clone();
+        tokio::spawn(async move {
+            while let Some(answer) = rx.recv().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let _ = answer.send(Ok(()));
+            }
+        });
+        let state = AppState {
+            store: Arc::new(Store::new()),
+            ready: Arc::new(AtomicBool::new(true)),
+            reload,
+            lifecycle,
+            paths: Arc::new(paths),
+        };
+        let app = router(state, "/metrics", WebConfig::default());
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await });
+        (addr, reloads)
+    }
+
+    fn http() -> reqwest::Client {
+        crate::tls::install_crypto_provider();
+        reqwest::Client::builder().no_proxy().build().unwrap()
+    }
+
+    #[test]
+    fn external_url_and_route_prefix_as_prometheus_reads_them() {
+        let p = Paths::new(Some("https://proxy.example/ivanti/"), None, 9959, false).unwrap();
+        assert_eq!(
+            (p.base(), p.route_prefix.as_str(), p.authority().as_str()),
+            ("/ivanti", "/ivanti", "proxy.example:443")
+        );
+        let p = Paths::new(Some("http://proxy.example:8080/a/b"), Some("/"), 1, false).unwrap();
+        assert_eq!((p.base(), p.route_prefix.as_str()), ("/a/b", ""));
+        let p = Paths::new(None, Some("inner/"), 9959, true).unwrap();
+        assert_eq!(
+            p.external.as_str(),
+            format!("https://{}:9959/", hostname()),
+            "Prometheus' default: this host's name and the listen port"
+        );
+        assert_eq!((p.base(), p.route_prefix.as_str()), ("", "/inner"));
+        for bad in ["proxy.example/ivanti", "ftp://x/", "not a url", "/ivanti"] {
+            assert!(Paths::new(Some(bad), None, 1, false).is_err(), "{bad}");
+        }
+    }
+
+    async fn get(url: &str, host: Option<&str>) -> (u16, String, String) {
+        let mut r = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(url);
+        if let Some(h) = host {
+            r = r.header("host", h);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, location, r.text().await.unwrap())
+    }
+
+    /// Behind a proxy at `https://proxy.example:8443/ivanti/` that forwards
+    /// the path as it is: every endpoint is served under `/ivanti`, and the
+    /// page's and `/targets`' links point at the proxy, whatever `Host` says.
+    #[tokio::test]
+    async fn endpoints_and_links_follow_external_url_and_route_prefix() {
+        crate::tls::install_crypto_provider();
+        let paths = Paths::new(Some("https://proxy.example:8443/ivanti/"), None, 1, false).unwrap();
+        let (addr, _) = serve_with(false, paths).await;
+        let at = |p: &str| format!("http://{addr}{p}");
+        assert_eq!(get(&at("/ivanti/-/healthy"), None).await.0, 200);
+        assert_eq!(get(&at("/ivanti/metrics"), None).await.0, 200);
+        assert_eq!(get(&at("/-/healthy"), None).await.0, 404);
+        assert_eq!(get(&at("/metrics"), None).await.0, 404);
+        let (status, location, _) = get(&at("/"), None).await;
+        assert_eq!((status, location.as_str()), (303, "/ivanti/"));
+        let (status, _, page) = get(&at("/ivanti/"), Some("evil.example")).await;
+        assert_eq!(status, 200);
+        assert!(
+            page.contains("<a href=\"/ivanti/metrics\">Metrics</a>"),
+            "{page}"
+        );
+        assert!(page.contains("href=\"/ivanti/targets\""), "{page}");
+        assert!(!page.contains("evil"), "{page}");
+        let (status, _, body) = get(&at("/ivanti/targets"), Some("evil.example")).await;
+        assert_eq!(status, 200);
+        assert_eq!(body, "[]");
+    }
+
+    /// A proxy that strips `/ivanti` before forwarding: `--web.route-prefix=/`.
+    #[tokio::test]
+    async fn a_stripping_proxy_gets_root_routes_and_prefixed_links() {
+        crate::tls::install_crypto_provider();
+        let paths = Paths::new(Some("https://proxy.example/ivanti"), Some("/"), 1, false).unwrap();
+        let (addr, _) = serve_with(false, paths).await;
+        let (status, _, page) = get(&format!("http://{addr}/"), Some("evil.example")).await;
+        assert_eq!(status, 200);
+        assert!(
+            page.contains("<a href=\"/ivanti/metrics\">Metrics</a>"),
+            "{page}"
+        );
+        assert_eq!(get(&format!("http://{addr}/-/ready"), None).await.0, 200);
+    }
+
+    /// Prometheus' `/-/reload` takes PUT and POST; so does this one.
+    #[tokio::test]
+    async fn reload_takes_put_and_post_only_with_the_lifecycle_flag() {
+        let (addr, reloads) = serve(true).await;
+        let url = format!("http://{addr}/-/reload");
+        let http = http();
+        for method in [reqwest::Method::PUT, reqwest::Method::POST] {
+            let r = http.request(method.clone(), &url).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{method}");
+            assert_eq!(r.text().await.unwrap(), "configuration reloaded\n");
+        }
+        assert_eq!(reloads.load(Ordering::SeqCst), 2);
+        for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+            let r = http.request(method.clone(), &url).send().await.unwrap();
+            assert_eq!(r.status(), 405, "{method}");
+        }
+        assert_eq!(reloads.load(Ordering::SeqCst), 2);
+        let (addr, reloads) = serve(false).await;
+        let r = http
+            .put(format!("http://{addr}/-/reload"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        assert_eq!(reloads.load(Ordering::SeqCst), 0);
+    }
+
     /// `/metrics` over a real loopback connection, as Prometheus asks for it
     /// (`Accept-Encoding: gzip`) and as curl without `--compressed` does.
     #[tokio::test]
@@ -258,6 +517,7 @@ mod tests {
             ready: Arc::new(AtomicBool::new(true)),
             reload,
             lifecycle: false,
+            paths: Arc::new(Paths::new(None, None, 9959, false).unwrap()),
         };
         let app = router(state, "/metrics", WebConfig::default());
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

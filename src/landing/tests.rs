@@ -73,7 +73,7 @@ fn inventory() -> Inventory {
 }
 
 fn page(sel: &Selection) -> String {
-    render(&inventory(), now(), "/metrics", sel)
+    render(&inventory(), now(), "", "/metrics", sel)
 }
 
 /// The cells of the row whose `<tr` carries `marker`, as text.
@@ -216,7 +216,13 @@ fn hostile_names_are_escaped_everywhere() {
     // The only scripts are the page's own filter.
     assert_eq!(p.matches("<script>").count(), 1);
     // A hostile telemetry path is an attribute, escaped.
-    let p = render(&inventory(), now(), "/m\"><script>", &Selection::default());
+    let p = render(
+        &inventory(),
+        now(),
+        "",
+        "/m\"><script>",
+        &Selection::default(),
+    );
     assert!(p.contains("<a href=\"/m&quot;&gt;&lt;script&gt;\">Metrics</a>"));
 }
 
@@ -308,6 +314,7 @@ fn ten_thousand_targets_make_ten_thousand_rows_in_a_small_page() {
     let p = render(
         &Inventory::new(targets),
         now(),
+        "",
         "/metrics",
         &Selection::default(),
     );
@@ -315,4 +322,32 @@ fn ten_thousand_targets_make_ten_thousand_rows_in_a_small_page() {
     assert_eq!(p.matches("<tr class=").count(), 10_000);
     assert!(p.len() < 2_500_000, "{} bytes", p.len());
     assert!(p.contains("10000 of 10000 targets shown"));
+}
+
+/// Behind a reverse proxy at `/ivanti` (`--web.external-url`), every link
+/// of the page is below it; none is a bare `/...`.
+#[test]
+fn every_link_is_below_the_external_path() {
+    let sel = query(&[("state", "down")]).unwrap();
+    let p = render(&inventory(), now(), "/ivanti", "/metrics", &sel);
+    let links: Vec<&str> = p
+        .split("href=\"")
+        .skip(1)
+        .map(|l| l.split('"').next().unwrap())
+        .collect();
+    assert!(links.len() > 10, "{links:?}");
+    for l in &links {
+        assert!(l.starts_with("/ivanti/"), "{l}");
+    }
+    for want in [
+        "/ivanti/metrics",
+        "/ivanti/targets",
+        "/ivanti/-/healthy",
+        "/ivanti/-/ready",
+        "/ivanti/?state=down",
+        "/ivanti/",
+        "/ivanti/probe?target=vpn-dead",
+    ] {
+        assert!(links.contains(&want), "{want} not in {links:?}");
+    }
 }

@@ -2,8 +2,7 @@
 //! token bucket of exporter-toolkit `web/handler.go`, and the middleware
 //! that applies both to every response.
 
-use super::WebConfig;
-use crate::web::UNAUTHENTICATED;
+use super::{WebConfig, UNAUTHENTICATED};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;

@@ -27,6 +27,7 @@
 //! | `basic_auth_users` | honoured (bcrypt); not asked on `/-/healthy`, `/-/ready` |
 //! | `rate_limit.interval`, `burst` | honoured: token bucket, 429 past it; not on `/-/healthy`, `/-/ready` |
 
+mod auth;
 mod http;
 mod reload;
 mod tls;
@@ -38,7 +39,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use auth::{require_auth, Verifier};
 pub use http::{middleware, RateLimit};
+
+/// Answered without credentials and without a rate limit even when basic
+/// auth or `rate_limit` is on: they reveal nothing but "the process runs"
+/// and "a configuration is applied", and kubelet probes and load balancers
+/// cannot send a password (a probe answered 429 would restart the pod).
+pub const UNAUTHENTICATED: [&str; 2] = ["/-/healthy", "/-/ready"];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,6 +111,8 @@ pub struct WebConfig {
     pub rate_limit: Option<Arc<RateLimit>>,
     /// Keys accepted but without effect, one line each (logged at load).
     pub warnings: Vec<String>,
+    /// The bcrypt cache and gate for `users`.
+    pub verifier: Arc<auth::Verifier>,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -113,6 +123,7 @@ impl std::fmt::Debug for WebConfig {
             .field("headers", &self.headers)
             .field("rate_limit", &self.rate_limit)
             .field("warnings", &self.warnings)
+            .field("verifier", &self.verifier)
             .finish()
     }
 }
@@ -173,35 +184,8 @@ impl WebConfig {
             headers: Arc::new(headers),
             rate_limit,
             warnings,
+            verifier: Arc::default(),
         })
-    }
-
-    /// True when `Authorization: Basic ...` matches a configured user (or none are configured).
-    pub fn authorized(&self, header: Option<&str>) -> bool {
-        if self.users.is_empty() {
-            return true;
-        }
-        use base64::Engine as _;
-        let Some(encoded) = header.and_then(|h| h.strip_prefix("Basic ")) else {
-            return false;
-        };
-        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
-            return false;
-        };
-        let Ok(raw) = String::from_utf8(raw) else {
-            return false;
-        };
-        let Some((user, password)) = raw.split_once(':') else {
-            return false;
-        };
-        match self.users.get(user) {
-            Some(hash) => bcrypt::verify(password, hash.expose()).unwrap_or(false),
-            // Spend the same time for unknown users as for wrong passwords.
-            None => {
-                let _ = bcrypt::verify(password, DUMMY_HASH);
-                false
-            }
-        }
     }
 }
 
@@ -232,9 +216,6 @@ fn rate_limit(r: &RateLimitKeys) -> Result<Option<RateLimit>, String> {
     }
     Ok(Some(RateLimit::new(interval, r.burst)))
 }
-
-/// bcrypt("x", cost 10), used to equalise timing for unknown users.
-const DUMMY_HASH: &str = "$2b$10$3euPcmQFCiblsZeEu5s7p.9OVHgeHWFDk9nhMqZ0m/3pd/lhwZgES";
 
 #[cfg(test)]
 mod tests;

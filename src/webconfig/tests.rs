@@ -151,8 +151,8 @@ fn tls12_only() -> Option<Vec<&'static SupportedProtocolVersion>> {
     Some(vec![&rustls::version::TLS12])
 }
 
-#[test]
-fn basic_auth_checks_bcrypt() {
+#[tokio::test]
+async fn basic_auth_checks_bcrypt() {
     let hash = bcrypt::hash("s3cret", 4).unwrap();
     let mut users = BTreeMap::new();
     users.insert("prom".to_owned(), Secret::new(hash));
@@ -167,12 +167,12 @@ fn basic_auth_checks_bcrypt() {
             base64::engine::general_purpose::STANDARD.encode(s)
         )
     };
-    assert!(w.authorized(Some(&h("prom:s3cret"))));
-    assert!(!w.authorized(Some(&h("prom:wrong"))));
-    assert!(!w.authorized(Some(&h("other:s3cret"))));
-    assert!(!w.authorized(None));
-    assert!(!w.authorized(Some("Bearer x")));
-    assert!(WebConfig::default().authorized(None));
+    assert!(w.authorized(Some(&h("prom:s3cret"))).await);
+    assert!(!w.authorized(Some(&h("prom:wrong"))).await);
+    assert!(!w.authorized(Some(&h("other:s3cret"))).await);
+    assert!(!w.authorized(None).await);
+    assert!(!w.authorized(Some("Bearer x")).await);
+    assert!(WebConfig::default().authorized(None).await);
     assert!(!format!("{w:?}").contains("$2"));
 }
 

@@ -171,7 +171,9 @@ async fn targets_are_listed_for_http_service_discovery() {
     let (status, content_type, body) = app.get("/targets").await;
     assert_eq!(status, 200);
     assert_eq!(content_type, "application/json");
-    let host = app.addr.to_string();
+    // Without --web.external-url, as Prometheus: this host's name and the port.
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host = format!("{}:{}", hostname.trim(), app.addr.port());
     let got: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         got,
@@ -181,6 +183,36 @@ async fn targets_are_listed_for_http_service_discovery() {
                 "kind": "ics", "site": "fra"}},
             {"targets": [host], "labels": {
                 "__metrics_path__": "/probe", "__param_target": "sps-1", "kind": "sps"}},
+        ])
+    );
+}
+
+/// Behind a reverse proxy (`--web.external-url https://proxy.example/ivanti/`),
+/// `/targets` sends Prometheus to the proxy, whatever `Host` the request had.
+#[tokio::test(flavor = "multi_thread")]
+async fn targets_point_at_the_external_url_not_the_host_header() {
+    let config = "targets:\n  - name: vpn-fra-1\n    url: https://127.0.0.1:1\n    api_key: k\n";
+    let app = App::spawn_with(tempfile::tempdir().unwrap(), config, |s| {
+        s.external_url = Some("https://proxy.example/ivanti/".into());
+    })
+    .await;
+    let resp = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("http://{}/ivanti/targets", app.addr))
+        .header("host", "attacker.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let got: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    assert_eq!(
+        got,
+        serde_json::json!([
+            {"targets": ["proxy.example:443"], "labels": {
+                "__metrics_path__": "/ivanti/probe", "__param_target": "vpn-fra-1",
+                "__scheme__": "https", "kind": "ics"}},
         ])
     );
 }

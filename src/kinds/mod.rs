@@ -2,8 +2,14 @@
 //! store, HTTP) and what is specific to one product (authentication flow,
 //! collectors, parsers).
 //!
-//! A kind is a [`Kind`] registered in [`KINDS`]. Adding a product means a new
-//! module here and one line in that list; nothing else changes.
+//! A kind is a [`Kind`] registered in [`KINDS`]; it polls through a
+//! [`Transport`] (the real client, or a test transport answering from the
+//! vendor fixtures). Each API area is one file declaring its
+//! [`Collector`] (spec and poll), listed in one line of its kind's
+//! registry. The checklists for adding an area and a kind are in README
+//! "Architecture"; the config, scheduler, store and web do not change for
+//! either, since options and credentials are typed by the kind
+//! ([`Options`], [`Credentials::Kind`]).
 
 use crate::client::ApiResponse;
 use crate::error::looks_like_html;

@@ -14,9 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Default port of the exporter's web server.
-pub const DEFAULT_PORT: u16 = 9959;
-
 /// Prometheus exporter for Ivanti Connect Secure and Policy Secure appliances.
 #[derive(Debug, Parser)]
 #[command(name = "ivanti-exporter", about, long_about = None, disable_version_flag = true)]

@@ -253,9 +253,6 @@ pub fn api_error_message(body: &[u8]) -> Option<String> {
     Some(msg.chars().take(200).collect())
 }
 
-/// Ignore whatever is there (for fields we only need to tolerate).
-pub type Ignored = IgnoredAny;
-
 /// Helpers shared by the tests of the area files.
 #[cfg(test)]
 pub(crate) mod testing {

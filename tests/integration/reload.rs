@@ -47,7 +47,9 @@ fn cluster_requests(fleet: &ivanti_exporter::sim::Fleet, i: usize) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "full tier: 1,000 simulated appliances"]
 async fn hundred_reloads_while_polling_a_thousand_appliances() {
+    let _turn = heavy().await;
     let fleet = fleet(N).await;
     let dir = tempfile::tempdir().unwrap();
     let ca = write_ca(&fleet, dir.path());

@@ -249,7 +249,12 @@ async fn epmm_counts_every_documented_status_exactly() {
 async fn isec_lists_are_paged_and_operations_may_be_absent() {
     let fleet = mixed_fleet(vec![SimKind::Isec], 0, Duration::from_secs(1200)).await;
     fleet.appliance(0).set_no_operations_list(true);
-    let exp = app_for(&fleet, "").await;
+    // The inventory's poll (bounded by its interval) reads 51 pages below:
+    // 5 s for them, not 1 s, so a loaded machine does not turn the page cap
+    // into a timeout.
+    let (dir, config) = config_for_kinds(&fleet, "");
+    let config = config.replace("inventory: 1s", "inventory: 5s");
+    let exp = App::spawn_in(dir, &config).await;
     let isec = fleet.appliance(0).name().to_owned();
     let success = |m: &Metrics, c: &str| {
         m.get(

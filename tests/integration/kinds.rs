@@ -4,7 +4,7 @@
 
 use crate::helpers::*;
 use ivanti_exporter::sim::{Fault, Fleet, FleetOptions, SimKind};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 async fn mixed_fleet(kinds: Vec<SimKind>, ics: usize, ttl: Duration) -> Fleet {
     init();
@@ -381,7 +381,11 @@ async fn faults_on_sps_epmm_and_isec_get_their_reason() {
         Duration::from_secs(1200),
     )
     .await;
-    let exp = app_for(&fleet, "  body_size_limit: 1MiB\n").await;
+    // EPMM's devices poll (several queries, bounded by its interval) gets
+    // 5 s on a machine loaded with thirty appliances.
+    let (dir, config) = config_for_kinds(&fleet, "  body_size_limit: 1MiB\n");
+    let config = config.replace("devices: 1s", "devices: 5s");
+    let exp = App::spawn_in(dir, &config).await;
     // Appliance i: fault i / 3 on kind i % 3.
     let targets: Vec<(String, &str, &Fault, &str)> = (0..fleet.len())
         .map(|i| {

@@ -422,8 +422,10 @@ async fn three_replicas_split_three_thousand_appliances() {
         N,
         "every appliance polled by exactly one replica"
     );
-    // Steady state: over three cycles, each appliance got three polls (±1
-    // for where the window cuts its phase), never more from a second replica.
+    // Steady state: over about three cycles (measured: a loaded machine
+    // wakes late and reads 3,000 counters slowly), each appliance got one
+    // poll per cycle (±1 for where the window cuts its phase), never more
+    // from a second replica.
     let count = |i: usize| {
         fleet
             .appliance(i)
@@ -433,24 +435,36 @@ async fn three_replicas_split_three_thousand_appliances() {
             .copied()
             .unwrap_or(0)
     };
+    let started = std::time::Instant::now();
     let before: Vec<u64> = (0..N).map(count).collect();
+    let read = started.elapsed();
     tokio::time::sleep(Duration::from_secs(3 * INTERVAL)).await;
+    let again = std::time::Instant::now();
     let polls: Vec<u64> = (0..N).map(|i| count(i) - before[i]).collect();
+    // Appliance i's window runs from its first read to its second: on
+    // average from the middle of the first pass to the middle of the second.
+    let window = Duration::from_secs_f64(
+        (again - started).as_secs_f64()
+            + (again.elapsed().as_secs_f64() - read.as_secs_f64()) / 2.0,
+    );
+    let cycles = window.as_secs_f64() / INTERVAL as f64;
+    let (low, high) = (cycles.floor() as u64 - 1, cycles.ceil() as u64 + 1);
     let off: Vec<String> = polls
         .iter()
         .enumerate()
-        .filter(|(_, &p)| !(2..=4).contains(&p))
+        .filter(|(_, &p)| !(low..=high).contains(&p))
         .map(|(i, p)| format!("{}: {p}", fleet.appliance(i).name()))
         .collect();
     assert!(
         off.is_empty(),
-        "{} appliances not polled 3 times: {:?}",
+        "{} appliances not polled {cycles:.2} times in {window:?}: {:?}",
         off.len(),
         &off[..off.len().min(10)]
     );
     let total: u64 = polls.iter().sum();
+    let expected = cycles * N as f64;
     assert!(
-        (total as f64 - 3.0 * N as f64).abs() <= 0.02 * 3.0 * N as f64,
-        "{total} polls in 3 cycles of {N} appliances"
+        (total as f64 - expected).abs() <= 0.02 * expected,
+        "{total} polls in {cycles:.2} cycles ({window:?}) of {N} appliances, not {expected:.0}"
     );
 }

@@ -97,6 +97,8 @@ fn substitute(expr: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "full tier: real Prometheus and Alertmanager"]
 async fn prometheus_dashboards_and_alertmanager_end_to_end() {
+    // Alerts must fire within their `for:`: not beside the load tests.
+    let _turn = heavy().await;
     if !tool_available("prometheus", Command::new("prometheus").arg("--version"))
         || !tool_available(
             "prometheus-alertmanager",

@@ -185,9 +185,14 @@ impl ChildGuard {
     }
 
     fn stop(&mut self) {
-        kill9(self.child.id(), true);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Only while it is unreaped (running, or a zombie) is its pid, and
+        // so its group id, surely still ours; once reaped, what is left of
+        // the group is found by its mark below.
+        if let Ok(None) = self.child.try_wait() {
+            kill9(self.child.id(), true);
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let left = marked(GUARD_VAR, &self.mark);
@@ -856,10 +861,17 @@ pub fn retry_in(event: &serde_json::Value) -> Duration {
     humantime::parse_duration(s).unwrap_or_else(|e| panic!("retry_in {s}: {e}"))
 }
 
-/// Held by the full tier's load tests (thousands of appliances, the soak)
-/// for their whole run: each measures polling on time, so they take
-/// turns instead of sharing two cores with each other.
+/// Held by the full tier's load and timing tests (thousands of appliances,
+/// the soak, the end-to-end alerts, the leftover check's second run) for
+/// their whole run: each measures work done on time, so they take turns
+/// instead of sharing two cores with each other.
 pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
-    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     HEAVY.lock().await
 }
+
+/// [`heavy`] for a test outside a runtime.
+pub fn heavy_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.blocking_lock()
+}
+
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

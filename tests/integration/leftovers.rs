@@ -50,6 +50,8 @@ fn the_daemons_of_the_kerberos_e2e_and_landing_tests_do_not_outlive_them() {
     {
         return;
     }
+    // A second copy of the KDC, e2e and Chromium tests: not beside the load tests.
+    let _turn = heavy_blocking();
     let dir = tempfile::tempdir().unwrap();
     let spawned_log = dir.path().join("spawned");
     let run = format!("{}-leftovers", run_id());

@@ -156,7 +156,8 @@ async fn one_request_in_flight_per_appliance_by_default() {
         m.find("ivanti_collector_success", &[("target", &n0)]).len() == 5
     })
     .await;
-    // Five collectors with 150 ms answers: the one that may overlap does.
+    // Answers take 150 ms: the second appliance's five collectors overlap
+    // (up to its limit of 3), the first's never do.
     let b = fleet.appliance(1);
     eventually("overlapping requests to the second appliance", WAIT, || {
         b.stats().max_in_flight >= 2

@@ -24,11 +24,13 @@ async fn realm_auth_logs_in_once_and_again_only_after_401() {
     let t = a.name().to_owned();
     exp.wait_for("up via realm_auth", WAIT, |m| up(m, &t)).await;
     // Several polls of four authenticated collectors later: still one login.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    more_requests(a, 12).await;
     assert_eq!(a.stats().logins, 1, "the key is reused");
-    // The key is revoked: the next call gets 401, one new login follows.
+    // The key is revoked: the next call gets 401, one new login follows,
+    // and no other in the polls after it.
     a.revoke_keys();
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    eventually("a re-login", WAIT, || a.stats().logins >= 2).await;
+    more_requests(a, 12).await;
     let m = exp.wait_for("up again", WAIT, |m| up(m, &t)).await;
     assert_eq!(
         a.stats().logins,
@@ -61,11 +63,17 @@ async fn rejected_logins_back_off_instead_of_storming() {
         errors(m, &t, "cluster", "auth") > 0.0
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    // Four authenticated collectors polled every second for ~5s: without
-    // backoff that would be ~20 logins; with it, the second waits 5s.
-    let logins = a.stats().logins;
-    assert!((1..=2).contains(&logins), "{logins} logins");
+    // Four authenticated collectors poll every second: without backoff,
+    // four logins a second. With it they share one attempt, logged with
+    // the wait before the next (5 s, then doubling), and the next waits.
+    eventually("a second attempt, logged", WAIT, || {
+        let logins = a.stats().logins;
+        logins >= 2 && events(&exp.logs(), "login failed", &t).len() as u64 == logins
+    })
+    .await;
+    let failed = events(&exp.logs(), "login failed", &t);
+    assert_eq!(retry_in(&failed[0]), Duration::from_secs(5));
+    assert_spaced(&failed, |_, before| retry_in(before));
     let logs = exp.logs();
     assert!(
         logs.contains("login failed") && logs.contains("retry_in"),

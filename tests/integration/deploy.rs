@@ -57,6 +57,7 @@ fn every_yaml_and_json_file_parses() {
 }
 
 #[test]
+#[ignore = "full tier: promtool and amtool"]
 fn prometheus_and_alertmanager_configs_are_valid() {
     if !tool_available("promtool", Command::new("promtool").arg("--version"))
         || !tool_available("amtool", Command::new("amtool").arg("--version"))
@@ -296,6 +297,7 @@ fn secrets_live_in_their_own_file() {
 }
 
 #[test]
+#[ignore = "full tier: kubernetes-validate"]
 fn kubernetes_manifests_pass_the_kubernetes_schemas() {
     if !tool_available(
         "kubernetes-validate",

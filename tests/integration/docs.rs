@@ -113,3 +113,32 @@ fn metric_names_follow_prometheus_conventions() {
         );
     }
 }
+
+/// README's first screen shows the command that runs every test, and it
+/// is the one CI runs (`.ci/run`, which adds `--locked`).
+#[test]
+fn readme_test_command_is_the_one_ci_runs() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let first_block = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("README's first sh block");
+    let readme_cmd: Vec<&str> = first_block
+        .lines()
+        .filter(|l| l.starts_with("cargo test"))
+        .map(|l| l.split('#').next().unwrap().trim())
+        .collect();
+    let ci = std::fs::read_to_string(format!("{root}/.ci/run")).unwrap();
+    let ci_cmd: Vec<String> = ci
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| {
+            l.find("cargo test")
+                .map(|i| l[i..].trim().replace(" --locked", ""))
+        })
+        .collect();
+    assert_eq!(readme_cmd, ["cargo test -- --include-ignored"]);
+    assert_eq!(ci_cmd, readme_cmd, ".ci/run runs another test command");
+}

@@ -68,9 +68,7 @@ async fn every_fault_class_has_its_reason() {
         );
     }
     // The healthy appliance kept being polled on time while the others failed.
-    let polls_before = fleet.appliance(0).stats().requests;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(fleet.appliance(0).stats().requests > polls_before + 5);
+    more_requests(fleet.appliance(0), 6).await;
     let logs = exp.logs();
     for reason in [
         "timeout",
@@ -171,25 +169,24 @@ async fn environment_proxies_are_ignored() {
     let ca = write_ca(&fleet, dir.path());
     let config = config_for(&fleet, &ca, "", |_| String::new());
     std::fs::write(dir.path().join("config.yml"), &config).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
-        .arg("--config.file")
-        .arg(dir.path().join("config.yml"))
-        .args(["--web.listen-address", "127.0.0.1:0"])
-        .env("HTTPS_PROXY", &proxy)
-        .env("https_proxy", &proxy)
-        .env("ALL_PROXY", &proxy)
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = ChildGuard::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+            .arg("--config.file")
+            .arg(dir.path().join("config.yml"))
+            .args(["--web.listen-address", "127.0.0.1:0"])
+            .env("HTTPS_PROXY", &proxy)
+            .env("https_proxy", &proxy)
+            .env("ALL_PROXY", &proxy)
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .stderr(std::process::Stdio::null()),
+    );
     let a = fleet.appliance(0);
     let start = std::time::Instant::now();
     while a.stats().requests < 5 && start.elapsed() < WAIT {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert!(a.stats().requests >= 5, "the appliance was polled directly");
     let accepted = tokio::time::timeout(Duration::from_millis(200), trap.accept()).await;
     assert!(
@@ -207,16 +204,19 @@ async fn retry_after_and_backoff_spare_a_sick_appliance() {
     let dir = tempfile::tempdir().unwrap();
     let ca = write_ca(&fleet, dir.path());
     let config = config_for(&fleet, &ca, "  collectors: [cluster]\n", |_| String::new());
-    let exp = App::spawn_in(dir, &config).await;
+    let exp = Exporter::start_in(dir, &config, &[]);
     let (a, b) = (
         fleet.appliance(0).name().to_owned(),
         fleet.appliance(1).name().to_owned(),
     );
-    exp.wait_for("both failing", WAIT, |m| {
-        errors(m, &a, "cluster", "http") > 0.0 && errors(m, &b, "cluster", "http") > 0.0
-    })
-    .await;
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    let failures = |t: &str| -> Vec<serde_json::Value> {
+        let logs = exp.logs();
+        let mut all = events(&logs, "poll failed", t);
+        all.extend(events(&logs, "poll failed again", t));
+        all.retain(|v| v["collector"] == "cluster");
+        all.sort_by_key(logged_at);
+        all
+    };
     let calls = |i: usize| {
         fleet
             .appliance(i)
@@ -226,14 +226,22 @@ async fn retry_after_and_backoff_spare_a_sick_appliance() {
             .copied()
             .unwrap_or(0)
     };
+    // Four failed polls of sim-002, backing off 1 s, 2 s, 4 s between them.
+    eventually("four failed polls of the 500", WAIT, || {
+        failures(&b).len() >= 4
+    })
+    .await;
+    let b_failed = failures(&b);
+    assert_spaced(&b_failed[..4], |i, _| Duration::from_secs(1 << (i - 1)));
     // Retry-After: 30 -> one request in these ~7 s, not seven.
-    assert_eq!(calls(0), 1, "Retry-After was not honoured");
-    // Backoff 1, 2, 4 s... -> at most 4 requests in ~7 s instead of ~7.
-    assert!(
-        (2..=4).contains(&calls(1)),
-        "{} requests: no backoff",
-        calls(1)
-    );
+    let first_a = logged_at(&failures(&a)[0]);
+    let waited = logged_at(&b_failed[3])
+        .duration_since(first_a)
+        .unwrap_or_default();
+    if waited < Duration::from_secs(29) {
+        assert_eq!(calls(0), 1, "Retry-After was not honoured");
+        assert_eq!(failures(&a).len(), 1);
+    }
     // Both still show as failing.
     let m = exp.metrics().await;
     assert_eq!(m.get("ivanti_up", &[("target", &a)]), Some(0.0));

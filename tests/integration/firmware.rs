@@ -5,7 +5,6 @@
 use crate::helpers::*;
 use ivanti_exporter::sim::{Firmware, FirmwareVersion, Fleet, FleetOptions};
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 fn requests(fleet: &Fleet, method: &str, path: &str) -> u64 {
     fleet
@@ -68,9 +67,14 @@ async fn before_9_1r4_the_healthcheck_page_gives_the_same_figures() {
     );
     // SBR is not on that page.
     assert!(!m.has("ivanti_sbr_available", &[("target", &t)]));
-    assert!(requests(&fleet, "GET", "/dana-na/healthcheck/healthcheck.cgi") > 0);
-    // After the first poll, the missing REST healthcheck is not asked again.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let cgi = requests(&fleet, "GET", "/dana-na/healthcheck/healthcheck.cgi");
+    assert!(cgi > 0);
+    // After the first poll, the missing REST healthcheck is not asked again:
+    // three more healthcheck polls go to the page.
+    eventually("three more healthcheck polls", WAIT, || {
+        requests(&fleet, "GET", "/dana-na/healthcheck/healthcheck.cgi") >= cgi + 3
+    })
+    .await;
     assert_eq!(requests(&fleet, "GET", "/api/v1/system/healthcheck"), 1);
 }
 
@@ -114,7 +118,8 @@ async fn an_expired_key_answered_with_403_leads_to_one_relogin() {
     exp.wait_for("up via realm_auth", WAIT, |m| up(m, &t)).await;
     assert_eq!(a.stats().logins, 1);
     a.revoke_keys();
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    eventually("a re-login", WAIT, || a.stats().logins >= 2).await;
+    more_requests(a, 12).await;
     let m = exp.wait_for("up again", WAIT, |m| up(m, &t)).await;
     assert_eq!(a.stats().logins, 2, "one re-login after the 403");
     let auth_errors: f64 = m

@@ -3,20 +3,223 @@
 //! on this test's runtime) or as the real binary ([`Exporter`], for tests
 //! of logs, signals, exit codes and the process's `/proc`). Both scrape
 //! through [`Scrape`]. Set `TEST_LOG=1` to see the exporter's log lines.
+//! Every process a test starts goes through [`ChildGuard`], which stops it
+//! (and whatever it forked) when the test ends, however it ends.
 
 use ivanti_exporter::daemon::{Daemon, Settings, SourceKind};
 use ivanti_exporter::sim::{Fleet, FleetOptions};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+/// The environment variable that marks every process of one test run.
+pub const RUN_VAR: &str = "IVANTI_TEST_RUN";
+/// The environment variable that marks the processes of one [`ChildGuard`].
+pub const GUARD_VAR: &str = "IVANTI_TEST_DAEMON";
+/// When set, every [`ChildGuard::spawn`] appends `<pid> <program>` to this file.
+pub const SPAWN_LOG_VAR: &str = "IVANTI_TEST_SPAWN_LOG";
+
+/// This run's mark: `$IVANTI_TEST_RUN` when the caller set one (`.ci/run`
+/// does, to find leftovers afterwards), else one made up per test process.
+pub fn run_id() -> &'static str {
+    static RUN: OnceLock<String> = OnceLock::new();
+    RUN.get_or_init(|| {
+        std::env::var(RUN_VAR).unwrap_or_else(|_| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            format!("{}-{nanos}", std::process::id())
+        })
+    })
+}
+
+/// Live processes (not zombies, not this one) whose environment has
+/// `var=value`, as (pid, command line). Reads `/proc/*/environ`.
+pub fn marked(var: &str, value: &str) -> Vec<(u32, String)> {
+    let needle = format!("{var}={value}");
+    let me = std::process::id();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if !env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next());
+        if state == Some("Z") || state == Some("X") {
+            continue;
+        }
+        let cmd = std::fs::read(entry.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .unwrap_or_default();
+        found.push((pid, cmd.trim().to_owned()));
+    }
+    found
+}
+
+/// SIGKILL to `pid`, or to process group `pid` with `group`.
+fn kill9(pid: u32, group: bool) {
+    let target = if group {
+        format!("-{pid}")
+    } else {
+        pid.to_string()
+    };
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &target])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// A process a test started (a KDC, Prometheus, Alertmanager, Chromium, the
+/// exporter binary, a simulator): the leader of its own process group, its
+/// environment marked with [`RUN_VAR`] and a [`GUARD_VAR`] of its own. On
+/// drop (the test passed, failed or panicked) it kills the whole group and
+/// any process that still carries its mark (one that left the group), then
+/// reaps the child: nothing it started outlives the test.
+pub struct ChildGuard {
+    child: Child,
+    mark: String,
+}
+
+impl ChildGuard {
+    pub fn spawn(cmd: &mut Command) -> ChildGuard {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let mark = format!("{}.{}", run_id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let child = cmd
+            .env(RUN_VAR, run_id())
+            .env(GUARD_VAR, &mark)
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {:?}: {e}", cmd.get_program()));
+        if let Some(log) = std::env::var_os(SPAWN_LOG_VAR) {
+            use std::io::Write;
+            let program = Path::new(cmd.get_program())
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let line = format!("{} {program}\n", child.id());
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .and_then(|mut f| f.write_all(line.as_bytes()));
+        }
+        ChildGuard { child, mark }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// This guard's [`GUARD_VAR`] value.
+    pub fn mark(&self) -> &str {
+        &self.mark
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// The exit status, if it exited within `timeout`.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Its stdout and stderr (piped by the caller) once it exits, or once
+    /// `timeout` has passed and it was killed.
+    pub fn output_within(mut self, timeout: Duration) -> Output {
+        fn drain(
+            pipe: Option<impl std::io::Read + Send + 'static>,
+        ) -> std::thread::JoinHandle<Vec<u8>> {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(mut p) = pipe {
+                    let _ = p.read_to_end(&mut buf);
+                }
+                buf
+            })
+        }
+        let out = drain(self.child.stdout.take());
+        let err = drain(self.child.stderr.take());
+        let status = self.wait_timeout(timeout);
+        // Whatever it forked holds the pipes open: end the group first.
+        self.stop();
+        let status = status.unwrap_or_else(|| self.child.wait().expect("reap"));
+        Output {
+            status,
+            stdout: out.join().unwrap_or_default(),
+            stderr: err.join().unwrap_or_default(),
+        }
+    }
+
+    fn stop(&mut self) {
+        // Only while it is unreaped (running, or a zombie) is its pid, and
+        // so its group id, surely still ours; once reaped, what is left of
+        // the group is found by its mark below.
+        if let Ok(None) = self.child.try_wait() {
+            kill9(self.child.id(), true);
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = marked(GUARD_VAR, &self.mark);
+            if left.is_empty() {
+                return;
+            }
+            if Instant::now() > deadline {
+                eprintln!("processes of {} survive SIGKILL: {left:?}", self.mark);
+                return;
+            }
+            for (pid, _) in left {
+                kill9(pid, false);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
 
 /// A running exporter process.
 pub struct Exporter {
-    child: Child,
+    child: ChildGuard,
     pub addr: SocketAddr,
     log: Arc<Mutex<String>>,
     /// Keeps the config directory alive as long as the process.
@@ -264,27 +467,27 @@ impl Exporter {
         let config_path = dir.path().join("config.yml");
         let config = config.replace("{dir}", &dir.path().display().to_string());
         std::fs::write(&config_path, config).expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
-            .arg("--config.file")
-            .arg(&config_path)
-            .args([
-                "--web.listen-address",
-                "127.0.0.1:0",
-                "--log.format",
-                "json",
-                "--log.level",
-                "debug",
-            ])
-            .args(extra)
-            .envs(env.iter().copied())
-            .env_remove("HTTPS_PROXY")
-            .env_remove("HTTP_PROXY")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn exporter");
-        let stderr = child.stderr.take().expect("stderr");
+        let mut child = ChildGuard::spawn(
+            Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+                .arg("--config.file")
+                .arg(&config_path)
+                .args([
+                    "--web.listen-address",
+                    "127.0.0.1:0",
+                    "--log.format",
+                    "json",
+                    "--log.level",
+                    "debug",
+                ])
+                .args(extra)
+                .envs(env.iter().copied())
+                .env_remove("HTTPS_PROXY")
+                .env_remove("HTTP_PROXY")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        );
+        let stderr = child.child().stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         {
@@ -313,7 +516,7 @@ impl Exporter {
         let addr = match rx.recv_timeout(Duration::from_secs(20)) {
             Ok(a) => a.parse().expect("address"),
             Err(_) => {
-                let _ = child.kill();
+                drop(child);
                 panic!("exporter did not start; log:\n{}", log.lock().unwrap());
             }
         };
@@ -342,14 +545,7 @@ impl Exporter {
 
     /// Wait for the process to exit, returning its exit code.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                return s.code();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
+        self.child.wait_timeout(timeout).and_then(|s| s.code())
     }
 }
 
@@ -360,13 +556,6 @@ impl Scrape for Exporter {
 
     fn logs(&self) -> String {
         self.log.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -607,3 +796,82 @@ pub fn realm_auth_yaml() -> (String, String) {
         password,
     )
 }
+
+/// Check `cond` every 50 ms until it holds; panic with `what` after
+/// `timeout` (generous: a deadline, not a measurement).
+pub async fn eventually(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Wait until `appliance` has answered `n` more requests than it had: the
+/// exporter has polled it several more times, however loaded the machine.
+pub async fn more_requests(appliance: &ivanti_exporter::sim::Appliance, n: u64) {
+    let start = appliance.stats().requests;
+    eventually(&format!("{n} more requests"), WAIT, || {
+        appliance.stats().requests >= start + n
+    })
+    .await;
+}
+
+/// The exporter's JSON log events whose `message` is `message` and whose
+/// `target` field is `target`, in order.
+pub fn events(logs: &str, message: &str, target: &str) -> Vec<serde_json::Value> {
+    logs.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == message && v["target"] == target)
+        .collect()
+}
+
+/// When an event was logged.
+pub fn logged_at(event: &serde_json::Value) -> std::time::SystemTime {
+    let ts = event["timestamp"].as_str().expect("timestamp");
+    humantime::parse_rfc3339_weak(ts.trim_end_matches('Z'))
+        .unwrap_or_else(|e| panic!("timestamp {ts}: {e}"))
+}
+
+/// Each of `events` came at least `wait(i)` after the one before it (`i`
+/// counting from 1 for the second event): what a backoff promises, checked
+/// on the log's own clock whatever the machine's load.
+pub fn assert_spaced(
+    events: &[serde_json::Value],
+    wait: impl Fn(usize, &serde_json::Value) -> Duration,
+) {
+    for (i, pair) in events.windows(2).enumerate() {
+        let gap = logged_at(&pair[1])
+            .duration_since(logged_at(&pair[0]))
+            .unwrap_or_default();
+        let want = wait(i + 1, &pair[0]);
+        // The event is logged a few microseconds after the wait is decided.
+        assert!(
+            gap + Duration::from_millis(20) >= want,
+            "event {} came {gap:?} after the one before, not {want:?}:\n{:#?}",
+            i + 1,
+            events
+        );
+    }
+}
+
+/// The `retry_in` an event announced (`"5s"`).
+pub fn retry_in(event: &serde_json::Value) -> Duration {
+    let s = event["retry_in"].as_str().expect("retry_in");
+    humantime::parse_duration(s).unwrap_or_else(|e| panic!("retry_in {s}: {e}"))
+}
+
+/// Held by the full tier's load and timing tests (thousands of appliances,
+/// the soak, the end-to-end alerts, the leftover check's second run) for
+/// their whole run: each measures work done on time, so they take turns
+/// instead of sharing two cores with each other.
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().await
+}
+
+/// [`heavy`] for a test outside a runtime.
+pub fn heavy_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.blocking_lock()
+}
+
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -8,7 +8,7 @@ use crate::helpers::*;
 use ivanti_exporter::sim::{Fault, Fleet, FleetOptions, SimKerberos, SimKind};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const REALM: &str = "SIM.TEST";
@@ -26,19 +26,12 @@ fn sbin(name: &str) -> PathBuf {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A realm with one KDC (more with [`Kdc::spawn`]); killed on drop.
+/// A realm with one KDC (more with [`Kdc::spawn`]), each a `krb5kdc -n`
+/// in the foreground under a [`ChildGuard`]: stopped when the test ends.
 struct Kdc {
     dir: tempfile::TempDir,
     port: u16,
-    children: Vec<Child>,
+    children: Vec<ChildGuard>,
 }
 
 impl Kdc {
@@ -92,7 +85,7 @@ impl Kdc {
             d.join("http.keytab").display()
         ));
         let port = kdc.port;
-        kdc.spawn("kdc.conf", port, None);
+        kdc.spawn("kdc.conf", port, 0);
         Some(kdc)
     }
 
@@ -137,20 +130,18 @@ impl Kdc {
         self.run(Command::new(sbin("kadmin.local")).args(["-q", query]));
     }
 
-    /// Another KDC of the realm on `port` (its own profile), optionally
-    /// under `faketime` with that offset; returns when it accepts TCP.
-    fn spawn(&mut self, profile: &str, port: u16, faketime: Option<&str>) {
-        let mut c = match faketime {
-            Some(offset) => {
-                let mut c = Command::new("faketime");
-                c.args(["-f", offset]).arg(sbin("krb5kdc"));
-                c
-            }
-            None => Command::new(sbin("krb5kdc")),
-        };
+    /// Another KDC of the realm on `port` (its own profile), its clock
+    /// `offset` seconds off (`krb5kdc -T`, MIT's option for tests); returns
+    /// when it accepts TCP. Not under `faketime`: that forks the KDC and
+    /// waits for it, so killing it left the KDC running (issue 26).
+    fn spawn(&mut self, profile: &str, port: u16, offset: i64) {
+        let mut c = Command::new(sbin("krb5kdc"));
         c.arg("-n").stdout(Stdio::null()).stderr(Stdio::null());
+        if offset != 0 {
+            c.args(["-T", &offset.to_string()]);
+        }
         self.env(&mut c, profile);
-        self.children.push(c.spawn().expect("start krb5kdc"));
+        self.children.push(ChildGuard::spawn(&mut c));
         let deadline = Instant::now() + Duration::from_secs(15);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -161,22 +152,15 @@ impl Kdc {
         }
     }
 
-    /// A KDC whose clock runs `offset` ahead (`faketime`); its port.
-    /// A KDC whose clock is `offset` off (`faketime`), accepting clients
-    /// within `tolerance` seconds (`clockskew`, MIT's default 300); its port.
-    fn skewed(&mut self, name: &str, offset: &str, tolerance: u32) -> Option<u16> {
-        if !tool_available(
-            "faketime (apt install faketime)",
-            Command::new("faketime").args(["-f", "+0", "true"]),
-        ) {
-            return None;
-        }
+    /// A KDC whose clock is `offset` seconds off, accepting clients within
+    /// `tolerance` seconds (`clockskew`, MIT's default 300); its port.
+    fn skewed(&mut self, name: &str, offset: i64, tolerance: u32) -> u16 {
         let port = free_port();
         let profile = format!("{name}.conf");
         let extra = format!("[libdefaults]\n  clockskew = {tolerance}\n");
         self.write_profile_with(&profile, port, &format!("{name}.log"), &extra);
-        self.spawn(&profile, port, Some(offset));
-        Some(port)
+        self.spawn(&profile, port, offset);
+        port
     }
 
     fn keytab(&self) -> Vec<u8> {
@@ -194,15 +178,6 @@ impl Kdc {
         log.lines()
             .filter(|l| l.contains(request) && l.contains(": ISSUE:"))
             .count()
-    }
-}
-
-impl Drop for Kdc {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 
@@ -273,6 +248,7 @@ fn errors(m: &Metrics, target: &str, reason: &str) -> f64 {
 /// One AS and one TGS exchange serve every handshake of the ticket's
 /// lifetime, on new connections too; a console beside it keeps NTLM.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "full tier: a real MIT KDC (krb5kdc)"]
 async fn kerberos_reuses_one_ticket_across_connections_and_ntlm_keeps_working() {
     let Some(kdc) = Kdc::start() else { return };
     let fleet = isec_fleet(2).await;
@@ -324,6 +300,7 @@ async fn kerberos_reuses_one_ticket_across_connections_and_ntlm_keeps_working() 
 /// The exporter's principal with its keys in a keytab (as `ktpass` or
 /// `ktutil` make it) instead of a password.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "full tier: a real MIT KDC (krb5kdc)"]
 async fn a_keytab_logs_in_without_a_password() {
     let Some(kdc) = Kdc::start() else { return };
     kdc.kadmin("addprinc -randkey +requires_preauth svc-keytab");
@@ -356,6 +333,7 @@ async fn a_keytab_logs_in_without_a_password() {
 /// A ticket that has expired is replaced on the next handshake, without
 /// an error: the console's ticket lives 20 s (`maxlife` of its principal).
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "full tier: a real MIT KDC (krb5kdc) and a ticket that lives 20 s"]
 async fn an_expired_ticket_is_replaced_without_an_error() {
     let Some(kdc) = Kdc::start() else { return };
     kdc.kadmin("modprinc -maxlife \"20 seconds\" HTTP/127.0.0.1");
@@ -372,13 +350,17 @@ async fn an_expired_ticket_is_replaced_without_an_error() {
     exp.wait_for("console up", WAIT, |m| up(m, &name)).await;
     reconnect(&exp, &fleet, 0).await;
     assert_eq!(kdc.issued("TGS_REQ"), 1, "one ticket within its lifetime");
-    tokio::time::sleep(Duration::from_secs(21)).await;
-    reconnect(&exp, &fleet, 0).await;
-    assert_eq!(
-        kdc.issued("TGS_REQ"),
-        2,
-        "a new ticket after the first expired"
-    );
+    // New connections until the ticket has expired (20 s after it was
+    // issued): each reuses it until then, and the one after gets a new one.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        reconnect(&exp, &fleet, 0).await;
+        match kdc.issued("TGS_REQ") {
+            1 => assert!(Instant::now() < deadline, "the ticket never expired"),
+            2 => break,
+            n => panic!("{n} tickets: one per lifetime expected"),
+        }
+    }
     let m = exp.metrics().await;
     for reason in ["auth", "ticket_expired", "clock_skew"] {
         assert_eq!(errors(&m, &name, reason), 0.0, "{reason}");
@@ -391,15 +373,12 @@ async fn an_expired_ticket_is_replaced_without_an_error() {
 /// console's clock when they arrive: each its own `reason`, the console
 /// down, and a log line that says why.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "full tier: real MIT KDCs (krb5kdc), two with clocks off"]
 async fn kerberos_failures_have_their_reason() {
     let Some(mut kdc) = Kdc::start() else { return };
     kdc.kadmin("modprinc -maxlife \"60 seconds\" HTTP/127.0.0.1");
-    let (Some(skewed), Some(lagging)) = (
-        kdc.skewed("ahead", "+15m", 300),
-        kdc.skewed("behind", "-8m", 900),
-    ) else {
-        return;
-    };
+    let skewed = kdc.skewed("ahead", 15 * 60, 300);
+    let lagging = kdc.skewed("behind", -8 * 60, 900);
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_port = silent.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -463,12 +442,23 @@ async fn kerberos_failures_have_their_reason() {
         "a password in the log"
     );
     assert_eq!(fleet.appliance(0).stats().logins, 0);
-    // The collectors that started together shared one attempt, and the
-    // backoff (5 s, doubling) held the next: no lockout from polling.
-    let log = std::fs::read_to_string(kdc.dir.path().join("kdc.log")).unwrap();
-    let wrong = log.lines().filter(|l| l.contains("PREAUTH_FAILED")).count();
-    assert!(
-        (1..=2).contains(&wrong),
-        "{wrong} attempts with the wrong password"
-    );
+    // The collectors that started together share one attempt (one
+    // PREAUTH_FAILED at the KDC for each failure the exporter logs), and the
+    // backoff it announces (5 s, doubling) holds the next: no lockout.
+    let kdc_log = kdc.dir.path().join("kdc.log");
+    let wrong = || {
+        std::fs::read_to_string(&kdc_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("PREAUTH_FAILED"))
+            .count()
+    };
+    eventually("each failed attempt logged by both", WAIT, || {
+        let n = events(&exp.logs(), "Windows authentication failed", &names[0]).len();
+        n >= 1 && n == wrong()
+    })
+    .await;
+    let failed = events(&exp.logs(), "Windows authentication failed", &names[0]);
+    assert_eq!(retry_in(&failed[0]), Duration::from_secs(5));
+    assert_spaced(&failed, |_, before| retry_in(before));
 }

@@ -47,7 +47,9 @@ async fn reload_adds_targets_and_rejects_bad_configs() {
         Some(0.0)
     );
     assert_eq!(m.get("ivanti_exporter_targets", &[]), Some(2.0));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The old config keeps polling both.
+    more_requests(fleet.appliance(0), 6).await;
+    more_requests(fleet.appliance(1), 6).await;
     let m = exp.metrics().await;
     assert!(up(&m, &a) && up(&m, &b));
 
@@ -76,25 +78,26 @@ async fn reload_adds_targets_and_rejects_bad_configs() {
 async fn simulate_subcommand_writes_a_config_the_exporter_polls() {
     let dir = tempfile::tempdir().unwrap();
     let fleet_yml = dir.path().join("fleet.yml");
-    let mut sim = std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
-        .args([
-            "simulate",
-            "--appliances",
-            "3",
-            "--faults",
-            "3=unauthorized",
-            "--write-config",
-        ])
-        .arg(&fleet_yml)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while !fleet_yml.exists() && start.elapsed() < Duration::from_secs(20) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _sim = ChildGuard::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+            .args([
+                "simulate",
+                "--appliances",
+                "3",
+                "--faults",
+                "3=unauthorized",
+                "--write-config",
+            ])
+            .arg(&fleet_yml)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    // Poll until it is there in full: all three targets.
+    eventually("the config written", WAIT, || {
+        std::fs::read_to_string(&fleet_yml)
+            .is_ok_and(|y| y.contains("name: sim-003") && y.ends_with('\n'))
+    })
+    .await;
     let yaml = std::fs::read_to_string(&fleet_yml).expect("config written");
     assert!(dir.path().join("fleet-ca.pem").exists());
     // Poll faster than the written 15s.
@@ -108,28 +111,26 @@ async fn simulate_subcommand_writes_a_config_the_exporter_polls() {
         })
         .await;
     assert_eq!(m.get("ivanti_exporter_targets", &[]), Some(3.0));
-    let _ = sim.kill();
-    let _ = sim.wait();
 }
 
 /// `--demo`: no config, no appliance, metrics within seconds.
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_mode_serves_metrics_within_seconds() {
     init();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
-        .args([
-            "--demo",
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--log.format",
-            "json",
-        ])
-        .current_dir(std::env::temp_dir())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = ChildGuard::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+            .args([
+                "--demo",
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--log.format",
+                "json",
+            ])
+            .current_dir(std::env::temp_dir())
+            .stderr(std::process::Stdio::piped()),
+    );
     use std::io::BufRead;
-    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let stderr = std::io::BufReader::new(child.child().stderr.take().unwrap());
     let addr = stderr
         .lines()
         .map_while(Result::ok)
@@ -162,8 +163,7 @@ async fn demo_mode_serves_metrics_within_seconds() {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let down: Vec<String> = body
         .lines()
         .filter(|l| {
@@ -369,7 +369,9 @@ fn problems_in_target_files_name_the_file() {
 /// Issue 4's sharding test at size: 3 replicas over 3,000 appliances poll
 /// each appliance exactly once per cycle, each replica within ±10 % of a third.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "full tier: 3,000 simulated appliances"]
 async fn three_replicas_split_three_thousand_appliances() {
+    let _turn = heavy().await;
     const N: usize = 3000;
     const INTERVAL: u64 = 10;
     let fleet = fleet(N).await;
@@ -420,8 +422,10 @@ async fn three_replicas_split_three_thousand_appliances() {
         N,
         "every appliance polled by exactly one replica"
     );
-    // Steady state: over three cycles, each appliance got three polls (±1
-    // for where the window cuts its phase), never more from a second replica.
+    // Steady state: over about three cycles (measured: a loaded machine
+    // wakes late and reads 3,000 counters slowly), each appliance got one
+    // poll per cycle (±1 for where the window cuts its phase), never more
+    // from a second replica.
     let count = |i: usize| {
         fleet
             .appliance(i)
@@ -431,24 +435,36 @@ async fn three_replicas_split_three_thousand_appliances() {
             .copied()
             .unwrap_or(0)
     };
+    let started = std::time::Instant::now();
     let before: Vec<u64> = (0..N).map(count).collect();
+    let read = started.elapsed();
     tokio::time::sleep(Duration::from_secs(3 * INTERVAL)).await;
+    let again = std::time::Instant::now();
     let polls: Vec<u64> = (0..N).map(|i| count(i) - before[i]).collect();
+    // Appliance i's window runs from its first read to its second: on
+    // average from the middle of the first pass to the middle of the second.
+    let window = Duration::from_secs_f64(
+        (again - started).as_secs_f64()
+            + (again.elapsed().as_secs_f64() - read.as_secs_f64()) / 2.0,
+    );
+    let cycles = window.as_secs_f64() / INTERVAL as f64;
+    let (low, high) = (cycles.floor() as u64 - 1, cycles.ceil() as u64 + 1);
     let off: Vec<String> = polls
         .iter()
         .enumerate()
-        .filter(|(_, &p)| !(2..=4).contains(&p))
+        .filter(|(_, &p)| !(low..=high).contains(&p))
         .map(|(i, p)| format!("{}: {p}", fleet.appliance(i).name()))
         .collect();
     assert!(
         off.is_empty(),
-        "{} appliances not polled 3 times: {:?}",
+        "{} appliances not polled {cycles:.2} times in {window:?}: {:?}",
         off.len(),
         &off[..off.len().min(10)]
     );
     let total: u64 = polls.iter().sum();
+    let expected = cycles * N as f64;
     assert!(
-        (total as f64 - 3.0 * N as f64).abs() <= 0.02 * 3.0 * N as f64,
-        "{total} polls in 3 cycles of {N} appliances"
+        (total as f64 - expected).abs() <= 0.02 * expected,
+        "{total} polls in {cycles:.2} cycles ({window:?}) of {N} appliances, not {expected:.0}"
     );
 }

@@ -6,6 +6,7 @@
 mod helpers;
 mod kinds;
 mod landing;
+mod leftovers;
 
 mod auth;
 mod config;

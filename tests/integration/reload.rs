@@ -47,7 +47,9 @@ fn cluster_requests(fleet: &ivanti_exporter::sim::Fleet, i: usize) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "full tier: 1,000 simulated appliances"]
 async fn hundred_reloads_while_polling_a_thousand_appliances() {
+    let _turn = heavy().await;
     let fleet = fleet(N).await;
     let dir = tempfile::tempdir().unwrap();
     let ca = write_ca(&fleet, dir.path());
@@ -76,7 +78,17 @@ async fn hundred_reloads_while_polling_a_thousand_appliances() {
     // One more interval so every connection is open and idle in the pool.
     tokio::time::sleep(Duration::from_secs(INTERVAL)).await;
     let fd0 = fds(exp.pid());
+    // The window runs from the middle of the first read of the counters to
+    // the middle of the second (reading 950 of them takes a while when the
+    // machine is loaded).
+    let skipped = |m: &Metrics| {
+        m.get("ivanti_exporter_polls_skipped_total", &[])
+            .unwrap_or(0.0)
+    };
+    let skipped0 = skipped(&exp.metrics().await);
+    let read0 = Instant::now();
     let before: Vec<u64> = (0..stable).map(|i| cluster_requests(&fleet, i)).collect();
+    let read0 = read0 + read0.elapsed() / 2;
     let hs_before: Vec<u64> = (0..stable)
         .map(|i| fleet.appliance(i).stats().tls_handshakes)
         .collect();
@@ -90,8 +102,12 @@ async fn hundred_reloads_while_polling_a_thousand_appliances() {
     }
     // Let the last churning targets poll once, then stop counting.
     tokio::time::sleep(Duration::from_secs(INTERVAL)).await;
-    let elapsed = window.elapsed().as_secs_f64();
+    let read1 = Instant::now();
     let after: Vec<u64> = (0..stable).map(|i| cluster_requests(&fleet, i)).collect();
+    let read1 = read1 + read1.elapsed() / 2;
+    let elapsed = (read1 - read0).as_secs_f64();
+    let skipped = skipped(&exp.metrics().await) - skipped0;
+    eprintln!("reloads took {:.1} s", window.elapsed().as_secs_f64());
     let hs_after: Vec<u64> = (0..stable)
         .map(|i| fleet.appliance(i).stats().tls_handshakes)
         .collect();
@@ -99,20 +115,32 @@ async fn hundred_reloads_while_polling_a_thousand_appliances() {
     let fd1 = fds(exp.pid());
 
     // No lost (and no extra) polls for unchanged targets: each was polled
-    // once per interval over the window, whatever the reloads did.
+    // once per interval over the window (±1 for where it cuts the phase),
+    // whatever the reloads did. A poll fewer is allowed only as a tick the
+    // exporter counted as skipped (a loaded machine woke it too late, see
+    // ivanti_exporter_polls_skipped_total), never one a reload lost.
     let expected = elapsed / INTERVAL as f64;
-    let mut wrong = Vec::new();
+    let (mut extra, mut short, mut missing) = (Vec::new(), Vec::new(), 0.0);
     for i in 0..stable {
         let got = (after[i] - before[i]) as f64;
-        if (got - expected).abs() > 1.0 {
-            wrong.push(format!("{}: {got} polls", fleet.appliance(i).name()));
+        if got > expected + 1.0 {
+            extra.push(format!("{}: {got} polls", fleet.appliance(i).name()));
+        } else if got < expected - 1.0 {
+            missing += (expected - 1.0 - got).ceil();
+            short.push(format!("{}: {got} polls", fleet.appliance(i).name()));
         }
     }
     assert!(
-        wrong.is_empty(),
-        "{} of {stable} unchanged targets not polled {expected:.1} times in {elapsed:.1} s:\n{}",
-        wrong.len(),
-        wrong[..wrong.len().min(20)].join("\n")
+        extra.is_empty(),
+        "{} of {stable} unchanged targets polled more than {expected:.1} times in {elapsed:.1} s:\n{}",
+        extra.len(),
+        extra[..extra.len().min(20)].join("\n")
+    );
+    assert!(
+        missing <= skipped,
+        "{} of {stable} unchanged targets not polled {expected:.1} times in {elapsed:.1} s, {missing} polls missing, {skipped} ticks skipped:\n{}",
+        short.len(),
+        short[..short.len().min(20)].join("\n")
     );
     // Their connections were kept: not one new TLS handshake.
     let reconnected: Vec<usize> = (0..stable)

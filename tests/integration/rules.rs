@@ -24,6 +24,7 @@ fn promtool(args: &[&str]) -> (bool, String) {
 }
 
 #[test]
+#[ignore = "full tier: promtool"]
 fn promtool_checks_and_unit_tests_pass() {
     if !tool_available("promtool", Command::new("promtool").arg("--version")) {
         return;

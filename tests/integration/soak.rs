@@ -23,7 +23,9 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "full tier: a one-minute soak"]
 async fn one_minute_soak_under_faults() {
+    let _turn = heavy().await;
     let n = 100;
     let (fleet, exp) = fleet_and_exporter(
         n,

@@ -265,11 +265,20 @@ pub trait Scrape {
 
     /// GET with an optional Accept header: (status, content type, body).
     async fn get_accept(&self, path: &str, accept: Option<&str>) -> (u16, String, String) {
-        let mut req = self.http().client.get(self.url(path));
-        if let Some(a) = accept {
-            req = req.header("accept", a);
-        }
-        let resp = req.send().await.expect("exporter answers");
+        let send = || {
+            let mut req = self.http().client.get(self.url(path));
+            if let Some(a) = accept {
+                req = req.header("accept", a);
+            }
+            req.send()
+        };
+        // A GET is idempotent: one retry when a kept-alive connection was
+        // closed under it (what a scraper's next attempt would do too).
+        let resp = match send().await {
+            Ok(r) => r,
+            Err(e) if e.is_request() || e.is_connect() => send().await.expect("exporter answers"),
+            Err(e) => panic!("exporter answers: {e}"),
+        };
         let status = resp.status().as_u16();
         let ct = resp
             .headers()

@@ -226,7 +226,7 @@ impl TargetSyslog {
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         c.messages += 1;
         c.last_message = Some(now);
-        let mut count = |c: &mut Counts, r: ScanResult| {
+        let count = |c: &mut Counts, r: ScanResult| {
             if let Some(i) = RESULTS.iter().position(|(x, _)| *x == r) {
                 c.scans[i] += 1;
             }

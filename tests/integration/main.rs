@@ -24,5 +24,6 @@ mod rules;
 mod scrape;
 mod server;
 mod soak;
+mod syslog;
 mod version;
 mod webconfig;

@@ -22,48 +22,48 @@ async fn integrity_scan_and_failed_signins_reach_their_target_and_garbage_is_cou
     let tcp: SocketAddr = format!("127.0.0.1:{tcp}").parse().unwrap();
 
     // Both appliances share 127.0.0.1: each is known by the host name in its messages.
-    sim::send_tcp(tcp, &sim::integrity_scan(&a, 3, 2))
+    sim::send_tcp(tcp, &sim::integrity_scan(a, 3, 2))
         .await
         .unwrap();
-    sim::send_udp(udp, &sim::failed_signins(&b, "Users", 5))
+    sim::send_udp(udp, &sim::failed_signins(b, "Users", 5))
         .await
         .unwrap();
     let m = app
         .wait_for("the scan and the sign-ins", WAIT, |m| {
-            m.get("ivanti_syslog_messages_total", &[("target", &a)]) == Some(4.0)
+            m.get("ivanti_syslog_messages_total", &[("target", a)]) == Some(4.0)
                 && m.get(
                     "ivanti_signin_failures_total",
-                    &[("target", &b), ("realm", "Users")],
+                    &[("target", b), ("realm", "Users")],
                 ) == Some(5.0)
         })
         .await;
     assert_eq!(
-        m.get("ivanti_integrity_scan_new_files", &[("target", &a)]),
+        m.get("ivanti_integrity_scan_new_files", &[("target", a)]),
         Some(3.0)
     );
     assert_eq!(
-        m.get("ivanti_integrity_scan_modified_files", &[("target", &a)]),
+        m.get("ivanti_integrity_scan_modified_files", &[("target", a)]),
         Some(2.0)
     );
     assert_eq!(
         m.get(
             "ivanti_integrity_scans_total",
-            &[("target", &a), ("result", "files_found")]
+            &[("target", a), ("result", "files_found")]
         ),
         Some(1.0)
     );
     assert_eq!(
         m.get(
             "ivanti_integrity_scans_total",
-            &[("target", &b), ("result", "files_found")]
+            &[("target", b), ("result", "files_found")]
         ),
         Some(0.0)
     );
     assert!(m.has(
         "ivanti_integrity_scan_last_timestamp_seconds",
-        &[("target", &a)]
+        &[("target", a)]
     ));
-    assert!(!m.has("ivanti_integrity_scan_new_files", &[("target", &b)]));
+    assert!(!m.has("ivanti_integrity_scan_new_files", &[("target", b)]));
     // No user name, address or message text anywhere in the exposition.
     assert!(!m.text.contains("user0") && !m.text.contains("198.51.100.9"));
 
@@ -94,12 +94,12 @@ async fn integrity_scan_and_failed_signins_reach_their_target_and_garbage_is_cou
         .unwrap();
     assert!(unknown > 0.0, "{unknown}");
     assert_eq!(
-        m.get("ivanti_syslog_messages_total", &[("target", &a)]),
+        m.get("ivanti_syslog_messages_total", &[("target", a)]),
         Some(4.0)
     );
     assert_eq!(
         m.get("ivanti_exporter_polls_skipped_total", &[]),
         Some(skipped_before)
     );
-    assert!(up(&m, &a) && up(&m, &b));
+    assert!(up(&m, a) && up(&m, b));
 }

@@ -133,6 +133,9 @@ pub enum DaemonError {
     /// The scheduler refused the configuration.
     #[error("{0}")]
     Schedule(String),
+    /// A syslog listener could not be bound.
+    #[error("cannot start the syslog receiver: {0}")]
+    Syslog(std::io::Error),
 }
 
 /// `--web.telemetry-path` must start with `/` and not be `/` itself.
@@ -197,6 +200,8 @@ pub struct Daemon {
     ready: Arc<AtomicBool>,
     scheduler: Arc<Scheduler>,
     targets: usize,
+    /// The syslog receiver, when configured.
+    syslog: Option<crate::syslog::receiver::Receiver>,
     /// The reloader, SIGHUP handler and target-files watch.
     tasks: Vec<JoinHandle<()>>,
     abort: Pin<Box<dyn Future<Output = ()> + Send>>,
@@ -249,6 +254,18 @@ impl Daemon {
         scheduler.apply(&config).map_err(DaemonError::Schedule)?;
         store.stats.set_advisories(config.advisories.clone());
         store.stats.reloaded(true);
+        let syslog = match &config.syslog {
+            Some(c) => Some(
+                crate::syslog::receiver::Receiver::start(
+                    c,
+                    crate::syslog::receiver::Routes::build(&config.targets),
+                    store.clone(),
+                )
+                .await
+                .map_err(DaemonError::Syslog)?,
+            ),
+            None => None,
+        };
         let ready = Arc::new(AtomicBool::new(true));
         let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
         let patterns = Arc::new(Mutex::new(config.target_file_patterns.clone()));
@@ -259,6 +276,7 @@ impl Daemon {
                 store.clone(),
                 reload_rx,
                 patterns.clone(),
+                syslog.as_ref().map(|r| r.shared.clone()),
             )),
             spawn_sighup(reload_tx.clone()),
             spawn_config_watch(main_file, patterns, reload_tx.clone()),
@@ -284,6 +302,7 @@ impl Daemon {
             ready,
             scheduler,
             targets: config.targets.len(),
+            syslog,
             tasks,
             abort: Box::pin(std::future::pending()),
         })
@@ -297,6 +316,13 @@ impl Daemon {
     /// The addresses of every listener, in `--web.listen-address` order.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local
+    }
+
+    /// The syslog receiver's bound UDP and TCP addresses (port 0 resolved).
+    pub fn syslog_addrs(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        self.syslog
+            .as_ref()
+            .map_or((None, None), |r| (r.udp, r.tcp))
     }
 
     /// Cut the graceful shutdown short when `abort` resolves (the binary
@@ -321,6 +347,7 @@ impl Daemon {
             ready,
             scheduler,
             targets,
+            syslog,
             tasks,
             abort,
         } = self;
@@ -351,6 +378,7 @@ impl Daemon {
         for t in tasks {
             t.abort();
         }
+        drop(syslog);
         Ok(())
     }
 }
@@ -411,10 +439,15 @@ async fn reloader(
     store: Arc<Store>,
     mut rx: mpsc::Receiver<ReloadRequest>,
     patterns: Arc<Mutex<Vec<PathBuf>>>,
+    syslog: Option<Arc<crate::syslog::receiver::Shared>>,
 ) {
     while let Some(reply) = rx.recv().await {
         let result = source.load().and_then(|c| {
             scheduler.apply(&c)?;
+            // New targets are routed at once; listener settings take a restart.
+            if let Some(s) = &syslog {
+                s.set_routes(crate::syslog::receiver::Routes::build(&c.targets));
+            }
             store.stats.set_advisories(c.advisories.clone());
             if let Ok(mut p) = patterns.lock() {
                 *p = c.target_file_patterns.clone();

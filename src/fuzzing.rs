@@ -22,6 +22,7 @@ pub const TARGETS: &[&str] = &[
     "epmm_devices",
     "isec_console",
     "config",
+    "syslog",
 ];
 
 /// Run the fuzz target `name` on `data`. Unknown names panic (a test bug).
@@ -103,6 +104,16 @@ pub fn run(name: &str, data: &[u8]) {
                 let base = std::path::Path::new("/nonexistent-fuzz-base");
                 let _ = crate::config::Config::from_yaml(text, base);
             }
+        }
+        "syslog" => {
+            // One message per line, as a TCP stream with newline framing.
+            let text = String::from_utf8_lossy(data);
+            let target = crate::syslog::state::TargetSyslog::default();
+            for line in text.lines() {
+                let m = crate::syslog::event::parse(line);
+                target.record(&m.event, 1.0);
+            }
+            target.samples(&mut out);
         }
         other => panic!("unknown fuzz target {other:?}"),
     }

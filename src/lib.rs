@@ -71,6 +71,7 @@ pub mod secret;
 pub mod server;
 pub mod sim;
 pub mod store;
+pub mod syslog;
 pub mod system;
 pub mod tls;
 pub mod version;

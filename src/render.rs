@@ -163,6 +163,8 @@ pub fn all_metrics() -> Vec<&'static Desc> {
         .iter()
         .chain(crate::process::METRICS)
         .chain(TARGET_METRICS)
+        .chain(crate::syslog::state::SELF_METRICS)
+        .chain(crate::syslog::state::TARGET_METRICS)
         .copied()
         .chain(kinds::all_collector_metrics())
         .collect();
@@ -176,6 +178,8 @@ struct TargetView<'a> {
     collectors: Vec<CollectorStatus>,
     /// Per collector, its poll metrics' sample lines.
     poll_lines: Vec<Arc<Rendered>>,
+    /// Its syslog series, when the receiver is on.
+    syslog: Rendered,
 }
 
 /// Render everything (`/metrics`), or one target (`/probe`), as one string.
@@ -237,6 +241,7 @@ pub fn render_chunks(
         Some(t) => vec![t.as_ref()],
         None => inventory.targets.iter().map(|t| t.as_ref()).collect(),
     };
+    let syslog_on = stats.is_some_and(|s| s.syslog.enabled.load(Ordering::Relaxed));
     // Take each collector's status once (a lock held for a clone of an Arc).
     let views: Vec<TargetView<'_>> = targets
         .iter()
@@ -246,10 +251,18 @@ pub fn render_chunks(
                 .iter()
                 .map(|c| c.view(|st| poll_lines(&t.prefix, c, st)))
                 .unzip();
+            let syslog = if syslog_on {
+                let mut s = crate::exposition::Samples::new();
+                t.syslog.samples(&mut s);
+                Rendered::new(&t.prefix, &s.into_vec())
+            } else {
+                Rendered::default()
+            };
             TargetView {
                 state: t,
                 collectors,
                 poll_lines,
+                syslog,
             }
         })
         .collect();
@@ -327,6 +340,16 @@ fn render_self(enc: &mut Encoder<'_>, stats: &ExporterStats, targets: usize) {
     for (desc, value) in crate::process::read().samples() {
         enc.family(desc);
         enc.series("", "", value);
+    }
+    let mut syslog = crate::exposition::Samples::new();
+    stats.syslog.samples(&mut syslog);
+    let mut last = None;
+    for s in syslog.series() {
+        if last != Some(s.desc.name) {
+            enc.family(s.desc);
+            last = Some(s.desc.name);
+        }
+        enc.series("", &s.labels, s.value);
     }
 }
 
@@ -430,8 +453,9 @@ fn render_data<F: FnMut(String) -> bool>(out: &mut Out<'_, F>, views: &[TargetVi
     let mut index: HashMap<*const Desc, usize> = HashMap::new();
     let mut groups: Vec<FamilyRuns<'_>> = Vec::new();
     for v in views {
-        for st in &v.collectors {
-            for (desc, lines) in st.data.runs() {
+        let runs = v.collectors.iter().flat_map(|st| st.data.runs());
+        for (desc, lines) in runs.chain(v.syslog.runs()) {
+            {
                 let i = *index.entry(desc as *const Desc).or_insert_with(|| {
                     groups.push((desc, Vec::new()));
                     groups.len() - 1

@@ -90,6 +90,8 @@ pub struct TargetState {
     pub collectors: Vec<CollectorSlot>,
     /// The certificate the appliance presented (set by its client).
     pub certificate: Arc<PeerCertificate>,
+    /// What its syslog stream said (written by [`crate::syslog::receiver`]).
+    pub syslog: Arc<crate::syslog::state::TargetSyslog>,
 }
 
 impl TargetState {
@@ -118,6 +120,7 @@ impl TargetState {
             prefix: prefix.into_boxed_str(),
             collectors,
             certificate: Arc::default(),
+            syslog: Arc::default(),
         }
     }
 
@@ -208,6 +211,8 @@ pub struct ExporterStats {
     pub http_connections_limited: AtomicU64,
     /// The advisory data in force (`ivanti_advisories_*`); set on (re)load.
     pub advisories: std::sync::Mutex<Option<Arc<crate::advisories::Advisories>>>,
+    /// The syslog receiver's counters.
+    pub syslog: crate::syslog::state::ReceiverStats,
 }
 
 impl ExporterStats {

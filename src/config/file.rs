@@ -216,4 +216,7 @@ pub struct FileConfig {
     /// posture), relative to this file; validated at load.
     #[serde(default)]
     pub advisories_file: Option<PathBuf>,
+    /// The syslog receiver (issue 24); off when absent.
+    #[serde(default)]
+    pub syslog: Option<crate::syslog::config::SyslogFileConfig>,
 }

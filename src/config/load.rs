@@ -120,6 +120,14 @@ impl Config {
         if global.stale_after == 0 {
             v.problem("global.stale_after", "must be at least 1");
         }
+        let syslog = match file.syslog.as_ref().map(|s| s.resolve()) {
+            None => None,
+            Some(Ok(s)) => Some(s),
+            Some(Err(problems)) => {
+                v.problems.extend(problems);
+                None
+            }
+        };
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut targets = Vec::with_capacity(file.targets.len());
         for (i, entry) in file.targets.into_iter().enumerate() {
@@ -176,6 +184,7 @@ impl Config {
                 targets,
                 target_file_patterns: Vec::new(),
                 advisories: v.advisories,
+                syslog,
             })
         } else {
             Err(ConfigError {

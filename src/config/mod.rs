@@ -159,6 +159,8 @@ pub struct Config {
     pub target_file_patterns: Vec<PathBuf>,
     /// The advisory data: `advisories_file`, else the built-in.
     pub advisories: Arc<crate::advisories::Advisories>,
+    /// The syslog receiver's settings, when the file has a `syslog:` block.
+    pub syslog: Option<crate::syslog::config::SyslogConfig>,
 }
 
 impl Default for Config {
@@ -168,6 +170,7 @@ impl Default for Config {
             targets: Vec::new(),
             target_file_patterns: Vec::new(),
             advisories: crate::advisories::Advisories::builtin(),
+            syslog: None,
         }
     }
 }

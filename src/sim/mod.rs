@@ -156,6 +156,7 @@ mod products;
 mod request;
 mod server;
 mod sps;
+pub mod syslog;
 #[cfg(test)]
 mod tests;
 

@@ -25,5 +25,6 @@ mod rules;
 mod scrape;
 mod server;
 mod soak;
+mod syslog;
 mod version;
 mod webconfig;

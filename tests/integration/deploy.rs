@@ -363,3 +363,67 @@ fn container_build_copies_every_file_cargo_needs() {
         );
     }
 }
+
+/// The active scrape jobs of a Prometheus configuration.
+fn scrape_jobs(yaml: &str) -> Vec<serde_yaml::Value> {
+    let v: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
+    v["scrape_configs"].as_sequence().unwrap().clone()
+}
+
+/// Issue 25, item 5: a fleet job and a probe job of the same exporter store
+/// every appliance twice and page twice. The shipped configuration scrapes
+/// one mode (fleet, `/metrics`); the probe job is there commented out, valid
+/// once uncommented; every job keeps the exporter's labels (`honor_labels`),
+/// the README's http_sd example too (else `site` becomes `exported_site`).
+#[test]
+fn shipped_prometheus_config_scrapes_each_exporter_in_one_mode() {
+    let text =
+        std::fs::read_to_string(Path::new(ROOT).join("deploy/prometheus/prometheus.yml")).unwrap();
+    let jobs = scrape_jobs(&text);
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0]["job_name"], "ivanti");
+    assert!(jobs[0]["metrics_path"].is_null(), "fleet mode: /metrics");
+    assert_eq!(jobs[0]["honor_labels"], true);
+    // The commented probe job, uncommented in place of the fleet job.
+    let start = text.find("  # - job_name: ivanti-probe").expect("commented probe job");
+    let probe: String = text[start..]
+        .lines()
+        .map_while(|l| l.strip_prefix("  # "))
+        .map(|l| format!("  {l}\n"))
+        .collect();
+    let fleet_start = text.find("  - job_name: ivanti\n").unwrap();
+    let switched = format!("{}{probe}", &text[..fleet_start]);
+    let jobs = scrape_jobs(&switched);
+    assert_eq!(jobs.len(), 1, "{switched}");
+    assert_eq!(jobs[0]["job_name"], "ivanti-probe");
+    assert_eq!(jobs[0]["metrics_path"], "/probe");
+    assert_eq!(jobs[0]["honor_labels"], true);
+    assert_eq!(jobs[0]["relabel_configs"].as_sequence().unwrap().len(), 3);
+    let before = &text[..start];
+    assert!(
+        before.contains("never both") && before.contains("pages"),
+        "the comment says why one mode"
+    );
+    // The README's http_sd example.
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let block = readme
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .find(|b| b.contains("http_sd_configs"))
+        .expect("README http_sd example");
+    let jobs = scrape_jobs(block);
+    assert_eq!(jobs[0]["honor_labels"], true, "{block}");
+    if tool_available("promtool", Command::new("promtool").arg("--version")) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("probe.yml"), &switched).unwrap();
+        std::fs::write(dir.path().join("sd.yml"), block).unwrap();
+        std::fs::copy(
+            Path::new(ROOT).join("deploy/prometheus/ivanti-exporter.rules.yml"),
+            dir.path().join("ivanti-exporter.rules.yml"),
+        )
+        .unwrap();
+        run_ok("promtool", &["check", "config", "probe.yml"], dir.path());
+        run_ok("promtool", &["check", "config", "sd.yml"], dir.path());
+    }
+}

@@ -209,3 +209,53 @@ fn every_recording_rule_has_a_value_test() {
         "recording rules without a promql_expr_test of their own series: {missing:?}"
     );
 }
+
+/// The text of one `## name` section of docs/runbook.md.
+fn runbook_section(name: &str) -> String {
+    let runbook =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/runbook.md")).unwrap();
+    let start = runbook
+        .find(&format!("\n## {name}\n"))
+        .unwrap_or_else(|| panic!("no section {name}"));
+    let rest = &runbook[start + 4..];
+    rest[..rest.find("\n## ").unwrap_or(rest.len())].to_owned()
+}
+
+/// Issue 25, item 7: IvantiApplianceDown said "unreachable" for HTML pages,
+/// redirects and too-large answers. Its description now names the reason and
+/// what it means for every reason the healthcheck can fail with (the promtool
+/// cases check the rendered text per reason), and the runbook says what to do
+/// for every reason the exporter has (`error::Reason`); the "gateway not
+/// accessible" section is a procedure.
+#[test]
+fn appliance_down_says_why_and_the_runbook_covers_every_reason() {
+    use ivanti_exporter::error::Reason;
+    let rules = std::fs::read_to_string(format!("{DIR}/ivanti-exporter.rules.yml")).unwrap();
+    let start = rules.find("- alert: IvantiApplianceDown").unwrap();
+    let alert = &rules[start..start + rules[start..].find("\n\n").unwrap()];
+    let section = runbook_section("IvantiApplianceDown");
+    let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| `")).collect();
+    for r in Reason::ALL {
+        let label = r.label();
+        let row = rows
+            .iter()
+            .find(|row| row.split(" | ").next().unwrap().contains(&format!("`{label}`")))
+            .unwrap_or_else(|| panic!("runbook IvantiApplianceDown: no row for {label}"));
+        assert!(row.split(" | ").count() >= 3, "{row}");
+        // Kerberos reasons never come from the unauthenticated healthcheck.
+        if !r.description().starts_with("Kerberos:") {
+            assert!(
+                alert.contains(&format!("eq $r \"{label}\"")),
+                "IvantiApplianceDown description has no text for {label}"
+            );
+        }
+    }
+    assert!(!alert.contains("unreachable or not serving HTTPS"), "{alert}");
+    assert!(alert.contains("ivanti_collector_errors_total{collector="));
+    let gateway = runbook_section("IvantiGatewayNotAccessible");
+    let steps = (1..=10)
+        .take_while(|n| gateway.lines().any(|l| l.starts_with(&format!("{n}. "))))
+        .count();
+    assert!(steps >= 5, "{steps} numbered steps:\n{gateway}");
+    assert!(gateway.contains("**Do, step by step:**"));
+}

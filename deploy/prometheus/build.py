@@ -2,7 +2,8 @@
 """Writes ivanti-exporter's Prometheus rules for your set-up: the exporter's
 job names and the runbook base URL of the alerts.
 
-    build.py [--job NAME] [--probe-job NAME] [--runbook-url URL] [--out DIR]
+    build.py [--job NAME] [--probe-job NAME] [--runbook-url URL]
+             [--cluster-labels LABEL,...] [--out DIR]
 
 The rules (ivanti-exporter.rules.yml), their promtool unit tests
 (ivanti-exporter.rules.test.yml) and this script sit side by side, in the
@@ -16,7 +17,10 @@ Operator PrometheusRule), rewritten for the given values; check them with
 What changes: every self-monitoring job selector (`{job="..."}` of `up` and
 `process_*`; the probe job's `up`), the job names in their texts, and every
 `runbook_url` prefix (the `#<alert>` anchor is kept: point the URL at a copy of
-docs/runbook.md). Appliance series are selected by metric name, not by job, so
+docs/runbook.md), and the labels that tell clusters apart besides
+`cluster_name` (--cluster-labels, default `site`: two clusters of the same
+name at two sites stay two; every `by`/`on` list of the cluster rules).
+Appliance series are selected by metric name, not by job, so
 they work under any job name; in the tests, every input series takes the job.
 
 Without --out (in the source tree only), it regenerates
@@ -31,6 +35,9 @@ import sys
 JOB = "ivanti"
 PROBE_JOB = "ivanti-probe"
 RUNBOOK = "https://github.com/ivanti-exporter/ivanti-exporter/blob/main/docs/runbook.md"
+# Static target labels that, with cluster_name, identify a cluster (keep
+# dashboards/build.py CLUSTER_LABELS in step).
+CLUSTER_LABELS = ["site"]
 RULES = "ivanti-exporter.rules.yml"
 TESTS = "ivanti-exporter.rules.test.yml"
 PROMETHEUS_RULE = "prometheus-rule.yaml"
@@ -44,6 +51,16 @@ SOURCE_TREE_RULE = os.path.join(HERE, "..", "kubernetes", PROMETHEUS_RULE)
 SELF_METRICS = r"(?<!avg by \(job\) \()(\b(?:up|process_open_fds|process_max_fds)\{job=)\"ivanti\""
 PROBE_UP = r"(avg by \(job\) \(up\{job=)\"ivanti-probe\""
 URL = r"(runbook_url: \"?)[^\"#\s]*#"
+# Cluster-identity lists: `by|on (job, <labels>, cluster_name`, and the
+# stand-alone branch of ivanti:target_cluster:info, `by (job, <labels>, target) (ivanti_up)`.
+CLUSTER_BY = r"\b(by|on) \(job, (?:\w+, )*?cluster_name\b"
+STANDALONE_BY = r"\bby \(job, (?:\w+, )*?target\) \(ivanti_up\)"
+
+
+def rewrite_cluster_labels(text, labels):
+    slot = "".join(f"{label}, " for label in labels)
+    text = re.sub(CLUSTER_BY, lambda m: f"{m.group(1)} (job, {slot}cluster_name", text)
+    return re.sub(STANDALONE_BY, f"by (job, {slot}target) (ivanti_up)", text)
 
 
 def rewrite_rules(text, job, probe_job, runbook):
@@ -100,15 +117,22 @@ def main(argv=None):
     ap.add_argument("--job", default=JOB, help=f"job name of the exporter's fleet scrape (default {JOB})")
     ap.add_argument("--probe-job", default=PROBE_JOB, help=f"job name of the probe-mode scrape (default {PROBE_JOB})")
     ap.add_argument("--runbook-url", default=RUNBOOK, help="base URL of the runbook; alerts link <URL>#<alert> (default the project's docs/runbook.md)")
+    ap.add_argument("--cluster-labels", default=",".join(CLUSTER_LABELS),
+                    help="comma-separated target labels that tell clusters of the same cluster_name apart "
+                         f"(default {','.join(CLUSTER_LABELS)}; empty: cluster_name alone)")
     ap.add_argument("--out", help="directory to write the rules, tests and PrometheusRule to")
     a = ap.parse_args(argv)
     for name, value in [("--job", a.job), ("--probe-job", a.probe_job)]:
         if not re.fullmatch(r"[A-Za-z0-9_.:-]+", value):
             ap.error(f"{name} {value!r}: letters, digits and _ . : - only")
+    labels = [label for label in a.cluster_labels.split(",") if label]
+    for label in labels:
+        if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", label) or label in ("job", "instance", "target", "cluster_name"):
+            ap.error(f"--cluster-labels: {label!r} is not a static target label")
     if not re.fullmatch(r"[^\s\"#]+", a.runbook_url):
         ap.error(f"--runbook-url {a.runbook_url!r}: no spaces, quotes or '#'")
     with open(os.path.join(HERE, RULES)) as f:
-        rules = rewrite_rules(f.read(), a.job, a.probe_job, a.runbook_url)
+        rules = rewrite_cluster_labels(rewrite_rules(f.read(), a.job, a.probe_job, a.runbook_url), labels)
     with open(os.path.join(HERE, TESTS)) as f:
         tests = rewrite_tests(f.read(), a.job, a.probe_job, a.runbook_url)
     if a.out:
@@ -117,7 +141,7 @@ def main(argv=None):
         write_if_changed(os.path.join(a.out, TESTS), tests)
         write_if_changed(os.path.join(a.out, PROMETHEUS_RULE), prometheus_rule(rules))
         return 0
-    if (a.job, a.probe_job, a.runbook_url) != (JOB, PROBE_JOB, RUNBOOK):
+    if (a.job, a.probe_job, a.runbook_url, labels) != (JOB, PROBE_JOB, RUNBOOK, CLUSTER_LABELS):
         ap.error("other values than the defaults need --out DIR (the source files keep the defaults)")
     if not os.path.isdir(os.path.dirname(SOURCE_TREE_RULE)):
         ap.error("not in the source tree: give --out DIR")

@@ -260,10 +260,10 @@ fn appliance_down_says_why_and_the_runbook_covers_every_reason() {
     assert!(gateway.contains("**Do, step by step:**"));
 }
 
-/// Issue 25, item 9: the package ships the rules generator beside the rules
+/// Issue 25, items 9 and 8: the package ships the rules generator beside the rules
 /// and their tests (Cargo.toml `[package.metadata.deb]` assets), and from
-/// there (no source tree around it) it writes rules for other job names and
-/// another runbook URL that promtool accepts and whose unit tests pass.
+/// there (no source tree around it) it writes rules for other job names,
+/// another runbook URL and other cluster identity labels that promtool accepts and whose unit tests pass.
 #[test]
 fn packaged_generator_writes_rules_for_other_jobs_and_runbook() {
     let manifest =
@@ -312,6 +312,8 @@ fn packaged_generator_writes_rules_for_other_jobs_and_runbook() {
         "vpnmon-probe",
         "--runbook-url",
         url,
+        "--cluster-labels",
+        "site,region",
         "--out",
         out.path().to_str().unwrap(),
     ]);
@@ -323,6 +325,12 @@ fn packaged_generator_writes_rules_for_other_jobs_and_runbook() {
     assert!(rules.contains("process_open_fds{job=\"vpnmon\"} / process_max_fds{job=\"vpnmon\"}"));
     assert!(!rules.contains("job=\"ivanti"), "a job selector kept its old name");
     assert!(rules.contains("No ivanti-exporter is scraped (job vpnmon)"));
+    // Item 8: the cluster identity labels, in every cluster aggregation.
+    assert!(rules.contains("count by (job, site, region, cluster_name, vip) ("));
+    assert!(rules.contains("max by (job, site, region, cluster_name, target) (ivanti_cluster_info)"));
+    assert!(rules.contains("max by (job, site, region, target) (ivanti_up)"));
+    assert!(rules.contains("and on (job, site, region, cluster_name)"));
+    assert!(!rules.contains("(job, cluster_name") && !rules.contains("(job, site, cluster_name"));
     let links: Vec<&str> = rules
         .lines()
         .filter_map(|l| l.trim().strip_prefix("runbook_url: "))

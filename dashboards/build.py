@@ -138,6 +138,30 @@ PERCENT_THRESHOLDS = {"thresholds": {"mode": "absolute", "steps": [
 UPDOWN = {"mappings": [{"type": "value", "options": {"0": {"text": "DOWN", "color": "red"},
                                                      "1": {"text": "UP", "color": "green"}}}],
           "thresholds": {"mode": "absolute", "steps": [{"color": "red", "value": None}, {"color": "green", "value": 1}]}}
+ACCESSIBLE = [{"type": "value", "options": {"0": {"text": "NOT ACCESSIBLE", "color": "red"},
+                                            "1": {"text": "accessible", "color": "green"}}}]
+# Per-appliance time series show the TOPK highest appliances at each step:
+# a fleet of 1,000 boxes is not 1,000 lines (pick appliances in the
+# Appliance variable to see others).
+TOPK = 10
+
+
+def top(expr):
+    return f"topk({TOPK}, {expr})"
+
+
+def readable_table(columns):
+    """Table transformations: keep only `columns` (label: header), in order,
+    renamed (no Time, Value, job or instance columns)."""
+    names = list(columns)
+    return [{"id": "filterFieldsByName", "options": {"include": {"names": names}}},
+            {"id": "organize", "options": {"renameByName": columns,
+                                           "indexByName": {n: i for i, n in enumerate(names)}}}]
+
+
+def vip_owner_columns():
+    return dict([(label, label.capitalize()) for label in CLUSTER_LABELS]
+                + [("cluster_name", "Cluster"), ("vip", "VIP"), ("address", "Address"), ("owner", "Owner")])
 
 
 def fleet_overview():
@@ -173,22 +197,26 @@ def fleet_overview():
                     "Value #A": "up", "Value #B": "accessible", "Value #C": "signed-in users", "Value #D": "tunnels",
                     "Value #E": "CPU", "Value #F": "swap"}}},
                 {"id": "filterFieldsByName", "options": {"include": {"pattern": "^(job|target|up|accessible|signed-in users|tunnels|CPU|swap)$"}}}],
-            field={"custom": {"align": "auto"}}, links=DETAIL_LINK)
+            field={"custom": {"align": "auto"}}, links=DETAIL_LINK, overrides=[
+                column("up", [{"id": "mappings", "value": UPDOWN["mappings"]}, {"id": "custom.cellOptions", "value": {"type": "color-text"}}]),
+                column("accessible", [{"id": "mappings", "value": ACCESSIBLE}, {"id": "custom.cellOptions", "value": {"type": "color-text"}}]),
+                column("CPU", [{"id": "unit", "value": "percentunit"}, {"id": "decimals", "value": 0}]),
+                column("swap", [{"id": "unit", "value": "percentunit"}, {"id": "decimals", "value": 0}])])
     b.row("Load")
-    b.panel("timeseries", "CPU by appliance", "CPU utilization (CPU-UTILIZATION), 0-100%.",
-            [q(f"ivanti_cpu_utilization_ratio{{{SEL}}}", "{{target}}")], w=8, unit="percentunit", field=PERCENT_THRESHOLDS)
-    b.panel("timeseries", "Disk by appliance", "Disk utilization; absent where the appliance reports -1.",
-            [q(f"ivanti_disk_utilization_ratio{{{SEL}}}", "{{target}}")], w=8, unit="percentunit", field=PERCENT_THRESHOLDS)
-    b.panel("timeseries", "Swap by appliance", "Swap utilization.",
-            [q(f"ivanti_swap_utilization_ratio{{{SEL}}}", "{{target}}")], w=8, unit="percentunit", field=PERCENT_THRESHOLDS)
+    b.panel("timeseries", f"CPU by appliance (top {TOPK})", f"CPU utilization (CPU-UTILIZATION): the {TOPK} highest appliances.",
+            [q(top(f"ivanti_cpu_utilization_ratio{{{SEL}}}"), "{{target}}")], w=8, unit="percentunit", field=PERCENT_THRESHOLDS)
+    b.panel("timeseries", f"Disk by appliance (top {TOPK})", f"Disk utilization of the {TOPK} fullest appliances; absent where the appliance reports -1.",
+            [q(top(f"ivanti_disk_utilization_ratio{{{SEL}}}"), "{{target}}")], w=8, unit="percentunit", field=PERCENT_THRESHOLDS)
+    b.panel("timeseries", f"Swap by appliance (top {TOPK})", f"Swap utilization of the {TOPK} appliances swapping most.",
+            [q(top(f"ivanti_swap_utilization_ratio{{{SEL}}}"), "{{target}}")], w=8, unit="percentunit", field=PERCENT_THRESHOLDS)
     b.panel("bargauge", "Top 10 clusters by sessions",
             "The ten clusters with the most active sessions (a stand-alone appliance is its own cluster). "
             "Every member reports its cluster's total, so a cluster is shown once, not once per member.",
             [q(f"topk(10, max by (job, {CL}cluster_name) (ivanti_active_sessions{{{SEL}}} * {CLUSTER}))",
                CL_LEGEND + "{{cluster_name}}", instant=True)], w=12, h=9,
             options={"orientation": "horizontal", "displayMode": "basic"})
-    b.panel("timeseries", "Sessions and tunnels", "Active sessions and VPN tunnels per appliance.",
-            [q(f"ivanti_active_sessions{{{SEL}}}", "{{target}} sessions"), q(f"ivanti_vpn_tunnels{{{SEL}}}", "{{target}} tunnels")],
+    b.panel("timeseries", f"Sessions and tunnels (top {TOPK})", f"Active sessions and VPN tunnels per appliance: the {TOPK} busiest of each.",
+            [q(top(f"ivanti_active_sessions{{{SEL}}}"), "{{target}} sessions"), q(top(f"ivanti_vpn_tunnels{{{SEL}}}"), "{{target}} tunnels")],
             w=12, h=9)
     b.row("Firmware and licensing")
     b.panel("table", "Firmware versions", "How many appliances run each firmware on each model.",
@@ -198,12 +226,12 @@ def fleet_overview():
             [q(f'max by (target, feature) (ivanti_license_server_leased{{{SEL}}})', "{{target}} {{feature}}", instant=True)],
             w=12, options={"orientation": "horizontal", "displayMode": "basic"})
     b.panel("bargauge", "Days until certificate expiry", "notAfter of the TLS certificate each target presents, from now "
-            "(ivanti_tls_certificate_expiry_timestamp_seconds - time()). Alerts at 21 and 7 days.",
-            [q(f'sort(ivanti_tls_certificate_expiry_timestamp_seconds{{{SEL}}} - time())', "{{target}}", instant=True)],
-            w=24, unit="s", options={"orientation": "horizontal", "displayMode": "basic"},
-            field={"thresholds": {"mode": "absolute", "steps": [{"color": "red", "value": None},
-                                                                {"color": "orange", "value": 7 * 86400},
-                                                                {"color": "green", "value": 21 * 86400}]}})
+            "((ivanti_tls_certificate_expiry_timestamp_seconds - time()) / 86400, in days). Alerts at 21 and 7 days.",
+            [q(f'sort((ivanti_tls_certificate_expiry_timestamp_seconds{{{SEL}}} - time()) / 86400)', "{{target}}", instant=True)],
+            w=24, unit="d", options={"orientation": "horizontal", "displayMode": "basic"},
+            field={"decimals": 0, "thresholds": {"mode": "absolute", "steps": [{"color": "red", "value": None},
+                                                                               {"color": "orange", "value": 7},
+                                                                               {"color": "green", "value": 21}]}})
     b.row("Polling")
     b.panel("timeseries", "Collector errors by reason", "Failed polls per collector and reason (timeout, connect, tls, auth, http, parse, too_large; Kerberos: clock_skew, ticket_expired, kdc_unreachable).",
             [q(f"sum by (collector, reason) (increase(ivanti_collector_errors_total{{{SEL}}}[$__rate_interval]))", "{{collector}} {{reason}}")],
@@ -253,8 +281,9 @@ def appliance_detail():
             [q(f"ivanti_cluster_member_reachable{{{SEL}}}", "{{member}}")], w=8, field=UPDOWN)
     b.panel("state-timeline", "Leader", "Which member has the leader bit (0x8000).",
             [q(f"ivanti_cluster_member_leader{{{SEL}}}", "{{member}}")], w=8)
-    b.panel("table", "VIP owners", "Current owner of each virtual IP.",
-            [q(f"ivanti_cluster_vip_owner_info{{{SEL}}}", "", instant=True, fmt="table")], w=8)
+    b.panel("table", "VIP owners", "Current owner of each virtual IP, as this appliance reports it.",
+            [q(f"ivanti_cluster_vip_owner_info{{{SEL}}}", "", instant=True, fmt="table")], w=8,
+            transformations=readable_table({"vip": "VIP", "address": "Address", "owner": "Owner"}))
     b.row("Polls")
     b.panel("timeseries", "Collector duration", "Wall time of each collector's latest poll.",
             [q(f"ivanti_collector_duration_seconds{{{SEL}}}", "{{collector}}")], w=8, unit="s")
@@ -297,8 +326,9 @@ def clusters_licensing():
             "distinct owners seen by any member, minus one. 0 without a failover.",
             [q(f'count by ({CL}cluster_name, vip) (count by ({CL}cluster_name, vip, owner) (count_over_time(ivanti_cluster_vip_owner_info{{job=~"$job"}}[$__range]) '
                f'* {join})) - 1', CL_LEGEND + "{{cluster_name}} {{vip}}")], w=12)
-    b.panel("table", "VIP owners now", "Current owner of each virtual IP.",
-            [q('max by (vip, address, owner) (ivanti_cluster_vip_owner_info{job=~"$job"})', "", instant=True, fmt="table")], w=12)
+    b.panel("table", "VIP owners now", "Current owner of each virtual IP of each cluster (as its members report it).",
+            [q(f'max by ({CL}cluster_name, vip, address, owner) (ivanti_cluster_vip_owner_info{{job=~"$job"}} * {join})', "", instant=True, fmt="table")], w=12,
+            transformations=readable_table(vip_owner_columns()))
     b.panel("table", "Status flags", "Known status-code bits set per member.",
             [q(f"max by ({CL}cluster_name, member, flag) (ivanti_cluster_member_status_flag * {join}) == 1", "", instant=True, fmt="table")], w=12)
     b.row("Licensing")

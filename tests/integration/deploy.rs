@@ -427,3 +427,120 @@ fn shipped_prometheus_config_scrapes_each_exporter_in_one_mode() {
         run_ok("promtool", &["check", "config", "sd.yml"], dir.path());
     }
 }
+
+fn dashboard(uid: &str) -> serde_json::Value {
+    let path = Path::new(ROOT).join(format!("dashboards/{uid}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn panel<'a>(board: &'a serde_json::Value, title: &str) -> &'a serde_json::Value {
+    board["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["title"] == title)
+        .unwrap_or_else(|| panic!("{}: no panel {title:?}", board["uid"]))
+}
+
+/// The properties of a table column's override (`byName`).
+fn column<'a>(panel: &'a serde_json::Value, name: &str) -> &'a Vec<serde_json::Value> {
+    panel["fieldConfig"]["overrides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["matcher"]["options"] == name)
+        .and_then(|o| o["properties"].as_array())
+        .unwrap_or_else(|| panic!("{}: no override for column {name}", panel["title"]))
+}
+
+fn property<'a>(props: &'a [serde_json::Value], id: &str) -> &'a serde_json::Value {
+    &props.iter().find(|p| p["id"] == id).unwrap_or(&serde_json::Value::Null)["value"]
+}
+
+/// Issue 25, item 10: the dashboards as a Grafana user reads them (their
+/// values are checked by the promtool value tests of every panel query).
+/// Ratios in percent, states as words, days in days, readable VIP tables,
+/// and per-appliance time series limited to the top ten.
+#[test]
+fn dashboards_show_values_as_a_grafana_user_reads_them() {
+    let fleet = dashboard("ivanti-fleet-overview");
+    let table = panel(&fleet, "Appliances");
+    for ratio in ["CPU", "swap"] {
+        assert_eq!(
+            property(column(table, ratio), "unit"),
+            "percentunit",
+            "{ratio}"
+        );
+    }
+    let mapped = |name: &str, zero: &str, one: &str| {
+        let mappings = property(column(table, name), "mappings");
+        assert_eq!(mappings[0]["options"]["0"]["text"], zero, "{name}");
+        assert_eq!(mappings[0]["options"]["1"]["text"], one, "{name}");
+    };
+    mapped("up", "DOWN", "UP");
+    mapped("accessible", "NOT ACCESSIBLE", "accessible");
+
+    let days = panel(&fleet, "Days until certificate expiry");
+    assert_eq!(days["fieldConfig"]["defaults"]["unit"], "d");
+    assert!(days["targets"][0]["expr"]
+        .as_str()
+        .unwrap()
+        .ends_with("- time()) / 86400)"));
+    let steps = &days["fieldConfig"]["defaults"]["thresholds"]["steps"];
+    assert_eq!((steps[1]["value"].as_f64(), steps[2]["value"].as_f64()), (Some(7.0), Some(21.0)));
+
+    // Every per-appliance time series of the fleet board: topk.
+    let mut per_appliance = 0;
+    for p in fleet["panels"].as_array().unwrap() {
+        if p["type"] != "timeseries" {
+            continue;
+        }
+        for t in p["targets"].as_array().unwrap() {
+            if t["legendFormat"].as_str().unwrap().contains("{{target}}") {
+                per_appliance += 1;
+                assert!(
+                    t["expr"].as_str().unwrap().starts_with("topk(10, "),
+                    "{}: {}",
+                    p["title"],
+                    t["expr"]
+                );
+                assert!(p["title"].as_str().unwrap().ends_with("(top 10)"));
+            }
+        }
+    }
+    assert_eq!(per_appliance, 5);
+
+    // VIP owner tables: named columns, in order, no raw label columns.
+    for (uid, title, columns) in [
+        (
+            "ivanti-appliance-detail",
+            "VIP owners",
+            &["VIP", "Address", "Owner"][..],
+        ),
+        (
+            "ivanti-clusters-licensing",
+            "VIP owners now",
+            &["Site", "Cluster", "VIP", "Address", "Owner"][..],
+        ),
+    ] {
+        let board = dashboard(uid);
+        let p = panel(&board, title);
+        let tr = p["transformations"].as_array().expect("transformations");
+        let kept: Vec<&str> = tr[0]["options"]["include"]["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        assert_eq!(tr[0]["id"], "filterFieldsByName");
+        assert_eq!(tr[1]["id"], "organize");
+        let renamed: Vec<&str> = kept
+            .iter()
+            .map(|k| tr[1]["options"]["renameByName"][k].as_str().unwrap())
+            .collect();
+        assert_eq!(renamed, columns, "{uid} / {title}");
+        for (i, k) in kept.iter().enumerate() {
+            assert_eq!(tr[1]["options"]["indexByName"][k], i, "{k}");
+        }
+    }
+}

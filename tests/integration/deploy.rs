@@ -385,7 +385,9 @@ fn shipped_prometheus_config_scrapes_each_exporter_in_one_mode() {
     assert!(jobs[0]["metrics_path"].is_null(), "fleet mode: /metrics");
     assert_eq!(jobs[0]["honor_labels"], true);
     // The commented probe job, uncommented in place of the fleet job.
-    let start = text.find("  # - job_name: ivanti-probe").expect("commented probe job");
+    let start = text
+        .find("  # - job_name: ivanti-probe")
+        .expect("commented probe job");
     let probe: String = text[start..]
         .lines()
         .map_while(|l| l.strip_prefix("  # "))
@@ -454,7 +456,10 @@ fn column<'a>(panel: &'a serde_json::Value, name: &str) -> &'a Vec<serde_json::V
 }
 
 fn property<'a>(props: &'a [serde_json::Value], id: &str) -> &'a serde_json::Value {
-    &props.iter().find(|p| p["id"] == id).unwrap_or(&serde_json::Value::Null)["value"]
+    &props
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap_or(&serde_json::Value::Null)["value"]
 }
 
 /// Issue 25, item 10: the dashboards as a Grafana user reads them (their
@@ -487,7 +492,10 @@ fn dashboards_show_values_as_a_grafana_user_reads_them() {
         .unwrap()
         .ends_with("- time()) / 86400)"));
     let steps = &days["fieldConfig"]["defaults"]["thresholds"]["steps"];
-    assert_eq!((steps[1]["value"].as_f64(), steps[2]["value"].as_f64()), (Some(7.0), Some(21.0)));
+    assert_eq!(
+        (steps[1]["value"].as_f64(), steps[2]["value"].as_f64()),
+        (Some(7.0), Some(21.0))
+    );
 
     // Every per-appliance time series of the fleet board: topk.
     let mut per_appliance = 0;

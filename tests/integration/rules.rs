@@ -239,7 +239,12 @@ fn appliance_down_says_why_and_the_runbook_covers_every_reason() {
         let label = r.label();
         let row = rows
             .iter()
-            .find(|row| row.split(" | ").next().unwrap().contains(&format!("`{label}`")))
+            .find(|row| {
+                row.split(" | ")
+                    .next()
+                    .unwrap()
+                    .contains(&format!("`{label}`"))
+            })
             .unwrap_or_else(|| panic!("runbook IvantiApplianceDown: no row for {label}"));
         assert!(row.split(" | ").count() >= 3, "{row}");
         // Kerberos reasons never come from the unauthenticated healthcheck.
@@ -250,7 +255,10 @@ fn appliance_down_says_why_and_the_runbook_covers_every_reason() {
             );
         }
     }
-    assert!(!alert.contains("unreachable or not serving HTTPS"), "{alert}");
+    assert!(
+        !alert.contains("unreachable or not serving HTTPS"),
+        "{alert}"
+    );
     assert!(alert.contains("ivanti_collector_errors_total{collector="));
     let gateway = runbook_section("IvantiGatewayNotAccessible");
     let steps = (1..=10)
@@ -276,9 +284,8 @@ fn packaged_generator_writes_rules_for_other_jobs_and_runbook() {
         "ivanti-exporter.rules.yml",
         "ivanti-exporter.rules.test.yml",
     ] {
-        let asset = format!(
-            "[\"deploy/prometheus/{file}\", \"usr/share/ivanti-exporter/prometheus/\", "
-        );
+        let asset =
+            format!("[\"deploy/prometheus/{file}\", \"usr/share/ivanti-exporter/prometheus/\", ");
         assert!(
             manifest.contains(&asset),
             "Cargo.toml: no package asset {asset}"
@@ -323,11 +330,16 @@ fn packaged_generator_writes_rules_for_other_jobs_and_runbook() {
     assert!(rules.contains("absent(up{job=\"vpnmon\"})"));
     assert!(rules.contains("avg by (job) (up{job=\"vpnmon-probe\"}) == 0"));
     assert!(rules.contains("process_open_fds{job=\"vpnmon\"} / process_max_fds{job=\"vpnmon\"}"));
-    assert!(!rules.contains("job=\"ivanti"), "a job selector kept its old name");
+    assert!(
+        !rules.contains("job=\"ivanti"),
+        "a job selector kept its old name"
+    );
     assert!(rules.contains("No ivanti-exporter is scraped (job vpnmon)"));
     // Item 8: the cluster identity labels, in every cluster aggregation.
     assert!(rules.contains("count by (job, site, region, cluster_name, vip) ("));
-    assert!(rules.contains("max by (job, site, region, cluster_name, target) (ivanti_cluster_info)"));
+    assert!(
+        rules.contains("max by (job, site, region, cluster_name, target) (ivanti_cluster_info)")
+    );
     assert!(rules.contains("max by (job, site, region, target) (ivanti_up)"));
     assert!(rules.contains("and on (job, site, region, cluster_name)"));
     assert!(!rules.contains("(job, cluster_name") && !rules.contains("(job, site, cluster_name"));

@@ -265,7 +265,7 @@ fn appliance_down_says_why_and_the_runbook_covers_every_reason() {
         .take_while(|n| gateway.lines().any(|l| l.starts_with(&format!("{n}. "))))
         .count();
     assert!(steps >= 5, "{steps} numbered steps:\n{gateway}");
-    assert!(gateway.contains("**Do, step by step:**"));
+    assert!(gateway.contains("**Do, step by step**"));
 }
 
 /// Issue 25, items 9 and 8: the package ships the rules generator beside the rules

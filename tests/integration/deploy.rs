@@ -552,3 +552,31 @@ fn dashboards_show_values_as_a_grafana_user_reads_them() {
         }
     }
 }
+
+/// Item 5 for the Prometheus Operator: the manifests scrape the exporter in
+/// one mode (ServiceMonitor, fleet); the Probe is there commented out, and
+/// valid once uncommented.
+#[test]
+fn kubernetes_manifests_scrape_the_exporter_in_one_mode() {
+    let docs = kubernetes_docs();
+    let monitors = docs
+        .iter()
+        .filter(|(_, d)| d["kind"] == "ServiceMonitor")
+        .count();
+    let probes = docs.iter().filter(|(_, d)| d["kind"] == "Probe").count();
+    assert_eq!((monitors, probes), (1, 0));
+    let text = std::fs::read_to_string(
+        Path::new(ROOT).join("deploy/kubernetes/prometheus-operator.yaml"),
+    )
+    .unwrap();
+    let start = text.find("# apiVersion: monitoring.coreos.com/v1").unwrap();
+    let probe: String = text[start..]
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let probe: serde_yaml::Value = serde_yaml::from_str(&probe).unwrap();
+    assert_eq!(probe["kind"], "Probe");
+    assert_eq!(probe["spec"]["prober"]["path"], "/probe");
+    assert!(text[..start].contains("never beside it"));
+}

@@ -565,10 +565,9 @@ fn kubernetes_manifests_scrape_the_exporter_in_one_mode() {
         .count();
     let probes = docs.iter().filter(|(_, d)| d["kind"] == "Probe").count();
     assert_eq!((monitors, probes), (1, 0));
-    let text = std::fs::read_to_string(
-        Path::new(ROOT).join("deploy/kubernetes/prometheus-operator.yaml"),
-    )
-    .unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(ROOT).join("deploy/kubernetes/prometheus-operator.yaml"))
+            .unwrap();
     let start = text.find("# apiVersion: monitoring.coreos.com/v1").unwrap();
     let probe: String = text[start..]
         .lines()

@@ -101,10 +101,25 @@ def var_query(name, label, query, multi=True, include_all=True, all_value=".+"):
 # expands to the targets of the chosen sites (no allValue), so panels need no
 # site matcher and series without a site label still show under "All".
 SITE = var_query("site", "Site", "label_values(ivanti_up, site)", all_value=".*")
+# Cluster identity: the cluster_name of ivanti_cluster_info, or the target on a
+# stand-alone box (recording rule in deploy/prometheus/ivanti-exporter.rules.yml).
+CLUSTER = "on (job, target) group_left (cluster_name) ivanti:target_cluster:info"
+# Static target labels that, with cluster_name, identify a cluster: two
+# clusters of the same name at two sites are two (the rules' copy:
+# deploy/prometheus/build.py --cluster-labels, default site). CL goes before
+# cluster_name in a `by (...)` list; CL_LEGEND before {{cluster_name}}.
+CLUSTER_LABELS = ["site"]
+CL = "".join(f"{label}, " for label in CLUSTER_LABELS)
+CL_LEGEND = "".join(f"{{{{{label}}}}} " for label in CLUSTER_LABELS)
 ANNOTATIONS = [
     {"name": "VIP failovers", "datasource": DS, "enable": True, "iconColor": "orange",
-     "expr": 'count by (job, vip) (count by (job, vip, owner) (count_over_time(ivanti_cluster_vip_owner_info{job=~"$job"}[2m]))) > 1',
-     "step": "1m", "titleFormat": "VIP {{vip}} failover", "textFormat": "A virtual IP changed owner"},
+     # Owners per VIP of one cluster (identity: CLUSTER_LABELS and
+     # cluster_name): two clusters, or two sites, each with its own owner of a
+     # VIP of the same name are no failover.
+     "expr": f'count by (job, {CL}cluster_name, vip) (count by (job, {CL}cluster_name, vip, owner) ('
+             f'count_over_time(ivanti_cluster_vip_owner_info{{job=~"$job"}}[2m]) * {CLUSTER})) > 1',
+     "step": "1m", "titleFormat": "VIP {{vip}} failover: " + CL_LEGEND + "{{cluster_name}}",
+     "textFormat": "A virtual IP changed owner"},
     {"name": "Exporter reloads", "datasource": DS, "enable": True, "iconColor": "blue",
      "expr": 'changes(ivanti_exporter_config_last_reload_success_timestamp_seconds{job=~"$job"}[2m]) > 0 '
              'or ivanti_exporter_config_last_reload_successful{job=~"$job"} == 0',
@@ -117,15 +132,36 @@ STD_VARS = [var_ds(), var_query("job", "Job", "label_values(ivanti_up, job)"), S
 # ICS-only target list: ivanti_gateway_accessible is published by kind ics only.
 ICS_VARS = [var_ds(), var_query("job", "Job", "label_values(ivanti_up, job)"), SITE,
             var_query("target", "Appliance", 'label_values(ivanti_gateway_accessible{job=~"$job", site=~"$site"}, target)', all_value=None)]
-# Cluster identity: the cluster_name of ivanti_cluster_info, or the target on a
-# stand-alone box (recording rule in deploy/prometheus/ivanti-exporter.rules.yml).
-CLUSTER = "on (job, target) group_left (cluster_name) ivanti:target_cluster:info"
 PERCENT_THRESHOLDS = {"thresholds": {"mode": "absolute", "steps": [
     {"color": "green", "value": None}, {"color": "orange", "value": 0.75}, {"color": "red", "value": 0.9}]},
     "min": 0, "max": 1}
 UPDOWN = {"mappings": [{"type": "value", "options": {"0": {"text": "DOWN", "color": "red"},
                                                      "1": {"text": "UP", "color": "green"}}}],
           "thresholds": {"mode": "absolute", "steps": [{"color": "red", "value": None}, {"color": "green", "value": 1}]}}
+ACCESSIBLE = [{"type": "value", "options": {"0": {"text": "NOT ACCESSIBLE", "color": "red"},
+                                            "1": {"text": "accessible", "color": "green"}}}]
+# Per-appliance time series show the TOPK highest appliances at each step:
+# a fleet of 1,000 boxes is not 1,000 lines (pick appliances in the
+# Appliance variable to see others).
+TOPK = 10
+
+
+def top(expr):
+    return f"topk({TOPK}, {expr})"
+
+
+def readable_table(columns):
+    """Table transformations: keep only `columns` (label: header), in order,
+    renamed (no Time, Value, job or instance columns)."""
+    names = list(columns)
+    return [{"id": "filterFieldsByName", "options": {"include": {"names": names}}},
+            {"id": "organize", "options": {"renameByName": columns,
+                                           "indexByName": {n: i for i, n in enumerate(names)}}}]
+
+
+def vip_owner_columns():
+    return dict([(label, label.capitalize()) for label in CLUSTER_LABELS]
+                + [("cluster_name", "Cluster"), ("vip", "VIP"), ("address", "Address"), ("owner", "Owner")])
 
 
 def fleet_overview():
@@ -139,7 +175,7 @@ def fleet_overview():
             field={"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}]}})
     b.panel("stat", "Active sessions", "Sessions of the fleet, each cluster counted once: sum over clusters of the max over "
             "its members (ivanti_active_sessions is cluster-scoped; a stand-alone box is its own cluster).",
-            [q(f"sum(max by (job, cluster_name) (ivanti_active_sessions{{{SEL}}} * {CLUSTER}))", "sessions", instant=True)], w=4, h=4)
+            [q(f"sum(max by (job, {CL}cluster_name) (ivanti_active_sessions{{{SEL}}} * {CLUSTER}))", "sessions", instant=True)], w=4, h=4)
     b.panel("stat", "VPN tunnels", "Sum of VPN-TUNNEL-COUNT over appliances (per node).",
             [q(f"sum(ivanti_vpn_tunnels{{{SEL}}})", "tunnels", instant=True)], w=4, h=4)
     b.panel("stat", "Gateways not accessible", "Appliances whose healthcheck reports the gateway as not accessible.",
@@ -161,22 +197,26 @@ def fleet_overview():
                     "Value #A": "up", "Value #B": "accessible", "Value #C": "signed-in users", "Value #D": "tunnels",
                     "Value #E": "CPU", "Value #F": "swap"}}},
                 {"id": "filterFieldsByName", "options": {"include": {"pattern": "^(job|target|up|accessible|signed-in users|tunnels|CPU|swap)$"}}}],
-            field={"custom": {"align": "auto"}}, links=DETAIL_LINK)
+            field={"custom": {"align": "auto"}}, links=DETAIL_LINK, overrides=[
+                column("up", [{"id": "mappings", "value": UPDOWN["mappings"]}, {"id": "custom.cellOptions", "value": {"type": "color-text"}}]),
+                column("accessible", [{"id": "mappings", "value": ACCESSIBLE}, {"id": "custom.cellOptions", "value": {"type": "color-text"}}]),
+                column("CPU", [{"id": "unit", "value": "percentunit"}, {"id": "decimals", "value": 0}]),
+                column("swap", [{"id": "unit", "value": "percentunit"}, {"id": "decimals", "value": 0}])])
     b.row("Load")
-    b.panel("timeseries", "CPU by appliance", "CPU utilization (CPU-UTILIZATION), 0-100%.",
-            [q(f"ivanti_cpu_utilization_ratio{{{SEL}}}", "{{target}}")], w=8, unit="percentunit", field=PERCENT_THRESHOLDS)
-    b.panel("timeseries", "Disk by appliance", "Disk utilization; absent where the appliance reports -1.",
-            [q(f"ivanti_disk_utilization_ratio{{{SEL}}}", "{{target}}")], w=8, unit="percentunit", field=PERCENT_THRESHOLDS)
-    b.panel("timeseries", "Swap by appliance", "Swap utilization.",
-            [q(f"ivanti_swap_utilization_ratio{{{SEL}}}", "{{target}}")], w=8, unit="percentunit", field=PERCENT_THRESHOLDS)
+    b.panel("timeseries", f"CPU by appliance (top {TOPK})", f"CPU utilization (CPU-UTILIZATION): the {TOPK} highest appliances.",
+            [q(top(f"ivanti_cpu_utilization_ratio{{{SEL}}}"), "{{target}}")], w=8, unit="percentunit", field=PERCENT_THRESHOLDS)
+    b.panel("timeseries", f"Disk by appliance (top {TOPK})", f"Disk utilization of the {TOPK} fullest appliances; absent where the appliance reports -1.",
+            [q(top(f"ivanti_disk_utilization_ratio{{{SEL}}}"), "{{target}}")], w=8, unit="percentunit", field=PERCENT_THRESHOLDS)
+    b.panel("timeseries", f"Swap by appliance (top {TOPK})", f"Swap utilization of the {TOPK} appliances swapping most.",
+            [q(top(f"ivanti_swap_utilization_ratio{{{SEL}}}"), "{{target}}")], w=8, unit="percentunit", field=PERCENT_THRESHOLDS)
     b.panel("bargauge", "Top 10 clusters by sessions",
             "The ten clusters with the most active sessions (a stand-alone appliance is its own cluster). "
             "Every member reports its cluster's total, so a cluster is shown once, not once per member.",
-            [q(f"topk(10, max by (job, cluster_name) (ivanti_active_sessions{{{SEL}}} * on (job, target) group_left (cluster_name) ivanti:target_cluster:info))",
-               "{{cluster_name}}", instant=True)], w=12, h=9,
+            [q(f"topk(10, max by (job, {CL}cluster_name) (ivanti_active_sessions{{{SEL}}} * {CLUSTER}))",
+               CL_LEGEND + "{{cluster_name}}", instant=True)], w=12, h=9,
             options={"orientation": "horizontal", "displayMode": "basic"})
-    b.panel("timeseries", "Sessions and tunnels", "Active sessions and VPN tunnels per appliance.",
-            [q(f"ivanti_active_sessions{{{SEL}}}", "{{target}} sessions"), q(f"ivanti_vpn_tunnels{{{SEL}}}", "{{target}} tunnels")],
+    b.panel("timeseries", f"Sessions and tunnels (top {TOPK})", f"Active sessions and VPN tunnels per appliance: the {TOPK} busiest of each.",
+            [q(top(f"ivanti_active_sessions{{{SEL}}}"), "{{target}} sessions"), q(top(f"ivanti_vpn_tunnels{{{SEL}}}"), "{{target}} tunnels")],
             w=12, h=9)
     b.row("Firmware and licensing")
     b.panel("table", "Firmware versions", "How many appliances run each firmware on each model.",
@@ -186,12 +226,12 @@ def fleet_overview():
             [q(f'max by (target, feature) (ivanti_license_server_leased{{{SEL}}})', "{{target}} {{feature}}", instant=True)],
             w=12, options={"orientation": "horizontal", "displayMode": "basic"})
     b.panel("bargauge", "Days until certificate expiry", "notAfter of the TLS certificate each target presents, from now "
-            "(ivanti_tls_certificate_expiry_timestamp_seconds - time()). Alerts at 21 and 7 days.",
-            [q(f'sort(ivanti_tls_certificate_expiry_timestamp_seconds{{{SEL}}} - time())', "{{target}}", instant=True)],
-            w=24, unit="s", options={"orientation": "horizontal", "displayMode": "basic"},
-            field={"thresholds": {"mode": "absolute", "steps": [{"color": "red", "value": None},
-                                                                {"color": "orange", "value": 7 * 86400},
-                                                                {"color": "green", "value": 21 * 86400}]}})
+            "((ivanti_tls_certificate_expiry_timestamp_seconds - time()) / 86400, in days). Alerts at 21 and 7 days.",
+            [q(f'sort((ivanti_tls_certificate_expiry_timestamp_seconds{{{SEL}}} - time()) / 86400)', "{{target}}", instant=True)],
+            w=24, unit="d", options={"orientation": "horizontal", "displayMode": "basic"},
+            field={"decimals": 0, "thresholds": {"mode": "absolute", "steps": [{"color": "red", "value": None},
+                                                                               {"color": "orange", "value": 7},
+                                                                               {"color": "green", "value": 21}]}})
     b.row("Polling")
     b.panel("timeseries", "Collector errors by reason", "Failed polls per collector and reason (timeout, connect, tls, auth, http, parse, too_large; Kerberos: clock_skew, ticket_expired, kdc_unreachable).",
             [q(f"sum by (collector, reason) (increase(ivanti_collector_errors_total{{{SEL}}}[$__rate_interval]))", "{{collector}} {{reason}}")],
@@ -241,8 +281,9 @@ def appliance_detail():
             [q(f"ivanti_cluster_member_reachable{{{SEL}}}", "{{member}}")], w=8, field=UPDOWN)
     b.panel("state-timeline", "Leader", "Which member has the leader bit (0x8000).",
             [q(f"ivanti_cluster_member_leader{{{SEL}}}", "{{member}}")], w=8)
-    b.panel("table", "VIP owners", "Current owner of each virtual IP.",
-            [q(f"ivanti_cluster_vip_owner_info{{{SEL}}}", "", instant=True, fmt="table")], w=8)
+    b.panel("table", "VIP owners", "Current owner of each virtual IP, as this appliance reports it.",
+            [q(f"ivanti_cluster_vip_owner_info{{{SEL}}}", "", instant=True, fmt="table")], w=8,
+            transformations=readable_table({"vip": "VIP", "address": "Address", "owner": "Owner"}))
     b.row("Polls")
     b.panel("timeseries", "Collector duration", "Wall time of each collector's latest poll.",
             [q(f"ivanti_collector_duration_seconds{{{SEL}}}", "{{collector}}")], w=8, unit="s")
@@ -263,32 +304,33 @@ def clusters_licensing():
               "Cluster members, leaders and VIP owners over time; license leases and named users.")
     b.row("Clusters")
     b.panel("table", "Clusters", "Each cluster, its mode and the members polled in it (click a target for its detail).",
-            [q('max by (job, cluster_name, mode, target) (ivanti_cluster_info{job=~"$job", cluster_name=~"$cluster_name"})', "", instant=True, fmt="table")],
+            [q(f'max by (job, {CL}cluster_name, mode, target) (ivanti_cluster_info{{job=~"$job", cluster_name=~"$cluster_name"}})', "", instant=True, fmt="table")],
             w=12, links=DETAIL_LINK, transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True, "Value": True}}}])
     b.panel("timeseries", "Active sessions per cluster", "Max over the members of ivanti_active_sessions (cluster-scoped: "
             "every member reports the same list).",
-            [q(f'max by (cluster_name) (ivanti_active_sessions{{job=~"$job"}} * {join})', "{{cluster_name}}")], w=12)
+            [q(f'max by ({CL}cluster_name) (ivanti_active_sessions{{job=~"$job"}} * {join})', CL_LEGEND + "{{cluster_name}}")], w=12)
     b.panel("stat", "Members unreachable", "Members reported unreachable by any member (min over reporters).",
-            [q(f'count(min by (cluster_name, member) (ivanti_cluster_member_reachable * {join}) == 0) or vector(0)', "", instant=True)], w=6,
+            [q(f'count(min by ({CL}cluster_name, member) (ivanti_cluster_member_reachable * {join}) == 0) or vector(0)', "", instant=True)], w=6,
             field={"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}]}})
     b.panel("stat", "Clusters without leader", "Clusters in which no member has the leader bit.",
-            [q(f'count(max by (cluster_name) (ivanti_cluster_member_leader * {join}) == 0) or vector(0)', "", instant=True)], w=6,
+            [q(f'count(max by ({CL}cluster_name) (ivanti_cluster_member_leader * {join}) == 0) or vector(0)', "", instant=True)], w=6,
             field={"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}]}})
     b.panel("state-timeline", "Members reachable", "Per cluster and member; min over the reporting members, so one member "
             "reported by several nodes is shown once.",
-            [q(f"min by (cluster_name, member) (ivanti_cluster_member_reachable * {join})", "{{cluster_name}} / {{member}}")], w=12, field=UPDOWN)
+            [q(f"min by ({CL}cluster_name, member) (ivanti_cluster_member_reachable * {join})", CL_LEGEND + "{{cluster_name}} / {{member}}")], w=12, field=UPDOWN)
     b.panel("state-timeline", "Leader", "Leader bit per member (max over reporters).",
-            [q(f"max by (cluster_name, member) (ivanti_cluster_member_leader * {join})", "{{cluster_name}} / {{member}}")], w=12)
+            [q(f"max by ({CL}cluster_name, member) (ivanti_cluster_member_leader * {join})", CL_LEGEND + "{{cluster_name}} / {{member}}")], w=12)
     b.panel("state-timeline", "Members enabled", "enabled per member (max over reporters).",
-            [q(f"max by (cluster_name, member) (ivanti_cluster_member_enabled * {join})", "{{cluster_name}} / {{member}}")], w=12, field=UPDOWN)
+            [q(f"max by ({CL}cluster_name, member) (ivanti_cluster_member_enabled * {join})", CL_LEGEND + "{{cluster_name}} / {{member}}")], w=12, field=UPDOWN)
     b.panel("timeseries", "VIP owner changes", "Owner changes of each virtual IP of each cluster over the interval (a failover): "
             "distinct owners seen by any member, minus one. 0 without a failover.",
-            [q('count by (cluster_name, vip) (count by (cluster_name, vip, owner) (count_over_time(ivanti_cluster_vip_owner_info{job=~"$job"}[$__range]) '
-               f'* {join})) - 1', "{{cluster_name}} {{vip}}")], w=12)
-    b.panel("table", "VIP owners now", "Current owner of each virtual IP.",
-            [q('max by (vip, address, owner) (ivanti_cluster_vip_owner_info{job=~"$job"})', "", instant=True, fmt="table")], w=12)
+            [q(f'count by ({CL}cluster_name, vip) (count by ({CL}cluster_name, vip, owner) (count_over_time(ivanti_cluster_vip_owner_info{{job=~"$job"}}[$__range]) '
+               f'* {join})) - 1', CL_LEGEND + "{{cluster_name}} {{vip}}")], w=12)
+    b.panel("table", "VIP owners now", "Current owner of each virtual IP of each cluster (as its members report it).",
+            [q(f'max by ({CL}cluster_name, vip, address, owner) (ivanti_cluster_vip_owner_info{{job=~"$job"}} * {join})', "", instant=True, fmt="table")], w=12,
+            transformations=readable_table(vip_owner_columns()))
     b.panel("table", "Status flags", "Known status-code bits set per member.",
-            [q(f"max by (cluster_name, member, flag) (ivanti_cluster_member_status_flag * {join}) == 1", "", instant=True, fmt="table")], w=12)
+            [q(f"max by ({CL}cluster_name, member, flag) (ivanti_cluster_member_status_flag * {join}) == 1", "", instant=True, fmt="table")], w=12)
     b.row("Licensing")
     b.panel("timeseries", "Leased licenses per feature and client", "ivanti_license_leased on each license server.",
             [q('ivanti_license_leased{job=~"$job"}', "{{target}} {{feature}} → {{client}}")], w=12)
@@ -299,7 +341,7 @@ def clusters_licensing():
             [q('ivanti_named_users{job=~"$job"}', "{{target}} {{product}}")], w=8)
     b.panel("state-timeline", "Licensed user limit reached", "MAX-LICENSED-USERS-REACHED per cluster (cluster-wide: max over "
             "its members; a stand-alone box is its own cluster).",
-            [q(f'max by (cluster_name) (ivanti_max_licensed_users_reached{{job=~"$job"}} * {CLUSTER})', "{{cluster_name}}")], w=8,
+            [q(f'max by ({CL}cluster_name) (ivanti_max_licensed_users_reached{{job=~"$job"}} * {CLUSTER})', CL_LEGEND + "{{cluster_name}}")], w=8,
             field={"mappings": [{"type": "value", "options": {"0": {"text": "no", "color": "green"}, "1": {"text": "REACHED", "color": "red"}}}]})
     return b.json(cvars)
 
@@ -542,7 +584,8 @@ TEST_VARS = [("${job}", "ivanti"), ("$job", "ivanti"), ("${target}", ".+"), ("$t
 
 
 def panel_queries(board):
-    """(title, expr) of every panel query, variables replaced by TEST_VARS."""
+    """(title, expr) of every panel query and annotation query, variables
+    replaced by TEST_VARS."""
     out = []
     for p in board["panels"]:
         for t in p.get("targets", []):
@@ -550,6 +593,11 @@ def panel_queries(board):
             for k, v in TEST_VARS:
                 e = e.replace(k, v)
             out.append({"dashboard": board["uid"], "panel": p["title"], "expr": e})
+    for a in board["annotations"]["list"]:
+        e = a["expr"]
+        for k, v in TEST_VARS:
+            e = e.replace(k, v)
+        out.append({"dashboard": board["uid"], "panel": "annotation: " + a["name"], "expr": e})
     return out
 
 

@@ -365,3 +365,219 @@ fn container_build_copies_every_file_cargo_needs() {
         );
     }
 }
+
+/// The active scrape jobs of a Prometheus configuration.
+fn scrape_jobs(yaml: &str) -> Vec<serde_yaml::Value> {
+    let v: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
+    v["scrape_configs"].as_sequence().unwrap().clone()
+}
+
+/// Issue 25, item 5: a fleet job and a probe job of the same exporter store
+/// every appliance twice and page twice. The shipped configuration scrapes
+/// one mode (fleet, `/metrics`); the probe job is there commented out, valid
+/// once uncommented; every job keeps the exporter's labels (`honor_labels`),
+/// the README's http_sd example too (else `site` becomes `exported_site`).
+#[test]
+fn shipped_prometheus_config_scrapes_each_exporter_in_one_mode() {
+    let text =
+        std::fs::read_to_string(Path::new(ROOT).join("deploy/prometheus/prometheus.yml")).unwrap();
+    let jobs = scrape_jobs(&text);
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0]["job_name"], "ivanti");
+    assert!(jobs[0]["metrics_path"].is_null(), "fleet mode: /metrics");
+    assert_eq!(jobs[0]["honor_labels"], true);
+    // The commented probe job, uncommented in place of the fleet job.
+    let start = text
+        .find("  # - job_name: ivanti-probe")
+        .expect("commented probe job");
+    let probe: String = text[start..]
+        .lines()
+        .map_while(|l| l.strip_prefix("  # "))
+        .map(|l| format!("  {l}\n"))
+        .collect();
+    let fleet_start = text.find("  - job_name: ivanti\n").unwrap();
+    let switched = format!("{}{probe}", &text[..fleet_start]);
+    let jobs = scrape_jobs(&switched);
+    assert_eq!(jobs.len(), 1, "{switched}");
+    assert_eq!(jobs[0]["job_name"], "ivanti-probe");
+    assert_eq!(jobs[0]["metrics_path"], "/probe");
+    assert_eq!(jobs[0]["honor_labels"], true);
+    assert_eq!(jobs[0]["relabel_configs"].as_sequence().unwrap().len(), 3);
+    let before = &text[..start];
+    assert!(
+        before.contains("never both") && before.contains("pages"),
+        "the comment says why one mode"
+    );
+    // The README's http_sd example.
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let block = readme
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .find(|b| b.contains("http_sd_configs"))
+        .expect("README http_sd example");
+    let jobs = scrape_jobs(block);
+    assert_eq!(jobs[0]["honor_labels"], true, "{block}");
+    if tool_available("promtool", Command::new("promtool").arg("--version")) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("probe.yml"), &switched).unwrap();
+        std::fs::write(dir.path().join("sd.yml"), block).unwrap();
+        std::fs::copy(
+            Path::new(ROOT).join("deploy/prometheus/ivanti-exporter.rules.yml"),
+            dir.path().join("ivanti-exporter.rules.yml"),
+        )
+        .unwrap();
+        run_ok("promtool", &["check", "config", "probe.yml"], dir.path());
+        run_ok("promtool", &["check", "config", "sd.yml"], dir.path());
+    }
+}
+
+fn dashboard(uid: &str) -> serde_json::Value {
+    let path = Path::new(ROOT).join(format!("dashboards/{uid}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn panel<'a>(board: &'a serde_json::Value, title: &str) -> &'a serde_json::Value {
+    board["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["title"] == title)
+        .unwrap_or_else(|| panic!("{}: no panel {title:?}", board["uid"]))
+}
+
+/// The properties of a table column's override (`byName`).
+fn column<'a>(panel: &'a serde_json::Value, name: &str) -> &'a Vec<serde_json::Value> {
+    panel["fieldConfig"]["overrides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["matcher"]["options"] == name)
+        .and_then(|o| o["properties"].as_array())
+        .unwrap_or_else(|| panic!("{}: no override for column {name}", panel["title"]))
+}
+
+fn property<'a>(props: &'a [serde_json::Value], id: &str) -> &'a serde_json::Value {
+    &props
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap_or(&serde_json::Value::Null)["value"]
+}
+
+/// Issue 25, item 10: the dashboards as a Grafana user reads them (their
+/// values are checked by the promtool value tests of every panel query).
+/// Ratios in percent, states as words, days in days, readable VIP tables,
+/// and per-appliance time series limited to the top ten.
+#[test]
+fn dashboards_show_values_as_a_grafana_user_reads_them() {
+    let fleet = dashboard("ivanti-fleet-overview");
+    let table = panel(&fleet, "Appliances");
+    for ratio in ["CPU", "swap"] {
+        assert_eq!(
+            property(column(table, ratio), "unit"),
+            "percentunit",
+            "{ratio}"
+        );
+    }
+    let mapped = |name: &str, zero: &str, one: &str| {
+        let mappings = property(column(table, name), "mappings");
+        assert_eq!(mappings[0]["options"]["0"]["text"], zero, "{name}");
+        assert_eq!(mappings[0]["options"]["1"]["text"], one, "{name}");
+    };
+    mapped("up", "DOWN", "UP");
+    mapped("accessible", "NOT ACCESSIBLE", "accessible");
+
+    let days = panel(&fleet, "Days until certificate expiry");
+    assert_eq!(days["fieldConfig"]["defaults"]["unit"], "d");
+    assert!(days["targets"][0]["expr"]
+        .as_str()
+        .unwrap()
+        .ends_with("- time()) / 86400)"));
+    let steps = &days["fieldConfig"]["defaults"]["thresholds"]["steps"];
+    assert_eq!(
+        (steps[1]["value"].as_f64(), steps[2]["value"].as_f64()),
+        (Some(7.0), Some(21.0))
+    );
+
+    // Every per-appliance time series of the fleet board: topk.
+    let mut per_appliance = 0;
+    for p in fleet["panels"].as_array().unwrap() {
+        if p["type"] != "timeseries" {
+            continue;
+        }
+        for t in p["targets"].as_array().unwrap() {
+            if t["legendFormat"].as_str().unwrap().contains("{{target}}") {
+                per_appliance += 1;
+                assert!(
+                    t["expr"].as_str().unwrap().starts_with("topk(10, "),
+                    "{}: {}",
+                    p["title"],
+                    t["expr"]
+                );
+                assert!(p["title"].as_str().unwrap().ends_with("(top 10)"));
+            }
+        }
+    }
+    assert_eq!(per_appliance, 5);
+
+    // VIP owner tables: named columns, in order, no raw label columns.
+    for (uid, title, columns) in [
+        (
+            "ivanti-appliance-detail",
+            "VIP owners",
+            &["VIP", "Address", "Owner"][..],
+        ),
+        (
+            "ivanti-clusters-licensing",
+            "VIP owners now",
+            &["Site", "Cluster", "VIP", "Address", "Owner"][..],
+        ),
+    ] {
+        let board = dashboard(uid);
+        let p = panel(&board, title);
+        let tr = p["transformations"].as_array().expect("transformations");
+        let kept: Vec<&str> = tr[0]["options"]["include"]["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        assert_eq!(tr[0]["id"], "filterFieldsByName");
+        assert_eq!(tr[1]["id"], "organize");
+        let renamed: Vec<&str> = kept
+            .iter()
+            .map(|k| tr[1]["options"]["renameByName"][k].as_str().unwrap())
+            .collect();
+        assert_eq!(renamed, columns, "{uid} / {title}");
+        for (i, k) in kept.iter().enumerate() {
+            assert_eq!(tr[1]["options"]["indexByName"][k], i, "{k}");
+        }
+    }
+}
+
+/// Item 5 for the Prometheus Operator: the manifests scrape the exporter in
+/// one mode (ServiceMonitor, fleet); the Probe is there commented out, and
+/// valid once uncommented.
+#[test]
+fn kubernetes_manifests_scrape_the_exporter_in_one_mode() {
+    let docs = kubernetes_docs();
+    let monitors = docs
+        .iter()
+        .filter(|(_, d)| d["kind"] == "ServiceMonitor")
+        .count();
+    let probes = docs.iter().filter(|(_, d)| d["kind"] == "Probe").count();
+    assert_eq!((monitors, probes), (1, 0));
+    let text =
+        std::fs::read_to_string(Path::new(ROOT).join("deploy/kubernetes/prometheus-operator.yaml"))
+            .unwrap();
+    let start = text.find("# apiVersion: monitoring.coreos.com/v1").unwrap();
+    let probe: String = text[start..]
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let probe: serde_yaml::Value = serde_yaml::from_str(&probe).unwrap();
+    assert_eq!(probe["kind"], "Probe");
+    assert_eq!(probe["spec"]["prober"]["path"], "/probe");
+    assert!(text[..start].contains("never beside it"));
+}

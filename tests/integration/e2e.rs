@@ -323,6 +323,14 @@ async fn prometheus_dashboards_and_alertmanager_end_to_end() {
     let down = find("IvantiApplianceDown");
     assert_eq!(down["labels"]["target"], fleet.appliance(5).name());
     assert_eq!(down["labels"]["severity"], "critical");
+    // The reason, from the annotation's query (a refused connection).
+    assert_eq!(
+        down["annotations"]["summary"],
+        format!(
+            "Appliance {} fails its healthcheck (connect)",
+            fleet.appliance(5).name()
+        )
+    );
     assert!(down["annotations"]["runbook_url"]
         .as_str()
         .unwrap()

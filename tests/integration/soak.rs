@@ -31,7 +31,7 @@ async fn one_minute_soak_under_faults() {
     let n = 100;
     let (fleet, exp) = fleet_and_exporter(
         n,
-        "  interval: 2s\n  timeout: 1s\n  body_size_limit: 1MiB\n  collector_intervals: { license: 2s, system_information: 2s }\n",
+        "  interval: 3s\n  timeout: 2s\n  body_size_limit: 1MiB\n  collector_intervals: { license: 3s, system_information: 3s }\n",
         |_| String::new(),
     )
     .await;
@@ -57,7 +57,7 @@ async fn one_minute_soak_under_faults() {
     let mut epoch = 0;
     let (mut fd0, mut rss0) = (0, 0);
     // Each healthy collector's last success at the previous check: it
-    // must have moved on by the next one (10 s, five intervals), whatever
+    // must have moved on by the next one (15 s, five intervals), whatever
     // the faulty fifth does. How late a poll may be is a benchmark's
     // question (benches/load.py --faults ratio=0.2), not this test's.
     let mut previous: BTreeMap<(String, String), f64> = BTreeMap::new();
@@ -71,9 +71,9 @@ async fn one_minute_soak_under_faults() {
                 .set_fault(cycle[(k + epoch) % cycle.len()].clone());
         }
         epoch += 1;
-        tokio::time::sleep(Duration::from_secs(10)).await;
+        tokio::time::sleep(Duration::from_secs(15)).await;
         let m = exp.metrics().await;
-        if start.elapsed() < Duration::from_secs(15) {
+        if start.elapsed() < Duration::from_secs(20) {
             (fd0, rss0) = (fds(exp.pid()), rss_kib(exp.pid()));
         }
         let mut current = BTreeMap::new();
@@ -107,11 +107,15 @@ async fn one_minute_soak_under_faults() {
         previous = current;
     }
     assert!(checks >= 3, "only {checks} checks in a minute");
+    failed.sort();
     failed.dedup();
-    eprintln!("soak: errors of healthy appliances (load): {failed:?}");
+    eprintln!(
+        "soak: {} healthy collectors timed out at least once (machine load)",
+        failed.len()
+    );
     assert!(
         stuck.is_empty(),
-        "healthy appliances not polled for 10 s while others failed:\n{}",
+        "healthy appliances not polled for 15 s while others failed:\n{}",
         stuck.join("\n")
     );
     let (fd1, rss1) = (fds(exp.pid()), rss_kib(exp.pid()));

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""The one place to set the exporter's Prometheus job and the runbook base URL
-used by the rules (and their promtool tests). Edit the two values below, then
+"""The one place to set the exporter's Prometheus job, the runbook base URL
+used by the rules (and their promtool tests), and the age at which the host
+checker (ESAP) package alert fires. Edit the values below, then
 
     python3 deploy/prometheus/build.py
 
 rewrites, in place, every self-monitoring job selector (`{job="..."}` of
-`up` and `process_*`, and the probe job's `up`) and every `runbook_url` prefix of
-ivanti-exporter.rules.yml and ivanti-exporter.rules.test.yml, then writes
+`up` and `process_*`, and the probe job's `up`) and every `runbook_url` prefix and the
+IvantiHostCheckerPackageOld age of ivanti-exporter.rules.yml and
+ivanti-exporter.rules.test.yml, then writes
 ../kubernetes/prometheus-rule.yaml (the same rules as a PrometheusRule). Running it with
 the values unchanged changes nothing. Appliance series are selected by metric
 name, not by job, so they keep working under any job name.
@@ -17,6 +19,10 @@ import re
 JOB = "ivanti"
 PROBE_JOB = "ivanti-probe"
 RUNBOOK = "https://github.com/ivanti-exporter/ivanti-exporter/blob/main/docs/runbook.md"
+# IvantiHostCheckerPackageOld fires when the active ESAP package was
+# activated longer ago than this. Its promtool cases (30 and 200 days) hold
+# for any value from 31 to 199.
+ESAP_MAX_AGE_DAYS = 90
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The fleet job's selectors; the probe job's `up` is the one inside
@@ -27,6 +33,7 @@ PROBE_UP = r"(avg by \(job\) \(up\{job=)\"[^\"]*\""
 PROBE_SERIES = r"(\bup\{instance=\"[^\"]*\", job=)\"[^\"]*\""
 PROBE_TEXT = r"((?:probes of job |scrape of job |^\s*job: ))ivanti-probe\b"
 URL = r"(runbook_url: \"?)[^\"#\s]*runbook\.md#"
+ESAP_AGE = r"(time\(\) - ivanti_esap_activated_timestamp_seconds > )\d+( \* 86400)"
 
 
 def rewrite(text):
@@ -34,6 +41,7 @@ def rewrite(text):
     text = re.sub(PROBE_UP, lambda m: f'{m.group(1)}"{PROBE_JOB}"', text)
     text = re.sub(PROBE_SERIES, lambda m: f'{m.group(1)}"{PROBE_JOB}"', text)
     text = re.sub(URL, lambda m: f"{m.group(1)}{RUNBOOK}#", text)
+    text = re.sub(ESAP_AGE, lambda m: f"{m.group(1)}{ESAP_MAX_AGE_DAYS}{m.group(2)}", text)
     text = re.sub(r"(of job )\S+( for 10 minutes)", lambda m: f"{m.group(1)}{JOB}{m.group(2)}", text)
     text = re.sub(r"(is scraped \(job )[^)]*\)", lambda m: f"{m.group(1)}{JOB})", text)
     text = re.sub(r"(^\s*job: )ivanti$", lambda m: f"{m.group(1)}{JOB}", text, flags=re.M) if JOB != "ivanti" else text

@@ -28,8 +28,8 @@ async fn healthy_fleet_publishes_every_collector() {
             "cluster",
             "license",
             "system_information",
-            // The simulator has no user-stats or NTP route (404): not
-            // applicable, so the poll succeeds and publishes nothing.
+            // On by default (issue 22); the old-firmware appliance's NTP
+            // answers 404: not applicable, a success with no series.
             "license_capacity",
             "ntp",
         ] {
@@ -58,6 +58,11 @@ async fn healthy_fleet_publishes_every_collector() {
         assert!(m.get("ivanti_signed_in_users", &t).is_some());
         assert!(m.get("ivanti_active_sessions", &t).is_some());
         assert!(m.has("ivanti_system_info", &t));
+        // The simulator licenses twice its mean sessions (at least 10); its
+        // first NTP server answers every poll within 2 ms.
+        let allocated = m.get("ivanti_license_allocated_users", &t);
+        assert!(allocated.is_some_and(|v| v >= 10.0), "{allocated:?}");
+        assert_eq!(m.get("ivanti_ntp_synchronized", &t), Some(1.0));
         // Static labels: the target's own and the defaults', on every series.
         let site = format!("site-{i}");
         for s in m

@@ -167,7 +167,10 @@ mod tests {
             Err(ParseError::Field("active-version"))
         );
         let e = parse(br#"{"active-version": 4, "esap": null}"#).unwrap();
-        assert_eq!((e.active.as_str(), e.default.as_str(), e.activated), ("4", "", None));
+        assert_eq!(
+            (e.active.as_str(), e.default.as_str(), e.activated),
+            ("4", "", None)
+        );
         assert_eq!(parse(b"<html>"), Err(ParseError::Html));
     }
 

@@ -189,7 +189,9 @@ pub(super) const COLLECTOR: Collector<IcsAppliance> = Collector {
 
 async fn poll(a: &IcsAppliance, out: &mut Samples) -> Result<(), CollectError> {
     let leases = a
-        .get_optional("/api/v1/license/license-server-lease-information", |_| false)
+        .get_optional("/api/v1/license/license-server-lease-information", |_| {
+            false
+        })
         .await?
         .map(|r| parse_leases(&r.body))
         .transpose()?;

@@ -105,9 +105,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const SAMPLE: &[u8] = include_bytes!("../../../tests/fixtures/ics/api/v1/system/user-stats.json");
-    const NUMBERS: &[u8] =
-        include_bytes!("../../../tests/fixtures/ics/api/v1/system/user-stats__numbers-partial.json");
+    const SAMPLE: &[u8] =
+        include_bytes!("../../../tests/fixtures/ics/api/v1/system/user-stats.json");
+    const NUMBERS: &[u8] = include_bytes!(
+        "../../../tests/fixtures/ics/api/v1/system/user-stats__numbers-partial.json"
+    );
 
     fn render(s: &UserStats) -> Vec<String> {
         let mut out = Samples::new();

@@ -272,12 +272,18 @@ impl IcsAppliance {
     /// Remember that `path` is not applicable (also for a 2xx body that
     /// says so, such as an empty cluster object).
     fn mark_not_applicable(&self, path: &'static str) {
-        let mut map = self.not_applicable.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self
+            .not_applicable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         map.insert(path, Instant::now() + NOT_APPLICABLE_RECHECK);
     }
 
     fn still_not_applicable(&self, path: &'static str) -> bool {
-        let mut map = self.not_applicable.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self
+            .not_applicable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         match map.get(path) {
             Some(until) if Instant::now() < *until => true,
             Some(_) => {

@@ -143,7 +143,9 @@ fn name_of(m: &serde_json::Map<String, Value>, key: Option<&str>) -> Option<Stri
         });
     let name = field.or(key)?;
     // ntpq prefixes `remote` with a tally mark (`*`, `+`, `-`, `#`, `x`, `.`, `o`).
-    let name = name.trim().trim_start_matches(['*', '+', '-', '#', '.', ' ']);
+    let name = name
+        .trim()
+        .trim_start_matches(['*', '+', '-', '#', '.', ' ']);
     (!name.is_empty()).then(|| name.to_owned())
 }
 
@@ -249,9 +251,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const SAMPLE: &[u8] = include_bytes!("../../../tests/fixtures/ics/api/v1/system/status/ntp.json");
-    const MALFORMED: &[u8] =
-        include_bytes!("../../../tests/fixtures/ics/api/v1/system/status/ntp__guide-malformed.json");
+    const SAMPLE: &[u8] =
+        include_bytes!("../../../tests/fixtures/ics/api/v1/system/status/ntp.json");
+    const MALFORMED: &[u8] = include_bytes!(
+        "../../../tests/fixtures/ics/api/v1/system/status/ntp__guide-malformed.json"
+    );
     const UNSYNC: &[u8] =
         include_bytes!("../../../tests/fixtures/ics/api/v1/system/status/ntp__unsynchronised.json");
 
@@ -312,8 +316,13 @@ mod tests {
         // 10.64.1.10 is 2.3 s off and missed its last poll; 10.64.1.11
         // answered but is stratum 16.
         let out = render(UNSYNC);
-        assert!(out.contains(&"ivanti_ntp_synchronized 0".to_owned()), "{out:?}");
-        assert!(out.contains(&r#"ivanti_ntp_server_offset_seconds{server="10.64.1.10"} -2.3015"#.to_owned()));
+        assert!(
+            out.contains(&"ivanti_ntp_synchronized 0".to_owned()),
+            "{out:?}"
+        );
+        assert!(out.contains(
+            &r#"ivanti_ntp_server_offset_seconds{server="10.64.1.10"} -2.3015"#.to_owned()
+        ));
         assert!(out.contains(&r#"ivanti_ntp_server_reachable{server="10.64.1.11"} 1"#.to_owned()));
     }
 
@@ -327,7 +336,10 @@ mod tests {
         let names: Vec<_> = servers.iter().map(|s| (s.name.as_str(), s.reach)).collect();
         assert_eq!(names, [("10.0.0.1", Some(255)), ("ntp2", None)]);
         // No server configured: not synchronised.
-        assert_eq!(render(br#"{"ntp-status": []}"#), ["ivanti_ntp_synchronized 0"]);
+        assert_eq!(
+            render(br#"{"ntp-status": []}"#),
+            ["ivanti_ntp_synchronized 0"]
+        );
         // A comma inside a string is kept.
         assert_eq!(strip_trailing_commas(r#"{"a": ",}", }"#), r#"{"a": ",}" }"#);
         assert_eq!(parse(b"<html>"), Err(ParseError::Html));

@@ -89,7 +89,12 @@ struct Uptime {
 pub fn parse(body: &[u8]) -> Result<Overview, ParseError> {
     let b: Body = parse_json(body)?;
     let uptime = b.uptime.and_then(|u| {
-        let parts = [(u.days, 86_400.0), (u.hours, 3600.0), (u.minutes, 60.0), (u.seconds, 1.0)];
+        let parts = [
+            (u.days, 86_400.0),
+            (u.hours, 3600.0),
+            (u.minutes, 60.0),
+            (u.seconds, 1.0),
+        ];
         if parts.iter().all(|(v, _)| v.is_none()) {
             return None;
         }
@@ -98,7 +103,10 @@ pub fn parse(body: &[u8]) -> Result<Overview, ParseError> {
     });
     let last_config = match &b.last_config {
         Some(Value::String(s)) => clock::parse(s),
-        Some(Value::Object(m)) => m.get("device").and_then(Value::as_str).and_then(clock::parse),
+        Some(Value::Object(m)) => m
+            .get("device")
+            .and_then(Value::as_str)
+            .and_then(clock::parse),
         _ => None,
     };
     Ok(Overview {
@@ -280,7 +288,9 @@ mod tests {
         let mut out = Samples::new();
         samples(&o, 1.0, 2.0, &mut None, &mut out);
         assert!(out.is_empty());
-        let o = parse(br#"{"uptime": "", "system-date-and-time": "Never", "last-config-update": 7}"#).unwrap();
+        let o =
+            parse(br#"{"uptime": "", "system-date-and-time": "Never", "last-config-update": 7}"#)
+                .unwrap();
         assert_eq!((o.uptime, o.date, o.last_config), (None, None, None));
         assert_eq!(parse(b"<html>"), Err(ParseError::Html));
     }

@@ -335,13 +335,20 @@ mod not_applicable {
         let (a, t) = appliance(
             key(),
             Options::default(),
-            vec![get(NTP, 404, r#"{"result": {"errors": [{"message": "Not found"}]}}"#)],
+            vec![get(
+                NTP,
+                404,
+                r#"{"result": {"errors": [{"message": "Not found"}]}}"#,
+            )],
         );
         assert!(poll(&a, "ntp").await.unwrap().is_empty());
         t.finish();
         for _ in 0..11 {
             tokio::time::advance(Duration::from_secs(300)).await;
-            assert!(poll(&a, "ntp").await.unwrap().is_empty(), "no request, no series");
+            assert!(
+                poll(&a, "ntp").await.unwrap().is_empty(),
+                "no request, no series"
+            );
         }
         assert_eq!(t.calls().len(), 1);
         tokio::time::advance(NOT_APPLICABLE_RECHECK - Duration::from_secs(11 * 300)).await;
@@ -386,14 +393,23 @@ mod not_applicable {
     /// next poll asks again; so does a 403 (the admin role's rights).
     #[tokio::test(start_paused = true)]
     async fn errors_are_not_remembered() {
-        const ESAPS: &str = "/api/v1/configuration/authentication/endpoint/host-checker/esaps?expand";
+        const ESAPS: &str =
+            "/api/v1/configuration/authentication/endpoint/host-checker/esaps?expand";
         let (a, t) = appliance(
             key(),
             Options::default(),
             vec![
                 get(ESAPS, 500, "oops"),
-                get(ESAPS, 403, r#"{"result": {"errors": [{"message": "Access denied"}]}}"#),
-                get(ESAPS, 200, r#"{"active-version": "3.3.5", "default-version": "3.3.5"}"#),
+                get(
+                    ESAPS,
+                    403,
+                    r#"{"result": {"errors": [{"message": "Access denied"}]}}"#,
+                ),
+                get(
+                    ESAPS,
+                    200,
+                    r#"{"active-version": "3.3.5", "default-version": "3.3.5"}"#,
+                ),
             ],
         );
         assert_eq!(poll(&a, "host_checker").await.unwrap_err().kind(), "http");
@@ -412,7 +428,8 @@ mod not_applicable {
     #[tokio::test(start_paused = true)]
     async fn a_standalone_cluster_answer_is_asked_again_hourly() {
         const CLUSTER: &str = "/api/v1/cluster";
-        let standalone = r#"{"result": {"errors": [{"message": "Node is not part of a cluster"}]}}"#;
+        let standalone =
+            r#"{"result": {"errors": [{"message": "Node is not part of a cluster"}]}}"#;
         let (a, t) = appliance(
             key(),
             Options::default(),
@@ -427,7 +444,10 @@ mod not_applicable {
         assert!(poll(&a, "cluster").await.unwrap().is_empty());
         t.finish();
         tokio::time::advance(Duration::from_secs(1800)).await;
-        assert!(poll(&a, "cluster").await.unwrap().is_empty(), "the empty object is remembered too");
+        assert!(
+            poll(&a, "cluster").await.unwrap().is_empty(),
+            "the empty object is remembered too"
+        );
         t.finish();
     }
 }

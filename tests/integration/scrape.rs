@@ -162,7 +162,7 @@ async fn one_request_in_flight_per_appliance_by_default() {
     }
     let n0 = fleet.appliance(0).name().to_owned();
     exp.wait_for("some polls", WAIT, |m| {
-        m.find("ivanti_collector_success", &[("target", &n0)]).len() == 5
+        m.find("ivanti_collector_success", &[("target", &n0)]).len() == 7
     })
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -3,8 +3,10 @@
 //! This file holds what is not a pure parser: the login flow (static API
 //! key, or `realm_auth` with a cached key, re-login on 401, single-flight and
 //! backoff) and the requests each collector makes (paging of active
-//! sessions, "not applicable" on 404). One file per API area holds the
-//! response model with its pure `parse` and `samples`.
+//! sessions; "not applicable" answers of optional areas, remembered for an
+//! hour by `IcsAppliance::get_optional`). One file per API area holds the
+//! response model with its pure `parse` and `samples`; `clock` reads the
+//! dates the appliance prints.
 
 use super::Transport;
 use super::{

@@ -467,11 +467,15 @@ impl View<'_> {
     }
 
     /// `GET /api/v1/system/status/overview` (a public client's shape): booted
-    /// 12 days (and a per-appliance part of one) before the fleet started, its
+    /// 12 days (and a per-appliance part of one) before the fleet started
+    /// (or at the latest [`super::Appliance::reboot`]), its
     /// configuration changed 3 days before; the clock is the host's.
     pub fn overview(&self) -> Value {
         let now = self.started_unix + self.t;
-        let booted = (self.started_unix - 12.0 * 86_400.0 - (self.seed % 86_400) as f64).floor();
+        let booted = self
+            .state
+            .rebooted_at
+            .unwrap_or((self.started_unix - 12.0 * 86_400.0 - (self.seed % 86_400) as f64).floor());
         let up = (now - booted).max(0.0) as u64;
         json!({ "cluster-member-status": [],
                 "last-config-update": { "device": format!("{} UTC", ics_time(self.started_unix - 3.0 * 86_400.0)) },

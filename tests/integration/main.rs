@@ -23,6 +23,7 @@ mod reload;
 mod rules;
 mod scrape;
 mod server;
+mod signals;
 mod soak;
 mod version;
 mod webconfig;

@@ -53,7 +53,7 @@ def pct(c):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--appliances", type=int, default=1000)
-    ap.add_argument("--interval", type=int, default=60, help="seconds, all five collectors")
+    ap.add_argument("--interval", type=int, default=60, help="seconds, all seven default collectors")
     ap.add_argument("--sessions", type=int, default=100, help="mean active sessions per appliance")
     ap.add_argument("--warmup", type=int, default=None, help="seconds before measuring (default: 1.5 intervals)")
     ap.add_argument("--duration", type=int, default=None, help="seconds measured (default: 3 intervals)")
@@ -129,7 +129,7 @@ def main():
         fleet_yml = os.path.join(tmp, "fleet.yml")
         cfg = head + "targets:\n" + "".join(bodies)
         cfg = cfg.replace("interval: 15s", f"interval: {a.interval}s")
-        cfg = cfg.replace("defaults:\n", f"defaults:\n  collector_intervals: {{ license: {a.interval}s, system_information: {a.interval}s }}\n", 1)
+        cfg = cfg.replace("defaults:\n", f"defaults:\n  collector_intervals: {{ license: {a.interval}s, system_information: {a.interval}s, license_capacity: {a.interval}s, ntp: {a.interval}s }}\n", 1)
         open(fleet_yml, "w").write(cfg)
         log = os.path.join(tmp, "exporter.log")
         exp = subprocess.Popen([a.binary, "--config.file", fleet_yml, "--web.listen-address", "127.0.0.1:0",
@@ -206,7 +206,7 @@ def main():
         p99 = renders[min(len(renders) - 1, int(len(renders) * 0.99))] if renders else 0
         rows = [
             ("appliances", f"{a.appliances}"),
-            ("interval, collectors", f"{a.interval} s, 5 (sessions ~{a.sessions}/appliance)"),
+            ("interval, collectors", f"{a.interval} s, 7 (sessions ~{a.sessions}/appliance)"),
             ("measured", f"{dt:.0f} s steady state after {warmup} s warm-up, /metrics scraped every {a.scrape_every:g} s"),
             ("polls/s", f"{polls / dt:.1f} (expected {expected / dt:.1f})"),
             ("polls on schedule", f"{min(100.0, 100 * polls / expected):.2f} % (skipped: {s1 - s0:.0f})"),
@@ -214,7 +214,7 @@ def main():
             ("faulty appliances' collectors on schedule", pct(checks["faulty"]) if faulty else "n/a (no faults)"),
             ("exporter CPU", f"{100 * cpu / dt:.2f} % of one core"),
             ("CPU per poll", f"{1e6 * cpu / max(polls, 1):.0f} µs"),
-            ("CPU per appliance-cycle (5 collectors + scrapes)", f"{1e6 * cpu / (a.appliances * cycles):.0f} µs"),
+            ("CPU per appliance-cycle (7 collectors + scrapes)", f"{1e6 * cpu / (a.appliances * cycles):.0f} µs"),
             ("peak RSS", f"{peak / 1024:.1f} MiB ({peak / a.appliances:.1f} KiB per appliance)"),
             ("/metrics size", f"{size / 1e6:.1f} MB"),
             ("/metrics time p50 / p99", f"{1e3 * statistics.median(renders):.0f} ms / {1e3 * p99:.0f} ms" if renders else "n/a"),

@@ -124,6 +124,13 @@ ANNOTATIONS = [
      "expr": 'changes(ivanti_exporter_config_last_reload_success_timestamp_seconds{job=~"$job"}[2m]) > 0 '
              'or ivanti_exporter_config_last_reload_successful{job=~"$job"} == 0',
      "step": "1m", "titleFormat": "Exporter reload", "textFormat": "Configuration reloaded (or a reload was rejected)"},
+    {"name": "Configuration changes", "datasource": DS, "enable": True, "iconColor": "purple",
+     "expr": 'changes(ivanti_last_config_change_timestamp_seconds{job=~"$job"}[10m]) > 0',
+     "step": "5m", "titleFormat": "Configuration of {{target}} changed",
+     "textFormat": "last-config-update of the status overview moved (collector status_overview)"},
+    {"name": "Reboots", "datasource": DS, "enable": True, "iconColor": "red",
+     "expr": 'changes(ivanti_boot_time_seconds{job=~"$job"}[10m]) > 0',
+     "step": "5m", "titleFormat": "{{target}} rebooted", "textFormat": "The appliance's boot time changed"},
 ]
 
 
@@ -225,6 +232,19 @@ def fleet_overview():
             "server has leased out in all (the sum of its clients' leases; the API publishes no capacity).",
             [q(f'max by (target, feature) (ivanti_license_server_leased{{{SEL}}})', "{{target}} {{feature}}", instant=True)],
             w=12, options={"orientation": "horizontal", "displayMode": "basic"})
+    b.panel("bargauge", "Licensed capacity in use", "Concurrent users over the licensed capacity (user-stats), once per cluster: "
+            "max over the members of each (a stand-alone box is its own cluster; a license server, allocating none, is left out). "
+            "Alerts at 90% and 95% held 15 minutes.",
+            [q(f"sort_desc(max by (job, cluster_name) (ivanti_license_current_users{{{SEL}}} * {CLUSTER}) / "
+               f"(max by (job, cluster_name) (ivanti_license_allocated_users{{{SEL}}} * {CLUSTER}) > 0))", "{{cluster_name}}", instant=True)],
+            w=12, unit="percentunit", options={"orientation": "horizontal", "displayMode": "basic"},
+            field={"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None},
+                                                                {"color": "orange", "value": 0.9},
+                                                                {"color": "red", "value": 0.95}]}, "min": 0, "max": 1})
+    b.panel("stat", "Clocks not synchronised", "Appliances with no NTP server that answered its last poll below stratum 16 "
+            "and within 1 s (ivanti_ntp_synchronized 0). SAML, TOTP, Kerberos and certificate checks need the time.",
+            [q(f"count(ivanti_ntp_synchronized{{{SEL}}} == 0) or vector(0)", "", instant=True)], w=12,
+            field={"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "orange", "value": 1}]}})
     b.panel("bargauge", "Days until certificate expiry", "notAfter of the TLS certificate each target presents, from now "
             "((ivanti_tls_certificate_expiry_timestamp_seconds - time()) / 86400, in days). Alerts at 21 and 7 days.",
             [q(f'sort((ivanti_tls_certificate_expiry_timestamp_seconds{{{SEL}}} - time()) / 86400)', "{{target}}", instant=True)],
@@ -284,6 +304,30 @@ def appliance_detail():
     b.panel("table", "VIP owners", "Current owner of each virtual IP, as this appliance reports it.",
             [q(f"ivanti_cluster_vip_owner_info{{{SEL}}}", "", instant=True, fmt="table")], w=8,
             transformations=readable_table({"vip": "VIP", "address": "Address", "owner": "Owner"}))
+    b.row("Time, host checker, reboots")
+    b.panel("timeseries", "NTP offset per server", "ivanti_ntp_server_offset_seconds (ntpq offset, ms converted to s). "
+            "Alert when every reachable server is more than 0.5 s off.",
+            [q(f"ivanti_ntp_server_offset_seconds{{{SEL}}}", "{{server}}")], w=8, unit="s")
+    b.panel("state-timeline", "NTP servers reachable", "Whether each server answered the appliance's last poll "
+            "(lowest bit of the octal reach mask), and whether any is synchronised.",
+            [q(f"ivanti_ntp_server_reachable{{{SEL}}}", "{{server}}"), q(f"ivanti_ntp_synchronized{{{SEL}}}", "synchronised")],
+            w=8, field=UPDOWN)
+    b.panel("timeseries", "Clock skew", "The appliance's clock minus the exporter's at the middle of the request "
+            "(status overview; 1 s resolution). Alert beyond 30 s.",
+            [q(f"ivanti_clock_skew_seconds{{{SEL}}}", "skew")], w=8, unit="s")
+    b.panel("stat", "Uptime", "Since the boot time (the appliance's clock minus its uptime, stable between polls). "
+            "Reboots are also annotations.",
+            [q(f"time() - ivanti_boot_time_seconds{{{SEL}}}", "", instant=True)], w=6, h=4, unit="s")
+    b.panel("stat", "Last configuration change", "Time since last-config-update (status overview); each change is an annotation.",
+            [q(f"time() - ivanti_last_config_change_timestamp_seconds{{{SEL}}}", "", instant=True)], w=6, h=4, unit="s")
+    b.panel("stat", "Host checker package", "The active ESAP version (default version in the legend).",
+            [q(f"ivanti_esap_info{{{SEL}}}", "{{active_version}} (default {{default_version}})", instant=True)], w=6, h=4,
+            options={"textMode": "name"})
+    b.panel("stat", "Host checker package age", "Since the active ESAP package was activated. Alert after 90 days "
+            "(deploy/prometheus/build.py).",
+            [q(f"time() - ivanti_esap_activated_timestamp_seconds{{{SEL}}}", "", instant=True)], w=6, h=4, unit="s",
+            field={"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None},
+                                                                {"color": "orange", "value": 90 * 86400}]}})
     b.row("Polls")
     b.panel("timeseries", "Collector duration", "Wall time of each collector's latest poll.",
             [q(f"ivanti_collector_duration_seconds{{{SEL}}}", "{{collector}}")], w=8, unit="s")
@@ -332,6 +376,16 @@ def clusters_licensing():
     b.panel("table", "Status flags", "Known status-code bits set per member.",
             [q(f"max by ({CL}cluster_name, member, flag) (ivanti_cluster_member_status_flag * {join}) == 1", "", instant=True, fmt="table")], w=12)
     b.row("Licensing")
+    b.panel("timeseries", "Licensed capacity in use per cluster", "Recording rule ivanti:cluster_license_utilization:ratio: "
+            "concurrent users over the licensed capacity (user-stats), once per cluster. Alerts at 90% and 95% held 15 minutes.",
+            [q('ivanti:cluster_license_utilization:ratio{job=~"$job", cluster_name=~"$cluster_name"}', "{{cluster_name}}")], w=12,
+            unit="percentunit", field={"min": 0, "max": 1, "thresholds": {"mode": "absolute", "steps": [
+                {"color": "green", "value": None}, {"color": "orange", "value": 0.9}, {"color": "red", "value": 0.95}]}})
+    b.panel("timeseries", "Concurrent users, 24-hour peak and licensed capacity", "user-stats per cluster (max over the members): "
+            "current-user-count, max-active-user-count-24hrs and allocated-user-count.",
+            [q(f'max by (cluster_name) (ivanti_license_current_users{{job=~"$job"}} * {CLUSTER})', "{{cluster_name}} now"),
+             q(f'max by (cluster_name) (ivanti_license_peak_users_24h{{job=~"$job"}} * {CLUSTER})', "{{cluster_name}} 24h peak"),
+             q(f'max by (cluster_name) (ivanti_license_allocated_users{{job=~"$job"}} * {CLUSTER})', "{{cluster_name}} licensed")], w=12)
     b.panel("timeseries", "Leased licenses per feature and client", "ivanti_license_leased on each license server.",
             [q('ivanti_license_leased{job=~"$job"}', "{{target}} {{feature}} → {{client}}")], w=12)
     b.panel("timeseries", "Licenses leased per feature (license server total)", "ivanti_license_server_leased: the total a "

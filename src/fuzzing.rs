@@ -8,7 +8,10 @@
 //! may panic.
 
 use crate::exposition::{Encoder, Format, Samples};
-use crate::kinds::ics::{active_users, cluster, healthcheck, license, system_information};
+use crate::kinds::ics::{
+    active_users, cluster, healthcheck, host_checker, license, license_capacity, ntp,
+    status_overview, system_information,
+};
 
 /// Every fuzz target, by name (the `fuzz/fuzz_targets/<name>.rs` files).
 pub const TARGETS: &[&str] = &[
@@ -17,6 +20,10 @@ pub const TARGETS: &[&str] = &[
     "ics_cluster",
     "ics_license",
     "ics_system_information",
+    "ics_license_capacity",
+    "ics_ntp",
+    "ics_host_checker",
+    "ics_status_overview",
     "sps_health_status",
     "sps_cluster_status",
     "epmm_devices",
@@ -62,6 +69,27 @@ pub fn run(name: &str, data: &[u8]) {
                     today: crate::advisories::Date::today(),
                 };
                 system_information::samples(&info, &posture, &mut out);
+            }
+        }
+        "ics_license_capacity" => {
+            if let Ok(s) = license_capacity::parse(data) {
+                license_capacity::samples(&s, &mut out);
+            }
+        }
+        "ics_ntp" => {
+            if let Ok(servers) = ntp::parse(data) {
+                ntp::samples(&servers, &mut out);
+            }
+        }
+        "ics_host_checker" => {
+            if let Ok(e) = host_checker::parse(data) {
+                host_checker::samples(&e, &mut out);
+            }
+        }
+        "ics_status_overview" => {
+            if let Ok(o) = status_overview::parse(data) {
+                let mut boot = Some(1.8e9);
+                status_overview::samples(&o, 1.8e9, 1.8e9 + 0.5, &mut boot, &mut out);
             }
         }
         "sps_health_status" => {

@@ -38,6 +38,11 @@ RUNBOOK = "https://github.com/ivanti-exporter/ivanti-exporter/blob/main/docs/run
 # Static target labels that, with cluster_name, identify a cluster (keep
 # dashboards/build.py CLUSTER_LABELS in step).
 CLUSTER_LABELS = ["site"]
+# IvantiHostCheckerPackageOld fires when the active ESAP package was
+# activated longer ago than this many days (--esap-max-age-days). Its
+# promtool cases (30 and 200 days) hold for any value from 31 to 199.
+ESAP_MAX_AGE_DAYS = 90
+ESAP_AGE = r"(time\(\) - ivanti_esap_activated_timestamp_seconds > )\d+( \* 86400)"
 RULES = "ivanti-exporter.rules.yml"
 TESTS = "ivanti-exporter.rules.test.yml"
 PROMETHEUS_RULE = "prometheus-rule.yaml"
@@ -120,6 +125,8 @@ def main(argv=None):
     ap.add_argument("--cluster-labels", default=",".join(CLUSTER_LABELS),
                     help="comma-separated target labels that tell clusters of the same cluster_name apart "
                          f"(default {','.join(CLUSTER_LABELS)}; empty: cluster_name alone)")
+    ap.add_argument("--esap-max-age-days", type=int, default=ESAP_MAX_AGE_DAYS,
+                    help=f"age of the active host checker package that raises IvantiHostCheckerPackageOld (default {ESAP_MAX_AGE_DAYS})")
     ap.add_argument("--out", help="directory to write the rules, tests and PrometheusRule to")
     a = ap.parse_args(argv)
     for name, value in [("--job", a.job), ("--probe-job", a.probe_job)]:
@@ -133,6 +140,9 @@ def main(argv=None):
         ap.error(f"--runbook-url {a.runbook_url!r}: no spaces, quotes or '#'")
     with open(os.path.join(HERE, RULES)) as f:
         rules = rewrite_cluster_labels(rewrite_rules(f.read(), a.job, a.probe_job, a.runbook_url), labels)
+    if not 31 <= a.esap_max_age_days <= 199:
+        ap.error("--esap-max-age-days: the shipped promtool cases (30 and 200 days) hold from 31 to 199")
+    rules = re.sub(ESAP_AGE, lambda m: f"{m.group(1)}{a.esap_max_age_days}{m.group(2)}", rules)
     with open(os.path.join(HERE, TESTS)) as f:
         tests = rewrite_tests(f.read(), a.job, a.probe_job, a.runbook_url)
     if a.out:
@@ -141,7 +151,7 @@ def main(argv=None):
         write_if_changed(os.path.join(a.out, TESTS), tests)
         write_if_changed(os.path.join(a.out, PROMETHEUS_RULE), prometheus_rule(rules))
         return 0
-    if (a.job, a.probe_job, a.runbook_url, labels) != (JOB, PROBE_JOB, RUNBOOK, CLUSTER_LABELS):
+    if (a.job, a.probe_job, a.runbook_url, labels, a.esap_max_age_days) != (JOB, PROBE_JOB, RUNBOOK, CLUSTER_LABELS, ESAP_MAX_AGE_DAYS):
         ap.error("other values than the defaults need --out DIR (the source files keep the defaults)")
     if not os.path.isdir(os.path.dirname(SOURCE_TREE_RULE)):
         ap.error("not in the source tree: give --out DIR")

@@ -41,7 +41,7 @@ fn inventory() -> Inventory {
         .collect();
     for t in &targets[..3] {
         for i in 0..t.collectors.len() {
-            // The oldest success 300 s ago, the newest 42 s ago.
+            // The oldest success 402 s ago, the newest 42 s ago.
             t.record(
                 i,
                 outcome(Ok(()), 20 + i as u64, 42 + i as u64 * 60),
@@ -172,7 +172,7 @@ fn a_row_has_its_failures_data_age_and_slowest_poll() {
     assert_eq!(
         dead[4],
         "<b>healthcheck</b> [tls] TLS error: certificate expired (ok 6m ago)<br>\
-         <b>active_users, cluster, license, system_information</b> [timeout] \
+         <b>active_users, cluster, license, system_information, license_capacity, ntp</b> [timeout] \
          timeout: no answer within 900ms (ok 6m ago)"
     );
     assert_eq!(&dead[5..], ["6m", "0.90s"]);
@@ -194,9 +194,9 @@ fn a_row_has_its_failures_data_age_and_slowest_poll() {
     );
     assert_eq!(&sps[5..], ["5s", "1.5s"]);
     let up = cells(&p, "<tr class=up><td><a href=\"/probe?target=vpn-a\">");
-    // Newest success 42 s ago; the slowest poll 20 ms + 4 (fifth collector).
-    assert_eq!(inventory().targets[1].collectors.len(), 5);
-    assert_eq!(&up[3..], ["up", "", "42s", "0.02s"]);
+    // Newest success 42 s ago; the slowest poll 20 ms + 6 (seventh collector).
+    assert_eq!(inventory().targets[1].collectors.len(), 7);
+    assert_eq!(&up[3..], ["up", "", "42s", "0.03s"]);
     let pending = cells(&p, "<tr class=pending>");
     assert_eq!(&pending[3..], ["pending", "", "never", ""]);
 }

@@ -413,4 +413,63 @@ impl View<'_> {
         }
         body
     }
+
+    /// `GET /api/v1/system/user-stats` (a public client's shape, strings):
+    /// capacity twice the mean sessions; a license server allocates none.
+    pub fn user_stats(&self) -> Value {
+        let (allocated, current) = if self.state.profile == Profile::LicenseServer {
+            (0, 0)
+        } else {
+            ((self.mean_sessions * 2).max(10), self.sessions())
+        };
+        let peak = current.max(self.mean_sessions + self.mean_sessions / 4);
+        json!({ "user-stats": {
+            "allocated-user-count": allocated.to_string(),
+            "current-user-count": current.to_string(),
+            "max-active-user-count-24hrs": peak.to_string() } })
+    }
+
+    /// `GET /api/v1/system/status/ntp` (22.x; `None`, a 404, on 9.x):
+    /// two servers in `ntpq -p` columns, milliseconds, octal reach.
+    pub fn ntp(&self) -> Option<Value> {
+        if self.old() {
+            return None;
+        }
+        let offset = format!("{:.3}", 2.0 * self.wave(900.0, "ntp"));
+        Some(json!({ "ntp-status": [
+            { "server": "10.64.1.10", "refid": "192.53.103.108", "stratum": "2", "type": "u",
+              "when": "37", "pool": "64", "reach": "377", "delay": "0.512", "offset": offset, "jitter": "0.087" },
+            { "server": "10.64.1.11", "refid": ".INIT.", "stratum": "16", "type": "u",
+              "when": "-", "pool": "64", "reach": "0", "delay": "0.000", "offset": "0.000", "jitter": "0.000" } ] }))
+    }
+
+    /// `GET /api/v1/configuration/authentication/endpoint/host-checker/esaps?expand`
+    /// (the guide's shape), the active package activated 30 days before the fleet started.
+    pub fn esaps(&self) -> Value {
+        let activated = ics_time(self.started_unix - 30.0 * 86_400.0);
+        json!({ "active-version": "4.3.1", "default-version": "4.3.1",
+                "esap": [ { "esap-version": "4.3.1", "last-activated-time": format!("{activated} UTC"),
+                            "upload-time": format!("{activated} UTC") },
+                          { "esap-version": "4.3.2", "last-activated-time": "Never",
+                            "upload-time": format!("{activated} UTC") } ],
+                "force-same-esap": "false" })
+    }
+
+    /// `GET /api/v1/system/status/overview` (a public client's shape): booted
+    /// 12 days (and a per-appliance part of one) before the fleet started
+    /// (or at the latest [`super::Appliance::reboot`]), its
+    /// configuration changed 3 days before; the clock is the host's.
+    pub fn overview(&self) -> Value {
+        let now = self.started_unix + self.t;
+        let booted = self
+            .state
+            .rebooted_at
+            .unwrap_or((self.started_unix - 12.0 * 86_400.0 - (self.seed % 86_400) as f64).floor());
+        let up = (now - booted).max(0.0) as u64;
+        json!({ "cluster-member-status": [],
+                "last-config-update": { "device": format!("{} UTC", ics_time(self.started_unix - 3.0 * 86_400.0)) },
+                "system-date-and-time": format!("{} UTC", ics_time(now)),
+                "uptime": { "days": up / 86_400, "hours": up % 86_400 / 3600,
+                            "minutes": up % 3600 / 60, "seconds": up % 60 } })
+    }
 }

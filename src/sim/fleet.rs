@@ -65,6 +65,8 @@ pub struct State {
     pub(super) kerberos: Option<std::sync::Arc<super::SimKerberos>>,
     pub(super) firmware: Firmware,
     pub(super) firmware_version: Option<FirmwareVersion>,
+    /// Unix time of the latest simulated reboot ([`Appliance::reboot`]).
+    pub(super) rebooted_at: Option<f64>,
 }
 
 impl State {
@@ -86,6 +88,7 @@ impl State {
             kerberos: None,
             firmware: Firmware::Current,
             firmware_version: None,
+            rebooted_at: None,
         }
     }
 }
@@ -209,6 +212,14 @@ impl Appliance {
     /// Lease every license and report MAX-LICENSED-USERS-REACHED, or stop.
     pub fn set_licenses_exhausted(&self, v: bool) {
         self.update(|s| s.licenses_exhausted = v);
+    }
+    /// Reboot now: the status overview's uptime starts again from 0.
+    pub fn reboot(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as f64)
+            .unwrap_or(0.0);
+        self.update(|s| s.rebooted_at = Some(now));
     }
     /// Report user logins as disabled.
     pub fn set_logins_disabled(&self, v: bool) {

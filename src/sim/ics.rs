@@ -170,6 +170,12 @@ fn route(shared: &Shared, state: &State, path: &str, q: Option<&str>) -> Modelle
             .ok_or_else(|| ics_error(StatusCode::NOT_FOUND, "Not a license server")),
         ("/api/v1/license/named-users", _) => Ok(view.named_users()),
         ("/api/v1/system/system-information", _) => Ok(view.system_information()),
+        ("/api/v1/system/user-stats", _) => Ok(view.user_stats()),
+        ("/api/v1/system/status/ntp", _) => view
+            .ntp()
+            .ok_or_else(|| ics_error(StatusCode::NOT_FOUND, "Not found")),
+        ("/api/v1/configuration/authentication/endpoint/host-checker/esaps", _) => Ok(view.esaps()),
+        ("/api/v1/system/status/overview", _) => Ok(view.overview()),
         _ => return None,
     })
 }

@@ -852,3 +852,50 @@ fn latency_fault_spec() {
         assert!(Fault::parse(name).is_some(), "{name}");
     }
 }
+
+/// The four areas of issue 22 as the exporter's parsers read them: user
+/// stats (none allocated on a license server), NTP (404 on 9.x), the ESAP
+/// list, and an overview whose boot time is the same at every poll.
+#[test]
+fn signals_areas_read_as_the_exporter_reads_them() {
+    use crate::kinds::ics::{host_checker, license_capacity, ntp, status_overview};
+    fn view(state: &State, t: f64) -> data::View<'_> {
+        data::View {
+            seed: 42,
+            name: "sim-001",
+            index: 0,
+            t,
+            started_unix: 1.8e9,
+            mean_sessions: 100,
+            state,
+        }
+    }
+    let standalone = &State::new(Profile::Standalone);
+    let old = &State::new(Profile::OldFirmware);
+    let server = &State::new(Profile::LicenseServer);
+    let stats =
+        |s| license_capacity::parse(view(s, 60.0).user_stats().to_string().as_bytes()).unwrap();
+    assert_eq!(stats(standalone).allocated, Some(200.0));
+    assert_eq!(stats(server).allocated, Some(0.0));
+    assert!(view(old, 0.0).ntp().is_none(), "9.x: 404");
+    let servers = ntp::parse(view(standalone, 0.0).ntp().unwrap().to_string().as_bytes()).unwrap();
+    assert_eq!(servers.len(), 2);
+    assert!(servers[0].synchronized() && !servers[1].synchronized());
+    let esaps = host_checker::parse(view(standalone, 0.0).esaps().to_string().as_bytes()).unwrap();
+    assert_eq!(esaps.activated, Some(1.8e9 - 30.0 * 86_400.0));
+    let mut boot = None;
+    let mut boots = Vec::new();
+    for t in [0.0, 300.7, 7200.2] {
+        let o =
+            status_overview::parse(view(standalone, t).overview().to_string().as_bytes()).unwrap();
+        let mut out = crate::exposition::Samples::new();
+        status_overview::samples(&o, 1.8e9 + t, 1.8e9 + t, &mut boot, &mut out);
+        boots.push(out.value_of("ivanti_boot_time_seconds", ""));
+        assert_eq!(
+            out.value_of("ivanti_last_config_change_timestamp_seconds", ""),
+            Some(1.8e9 - 3.0 * 86_400.0)
+        );
+    }
+    // 12 days and 42 s before the fleet started, at every poll.
+    assert_eq!(boots, [Some(1.8e9 - 12.0 * 86_400.0 - 42.0); 3]);
+}

@@ -272,7 +272,7 @@ fn a_target_without_credentials_may_enable_only_unauthenticated_collectors() {
     let (code, _, err) = check_config(&path, &[]);
     assert_eq!(code, 1, "{err}");
     for line in [
-        "targets[0]: no credentials, but collectors active_users, cluster, license, system_information need them: set api_key or api_key_file or realm_auth, or enable only collectors that need none",
+        "targets[0]: no credentials, but collectors active_users, cluster, license, system_information, license_capacity, ntp need them: set api_key or api_key_file or realm_auth, or enable only collectors that need none",
         "targets[2]: no credentials, but collectors health_status, cluster_status need them: set basic_auth, or enable only collectors that need none",
     ] {
         assert!(err.contains(line), "missing {line:?} in:\n{err}");

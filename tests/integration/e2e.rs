@@ -128,7 +128,9 @@ async fn prometheus_dashboards_and_alertmanager_end_to_end() {
             7 => "    kind: sps\n    basic_auth: { username: monitor, password: sim-Passw0rd! }\n".into(),
             8 => "    kind: epmm\n    basic_auth: { username: monitor, password: sim-Passw0rd! }\n".into(),
             9 => "    kind: isec\n    basic_auth: { username: 'SIM\\monitor', password: sim-Passw0rd! }\n".into(),
-            _ => String::new(),
+            // Every ICS collector, the two off by default included, so the
+            // host checker, clock and reboot panels have data.
+            _ => "    collectors: [healthcheck, active_users, cluster, license, system_information, license_capacity, ntp, host_checker, status_overview]\n".into(),
         },
     );
     let exp = App::spawn_in(exp_dir, &config).await;

@@ -42,7 +42,7 @@ async fn hostile_exporter() -> (ivanti_exporter::sim::Fleet, App, String) {
                     .iter()
                     .filter(|s| s.value == 1.0)
                     .count()
-                    == 5
+                    == 7
         })
     })
     .await;

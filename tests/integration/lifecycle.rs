@@ -380,7 +380,9 @@ async fn three_replicas_split_three_thousand_appliances() {
     let config = config_for(
         &fleet,
         &ca,
-        &format!("  interval: {INTERVAL}s\n  timeout: 5s\n  collectors: [cluster]\n"),
+        // system_information: one request per poll on every box (a
+        // stand-alone box's cluster is asked only hourly).
+        &format!("  interval: {INTERVAL}s\n  timeout: 5s\n  collectors: [system_information]\n  collector_intervals: {{ system_information: {INTERVAL}s }}\n"),
         |_| String::new(),
     );
     let mut exporters = Vec::new();
@@ -403,8 +405,11 @@ async fn three_replicas_split_three_thousand_appliances() {
                 "every target of the replica polled",
                 Duration::from_secs(90),
                 |m| {
-                    m.find("ivanti_collector_success", &[("collector", "cluster")])
-                        .len() as f64
+                    m.find(
+                        "ivanti_collector_success",
+                        &[("collector", "system_information")],
+                    )
+                    .len() as f64
                         == n
                 },
             )
@@ -431,7 +436,10 @@ async fn three_replicas_split_three_thousand_appliances() {
             .appliance(i)
             .stats()
             .by_method_path
-            .get(&("GET".to_owned(), "/api/v1/cluster".to_owned()))
+            .get(&(
+                "GET".to_owned(),
+                "/api/v1/system/system-information".to_owned(),
+            ))
             .copied()
             .unwrap_or(0)
     };

@@ -24,6 +24,7 @@ mod reload;
 mod rules;
 mod scrape;
 mod server;
+mod signals;
 mod soak;
 mod syslog;
 mod version;

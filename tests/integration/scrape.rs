@@ -16,7 +16,7 @@ async fn healthy_fleet_publishes_every_collector() {
     let m = exp
         .wait_for("every collector of every target polled", WAIT, |m| {
             names.iter().all(|n| {
-                up(m, n) && m.find("ivanti_collector_success", &[("target", n)]).len() == 5
+                up(m, n) && m.find("ivanti_collector_success", &[("target", n)]).len() == 7
             })
         })
         .await;
@@ -28,6 +28,10 @@ async fn healthy_fleet_publishes_every_collector() {
             "cluster",
             "license",
             "system_information",
+            // On by default (issue 22); the old-firmware appliance's NTP
+            // answers 404: not applicable, a success with no series.
+            "license_capacity",
+            "ntp",
         ] {
             assert_eq!(
                 m.get("ivanti_collector_success", &[t[0], ("collector", c)]),
@@ -54,6 +58,11 @@ async fn healthy_fleet_publishes_every_collector() {
         assert!(m.get("ivanti_signed_in_users", &t).is_some());
         assert!(m.get("ivanti_active_sessions", &t).is_some());
         assert!(m.has("ivanti_system_info", &t));
+        // The simulator licenses twice its mean sessions (at least 10); its
+        // first NTP server answers every poll within 2 ms.
+        let allocated = m.get("ivanti_license_allocated_users", &t);
+        assert!(allocated.is_some_and(|v| v >= 10.0), "{allocated:?}");
+        assert_eq!(m.get("ivanti_ntp_synchronized", &t), Some(1.0));
         // Static labels: the target's own and the defaults', on every series.
         let site = format!("site-{i}");
         for s in m
@@ -153,7 +162,7 @@ async fn one_request_in_flight_per_appliance_by_default() {
     }
     let n0 = fleet.appliance(0).name().to_owned();
     exp.wait_for("some polls", WAIT, |m| {
-        m.find("ivanti_collector_success", &[("target", &n0)]).len() == 5
+        m.find("ivanti_collector_success", &[("target", &n0)]).len() == 7
     })
     .await;
     // Answers take 150 ms: the second appliance's five collectors overlap

@@ -29,9 +29,12 @@ fn rss_kib(pid: u32) -> u64 {
 async fn one_minute_soak_under_faults() {
     let _turn = heavy().await;
     let n = 100;
+    // The five collectors this soak has always run, each every 2 s (the
+    // later defaults, license_capacity and ntp, poll every 1 and 5 minutes
+    // and would read as late here).
     let (fleet, exp) = fleet_and_exporter(
         n,
-        "  interval: 3s\n  timeout: 2s\n  body_size_limit: 1MiB\n  collector_intervals: { license: 3s, system_information: 3s }\n",
+        "  interval: 3s\n  timeout: 2s\n  body_size_limit: 1MiB\n  collectors: [healthcheck, active_users, cluster, license, system_information]\n  collector_intervals: { license: 3s, system_information: 3s }\n",
         |_| String::new(),
     )
     .await;

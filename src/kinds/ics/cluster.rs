@@ -2,7 +2,7 @@
 //! A stand-alone appliance answers an error body or an empty object.
 
 use super::lenient::{one_or_many, opt_bool, opt_string};
-use super::{lenient, optional, IcsAppliance};
+use super::{lenient, IcsAppliance};
 use crate::error::CollectError;
 use crate::error::{parse_json, ParseError};
 use crate::exposition::{Desc, Samples};
@@ -272,17 +272,21 @@ pub(super) const COLLECTOR: Collector<IcsAppliance> = Collector {
     poll: |a, out| Box::pin(poll(a, out)),
 };
 
+const CLUSTER: &str = "/api/v1/cluster";
+
+/// A stand-alone box answers 404, 400 with an error body, or an empty
+/// object: not applicable, asked again only every hour (like any
+/// optional area, [`IcsAppliance::get_optional`]).
 async fn poll(a: &IcsAppliance, out: &mut Samples) -> Result<(), CollectError> {
-    let resp = a.get_authed("/api/v1/cluster").await?;
-    // A stand-alone box answers 404, or 400 with an error body.
-    let resp = match resp.status {
-        400 if lenient::api_error_message(&resp.body).is_some() => return Ok(()),
-        _ => optional(resp)?,
+    let standalone = |r: &crate::client::ApiResponse| {
+        r.status == 400 && lenient::api_error_message(&r.body).is_some()
     };
-    if let Some(resp) = resp {
-        if let Some(c) = parse(&resp.body)? {
-            samples(&c, out);
-        }
+    let Some(resp) = a.get_optional(CLUSTER, standalone).await? else {
+        return Ok(());
+    };
+    match parse(&resp.body)? {
+        Some(c) => samples(&c, out),
+        None => a.mark_not_applicable(CLUSTER),
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! and `GET /api/v1/license/named-users`. Named users are only counted.
 
 use super::lenient::{one_or_many, opt_f64, opt_object, opt_string};
-use super::{optional, IcsAppliance};
+use super::IcsAppliance;
 use crate::error::CollectError;
 use crate::error::{parse_json, ParseError};
 use crate::exposition::{Desc, Samples};
@@ -189,15 +189,15 @@ pub(super) const COLLECTOR: Collector<IcsAppliance> = Collector {
 
 async fn poll(a: &IcsAppliance, out: &mut Samples) -> Result<(), CollectError> {
     let leases = a
-        .get_authed("/api/v1/license/license-server-lease-information")
-        .await
-        .and_then(optional)?
+        .get_optional("/api/v1/license/license-server-lease-information", |_| {
+            false
+        })
+        .await?
         .map(|r| parse_leases(&r.body))
         .transpose()?;
     let named = a
-        .get_authed("/api/v1/license/named-users")
-        .await
-        .and_then(optional)?
+        .get_optional("/api/v1/license/named-users", |_| false)
+        .await?
         .map(|r| parse_named_users(&r.body))
         .transpose()?;
     samples(leases.as_ref(), named.as_deref(), out);

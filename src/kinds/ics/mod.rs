@@ -3,8 +3,10 @@
 //! This file holds what is not a pure parser: the login flow (static API
 //! key, or `realm_auth` with a cached key, re-login on 401, single-flight and
 //! backoff) and the requests each collector makes (paging of active
-//! sessions, "not applicable" on 404). One file per API area holds the
-//! response model with its pure `parse` and `samples`.
+//! sessions; "not applicable" answers of optional areas, remembered for an
+//! hour by `IcsAppliance::get_optional`). One file per API area holds the
+//! response model with its pure `parse` and `samples`; `clock` reads the
+//! dates the appliance prints.
 
 use super::Transport;
 use super::{
@@ -13,20 +15,26 @@ use super::{
 };
 use crate::advisories::{Advisories, Product};
 use crate::client::{ApiResponse, Auth};
-use crate::error::{CollectError, ParseError};
+use crate::error::{looks_like_html, CollectError, ParseError};
 use crate::exposition::Samples;
 use crate::kinds::session::Session;
 use crate::secret::Secret;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
 pub mod active_users;
+pub mod clock;
 pub mod cluster;
 pub mod healthcheck;
+pub mod host_checker;
 pub mod lenient;
 pub mod license;
+pub mod license_capacity;
+pub mod ntp;
+pub mod status_overview;
 pub mod system_information;
 #[cfg(test)]
 mod tests;
@@ -84,6 +92,9 @@ impl Default for Options {
 
 /// Slow-moving areas (license, firmware) are polled every 5 minutes.
 pub(crate) const SLOW: Option<Duration> = Some(Duration::from_secs(300));
+/// An endpoint found "not applicable" (404/405, a redirect to the sign-in
+/// page, an HTML page) is asked again only after this long.
+pub const NOT_APPLICABLE_RECHECK: Duration = Duration::from_secs(3600);
 
 /// The registry: one line per API area (each file declares its collector).
 static COLLECTORS: &[Collector<IcsAppliance>] = &[
@@ -92,6 +103,10 @@ static COLLECTORS: &[Collector<IcsAppliance>] = &[
     cluster::COLLECTOR,
     license::COLLECTOR,
     system_information::COLLECTOR,
+    license_capacity::COLLECTOR,
+    ntp::COLLECTOR,
+    host_checker::COLLECTOR,
+    status_overview::COLLECTOR,
 ];
 
 impl Kind for Ics {
@@ -165,6 +180,8 @@ impl Kind for Ics {
             ignores_start: AtomicBool::new(false),
             forbidden_generation: AtomicU64::new(u64::MAX),
             sbr: std::sync::Mutex::new(None),
+            not_applicable: std::sync::Mutex::new(HashMap::new()),
+            boot_time: std::sync::Mutex::new(None),
             target,
             options,
             api,
@@ -188,6 +205,10 @@ struct IcsAppliance {
     forbidden_generation: AtomicU64,
     /// `?status=sbr`, read at the slow collectors' pace.
     sbr: std::sync::Mutex<Option<(Instant, Option<f64>)>>,
+    /// Endpoints found not applicable, each with when to ask again.
+    not_applicable: std::sync::Mutex<HashMap<&'static str, Instant>>,
+    /// The boot time last published (held while new readings jitter).
+    boot_time: std::sync::Mutex<Option<f64>>,
 }
 
 impl Appliance for IcsAppliance {
@@ -217,15 +238,64 @@ fn expect_ok(resp: ApiResponse) -> Result<ApiResponse, CollectError> {
     }
 }
 
-/// 404 (and 405) on an endpoint only some appliances have: not applicable.
-fn optional(resp: ApiResponse) -> Result<Option<ApiResponse>, CollectError> {
+/// The answers of a firmware (or a box) without an endpoint: 404 or 405,
+/// a redirect (to the sign-in page), or an HTML page where JSON belongs.
+pub fn not_applicable(resp: &ApiResponse) -> bool {
     match resp.status {
-        404 | 405 => Ok(None),
-        _ => expect_ok(resp).map(Some),
+        404 | 405 | 300..=399 => true,
+        200..=299 => looks_like_html(&resp.body),
+        _ => false,
     }
 }
 
 impl IcsAppliance {
+    /// A GET of an endpoint only some appliances have: `Ok(None)` when it
+    /// is not applicable here ([`not_applicable`], or `also`, e.g. the
+    /// cluster API's 400 on a stand-alone box), and then, for
+    /// [`NOT_APPLICABLE_RECHECK`], `Ok(None)` again without a request.
+    /// The one mechanism for every optional area; errors are not cached.
+    async fn get_optional(
+        &self,
+        path: &'static str,
+        also: fn(&ApiResponse) -> bool,
+    ) -> Result<Option<ApiResponse>, CollectError> {
+        if self.still_not_applicable(path) {
+            return Ok(None);
+        }
+        let resp = self.get_authed(path).await?;
+        if not_applicable(&resp) || also(&resp) {
+            tracing::debug!(target = %self.target.name, path, status = resp.status, "not applicable; asking again in an hour");
+            self.mark_not_applicable(path);
+            return Ok(None);
+        }
+        expect_ok(resp).map(Some)
+    }
+
+    /// Remember that `path` is not applicable (also for a 2xx body that
+    /// says so, such as an empty cluster object).
+    fn mark_not_applicable(&self, path: &'static str) {
+        let mut map = self
+            .not_applicable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        map.insert(path, Instant::now() + NOT_APPLICABLE_RECHECK);
+    }
+
+    fn still_not_applicable(&self, path: &'static str) -> bool {
+        let mut map = self
+            .not_applicable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match map.get(path) {
+            Some(until) if Instant::now() < *until => true,
+            Some(_) => {
+                map.remove(path);
+                false
+            }
+            None => false,
+        }
+    }
+
     /// A GET with whatever credentials the target has; on 401 with a
     /// login-obtained key, log in again once and retry.
     async fn get_authed(&self, path: &str) -> Result<ApiResponse, CollectError> {

@@ -314,3 +314,140 @@ async fn sbr_is_read_every_five_minutes() {
     poll(&a, "healthcheck").await.unwrap();
     t.finish();
 }
+
+/// "Not applicable" is one mechanism for every optional area
+/// (`IcsAppliance::get_optional`): 404/405, a redirect (to the sign-in
+/// page) or an HTML page is no error and no series, and the endpoint is
+/// not asked again for an hour.
+mod not_applicable {
+    use super::*;
+    use crate::kinds::ics::NOT_APPLICABLE_RECHECK;
+
+    const NTP: &str = "/api/v1/system/status/ntp";
+    const NTP_OK: &str = r#"{"ntp-status": [{"server": "10.0.0.1", "stratum": "2", "reach": "377", "offset": "1.5", "delay": "2", "jitter": "0.5"}]}"#;
+
+    /// A 9.x appliance answers 404 for the NTP status: the collector
+    /// succeeds with nothing, asks nothing for the next hour (the
+    /// scripted transport panics on any call it was not given), then asks
+    /// again and, after an upgrade, publishes.
+    #[tokio::test(start_paused = true)]
+    async fn a_404_is_asked_again_only_after_an_hour() {
+        let (a, t) = appliance(
+            key(),
+            Options::default(),
+            vec![get(
+                NTP,
+                404,
+                r#"{"result": {"errors": [{"message": "Not found"}]}}"#,
+            )],
+        );
+        assert!(poll(&a, "ntp").await.unwrap().is_empty());
+        t.finish();
+        for _ in 0..11 {
+            tokio::time::advance(Duration::from_secs(300)).await;
+            assert!(
+                poll(&a, "ntp").await.unwrap().is_empty(),
+                "no request, no series"
+            );
+        }
+        assert_eq!(t.calls().len(), 1);
+        tokio::time::advance(NOT_APPLICABLE_RECHECK - Duration::from_secs(11 * 300)).await;
+        t.then([get(NTP, 200, NTP_OK)]);
+        let out = poll(&a, "ntp").await.unwrap();
+        t.finish();
+        assert_eq!(out.value_of("ivanti_ntp_synchronized", ""), Some(1.0));
+        assert_eq!(
+            out.value_of("ivanti_ntp_server_offset_seconds", "10.0.0.1"),
+            Some(0.0015)
+        );
+        // Applicable now: asked at every poll.
+        t.then([get(NTP, 200, NTP_OK)]);
+        poll(&a, "ntp").await.unwrap();
+        t.finish();
+    }
+
+    /// A redirect to the sign-in page, and an HTML page with 200, are
+    /// "not applicable" too; each endpoint is remembered on its own.
+    #[tokio::test(start_paused = true)]
+    async fn a_redirect_and_an_html_page_are_not_applicable() {
+        const STATS: &str = "/api/v1/system/user-stats";
+        const OVERVIEW: &str = "/api/v1/system/status/overview";
+        let (a, t) = appliance(
+            key(),
+            Options::default(),
+            vec![
+                get(STATS, 302, ""),
+                get(OVERVIEW, 200, "<!DOCTYPE html><html>Sign In</html>"),
+            ],
+        );
+        assert!(poll(&a, "license_capacity").await.unwrap().is_empty());
+        assert!(poll(&a, "status_overview").await.unwrap().is_empty());
+        t.finish();
+        tokio::time::advance(Duration::from_secs(1800)).await;
+        assert!(poll(&a, "license_capacity").await.unwrap().is_empty());
+        assert!(poll(&a, "status_overview").await.unwrap().is_empty());
+        t.finish();
+    }
+
+    /// Errors are not "not applicable": a 500 fails the poll and the
+    /// next poll asks again; so does a 403 (the admin role's rights).
+    #[tokio::test(start_paused = true)]
+    async fn errors_are_not_remembered() {
+        const ESAPS: &str =
+            "/api/v1/configuration/authentication/endpoint/host-checker/esaps?expand";
+        let (a, t) = appliance(
+            key(),
+            Options::default(),
+            vec![
+                get(ESAPS, 500, "oops"),
+                get(
+                    ESAPS,
+                    403,
+                    r#"{"result": {"errors": [{"message": "Access denied"}]}}"#,
+                ),
+                get(
+                    ESAPS,
+                    200,
+                    r#"{"active-version": "3.3.5", "default-version": "3.3.5"}"#,
+                ),
+            ],
+        );
+        assert_eq!(poll(&a, "host_checker").await.unwrap_err().kind(), "http");
+        assert_eq!(poll(&a, "host_checker").await.unwrap_err().kind(), "auth");
+        let out = poll(&a, "host_checker").await.unwrap();
+        t.finish();
+        assert_eq!(
+            out.value_of("ivanti_esap_info", r#"active_version="3.3.5""#),
+            Some(1.0)
+        );
+    }
+
+    /// The cluster collector on a stand-alone box goes through the same
+    /// mechanism: its 400 error body, or an empty object, is asked again
+    /// only after an hour.
+    #[tokio::test(start_paused = true)]
+    async fn a_standalone_cluster_answer_is_asked_again_hourly() {
+        const CLUSTER: &str = "/api/v1/cluster";
+        let standalone =
+            r#"{"result": {"errors": [{"message": "Node is not part of a cluster"}]}}"#;
+        let (a, t) = appliance(
+            key(),
+            Options::default(),
+            vec![get(CLUSTER, 400, standalone)],
+        );
+        assert!(poll(&a, "cluster").await.unwrap().is_empty());
+        tokio::time::advance(NOT_APPLICABLE_RECHECK - Duration::from_secs(1)).await;
+        assert!(poll(&a, "cluster").await.unwrap().is_empty());
+        t.finish();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        t.then([get(CLUSTER, 200, "{}")]);
+        assert!(poll(&a, "cluster").await.unwrap().is_empty());
+        t.finish();
+        tokio::time::advance(Duration::from_secs(1800)).await;
+        assert!(
+            poll(&a, "cluster").await.unwrap().is_empty(),
+            "the empty object is remembered too"
+        );
+        t.finish();
+    }
+}

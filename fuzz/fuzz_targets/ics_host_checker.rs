@@ -1,0 +1,4 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    ivanti_exporter::fuzzing::run("ics_host_checker", data);
+});

@@ -1,7 +1,9 @@
 //! The exporter's own `process_*` metrics, as every Prometheus client
 //! library publishes them (CPU, memory, file descriptors against their
 //! limit, start time), read from `/proc/self` at scrape time. On systems
-//! without `/proc` they are absent.
+//! without `/proc` they are absent. Only `/proc/self/*` is read: systemd's
+//! `ProcSubset=pid` (in our unit) hides the rest of `/proc`, `/proc/stat`
+//! and `/proc/uptime` included, so the boot time comes from the clocks.
 
 use crate::exposition::Desc;
 
@@ -77,10 +79,15 @@ impl Process {
 
 /// Read `/proc/self` now (nothing where there is no `/proc`).
 pub fn read() -> Process {
-    let read = |p: &str| std::fs::read_to_string(p).ok();
+    read_with(|p| std::fs::read_to_string(p).ok())
+}
+
+/// [`read`] with the file reader given, so a test can see which files it
+/// asks for.
+fn read_with(read: impl Fn(&str) -> Option<String>) -> Process {
     let ticks = crate::system::clock_ticks_per_second();
     let page = crate::system::page_size();
-    let boot = read("/proc/stat").as_deref().and_then(boot_time);
+    let boot = crate::system::boot_time();
     let mut p = read("/proc/self/stat")
         .as_deref()
         .map(|s| from_stat(s, ticks, page, boot))
@@ -112,13 +119,6 @@ pub fn from_stat(stat: &str, ticks: f64, page: f64, boot_time: Option<f64>) -> P
     }
 }
 
-/// `btime` of `/proc/stat`: boot time, Unix seconds.
-pub fn boot_time(stat: &str) -> Option<f64> {
-    stat.lines()
-        .find_map(|l| l.strip_prefix("btime "))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 /// The soft limit of `Max open files` in `/proc/self/limits`.
 pub fn max_open_files(limits: &str) -> Option<f64> {
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
@@ -147,15 +147,46 @@ mod tests {
     }
 
     #[test]
-    fn limits_and_boot_time() {
+    fn limits() {
         let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
                       Max cpu time              unlimited            unlimited            seconds\n\
                       Max open files            20000                20000                files\n";
         assert_eq!(max_open_files(limits), Some(20000.0));
-        assert_eq!(
-            boot_time("cpu  1 2 3\nbtime 1764720000\nprocesses 9\n"),
-            Some(1_764_720_000.0)
+    }
+
+    #[test]
+    fn start_time_needs_only_proc_self() {
+        // What ProcSubset=pid leaves visible: /proc/self/*, nothing else.
+        let asked = std::sync::Mutex::new(Vec::new());
+        let p = read_with(|path| {
+            asked.lock().unwrap().push(path.to_string());
+            path.starts_with("/proc/self/")
+                .then(|| std::fs::read_to_string(path).ok())
+                .flatten()
+        });
+        let asked = asked.into_inner().unwrap();
+        assert!(
+            asked.iter().all(|p| p.starts_with("/proc/self/")),
+            "{asked:?}"
         );
+        if std::path::Path::new("/proc/self/stat").exists() {
+            let start = p.start_time.expect("a start time without /proc/stat");
+            // The old way, where /proc/stat is visible: its btime (whole
+            // seconds) plus starttime. The same start, within that second.
+            let btime = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("btime "))
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            });
+            if let Some(btime) = btime {
+                let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+                let ticks = crate::system::clock_ticks_per_second();
+                let old = from_stat(&stat, ticks, 4096.0, Some(btime))
+                    .start_time
+                    .unwrap();
+                assert!((start - old).abs() <= 1.5, "{start} vs {old}");
+            }
+        }
     }
 
     #[test]

@@ -41,3 +41,23 @@ pub fn page_size() -> f64 {
         4096.0
     }
 }
+
+/// Boot time, Unix seconds: the wall clock minus `CLOCK_BOOTTIME` (the
+/// clock `/proc/self/stat`'s starttime counts in). Two clock reads and no
+/// file: `/proc/stat`'s `btime` is hidden by systemd's `ProcSubset=pid`.
+pub fn boot_time() -> Option<f64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own.
+    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
+        return None;
+    }
+    let since_boot = ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs_f64();
+    Some(now - since_boot)
+}

@@ -779,12 +779,33 @@ pub fn urlencode(s: &str) -> String {
 }
 
 /// A free loopback port (bound and released; fine for test daemons).
+/// A port for a daemon that binds it later (krb5kdc, Prometheus) or that
+/// must stay refused. It is taken below the kernel's ephemeral range
+/// (`ip_local_port_range`), where nothing that binds port 0 (a simulator,
+/// an exporter of a concurrent test) can be given it between this choice
+/// and the daemon's bind; checked free on IPv4 loopback when chosen.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let span = low.saturating_sub(10_000).max(2_000);
+    let base = low - span;
+    // Spread concurrent test processes apart by their pid.
+    let start = std::process::id().wrapping_mul(7919);
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = base + (start.wrapping_add(n.wrapping_mul(13))) % span;
+        let Ok(port) = u16::try_from(port) else {
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range");
 }
 
 /// An exporter polling `fleet` with realm_auth, the password in a file.

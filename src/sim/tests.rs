@@ -145,7 +145,10 @@ async fn unmodelled_paths_serve_their_vendor_fixture() {
     let (s, b) = get(&c, a, "/api/v1/system/system-information", key).await;
     assert_eq!(s, 200);
     assert_ne!(b, sample);
-    assert_eq!(system_information::parse(&b).unwrap().info.host_name, a.name());
+    assert_eq!(
+        system_information::parse(&b).unwrap().info.host_name,
+        a.name()
+    );
 
     // Neither modelled nor a fixture: 404, and still 401 without a key.
     let (s, b) = get(&c, a, "/api/v1/system/no-such-area", key).await;

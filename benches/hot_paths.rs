@@ -1,12 +1,15 @@
 //! Micro-benchmarks of the hot paths (`cargo bench`): parsing a
 //! 20,000-record active-users page, rendering /metrics for 10,000 cached
-//! targets, and the landing page (`/`) for the same 10,000.
+//! targets (and the same series encoded by prometheus-client, the measure
+//! behind README's "Why the hot path has its own pieces"), gzipping it at
+//! the level the router uses and at the default, and the landing page (`/`)
+//! for the same 10,000.
 
 #![allow(clippy::unwrap_used)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ivanti_exporter::config::Config;
-use ivanti_exporter::exposition::{Format, Samples};
+use ivanti_exporter::exposition::{Format, MetricType, Samples, Series};
 use ivanti_exporter::kinds::ics::{active_users, cluster, healthcheck, system_information};
 use ivanti_exporter::store::{Inventory, PollOutcome, TargetState};
 use std::sync::Arc;
@@ -64,8 +67,8 @@ fn bench_parse(c: &mut Criterion) {
     g.finish();
 }
 
-/// 10,000 targets, each with a realistic set of series (~80).
-fn inventory(n: usize) -> Inventory {
+/// 10,000 targets' configuration.
+fn config(n: usize) -> Config {
     let mut yaml = String::from("defaults:\n  api_key: k\ntargets:\n");
     for i in 0..n {
         yaml.push_str(&format!(
@@ -76,13 +79,11 @@ fn inventory(n: usize) -> Inventory {
             i % 20
         ));
     }
-    let config = Config::from_yaml(&yaml, std::path::Path::new(".")).unwrap();
-    let at = SystemTime::now();
-    let ok = || PollOutcome {
-        result: Ok(()),
-        duration: Duration::from_millis(20),
-        at,
-    };
+    Config::from_yaml(&yaml, std::path::Path::new(".")).unwrap()
+}
+
+/// A realistic set of series (~80) for each of a target's five collectors.
+fn collector_series() -> Vec<Vec<Series>> {
     let status = healthcheck::parse_status(br#"{"CPU-UTILIZATION": 12, "SWAP-UTILIZATION": 1, "DISK-UTILIZATION": 40, "USER-COUNT": 95, "VPN-TUNNEL-COUNT": 80, "SSL-CONNECTION-COUNT": 30, "MAX-LICENSED-USERS-REACHED": "NO"}"#).unwrap();
     let page = active_users_page(100);
     let users = active_users::parse(&page).unwrap();
@@ -95,32 +96,49 @@ fn inventory(n: usize) -> Inventory {
         "../tests/fixtures/ics/api/v1/system/system-information.json"
     ))
     .unwrap();
+    let mut out = Vec::new();
+    let mut s = Samples::new();
+    healthcheck::samples(true, Some(&status), Some(1.0), &mut s);
+    out.push(s.into_vec());
+    let mut s = Samples::new();
+    let mut bd = active_users::Breakdown::default();
+    bd.add(users.records.clone());
+    active_users::samples(users.total_matched, Some(true), &bd, &mut s);
+    out.push(s.into_vec());
+    let mut s = Samples::new();
+    cluster::samples(&cl, &mut s);
+    out.push(s.into_vec());
+    out.push(Vec::new());
+    let mut s = Samples::new();
+    let db = ivanti_exporter::advisories::Advisories::builtin();
+    let posture = system_information::Posture {
+        advisories: &db,
+        product: ivanti_exporter::advisories::Product::Ics,
+        today: ivanti_exporter::advisories::Date::today(),
+    };
+    system_information::samples(&sys, &posture, &mut s);
+    out.push(s.into_vec());
+    out
+}
+
+/// 10,000 targets, each with a realistic set of series (~80).
+fn inventory(n: usize) -> Inventory {
+    let config = config(n);
+    let at = SystemTime::now();
+    let ok = || PollOutcome {
+        result: Ok(()),
+        duration: Duration::from_millis(20),
+        at,
+    };
+    let series = collector_series();
     let targets = config
         .targets
         .iter()
         .map(|t| {
             let st = Arc::new(TargetState::new(t.clone()));
-            let mut s = Samples::new();
-            healthcheck::samples(true, Some(&status), Some(1.0), &mut s);
-            st.record(0, ok(), s.into_vec(), 3);
-            let mut s = Samples::new();
-            let mut bd = active_users::Breakdown::default();
-            bd.add(users.records.clone());
-            active_users::samples(users.total_matched, Some(true), &bd, &mut s);
-            st.record(1, ok(), s.into_vec(), 3);
-            let mut s = Samples::new();
-            cluster::samples(&cl, &mut s);
-            st.record(2, ok(), s.into_vec(), 3);
-            st.record(3, ok(), Vec::new(), 3);
-            let mut s = Samples::new();
-            let db = ivanti_exporter::advisories::Advisories::builtin();
-            let posture = system_information::Posture {
-                advisories: &db,
-                product: ivanti_exporter::advisories::Product::Ics,
-                today: ivanti_exporter::advisories::Date::today(),
-            };
-            system_information::samples(&sys, &posture, &mut s);
-            st.record(4, ok(), s.into_vec(), 3);
+            for (i, s) in series.iter().enumerate() {
+                st.record(i, ok(), s.clone(), 3);
+            }
             st
         })
         .collect();
@@ -139,6 +157,136 @@ fn bench_render(c: &mut Criterion) {
     });
     g.bench_function("metrics_10000_targets_openmetrics", |b| {
         b.iter(|| ivanti_exporter::render::render(&inv, None, None, Format::OpenMetrics))
+    });
+    // The same series in a prometheus-client registry (a family per metric,
+    // the target's labels in each label set), encoded in the same 0.0.4
+    // text format.
+    let registry = prometheus_client_registry(&config(10_000), &collector_series());
+    let mut theirs = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut theirs, &registry).unwrap();
+    eprintln!("prometheus-client, the same series: {} bytes", theirs.len());
+    g.bench_function("metrics_10000_targets_prometheus_client_text", |b| {
+        b.iter(|| {
+            let mut out = String::with_capacity(theirs.len());
+            prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).unwrap();
+            out
+        })
+    });
+    g.finish();
+}
+
+/// Every data series of `inv` (the targets' collector series) in a
+/// prometheus-client registry: what the exporter would hold if it kept its
+/// series in prometheus-client's families instead of pre-rendered text.
+fn prometheus_client_registry(
+    config: &Config,
+    series: &[Vec<Series>],
+) -> prometheus_client::registry::Registry {
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::Gauge;
+    use std::collections::BTreeMap;
+    use std::sync::atomic::AtomicU64;
+    type Labels = Vec<(String, String)>;
+    type Gauges = Family<Labels, Gauge<f64, AtomicU64>>;
+    type Counters = Family<Labels, Counter<f64, AtomicU64>>;
+    let mut gauges: BTreeMap<&'static str, (&'static str, Gauges)> = BTreeMap::new();
+    let mut counters: BTreeMap<&'static str, (&'static str, Counters)> = BTreeMap::new();
+    for t in &config.targets {
+        let mut own = vec![("target".to_owned(), t.name.clone())];
+        own.extend(t.labels.iter().cloned());
+        for collector in series {
+            for s in collector {
+                let mut labels = own.clone();
+                labels.extend(parse_labels(&s.labels));
+                match s.desc.metric_type {
+                    MetricType::Gauge => {
+                        let (_, f) = gauges
+                            .entry(s.desc.name)
+                            .or_insert((s.desc.help, Gauges::default()));
+                        f.get_or_create(&labels).set(s.value);
+                    }
+                    MetricType::Counter => {
+                        let (_, f) = counters
+                            .entry(s.desc.name)
+                            .or_insert((s.desc.help, Counters::default()));
+                        f.get_or_create(&labels).inc_by(s.value);
+                    }
+                }
+            }
+        }
+    }
+    let mut r = prometheus_client::registry::Registry::default();
+    for (name, (help, f)) in gauges {
+        r.register(name, help, f);
+    }
+    for (name, (help, f)) in counters {
+        // prometheus-client appends `_total` itself.
+        r.register(name.trim_end_matches("_total"), help, f);
+    }
+    r
+}
+
+/// `a="x",b="y \"z\""` (escaped, as stored) back into pairs.
+fn parse_labels(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some((name, tail)) = rest.split_once("=\"") {
+        let mut value = String::new();
+        let mut chars = tail.char_indices();
+        let mut end = tail.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, c)) => value.push(c),
+                    None => {}
+                },
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        out.push((name.trim_start_matches(',').to_owned(), value));
+        rest = &tail[end..];
+    }
+    out
+}
+
+/// gzip of the 10,000-target /metrics at the level the router uses
+/// (fastest, 1) and at the default (6), with the sizes printed first.
+fn bench_gzip(c: &mut Criterion) {
+    use std::io::Write as _;
+    let inv = inventory(10_000);
+    let body = ivanti_exporter::render::render(&inv, None, None, Format::Text);
+    let gzip = |level: flate2::Compression| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), level);
+        // In the router's chunk size: the body is streamed 1 MiB at a time.
+        for chunk in body.as_bytes().chunks(1 << 20) {
+            gz.write_all(chunk).unwrap();
+        }
+        gz.finish().unwrap()
+    };
+    for (name, level) in [
+        ("fastest (1)", flate2::Compression::fast()),
+        ("default (6)", flate2::Compression::default()),
+    ] {
+        eprintln!(
+            "/metrics gzip {name}: {} of {} bytes",
+            gzip(level).len(),
+            body.len()
+        );
+    }
+    let mut g = c.benchmark_group("gzip");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("metrics_10000_targets_fastest", |b| {
+        b.iter(|| gzip(flate2::Compression::fast()))
+    });
+    g.bench_function("metrics_10000_targets_default", |b| {
+        b.iter(|| gzip(flate2::Compression::default()))
     });
     g.finish();
 }
@@ -178,5 +326,11 @@ fn bench_landing(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_parse, bench_render, bench_landing);
+criterion_group!(
+    benches,
+    bench_parse,
+    bench_render,
+    bench_gzip,
+    bench_landing
+);
 criterion_main!(benches);

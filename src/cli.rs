@@ -8,7 +8,8 @@ use crate::demo::Demo;
 use crate::logging::{self, LogFormat, LogLevel};
 use crate::server::Limits;
 use crate::sim;
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -74,10 +75,18 @@ pub struct Cli {
     #[arg(long = "demo.appliances", default_value_t = 8)]
     pub demo_appliances: usize,
     /// This replica's shard (0-based); targets are split by a stable hash of their name.
-    #[arg(long = "shard.index", env = "IVANTI_SHARD_INDEX", default_value_t = 0)]
+    #[arg(
+        long = "shard.index",
+        env = "IVANTI_EXPORTER_SHARD_INDEX",
+        default_value_t = 0
+    )]
     pub shard_index: u32,
     /// Number of shards (replicas) splitting the targets; 1 = no sharding.
-    #[arg(long = "shard.count", env = "IVANTI_SHARD_COUNT", default_value_t = 1)]
+    #[arg(
+        long = "shard.count",
+        env = "IVANTI_EXPORTER_SHARD_COUNT",
+        default_value_t = 1
+    )]
     pub shard_count: u32,
     /// What to do (default: run the exporter).
     #[command(subcommand)]
@@ -117,14 +126,74 @@ pub fn parse_listen_address(s: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("invalid --web.listen-address {s:?}"))
 }
 
+/// Environment variables renamed to the one prefix, `IVANTI_EXPORTER_`:
+/// (argument id, old name, new name). The old names still work, with a
+/// warning, when neither the flag nor the new name is given.
+const RENAMED_ENV: [(&str, &str, &str); 2] = [
+    (
+        "shard_index",
+        "IVANTI_SHARD_INDEX",
+        "IVANTI_EXPORTER_SHARD_INDEX",
+    ),
+    (
+        "shard_count",
+        "IVANTI_SHARD_COUNT",
+        "IVANTI_EXPORTER_SHARD_COUNT",
+    ),
+];
+
+/// Apply the old environment names of [`RENAMED_ENV`] (read through `env`)
+/// where the flag and the new name are both absent; returns a deprecation
+/// warning for each old name set, or the error for a value that is not a
+/// number.
+fn apply_renamed_env(
+    cli: &mut Cli,
+    matches: &ArgMatches,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, String> {
+    let mut warnings = Vec::new();
+    for (id, old, new) in RENAMED_ENV {
+        let Some(value) = env(old) else { continue };
+        if matches.value_source(id) != Some(ValueSource::DefaultValue) {
+            warnings.push(format!(
+                "{old} is deprecated and ignored here: --{} or {new} is set",
+                id.replace('_', ".")
+            ));
+            continue;
+        }
+        let n: u32 = value
+            .trim()
+            .parse()
+            .map_err(|_| format!("{old}={value:?}: not a number"))?;
+        match id {
+            "shard_index" => cli.shard_index = n,
+            _ => cli.shard_count = n,
+        }
+        warnings.push(format!("{old} is deprecated: use {new}"));
+    }
+    Ok(warnings)
+}
+
 /// Run the program; the exit code is 1 on any start-up failure.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     if cli.version {
         print!("{}", crate::version::text());
         return ExitCode::SUCCESS;
     }
     logging::init(cli.log_level, cli.log_format);
+    match apply_renamed_env(&mut cli, &matches, |k| std::env::var(k).ok()) {
+        Ok(warnings) => warnings.iter().for_each(|w| tracing::warn!("{w}")),
+        Err(e) => {
+            tracing::error!(error = %e, "exiting");
+            eprintln!("ivanti-exporter: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     crate::tls::install_crypto_provider();
     // One connection per appliance: a large fleet needs more than the usual 1024 descriptors.
     crate::system::raise_fd_limit();
@@ -369,6 +438,57 @@ pub async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
+    /// The old `IVANTI_SHARD_*` names still set the shard, with a warning
+    /// naming the new one; the flag or the new name wins over them.
+    #[test]
+    fn old_shard_variables_still_work_with_a_warning() {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let parse = |args: &[&str], env: &[(&str, &str)]| {
+            let m = super::Cli::command()
+                .try_get_matches_from(["ivanti-exporter"].iter().chain(args))
+                .unwrap();
+            let mut cli = super::Cli::from_arg_matches(&m).unwrap();
+            let env: Vec<(String, String)> = env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let lookup = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            let r = super::apply_renamed_env(&mut cli, &m, lookup);
+            r.map(|w| ((cli.shard_index, cli.shard_count), w))
+        };
+        let old = [("IVANTI_SHARD_INDEX", "2"), ("IVANTI_SHARD_COUNT", "3")];
+        assert_eq!(
+            parse(&[], &old).unwrap(),
+            (
+                (2, 3),
+                vec![
+                    "IVANTI_SHARD_INDEX is deprecated: use IVANTI_EXPORTER_SHARD_INDEX".to_owned(),
+                    "IVANTI_SHARD_COUNT is deprecated: use IVANTI_EXPORTER_SHARD_COUNT".to_owned(),
+                ]
+            )
+        );
+        assert_eq!(parse(&[], &[]).unwrap(), ((0, 1), vec![]));
+        let (shard, warnings) = parse(&["--shard.index", "1"], &old).unwrap();
+        assert_eq!(shard, (1, 3));
+        assert_eq!(
+            warnings[0],
+            "IVANTI_SHARD_INDEX is deprecated and ignored here: --shard.index or \
+             IVANTI_EXPORTER_SHARD_INDEX is set"
+        );
+        assert_eq!(
+            parse(&[], &[("IVANTI_SHARD_COUNT", "three")]).unwrap_err(),
+            "IVANTI_SHARD_COUNT=\"three\": not a number"
+        );
+        // The new names are the flags' own environment variables.
+        let cmd = super::Cli::command();
+        let env_of = |id: &str| {
+            let arg = cmd.get_arguments().find(|a| a.get_id() == id).unwrap();
+            arg.get_env().unwrap().to_str().unwrap().to_owned()
+        };
+        assert_eq!(env_of("shard_index"), "IVANTI_EXPORTER_SHARD_INDEX");
+        assert_eq!(env_of("shard_count"), "IVANTI_EXPORTER_SHARD_COUNT");
+    }
+
     use super::*;
 
     #[test]

@@ -847,18 +847,18 @@ pub async fn more_requests(appliance: &ivanti_exporter::sim::Appliance, n: u64) 
     .await;
 }
 
-/// The exporter's JSON log events whose `message` is `message` and whose
+/// The exporter's JSON log events whose `msg` is `message` and whose
 /// `target` field is `target`, in order.
 pub fn events(logs: &str, message: &str, target: &str) -> Vec<serde_json::Value> {
     logs.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["message"] == message && v["target"] == target)
+        .filter(|v| v["msg"] == message && v["target"] == target)
         .collect()
 }
 
 /// When an event was logged.
 pub fn logged_at(event: &serde_json::Value) -> std::time::SystemTime {
-    let ts = event["timestamp"].as_str().expect("timestamp");
+    let ts = event["time"].as_str().expect("time");
     humantime::parse_rfc3339_weak(ts.trim_end_matches('Z'))
         .unwrap_or_else(|e| panic!("timestamp {ts}: {e}"))
 }

@@ -476,3 +476,40 @@ async fn three_replicas_split_three_thousand_appliances() {
         "{total} polls in {cycles:.2} cycles ({window:?}) of {N} appliances, not {expected:.0}"
     );
 }
+
+/// The shard from the environment, as the sharded StatefulSet passes it:
+/// `IVANTI_EXPORTER_SHARD_*`, and the old `IVANTI_SHARD_*` names still
+/// honoured with a deprecation warning. The real binary, its own count of
+/// targets after sharding.
+#[tokio::test(flavor = "multi_thread")]
+async fn shard_from_the_environment_by_new_and_old_names() {
+    use std::path::Path;
+    let names: Vec<String> = (0..12).map(|i| format!("t{i:02}")).collect();
+    let mut config = String::from("targets:\n");
+    for n in &names {
+        // Nothing listens there: only the count of targets matters.
+        config.push_str(&format!(
+            "  - name: {n}\n    url: https://127.0.0.1:9\n    api_key: k\n"
+        ));
+    }
+    let ours = names
+        .iter()
+        .filter(|n| ivanti_exporter::config::shard_of(n, 3) == 1)
+        .count() as f64;
+    let warning = "IVANTI_SHARD_INDEX is deprecated: use IVANTI_EXPORTER_SHARD_INDEX";
+    for (prefix, deprecated) in [("IVANTI_EXPORTER_SHARD_", false), ("IVANTI_SHARD_", true)] {
+        let (index, count) = (format!("{prefix}INDEX"), format!("{prefix}COUNT"));
+        let env = [
+            (index.as_str(), Path::new("1")),
+            (count.as_str(), Path::new("3")),
+        ];
+        let exp = Exporter::start_in_env(tempfile::tempdir().unwrap(), &config, &[], &env);
+        let m = exp.metrics().await;
+        assert_eq!(
+            m.get("ivanti_exporter_targets", &[]),
+            Some(ours),
+            "{prefix}*"
+        );
+        assert_eq!(exp.logs().contains(warning), deprecated, "{}", exp.logs());
+    }
+}

@@ -277,6 +277,7 @@ impl Daemon {
                 reload_rx,
                 patterns.clone(),
                 syslog.as_ref().map(|r| r.shared.clone()),
+                settings.web_config_file.clone(),
             )),
             spawn_sighup(reload_tx.clone()),
             spawn_config_watch(main_file, patterns, reload_tx.clone()),
@@ -440,6 +441,7 @@ async fn reloader(
     mut rx: mpsc::Receiver<ReloadRequest>,
     patterns: Arc<Mutex<Vec<PathBuf>>>,
     syslog: Option<Arc<crate::syslog::receiver::Shared>>,
+    web_config_file: Option<PathBuf>,
 ) {
     while let Some(reply) = rx.recv().await {
         let result = source.load().and_then(|c| {
@@ -455,7 +457,16 @@ async fn reloader(
             Ok(())
         });
         match &result {
-            Ok(()) => tracing::info!("configuration reloaded"),
+            // Say what a reload does not do (issue 25): the web config's
+            // users, hashes, client CA and headers are read at start only.
+            Ok(()) => match &web_config_file {
+                Some(f) => tracing::info!(
+                    web_config_file = %f.display(),
+                    web_config = "not re-read: users, password hashes, client CA, rate limit and headers take a restart (the server certificate and key are re-read when their files change)",
+                    "configuration reloaded"
+                ),
+                None => tracing::info!("configuration reloaded"),
+            },
             Err(e) => {
                 tracing::error!(error = %e, "configuration reload rejected; the previous configuration stays in force")
             }

@@ -133,6 +133,22 @@ async fn tls_client_certificates_and_basic_auth() {
         .send()
         .await;
     assert!(r.map(|r| r.status() != 200).unwrap_or(true));
+    // SIGHUP reloads the targets, not the web config: the log says so
+    // rather than "configuration reloaded" alone (issue 25).
+    exp.signal("HUP");
+    eventually("the reload's log line", WAIT, || {
+        exp.logs().contains("configuration reloaded")
+    })
+    .await;
+    let logs = exp.logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("configuration reloaded"))
+        .unwrap();
+    assert!(
+        line.contains("not re-read: users, password hashes, client CA"),
+        "{line}"
+    );
     // The hash is not echoed anywhere.
     assert!(!exp.logs().contains(&hash));
 }

@@ -1,7 +1,7 @@
 //! Connections to an appliance: TCP, through a proxy tunnel when one is
 //! set, then TLS; and noticing that an idle one was closed.
 
-use super::errors::wraps_rustls;
+use super::errors::{certificate_hint, wraps_rustls};
 use super::proxy::tunnel;
 use super::ApiClient;
 use crate::error::CollectError;
@@ -116,7 +116,10 @@ impl ApiClient {
             .await
             .map_err(|e| {
                 if wraps_rustls(&e) {
-                    CollectError::Tls(format!("{url}: {e}"))
+                    match certificate_hint(&e) {
+                        Some(hint) => CollectError::Tls(format!("{url}: {hint} ({e})")),
+                        None => CollectError::Tls(format!("{url}: {e}")),
+                    }
                 } else {
                     CollectError::Connect(format!("{url}: during the TLS handshake: {e}"))
                 }

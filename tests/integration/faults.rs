@@ -88,6 +88,11 @@ async fn every_fault_class_has_its_reason() {
         logs.contains("HTML page instead of JSON") || logs.contains("got an HTML page"),
         "{logs}"
     );
+    // The untrusted certificate is said in words, with the fix (issue 25).
+    assert!(
+        logs.contains("the certificate's issuer is not trusted: add the issuing CA to the system trust store or set tls_config.ca_file"),
+        "{logs}"
+    );
     // The redirect was not followed: nothing asked for the sign-in page.
     // (A redirected REST healthcheck is tried once more at the documented
     // pre-9.1R4 page, healthcheck.cgi, which is not where it pointed.)

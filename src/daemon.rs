@@ -200,6 +200,8 @@ pub struct Daemon {
     ready: Arc<AtomicBool>,
     scheduler: Arc<Scheduler>,
     targets: usize,
+    /// Basic auth is asked (`basic_auth_users` of the web config).
+    basic_auth: bool,
     /// The syslog receiver, when configured.
     syslog: Option<crate::syslog::receiver::Receiver>,
     /// The reloader, SIGHUP handler and target-files watch.
@@ -303,6 +305,7 @@ impl Daemon {
             ready,
             scheduler,
             targets: config.targets.len(),
+            basic_auth: !web_config.users.is_empty(),
             syslog,
             tasks,
             abort: Box::pin(std::future::pending()),
@@ -348,12 +351,16 @@ impl Daemon {
             ready,
             scheduler,
             targets,
+            basic_auth,
             syslog,
             tasks,
             abort,
         } = self;
+        // Say how the endpoint is protected, as exporter-toolkit's
+        // "TLS is enabled/disabled" line does.
+        let on = |b: bool| if b { "on" } else { "off" };
         for address in &local {
-            tracing::info!(%address, version = env!("CARGO_PKG_VERSION"), targets, "listening");
+            tracing::info!(%address, version = env!("CARGO_PKG_VERSION"), targets, tls = on(tls.is_some()), basic_auth = on(basic_auth), "listening");
         }
         let (stop_tx, stop_rx) = watch::channel(false);
         let on_limit = move || {

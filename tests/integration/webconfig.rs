@@ -133,6 +133,13 @@ async fn tls_client_certificates_and_basic_auth() {
         .send()
         .await;
     assert!(r.map(|r| r.status() != 200).unwrap_or(true));
+    // The start line says how the endpoint is protected (issue 25).
+    let start = exp.logs();
+    let listening = start.lines().find(|l| l.contains("listening")).unwrap();
+    assert!(
+        listening.contains("\"tls\":\"on\"") && listening.contains("\"basic_auth\":\"on\""),
+        "{listening}"
+    );
     // SIGHUP reloads the targets, not the web config: the log says so
     // rather than "configuration reloaded" alone (issue 25).
     exp.signal("HUP");

@@ -113,14 +113,19 @@ struct Row<'a> {
     last_success: Option<SystemTime>,
     /// The longest of the collectors' latest polls.
     slowest: Option<Duration>,
+    /// The appliance answers but reports itself not accessible
+    /// (`ivanti_gateway_accessible 0`): what the runbook sends on-call to.
+    not_accessible: bool,
 }
 
 impl<'a> Row<'a> {
     fn new(target: &'a TargetState) -> Row<'a> {
         let (mut polled, mut failing) = (0, Vec::new());
         let (mut last_success, mut slowest) = (None, None::<Duration>);
+        let mut not_accessible = false;
         for slot in &target.collectors {
             let st = slot.status();
+            not_accessible |= reports_not_accessible(&st.data);
             last_success = last_success.max(st.last_success);
             let Some(last) = st.last else { continue };
             polled += 1;
@@ -141,6 +146,7 @@ impl<'a> Row<'a> {
             failing,
             last_success,
             slowest,
+            not_accessible,
         }
     }
 
@@ -157,6 +163,9 @@ impl<'a> Row<'a> {
             c.client.url.as_str(),
             self.health.name()
         );
+        if self.not_accessible {
+            text.push_str(" not accessible");
+        }
         for (name, o, _) in &self.failing {
             if let Err(e) = &o.result {
                 let _ = write!(text, " {name} {} {e}", e.kind());
@@ -346,17 +355,30 @@ fn write_controls(h: &mut String, base: &str, sel: &Selection, shown: usize, tot
     h.push_str("</p></form>\n");
 }
 
+/// Whether a collector's latest data says `ivanti_gateway_accessible 0`.
+fn reports_not_accessible(data: &crate::exposition::Rendered) -> bool {
+    let name = crate::kinds::ics::healthcheck::GATEWAY_ACCESSIBLE.name;
+    data.runs()
+        .filter(|(desc, _)| desc.name == name)
+        .any(|(_, lines)| lines.lines().any(|l| l.ends_with(" 0")))
+}
+
 fn write_row(h: &mut String, base: &str, r: &Row<'_>, now: SystemTime) {
     let c = &r.target.config;
     let name = esc(&c.name);
     let _ = write!(
         h,
-        "<tr class={}><td><a href=\"{base}/probe?target={}\">{name}</a><td>{}<td>{}<td>{}<td",
+        "<tr class={}><td><a href=\"{base}/probe?target={}\">{name}</a><td>{}<td>{}<td>{}{}<td",
         r.health.name(),
         esc(&urlencode(&c.name)),
         c.kind.name(),
         esc(c.client.url.as_str()),
-        r.health.name()
+        r.health.name(),
+        if r.not_accessible {
+            " · <b class=na title=\"ivanti_gateway_accessible 0: the healthcheck answers 5xx\">not accessible</b>"
+        } else {
+            ""
+        }
     );
     if r.failing.is_empty() {
         h.push('>');

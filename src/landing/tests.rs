@@ -351,3 +351,56 @@ fn every_link_is_below_the_external_path() {
         assert!(links.contains(&want), "{want} not in {links:?}");
     }
 }
+
+/// A gateway that answers its healthcheck with 5xx is up (every poll
+/// succeeded) but reports itself not accessible: the row says so, and the
+/// filter finds it (issue 25).
+#[test]
+fn a_gateway_reporting_itself_not_accessible_is_marked() {
+    let config = Config::from_yaml(
+        "defaults:\n  api_key: k\ntargets:\n\
+         - { name: vpn-ok, url: \"https://vpn-ok.example.net\" }\n\
+         - { name: vpn-na, url: \"https://vpn-na.example.net\" }\n",
+        std::path::Path::new("."),
+    )
+    .unwrap();
+    let targets: Vec<_> = config
+        .targets
+        .iter()
+        .map(|t| Arc::new(TargetState::new(t.clone())))
+        .collect();
+    for (t, accessible) in targets.iter().zip([true, false]) {
+        for i in 0..t.collectors.len() {
+            let mut data = crate::exposition::Samples::default();
+            if t.collectors[i].name == "healthcheck" {
+                crate::kinds::ics::healthcheck::samples(accessible, None, None, &mut data);
+            }
+            t.record(i, outcome(Ok(()), 10, 5), data.into_vec(), 3);
+        }
+    }
+    let inv = Inventory::new(targets);
+    let page = render(&inv, now(), "", "/metrics", &Selection::default());
+    let row = |name: &str| {
+        page.lines()
+            .find(|l| l.contains(&format!(">{name}</a>")))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        row("vpn-na").contains("up · <b class=na"),
+        "{}",
+        row("vpn-na")
+    );
+    assert!(row("vpn-na").contains("not accessible"));
+    assert!(
+        !row("vpn-ok").contains("not accessible"),
+        "{}",
+        row("vpn-ok")
+    );
+    let sel = Selection {
+        filter: "not accessible".into(),
+        ..Selection::default()
+    };
+    let filtered = render(&inv, now(), "", "/metrics", &sel);
+    assert!(filtered.contains(">vpn-na</a>") && !filtered.contains(">vpn-ok</a>"));
+}

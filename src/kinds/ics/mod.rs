@@ -77,6 +77,10 @@ pub struct Options {
     pub product: Product,
     /// The advisory data the firmware's posture is judged against.
     pub advisories: Arc<Advisories>,
+    /// `kind_options.identifiers: hide`: `ivanti_system_info` without the
+    /// serial number and machine id (they identify the hardware and its
+    /// support contract; docs/security.md).
+    pub hide_identifiers: bool,
 }
 
 impl Default for Options {
@@ -86,6 +90,7 @@ impl Default for Options {
             max_records: DEFAULT_MAX_RECORDS,
             product: Product::Ics,
             advisories: Advisories::builtin(),
+            hide_identifiers: false,
         }
     }
 }
@@ -127,7 +132,7 @@ impl Kind for Ics {
     }
 
     fn option_keys(&self) -> &'static [&'static str] {
-        &["product"]
+        &["product", "identifiers"]
     }
 
     fn parse_options(
@@ -159,7 +164,19 @@ impl Kind for Ics {
                 }
             },
         };
+        let hide_identifiers = match raw.get("identifiers") {
+            None | Some("publish") => false,
+            Some("hide") => true,
+            Some(v) => {
+                cx.problem(
+                    &format!("{}.kind_options.identifiers", raw.at),
+                    &format!("{v:?}: publish (the default) or hide"),
+                );
+                return None;
+            }
+        };
         Some(super::Options::new(Options {
+            hide_identifiers,
             page_size,
             max_records: au.max_records.unwrap_or(DEFAULT_MAX_RECORDS),
             product,

@@ -278,7 +278,12 @@ pub(super) const COLLECTOR: Collector<IcsAppliance> = Collector {
 
 async fn poll(a: &IcsAppliance, out: &mut Samples) -> Result<(), CollectError> {
     let resp = expect_ok(a.get_authed("/api/v1/system/system-information").await?)?;
-    let info = parse(&resp.body)?;
+    let mut info = parse(&resp.body)?;
+    if a.options.hide_identifiers {
+        // An empty label value is no label for Prometheus.
+        info.info.serial_number.clear();
+        info.info.machine_id.clear();
+    }
     let posture = Posture {
         advisories: &a.options.advisories,
         product: a.options.product,

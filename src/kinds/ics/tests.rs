@@ -451,3 +451,36 @@ mod not_applicable {
         t.finish();
     }
 }
+
+/// `kind_options.identifiers: hide` publishes `ivanti_system_info` without
+/// the serial number and machine id (issue 25); by default they are there.
+#[tokio::test(start_paused = true)]
+async fn identifiers_can_be_hidden() {
+    for (hide, shown) in [(false, true), (true, false)] {
+        let options = Options {
+            hide_identifiers: hide,
+            ..Options::default()
+        };
+        let (a, t) = appliance(key(), options, vec![get(SYSINFO, 200, sysinfo())]);
+        let out = poll(&a, "system_information").await.unwrap();
+        t.finish();
+        let info = out
+            .series()
+            .iter()
+            .find(|s| s.desc.name == "ivanti_system_info")
+            .unwrap();
+        assert_eq!(
+            info.labels.contains("serial_number=\"0312\""),
+            shown,
+            "{}",
+            info.labels
+        );
+        assert_eq!(
+            info.labels.contains("machine_id=\"M1\""),
+            shown,
+            "{}",
+            info.labels
+        );
+        assert!(info.labels.contains("host_name=\"vpn-1\""));
+    }
+}

@@ -24,6 +24,24 @@ pub struct TlsFileConfig {
     pub insecure_skip_verify: bool,
 }
 
+impl TlsFileConfig {
+    /// Keys this one does not set come from `base`.
+    fn inherit(&mut self, base: &TlsFileConfig) {
+        if self.ca_file.is_none() {
+            self.ca_file.clone_from(&base.ca_file);
+        }
+        if self.cert_file.is_none() && self.key_file.is_none() {
+            self.cert_file.clone_from(&base.cert_file);
+            self.key_file.clone_from(&base.key_file);
+        }
+        if self.server_name.is_none() {
+            self.server_name.clone_from(&base.server_name);
+        }
+        // insecure_skip_verify is not inherited: a target with its own
+        // tls_config is verified unless it says otherwise.
+    }
+}
+
 /// `realm_auth`: an admin login that yields an API key.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -120,6 +138,11 @@ macro_rules! target_options {
 
         impl TargetEntry {
             pub(super) fn merge_defaults(mut self, d: &Defaults) -> Self {
+                // A target's own tls_config refines the defaults' key by
+                // key (a server_name per box keeps the fleet's ca_file).
+                if let (Some(own), Some(base)) = (&mut self.tls_config, &d.tls_config) {
+                    own.inherit(base);
+                }
                 $(if self.$field.is_none() { self.$field = d.$field.clone(); })*
                 self
             }

@@ -286,3 +286,32 @@ fn a_target_without_credentials_may_enable_only_unauthenticated_collectors() {
         "{err}"
     );
 }
+
+/// A target's own `tls_config` refines the defaults' key by key (issue 25):
+/// a `server_name` per box keeps the fleet's `ca_file`; `insecure_skip_verify`
+/// is not inherited into it.
+#[test]
+fn a_targets_tls_config_keeps_the_defaults_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pem = rcgen::generate_simple_self_signed(vec!["ca.example".to_owned()])
+        .unwrap()
+        .cert
+        .pem();
+    std::fs::write(dir.path().join("fleet-ca.pem"), &pem).unwrap();
+    let yaml = "defaults:\n  api_key: k\n  tls_config: { ca_file: fleet-ca.pem }\ntargets:\n\
+        - { name: a, url: \"https://10.0.0.1\", tls_config: { server_name: vpn-a.example.net } }\n\
+        - { name: b, url: \"https://10.0.0.2\" }\n";
+    let c = Config::from_yaml(yaml, dir.path()).unwrap();
+    let a = &c.target("a").unwrap().client.tls;
+    assert_eq!(a.server_name.as_deref(), Some("vpn-a.example.net"));
+    assert_eq!(a.ca_pem.as_deref(), Some(pem.as_bytes()));
+    assert!(!a.insecure_skip_verify);
+    let b = &c.target("b").unwrap().client.tls;
+    assert_eq!(b.ca_pem.as_deref(), Some(pem.as_bytes()));
+    assert_eq!(b.server_name, None);
+    let insecure =
+        "defaults:\n  api_key: k\n  tls_config: { insecure_skip_verify: true }\ntargets:\n\
+        - { name: a, url: \"https://10.0.0.1\", tls_config: { server_name: vpn-a.example.net } }\n";
+    let c = Config::from_yaml(insecure, dir.path()).unwrap();
+    assert!(!c.target("a").unwrap().client.tls.insecure_skip_verify);
+}

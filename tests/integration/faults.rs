@@ -26,10 +26,20 @@ async fn every_fault_class_has_its_reason() {
     let fleet = fleet(n).await;
     let dir = tempfile::tempdir().unwrap();
     let ca = write_ca(&fleet, dir.path());
+    // Another CA than the fleet's: its chain is not trusted. (A target's
+    // own `tls_config: {}` would now inherit the defaults' ca_file.)
+    let other_ca = dir.path().join("other-ca.pem");
+    std::fs::write(
+        &other_ca,
+        rcgen::generate_simple_self_signed(vec!["other-ca.example".to_owned()])
+            .unwrap()
+            .cert
+            .pem(),
+    )
+    .unwrap();
     let config = config_for(&fleet, &ca, "  body_size_limit: 1MiB\n", |i| {
         if i == n - 1 {
-            // No CA: the fleet's self-signed chain is not trusted.
-            "    tls_config: {}\n".into()
+            format!("    tls_config: {{ ca_file: {} }}\n", other_ca.display())
         } else {
             String::new()
         }

@@ -42,6 +42,11 @@ CLUSTER_LABELS = ["site"]
 # activated longer ago than this many days (--esap-max-age-days). Its
 # promtool cases (30 and 200 days) hold for any value from 31 to 199.
 ESAP_MAX_AGE_DAYS = 90
+# IvantiIntegrityScanMissing fires when no completed Integrity Checker scan
+# arrived for longer than this many hours (--integrity-scan-max-age-hours);
+# its promtool case (a scan 50 h old) holds from 1 to 48.
+INTEGRITY_SCAN_MAX_AGE_HOURS = 48
+INTEGRITY_AGE = r"(time\(\) - ivanti_integrity_scan_last_timestamp_seconds > )\d+( \* 3600)"
 ESAP_AGE = r"(time\(\) - ivanti_esap_activated_timestamp_seconds > )\d+( \* 86400)"
 RULES = "ivanti-exporter.rules.yml"
 TESTS = "ivanti-exporter.rules.test.yml"
@@ -127,6 +132,8 @@ def main(argv=None):
                          f"(default {','.join(CLUSTER_LABELS)}; empty: cluster_name alone)")
     ap.add_argument("--esap-max-age-days", type=int, default=ESAP_MAX_AGE_DAYS,
                     help=f"age of the active host checker package that raises IvantiHostCheckerPackageOld (default {ESAP_MAX_AGE_DAYS})")
+    ap.add_argument("--integrity-scan-max-age-hours", type=int, default=INTEGRITY_SCAN_MAX_AGE_HOURS,
+                    help=f"hours without a completed Integrity Checker scan that raise IvantiIntegrityScanMissing (default {INTEGRITY_SCAN_MAX_AGE_HOURS})")
     ap.add_argument("--out", help="directory to write the rules, tests and PrometheusRule to")
     a = ap.parse_args(argv)
     for name, value in [("--job", a.job), ("--probe-job", a.probe_job)]:
@@ -143,6 +150,9 @@ def main(argv=None):
     if not 31 <= a.esap_max_age_days <= 199:
         ap.error("--esap-max-age-days: the shipped promtool cases (30 and 200 days) hold from 31 to 199")
     rules = re.sub(ESAP_AGE, lambda m: f"{m.group(1)}{a.esap_max_age_days}{m.group(2)}", rules)
+    if not 1 <= a.integrity_scan_max_age_hours <= 48:
+        ap.error("--integrity-scan-max-age-hours: the shipped promtool case (a scan 50 h old) holds from 1 to 48")
+    rules = re.sub(INTEGRITY_AGE, lambda m: f"{m.group(1)}{a.integrity_scan_max_age_hours}{m.group(2)}", rules)
     with open(os.path.join(HERE, TESTS)) as f:
         tests = rewrite_tests(f.read(), a.job, a.probe_job, a.runbook_url)
     if a.out:
@@ -151,7 +161,7 @@ def main(argv=None):
         write_if_changed(os.path.join(a.out, TESTS), tests)
         write_if_changed(os.path.join(a.out, PROMETHEUS_RULE), prometheus_rule(rules))
         return 0
-    if (a.job, a.probe_job, a.runbook_url, labels, a.esap_max_age_days) != (JOB, PROBE_JOB, RUNBOOK, CLUSTER_LABELS, ESAP_MAX_AGE_DAYS):
+    if (a.job, a.probe_job, a.runbook_url, labels, a.esap_max_age_days, a.integrity_scan_max_age_hours) != (JOB, PROBE_JOB, RUNBOOK, CLUSTER_LABELS, ESAP_MAX_AGE_DAYS, INTEGRITY_SCAN_MAX_AGE_HOURS):
         ap.error("other values than the defaults need --out DIR (the source files keep the defaults)")
     if not os.path.isdir(os.path.dirname(SOURCE_TREE_RULE)):
         ap.error("not in the source tree: give --out DIR")

@@ -1,13 +1,23 @@
 //! Messages for unknown keys and values: the known ones listed plainly
 //! (figment's own text nests backticks), and the closest one suggested.
 
-use figment::error::Kind;
+use figment::error::{Actual, Kind};
 
 /// The problem text of one decoding error.
 pub(super) fn describe(kind: &Kind) -> String {
     match kind {
         Kind::UnknownField(name, known) => unknown("field", name, known),
         Kind::UnknownVariant(name, known) => unknown("value", name, known),
+        // A bare number where a duration goes: show the fix (`30` -> `30s`).
+        Kind::InvalidType(Actual::Unsigned(n), expected) if expected.contains("duration") => {
+            format!("{kind}: a duration needs a unit, e.g. {n}s (or {n}ms, {n}m)")
+        }
+        Kind::InvalidType(Actual::Signed(n), expected) if expected.contains("duration") => {
+            format!("{kind}: a duration needs a unit, e.g. {n}s (or {n}ms, {n}m)")
+        }
+        Kind::InvalidType(Actual::Float(n), expected) if expected.contains("duration") => {
+            format!("{kind}: a duration needs a unit, e.g. {n}s")
+        }
         other => other.to_string(),
     }
 }
@@ -43,6 +53,19 @@ fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A bare number for a duration says how to write it (issue 25).
+    #[test]
+    fn a_duration_without_unit_shows_the_fix() {
+        let kind = Kind::InvalidType(Actual::Unsigned(30), "a duration".into());
+        let msg = describe(&kind);
+        assert!(
+            msg.ends_with("a duration needs a unit, e.g. 30s (or 30ms, 30m)"),
+            "{msg}"
+        );
+        let other = Kind::InvalidType(Actual::Unsigned(30), "a string".into());
+        assert!(!describe(&other).contains("needs a unit"));
+    }
 
     #[test]
     fn suggestions_only_for_likely_typos() {

@@ -125,7 +125,8 @@ impl<'a> Row<'a> {
         let mut not_accessible = false;
         for slot in &target.collectors {
             let st = slot.status();
-            not_accessible |= reports_not_accessible(&st.data);
+            // Only the healthcheck publishes it: no scan of other data.
+            not_accessible |= slot.name == "healthcheck" && reports_not_accessible(&st.data);
             last_success = last_success.max(st.last_success);
             let Some(last) = st.last else { continue };
             polled += 1;

@@ -115,19 +115,40 @@ impl SimKerberos {
 /// `realm`, as the GSS-API token a console sends back (the simulator's
 /// answer to a refused ticket; the exporter's tests feed it to its parser).
 pub(crate) fn error_token(code: u32, realm: &str, spn: &[String]) -> Vec<u8> {
+    let error = krb_error(code, realm, spn, None);
+    let Ok(oid) = oid::ObjectIdentifier::try_from(KRB5_OID) else {
+        return Vec::new();
+    };
+    picky_asn1_der::to_vec(&ApplicationTag0(KrbMessage {
+        krb5_oid: ObjectIdentifierAsn1::from(oid),
+        krb5_token_id: KRB_ERROR_TOKEN_ID,
+        krb_msg: error,
+    }))
+    .unwrap_or_default()
+}
+
+/// A KRB-ERROR with `code` for the service `spn` in `realm`, with
+/// `e_data` (DER of METHOD-DATA) when given: what a console wraps in its
+/// refusal token and what a KDC sends as it is.
+pub(crate) fn krb_error(
+    code: u32,
+    realm: &str,
+    spn: &[String],
+    e_data: Option<Vec<u8>>,
+) -> KrbError {
     use picky_asn1::date::GeneralizedTime;
     use picky_asn1::restricted_string::IA5String;
     use picky_asn1::wrapper::{
         Asn1SequenceOf, ExplicitContextTag0, ExplicitContextTag1, ExplicitContextTag10,
-        ExplicitContextTag4, ExplicitContextTag5, ExplicitContextTag6, ExplicitContextTag9,
-        IntegerAsn1, Optional,
+        ExplicitContextTag12, ExplicitContextTag4, ExplicitContextTag5, ExplicitContextTag6,
+        ExplicitContextTag9, IntegerAsn1, OctetStringAsn1, Optional,
     };
     use picky_krb::data_types::{KerberosStringAsn1, PrincipalName};
     use picky_krb::messages::KrbErrorInner;
     let s = |v: &str| {
         KerberosStringAsn1::from(IA5String::from_string(v.to_owned()).unwrap_or_default())
     };
-    let error = KrbError::from(KrbErrorInner {
+    KrbError::from(KrbErrorInner {
         pvno: ExplicitContextTag0::from(IntegerAsn1::from(vec![5])),
         msg_type: ExplicitContextTag1::from(IntegerAsn1::from(vec![30])),
         ctime: Optional::from(None),
@@ -149,15 +170,8 @@ pub(crate) fn error_token(code: u32, realm: &str, spn: &[String]) -> Vec<u8> {
             )),
         }),
         e_text: Optional::from(None),
-        e_data: Optional::from(None),
-    });
-    let Ok(oid) = oid::ObjectIdentifier::try_from(KRB5_OID) else {
-        return Vec::new();
-    };
-    picky_asn1_der::to_vec(&ApplicationTag0(KrbMessage {
-        krb5_oid: ObjectIdentifierAsn1::from(oid),
-        krb5_token_id: KRB_ERROR_TOKEN_ID,
-        krb_msg: error,
-    }))
-    .unwrap_or_default()
+        e_data: Optional::from(
+            e_data.map(|d| ExplicitContextTag12::from(OctetStringAsn1::from(d))),
+        ),
+    })
 }

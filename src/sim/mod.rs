@@ -166,7 +166,7 @@ pub use firmware::{Firmware, FirmwareVersion};
 #[cfg(test)]
 pub(crate) use fleet::fleet_with_ca_file;
 pub use fleet::{Appliance, Fleet, FleetOptions, Profile, Stats};
-#[cfg(test)]
-pub(crate) use kerberos::error_token;
 pub use kerberos::SimKerberos;
+#[cfg(test)]
+pub(crate) use kerberos::{error_token, krb_error};
 pub use products::SimKind;

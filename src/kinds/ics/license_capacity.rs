@@ -93,10 +93,7 @@ pub(super) const COLLECTOR: Collector<IcsAppliance> = Collector {
 };
 
 async fn poll(a: &IcsAppliance, out: &mut Samples) -> Result<(), CollectError> {
-    if let Some(resp) = a.get_optional(PATH, |_| false).await? {
-        samples(&parse(&resp.body)?, out);
-    }
-    Ok(())
+    a.poll_optional(PATH, parse, samples, out).await
 }
 
 #[cfg(test)]

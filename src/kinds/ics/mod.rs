@@ -288,6 +288,22 @@ impl IcsAppliance {
         expect_ok(resp).map(Some)
     }
 
+    /// The whole poll of an optional area with one endpoint: GET `path`
+    /// ([`IcsAppliance::get_optional`]: not applicable is no series, no
+    /// error), then its pure parse and samples.
+    async fn poll_optional<M>(
+        &self,
+        path: &'static str,
+        parse: impl FnOnce(&[u8]) -> Result<M, ParseError>,
+        samples: impl FnOnce(&M, &mut Samples),
+        out: &mut Samples,
+    ) -> Result<(), CollectError> {
+        if let Some(resp) = self.get_optional(path, |_| false).await? {
+            samples(&parse(&resp.body)?, out);
+        }
+        Ok(())
+    }
+
     /// Remember that `path` is not applicable (also for a 2xx body that
     /// says so, such as an empty cluster object).
     fn mark_not_applicable(&self, path: &'static str) {

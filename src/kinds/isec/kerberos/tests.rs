@@ -206,42 +206,8 @@ proptest::proptest! {
 
 /// A bare KRB-ERROR as a KDC sends it, with `e_data` (DER of METHOD-DATA).
 fn kdc_krb_error(code: u32, e_data: Option<Vec<u8>>) -> Vec<u8> {
-    use picky_asn1::date::GeneralizedTime;
-    use picky_asn1::restricted_string::IA5String;
-    use picky_asn1::wrapper::{
-        Asn1SequenceOf, ExplicitContextTag0, ExplicitContextTag1, ExplicitContextTag10,
-        ExplicitContextTag12, ExplicitContextTag4, ExplicitContextTag5, ExplicitContextTag6,
-        ExplicitContextTag9, IntegerAsn1, OctetStringAsn1, Optional,
-    };
-    use picky_krb::data_types::{KerberosStringAsn1, PrincipalName};
-    use picky_krb::messages::KrbErrorInner;
-    let s = |v: &str| KerberosStringAsn1::from(IA5String::from_string(v.to_owned()).unwrap());
-    let error = KrbError::from(KrbErrorInner {
-        pvno: ExplicitContextTag0::from(IntegerAsn1::from(vec![5])),
-        msg_type: ExplicitContextTag1::from(IntegerAsn1::from(vec![30])),
-        ctime: Optional::from(None),
-        cusec: Optional::from(None),
-        stime: ExplicitContextTag4::from(KerberosTime::from(GeneralizedTime::from(
-            time::OffsetDateTime::now_utc(),
-        ))),
-        susec: ExplicitContextTag5::from(IntegerAsn1::from(vec![0])),
-        error_code: ExplicitContextTag6::from(code),
-        crealm: Optional::from(None),
-        cname: Optional::from(None),
-        realm: ExplicitContextTag9::from(s("CORP.TEST")),
-        sname: ExplicitContextTag10::from(PrincipalName {
-            name_type: ExplicitContextTag0::from(IntegerAsn1::from(vec![2])),
-            name_string: ExplicitContextTag1::from(Asn1SequenceOf::from(vec![
-                s("krbtgt"),
-                s("CORP.TEST"),
-            ])),
-        }),
-        e_text: Optional::from(None),
-        e_data: Optional::from(
-            e_data.map(|d| ExplicitContextTag12::from(OctetStringAsn1::from(d))),
-        ),
-    });
-    picky_asn1_der::to_vec(&error).unwrap()
+    let krbtgt = ["krbtgt".to_owned(), "CORP.TEST".to_owned()];
+    picky_asn1_der::to_vec(&crate::sim::krb_error(code, "CORP.TEST", &krbtgt, e_data)).unwrap()
 }
 
 /// METHOD-DATA with one PA-ETYPE-INFO2 listing `etypes` (salt `CORP.TESTsvc`).

@@ -183,7 +183,10 @@ async fn container_healthcheck_subcommand() {
     );
     let dockerfile =
         std::fs::read_to_string(Path::new(ROOT).join("deploy/container/Dockerfile")).unwrap();
-    assert!(dockerfile.contains("\"healthcheck\", \"--url\", \"http://127.0.0.1:9959/-/healthy\""));
+    // No --url: the default (http, or https with the web configuration of
+    // IVANTI_EXPORTER_WEB_CONFIG_FILE) is the exporter's default port.
+    assert!(dockerfile.contains("CMD [\"/usr/local/bin/ivanti-exporter\", \"healthcheck\"]"));
+    assert!(dockerfile.contains("IVANTI_EXPORTER_WEB_CONFIG_FILE"));
     assert!(dockerfile.contains("USER nonroot"));
 }
 

@@ -272,3 +272,55 @@ fn healthcheck_presents_a_client_certificate_when_the_exporter_requires_one() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// At debug, one `request` line per request to an appliance: method, host,
+/// path without its query, status, body bytes and duration; never a
+/// credential.
+#[tokio::test(flavor = "multi_thread")]
+async fn debug_logs_each_request_with_status_bytes_and_duration() {
+    let (fleet, exp) = fleet_and_exporter(1, "", |_| String::new()).await;
+    let host = fleet
+        .appliance(0)
+        .url()
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_owned();
+    let requests = || -> Vec<serde_json::Value> {
+        exp.logs()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["msg"] == "request")
+            .collect()
+    };
+    // The plain healthcheck answers {"message":"Security Gateway is accessible."}.
+    let accessible = serde_json::json!({ "message": "Security Gateway is accessible." })
+        .to_string()
+        .len();
+    assert_eq!(accessible, 45);
+    let plain_healthcheck = |v: &serde_json::Value| {
+        v["path"] == "/api/v1/system/healthcheck" && v["bytes"] == accessible
+    };
+    eventually("a logged healthcheck request", WAIT, || {
+        requests().iter().any(plain_healthcheck)
+    })
+    .await;
+    let all = requests();
+    let e = all.iter().find(|v| plain_healthcheck(v)).unwrap();
+    assert_eq!(e["level"], "DEBUG");
+    assert_eq!(e["method"], "GET");
+    assert_eq!(e["host"], host.as_str());
+    assert_eq!(e["status"], 200);
+    let took = e["duration_seconds"].as_f64().unwrap();
+    // Within the target's 900 ms timeout (the request completed).
+    assert!(took > 0.0 && took < 0.9, "{took}");
+    // The authenticated areas are logged too, without their query or key.
+    assert!(
+        all.iter()
+            .any(|v| v["path"] == "/api/v1/system/active-users" && v["status"] == 200),
+        "{all:#?}"
+    );
+    for v in &all {
+        assert!(!v["path"].as_str().unwrap().contains('?'), "{v}");
+    }
+    assert!(!exp.logs().contains("sim-api-key"));
+}

@@ -4,14 +4,24 @@ JSON files are committed, importable as-is). Every query uses only metrics
 listed in docs/metrics.md; the end-to-end test runs each one against a real
 Prometheus and requires data.
 
-    python3 dashboards/build.py
+    python3 dashboards/build.py [--runbook-url URL] [--out DIR]
+
+Without --out, it rewrites the committed dashboards and
+deploy/prometheus/dashboard-queries.json (the queries the promtool value
+tests check); it then accepts only the default values, which the committed
+files carry. With --out, it writes the seven dashboards to DIR with the
+dashboards' "Runbook" link pointing at --runbook-url (your copy of
+docs/runbook.md; the rules generator deploy/prometheus/build.py takes the
+same flag for the alerts' runbook_url).
 """
+import argparse
 import json
 import os
 import re
+import sys
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
-# The one place for the runbook base URL (the rules' copy: deploy/prometheus/build.py).
+# The default runbook base URL, --runbook-url (the rules' copy: deploy/prometheus/build.py).
 RUNBOOK = "https://github.com/ivanti-exporter/ivanti-exporter/blob/main/docs/runbook.md"
 # Appliance detail link from a table cell holding a target (and its job).
 DETAIL_LINK = [{"title": "Appliance detail", "url": "/d/ivanti-appliance-detail?var-job=${__data.fields.job}&var-target=${__value.raw}&${__url_time_range}"}]
@@ -19,6 +29,9 @@ SEL = 'job=~"$job", target=~"$target"'
 
 
 class Board:
+    # The dashboards' "Runbook" link (main() sets it from --runbook-url).
+    runbook = RUNBOOK
+
     def __init__(self, uid, title, description, tags=("ics",)):
         self.uid, self.title, self.description, self.tags = uid, title, description, ["ivanti", *tags]
         self.panels, self.y, self.x, self.row_h, self.next_id = [], 0, 0, 0, 1
@@ -67,7 +80,7 @@ class Board:
             "tags": self.tags, "timezone": "", "schemaVersion": 39, "version": 1, "editable": True,
             "refresh": "30s", "time": {"from": "now-6h", "to": "now"}, "graphTooltip": 1,
             "templating": {"list": variables}, "panels": self.panels, "annotations": {"list": ANNOTATIONS},
-            "links": [{"title": "Runbook", "url": RUNBOOK,
+            "links": [{"title": "Runbook", "url": Board.runbook,
                        "type": "link", "targetBlank": True}],
         }
 
@@ -415,26 +428,28 @@ def sps_overview():
     b.panel("stat", "RAID not OK", "Appliances whose RAID status is not OK.",
             [q(f"count(oneidentity_sps_raid_ok{{{SEL}}} == 0) or vector(0)", "", instant=True)], w=6,
             field={"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}]}})
-    b.panel("timeseries", "CPU, memory, disk, swap", "Usage ratios from /api/health_status.",
-            [q(f"oneidentity_sps_cpu_usage_ratio{{{SEL}}}", "{{target}} CPU"),
-             q(f"oneidentity_sps_memory_usage_ratio{{{SEL}}}", "{{target}} memory"),
-             q(f"oneidentity_sps_disk_usage_ratio{{{SEL}}}", "{{target}} disk"),
-             q(f"oneidentity_sps_swap_usage_ratio{{{SEL}}}", "{{target}} swap")],
+    b.panel("timeseries", f"CPU, memory, disk, swap (top {TOPK})",
+            f"Usage ratios from /api/health_status: the {TOPK} highest series of each.",
+            [q(top(f"oneidentity_sps_cpu_usage_ratio{{{SEL}}}"), "{{target}} CPU"),
+             q(top(f"oneidentity_sps_memory_usage_ratio{{{SEL}}}"), "{{target}} memory"),
+             q(top(f"oneidentity_sps_disk_usage_ratio{{{SEL}}}"), "{{target}} disk"),
+             q(top(f"oneidentity_sps_swap_usage_ratio{{{SEL}}}"), "{{target}} swap")],
             w=12, unit="percentunit", field=PERCENT_THRESHOLDS)
-    b.panel("timeseries", "Load", "Load averages.",
-            [q(f"oneidentity_sps_load1{{{SEL}}}", "{{target}} 1m"), q(f"oneidentity_sps_load5{{{SEL}}}", "{{target}} 5m"),
-             q(f"oneidentity_sps_load15{{{SEL}}}", "{{target}} 15m")], w=12)
+    b.panel("timeseries", f"Load (top {TOPK})", f"Load averages: the {TOPK} most loaded appliances of each.",
+            [q(top(f"oneidentity_sps_load1{{{SEL}}}"), "{{target}} 1m"), q(top(f"oneidentity_sps_load5{{{SEL}}}"), "{{target}} 5m"),
+             q(top(f"oneidentity_sps_load15{{{SEL}}}"), "{{target}} 15m")], w=12)
     b.row("Recording and indexing")
-    b.panel("timeseries", "Sessions being recorded", "oneidentity_sps_active_sessions by protocol.",
-            [q(f"sum by (target, protocol) (oneidentity_sps_active_sessions{{{SEL}}})", "{{target}} {{protocol}}")], w=12)
-    b.panel("timeseries", "Pipeline queues", "Fill level of the processing queues.",
-            [q(f"oneidentity_sps_pipeline_queue_usage_ratio{{{SEL}}}", "{{target}} {{queue}}")], w=12, unit="percentunit",
+    b.panel("timeseries", f"Sessions being recorded (top {TOPK})",
+            f"oneidentity_sps_active_sessions by appliance and protocol: the {TOPK} busiest.",
+            [q(top(f"sum by (target, protocol) (oneidentity_sps_active_sessions{{{SEL}}})"), "{{target}} {{protocol}}")], w=12)
+    b.panel("timeseries", f"Pipeline queues (top {TOPK})", f"Fill level of the processing queues: the {TOPK} fullest.",
+            [q(top(f"oneidentity_sps_pipeline_queue_usage_ratio{{{SEL}}}"), "{{target}} {{queue}}")], w=12, unit="percentunit",
             field=PERCENT_THRESHOLDS)
-    b.panel("timeseries", "Indexer workers", "Workers and idle workers by capability.",
-            [q(f"oneidentity_sps_indexer_workers{{{SEL}}}", "{{target}} {{capability}} workers"),
-             q(f"oneidentity_sps_indexer_idle_workers{{{SEL}}}", "{{target}} {{capability}} idle")], w=12)
-    b.panel("timeseries", "Indexer jobs", "Jobs queued or running by type.",
-            [q(f"oneidentity_sps_indexer_jobs{{{SEL}}}", "{{target}} {{job_type}}")], w=12)
+    b.panel("timeseries", f"Indexer workers (top {TOPK})", f"Workers and idle workers by capability: the {TOPK} largest of each.",
+            [q(top(f"oneidentity_sps_indexer_workers{{{SEL}}}"), "{{target}} {{capability}} workers"),
+             q(top(f"oneidentity_sps_indexer_idle_workers{{{SEL}}}"), "{{target}} {{capability}} idle")], w=12)
+    b.panel("timeseries", f"Indexer jobs (top {TOPK})", f"Jobs queued or running by type: the {TOPK} largest.",
+            [q(top(f"oneidentity_sps_indexer_jobs{{{SEL}}}"), "{{target}} {{job_type}}")], w=12)
     b.row("Cluster")
     b.panel("state-timeline", "Nodes up", "Per node, as the Central Management node sees it.",
             [q(f"oneidentity_sps_cluster_node_up{{{SEL}}}", "{{node}}")], w=12, field=UPDOWN)
@@ -468,12 +483,13 @@ def epmm_overview():
     b.panel("state-timeline", "API polls", "1 while the device queries succeed.",
             [q(f'ivanti_collector_success{{{SEL}, collector=~"devices|device_spaces"}}', "{{target}} {{collector}}")],
             w=6, h=4, field=UPDOWN)
-    b.panel("timeseries", "Devices by status", "totalCount per common.status.",
-            [q(f"ivanti_epmm_devices_by_status{{{SEL}}}", "{{target}} {{status}}")], w=12)
-    b.panel("timeseries", "Active devices by platform", "totalCount per common.platform among active devices.",
-            [q(f"ivanti_epmm_devices_by_platform{{{SEL}}}", "{{target}} {{platform}}")], w=12)
-    b.panel("timeseries", "Non-compliant devices", "Active devices out of compliance.",
-            [q(f"ivanti_epmm_devices_noncompliant{{{SEL}}}", "{{target}}")], w=12)
+    b.panel("timeseries", f"Devices by status (top {TOPK})", f"totalCount per core and common.status: the {TOPK} largest.",
+            [q(top(f"ivanti_epmm_devices_by_status{{{SEL}}}"), "{{target}} {{status}}")], w=12)
+    b.panel("timeseries", f"Active devices by platform (top {TOPK})",
+            f"totalCount per core and common.platform among active devices: the {TOPK} largest.",
+            [q(top(f"ivanti_epmm_devices_by_platform{{{SEL}}}"), "{{target}} {{platform}}")], w=12)
+    b.panel("timeseries", f"Non-compliant devices (top {TOPK})", f"Active devices out of compliance: the {TOPK} cores with most.",
+            [q(top(f"ivanti_epmm_devices_noncompliant{{{SEL}}}"), "{{target}}")], w=12)
     b.panel("bargauge", "Device spaces", "Devices per device space.",
             [q(f"ivanti_epmm_device_space_devices{{{SEL}}}", "{{target}} {{space}}", instant=True)], w=12,
             options={"orientation": "horizontal", "displayMode": "gradient"})
@@ -492,10 +508,11 @@ def isec_overview():
     b.panel("table", "Versions", "Console version per target.",
             [q(f"ivanti_isec_console_info{{{SEL}}}", "", instant=True, fmt="table")], w=12,
             transformations=[{"id": "filterFieldsByName", "options": {"include": {"pattern": "^(target|version)$"}}}])
-    b.panel("timeseries", "Agents and machines", "Agents managed and machines known per console.",
-            [q(f"ivanti_isec_agents{{{SEL}}}", "{{target}} agents"), q(f"ivanti_isec_machines{{{SEL}}}", "{{target}} machines")], w=12)
-    b.panel("timeseries", "Operations by status", "Operations the console lists, by status.",
-            [q(f"ivanti_isec_operations{{{SEL}}}", "{{target}} {{status}}")], w=12)
+    b.panel("timeseries", f"Agents and machines (top {TOPK})",
+            f"Agents managed and machines known per console: the {TOPK} largest consoles of each.",
+            [q(top(f"ivanti_isec_agents{{{SEL}}}"), "{{target}} agents"), q(top(f"ivanti_isec_machines{{{SEL}}}"), "{{target}} machines")], w=12)
+    b.panel("timeseries", f"Operations by status (top {TOPK})", f"Operations the console lists, by status: the {TOPK} largest.",
+            [q(top(f"ivanti_isec_operations{{{SEL}}}"), "{{target}} {{status}}")], w=12)
     b.panel("stat", "Failed operations", "Operations with status Failed, over the selected consoles.",
             [q(f'sum(ivanti_isec_operations{{{SEL}, status=~"(?i)failed"}}) or vector(0)', "", instant=True)], w=6,
             field={"thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "orange", "value": 1}]}})
@@ -655,17 +672,33 @@ def panel_queries(board):
     return out
 
 
-def main():
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    ap.add_argument("--runbook-url", default=RUNBOOK,
+                    help="URL of the runbook the dashboards link to (default the project's docs/runbook.md)")
+    ap.add_argument("--out", help="directory to write the dashboards to")
+    a = ap.parse_args(argv)
+    if not re.fullmatch(r"[^\s\"#]+", a.runbook_url):
+        ap.error(f"--runbook-url {a.runbook_url!r}: no spaces, quotes or '#'")
+    if not a.out and a.runbook_url != RUNBOOK:
+        ap.error("other values than the defaults need --out DIR (the committed dashboards keep the defaults)")
+    Board.runbook = a.runbook_url
     here = os.path.dirname(os.path.abspath(__file__))
+    out = a.out or here
+    os.makedirs(out, exist_ok=True)
     queries = []
     for name, board in [("ivanti-fleet-overview", fleet_overview()), ("ivanti-appliance-detail", appliance_detail()),
                         ("ivanti-clusters-licensing", clusters_licensing()), ("ivanti-sps-overview", sps_overview()),
                         ("ivanti-epmm-overview", epmm_overview()), ("ivanti-isec-overview", isec_overview()),
                         ("ivanti-security-posture", security_posture())]:
-        with open(os.path.join(here, name + ".json"), "w") as f:
+        with open(os.path.join(out, name + ".json"), "w") as f:
             json.dump(board, f, indent=2, ensure_ascii=False)
             f.write("\n")
         queries += panel_queries(board)
+    if a.out:
+        return 0
     # Read by tests/integration/rules.rs: every panel query a promtool value
     # test (deploy/prometheus/ivanti-exporter.rules.test.yml) checks must be
     # one of these, so a changed panel query fails the test until its value
@@ -673,7 +706,8 @@ def main():
     with open(os.path.join(here, "..", "deploy", "prometheus", "dashboard-queries.json"), "w") as f:
         json.dump(queries, f, indent=1, ensure_ascii=False)
         f.write("\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

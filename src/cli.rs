@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::daemon::{self, Daemon, Settings, SourceKind};
 use crate::demo::Demo;
 use crate::logging::{self, LogFormat, LogLevel};
+use crate::secret::Secret;
 use crate::server::Limits;
 use crate::sim;
 use clap::parser::ValueSource;
@@ -23,19 +24,15 @@ pub struct Cli {
     #[arg(short = 'V', long = "version")]
     pub version: bool,
     /// Configuration file (YAML, or TOML when it ends in .toml).
-    #[arg(
-        long = "config.file",
-        default_value = "ivanti-exporter.yml",
-        global = true
-    )]
+    #[arg(long = "config.file", default_value = "ivanti-exporter.yml")]
     pub config_file: PathBuf,
     /// Address to listen on for the web interface and telemetry; repeat the
     /// flag to listen on several. `:9959` (and `[::]:9959`) is IPv4 and IPv6.
     #[arg(long = "web.listen-address", default_value = ":9959", action = clap::ArgAction::Append)]
     pub listen_address: Vec<String>,
     /// TLS and basic-auth settings for the web endpoints (exporter-toolkit
-    /// format); `check-config` checks it too when given.
-    #[arg(long = "web.config.file", global = true)]
+    /// format).
+    #[arg(long = "web.config.file", env = WEB_CONFIG_ENV)]
     pub web_config_file: Option<PathBuf>,
     /// The URL under which the exporter is reached from outside (behind a
     /// reverse proxy, its URL); links on `/` and in `/targets` are built from
@@ -57,17 +54,9 @@ pub struct Cli {
     /// Connections served at once; more wait until one closes.
     #[arg(long = "web.max-connections", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
-    /// Only log messages with the given severity or above.
-    #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
-    pub log_level: LogLevel,
-    /// Output format of log messages.
-    #[arg(
-        long = "log.format",
-        value_enum,
-        default_value = "logfmt",
-        global = true
-    )]
-    pub log_format: LogFormat,
+    /// `--log.level`, `--log.format`.
+    #[command(flatten)]
+    pub log: LogArgs,
     /// Start a simulated fleet in-process and poll it (no appliance or config needed).
     #[arg(long)]
     pub demo: bool,
@@ -93,19 +82,71 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-/// Subcommands.
+/// The environment variable for `--web.config.file`, read by the daemon
+/// and by `healthcheck` alike: set once (in a container), both agree on
+/// whether the exporter speaks TLS.
+pub const WEB_CONFIG_ENV: &str = "IVANTI_EXPORTER_WEB_CONFIG_FILE";
+
+/// The logging flags: the daemon's, and `simulate`'s own.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", value_enum, default_value = "info")]
+    pub log_level: LogLevel,
+    /// Output format of log messages.
+    #[arg(long = "log.format", value_enum, default_value = "logfmt")]
+    pub log_format: LogFormat,
+}
+
+/// Subcommands. Each takes only the flags that apply to it (no global
+/// flags): the daemon's `--config.file` and `--web.config.file`, given
+/// before the subcommand, are still its defaults.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate the configuration file and exit: 0 when valid, 1 with every problem listed.
-    CheckConfig,
+    CheckConfig(CheckConfigArgs),
     /// Serve a simulated fleet of appliances on loopback.
-    Simulate(sim::SimulateArgs),
-    /// Exit 0 when the URL answers 200 (container health checks without curl).
-    Healthcheck {
-        /// URL to check.
-        #[arg(long, default_value = "http://127.0.0.1:9959/-/healthy")]
-        url: String,
+    Simulate {
+        #[command(flatten)]
+        args: sim::SimulateArgs,
+        #[command(flatten)]
+        log: LogArgs,
     },
+    /// Exit 0 when the exporter's health endpoint answers 2xx (container
+    /// health checks without curl), 1 with the reason otherwise.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// `check-config`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckConfigArgs {
+    /// Configuration file to check [default: ivanti-exporter.yml].
+    #[arg(long = "config.file")]
+    pub config_file: Option<PathBuf>,
+    /// Web configuration file (TLS, basic auth) to check as well.
+    #[arg(long = "web.config.file", env = WEB_CONFIG_ENV)]
+    pub web_config_file: Option<PathBuf>,
+}
+
+/// `healthcheck`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HealthcheckArgs {
+    /// URL to check [default: http://127.0.0.1:9959/-/healthy, https:// when
+    /// the web configuration serves TLS].
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The exporter's web configuration: with `tls_server_config`, the
+    /// check speaks HTTPS and trusts exactly the certificate configured
+    /// there (whatever names it carries). `/-/healthy` asks no basic auth.
+    #[arg(long = "web.config.file", env = WEB_CONFIG_ENV)]
+    pub web_config_file: Option<PathBuf>,
+    /// Client certificate (PEM) to present when the web configuration
+    /// requires one (`client_auth_type: RequireAndVerifyClientCert`).
+    #[arg(long = "tls.cert-file", requires = "client_key_file")]
+    pub client_cert_file: Option<PathBuf>,
+    /// The key of `--tls.cert-file` (PEM).
+    #[arg(long = "tls.key-file", requires = "client_cert_file")]
+    pub client_key_file: Option<PathBuf>,
 }
 
 /// Parse `:9959` (every address, IPv4 and IPv6: `[::]:9959`, bound
@@ -174,7 +215,30 @@ fn apply_renamed_env(
     Ok(warnings)
 }
 
-/// Run the program; the exit code is 1 on any start-up failure.
+/// The logging flags in force: `simulate`'s own where given on its
+/// command line, otherwise the top-level ones.
+fn log_args(cli: &Cli, matches: &ArgMatches) -> LogArgs {
+    let (Some(Command::Simulate { log, .. }), Some(("simulate", sub))) =
+        (&cli.command, matches.subcommand())
+    else {
+        return cli.log.clone();
+    };
+    let given = |id: &str| sub.value_source(id) == Some(ValueSource::CommandLine);
+    LogArgs {
+        log_level: match given("log_level") {
+            true => log.log_level,
+            false => cli.log.log_level,
+        },
+        log_format: match given("log_format") {
+            true => log.log_format,
+            false => cli.log.log_format,
+        },
+    }
+}
+
+/// Run the program; the exit code is 1 on any start-up failure. A fatal
+/// error is reported once, as an `error` log line (logfmt or JSON, as the
+/// flags say), not also as plain text.
 pub fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let mut cli = match Cli::from_arg_matches(&matches) {
@@ -185,12 +249,12 @@ pub fn main() -> ExitCode {
         print!("{}", crate::version::text());
         return ExitCode::SUCCESS;
     }
-    logging::init(cli.log_level, cli.log_format);
+    let log = log_args(&cli, &matches);
+    logging::init(log.log_level, log.log_format);
     match apply_renamed_env(&mut cli, &matches, |k| std::env::var(k).ok()) {
         Ok(warnings) => warnings.iter().for_each(|w| tracing::warn!("{w}")),
         Err(e) => {
             tracing::error!(error = %e, "exiting");
-            eprintln!("ivanti-exporter: {e}");
             return ExitCode::FAILURE;
         }
     }
@@ -203,16 +267,35 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
+            tracing::error!(error = %e, "cannot start the runtime");
             return ExitCode::FAILURE;
         }
     };
-    let result = match cli.command {
-        Some(Command::CheckConfig) => {
-            return check_config(&cli.config_file, cli.web_config_file.as_deref())
+    let result = match &cli.command {
+        Some(Command::CheckConfig(args)) => {
+            let config = args.config_file.as_ref().unwrap_or(&cli.config_file);
+            let web = args
+                .web_config_file
+                .as_ref()
+                .or(cli.web_config_file.as_ref());
+            return check_config(config, web.map(PathBuf::as_path));
         }
-        Some(Command::Healthcheck { ref url }) => rt.block_on(healthcheck(url)),
-        Some(Command::Simulate(ref args)) => rt
+        Some(Command::Healthcheck(args)) => {
+            let mut args = args.clone();
+            args.web_config_file = args.web_config_file.or(cli.web_config_file.clone());
+            // Its own words on stderr: a container runtime shows them as they are.
+            return match rt.block_on(healthcheck(&args)) {
+                Ok(url) => {
+                    println!("{url}: OK");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("healthcheck failed: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Command::Simulate { args, .. }) => rt
             .block_on(sim::run(args.clone(), shutdown_signal()))
             .map_err(|e| format!("simulator: {e}")),
         None => rt.block_on(run(&cli)),
@@ -221,7 +304,6 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "exiting");
-            eprintln!("ivanti-exporter: {e}");
             ExitCode::FAILURE
         }
     }
@@ -272,10 +354,69 @@ async fn run(cli: &Cli) -> Result<(), String> {
     Ok(())
 }
 
+/// Where `healthcheck` looks by default (after `http://` or `https://`).
+const HEALTHY: &str = "127.0.0.1:9959/-/healthy";
+
+/// `healthcheck`: the URL checked when it answered 2xx. With a web
+/// configuration that serves TLS, HTTPS trusting exactly the configured
+/// certificate (the check runs beside the exporter, on loopback, where the
+/// certificate's names do not apply), with the client certificate of
+/// `--tls.cert-file` when one is required.
+async fn healthcheck(args: &HealthcheckArgs) -> Result<String, String> {
+    let served = match &args.web_config_file {
+        Some(path) => crate::webconfig::ListenerTls::load(path)?.map(|t| (path, t)),
+        None => None,
+    };
+    let url = match (&args.url, &served) {
+        (Some(url), _) => url.clone(),
+        (None, Some(_)) => format!("https://{HEALTHY}"),
+        (None, None) => format!("http://{HEALTHY}"),
+    };
+    let client = match (&args.client_cert_file, &args.client_key_file) {
+        (Some(cert), Some(key)) => {
+            let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+            let key = String::from_utf8(read(key)?)
+                .map_err(|_| format!("{}: not a PEM key", key.display()))?;
+            Some((read(cert)?, Secret::new(key)))
+        }
+        _ => None,
+    };
+    let tls = match &served {
+        Some((path, served)) => {
+            if url.starts_with("http://") {
+                return Err(format!(
+                    "{url}: {} serves TLS: use https://",
+                    path.display()
+                ));
+            }
+            if served.client_cert_required && client.is_none() {
+                return Err(format!(
+                    "{}: the exporter requires a client certificate (client_auth_type): \
+                     give --tls.cert-file and --tls.key-file",
+                    path.display()
+                ));
+            }
+            Some(crate::tls::pinned_client_config(
+                &served.cert_pem,
+                client.as_ref(),
+            )?)
+        }
+        // The system's trust store, read only when it is needed.
+        None if url.starts_with("https://") => {
+            Some(crate::tls::client_config(&crate::tls::TlsSettings {
+                client_pem: client,
+                ..Default::default()
+            })?)
+        }
+        None => None,
+    };
+    check(&url, tls).await.map(|()| url)
+}
+
 /// Exit 0 when `url` answers 2xx within 5 s (the container's health check,
-/// so no curl is needed in the image).
-async fn healthcheck(url: &str) -> Result<(), String> {
-    let status = tokio::time::timeout(Duration::from_secs(5), get_status(url))
+/// so no curl is needed in the image); `tls` for an https:// URL.
+async fn check(url: &str, tls: Option<rustls::ClientConfig>) -> Result<(), String> {
+    let status = tokio::time::timeout(Duration::from_secs(5), get_status(url, tls))
         .await
         .map_err(|_| format!("{url}: no answer within 5s"))??;
     if status.is_success() {
@@ -285,9 +426,12 @@ async fn healthcheck(url: &str) -> Result<(), String> {
     }
 }
 
-/// One GET of `url` (http://, or https:// with the web PKI roots) with
-/// hyper's client connection; URL credentials become basic auth, no proxy.
-async fn get_status(url: &str) -> Result<hyper::StatusCode, String> {
+/// One GET of `url` (http://, or https:// with `tls`) with hyper's client
+/// connection; URL credentials become basic auth, no proxy.
+async fn get_status(
+    url: &str,
+    tls: Option<rustls::ClientConfig>,
+) -> Result<hyper::StatusCode, String> {
     let err = |e: &dyn std::fmt::Display| format!("{url}: {e}");
     let parsed = url::Url::parse(url).map_err(|e| err(&e))?;
     let host = match parsed.host() {
@@ -314,12 +458,12 @@ async fn get_status(url: &str) -> Result<hyper::StatusCode, String> {
     match parsed.scheme() {
         "http" => send(tcp, req).await.map_err(|e| err(&e)),
         "https" => {
-            let tls = crate::tls::client_config(&crate::tls::TlsSettings::default())?;
+            let tls = tls.ok_or_else(|| err(&"no TLS configuration"))?;
             let name = rustls::pki_types::ServerName::try_from(host).map_err(|e| err(&e))?;
             let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
                 .connect(name, tcp)
                 .await
-                .map_err(|e| err(&e))?;
+                .map_err(|e| err(&format!("TLS: {e}")))?;
             send(stream, req).await.map_err(|e| err(&e))
         }
         other => Err(err(&format!(
@@ -491,6 +635,36 @@ mod tests {
 
     use super::*;
 
+    /// `simulate`'s own logging flags win; without them, the top-level ones apply.
+    #[test]
+    fn simulate_takes_its_own_logging_flags() {
+        let log = |args: &[&str]| {
+            let m = Cli::command()
+                .try_get_matches_from(["ivanti-exporter"].iter().chain(args))
+                .unwrap();
+            let cli = Cli::from_arg_matches(&m).unwrap();
+            let l = log_args(&cli, &m);
+            (l.log_level, l.log_format)
+        };
+        assert_eq!(
+            log(&["simulate", "--log.level", "warn"]),
+            (LogLevel::Warn, LogFormat::Logfmt)
+        );
+        assert_eq!(
+            log(&["--log.level", "debug", "--log.format", "json", "simulate"]),
+            (LogLevel::Debug, LogFormat::Json)
+        );
+        assert_eq!(
+            log(&["--log.level=debug", "simulate", "--log.level=error"]),
+            (LogLevel::Error, LogFormat::Logfmt)
+        );
+        assert_eq!(log(&[]), (LogLevel::Info, LogFormat::Logfmt));
+        // check-config takes no logging flags of its own.
+        assert!(
+            Cli::try_parse_from(["ivanti-exporter", "check-config", "--log.level=warn"]).is_err()
+        );
+    }
+
     #[test]
     fn url_credentials_are_percent_decoded_into_basic_auth() {
         let url = |s: &str| url::Url::parse(s).unwrap();
@@ -580,7 +754,7 @@ mod tests {
     #[tokio::test]
     async fn healthcheck_is_ok_on_2xx_only() {
         let (ok, mut requests) = answering("200 OK").await;
-        healthcheck(&format!("http://{ok}/-/healthy"))
+        check(&format!("http://{ok}/-/healthy"), None)
             .await
             .unwrap();
         let request = requests.recv().await.unwrap();
@@ -596,7 +770,7 @@ mod tests {
         let (sick, _) = answering("503 Service Unavailable").await;
         let url = format!("http://{sick}/-/healthy");
         assert_eq!(
-            healthcheck(&url).await.unwrap_err(),
+            check(&url, None).await.unwrap_err(),
             format!("{url}: HTTP 503 Service Unavailable")
         );
     }
@@ -607,12 +781,12 @@ mod tests {
         let port = closed.local_addr().unwrap().port();
         drop(closed);
         let url = format!("http://127.0.0.1:{port}/-/healthy");
-        let e = healthcheck(&url).await.unwrap_err();
+        let e = check(&url, None).await.unwrap_err();
         assert!(e.starts_with(&format!("{url}: ")), "{e}");
-        assert!(healthcheck("ftp://127.0.0.1/").await.is_err());
+        assert!(check("ftp://127.0.0.1/", None).await.is_err());
 
         let (ok, mut requests) = answering("204 No Content").await;
-        healthcheck(&format!("http://prometheus:p%40ss@{ok}/-/ready?x=1"))
+        check(&format!("http://prometheus:p%40ss@{ok}/-/ready?x=1"), None)
             .await
             .unwrap();
         let request = requests.recv().await.unwrap();

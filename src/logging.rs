@@ -25,7 +25,7 @@ pub enum LogFormat {
 /// Log level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogLevel {
-    /// Everything, including each successful poll.
+    /// Everything, including each successful poll and each request to an appliance.
     Debug,
     /// State changes and failures.
     Info,

@@ -132,6 +132,88 @@ pub fn client_config(tls: &TlsSettings) -> Result<rustls::ClientConfig, String> 
     Ok(config)
 }
 
+/// A client configuration that trusts exactly the first certificate of
+/// `pinned_pem` (the leaf of a chain) as the server's (whatever names it carries, but within
+/// its validity period, and the handshake signed with its key), presenting
+/// `client` (certificate chain and key PEM) when given: the `healthcheck`
+/// subcommand on loopback, against the exporter's own configured
+/// certificate.
+pub fn pinned_client_config(
+    pinned_pem: &[u8],
+    client: Option<&(Vec<u8>, Secret)>,
+) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut pinned = parse_ca_pem(pinned_pem)?;
+    pinned.truncate(1);
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedLeaf {
+            pinned,
+            any: AcceptAnyCert(provider),
+        }));
+    match client {
+        Some((cert, key)) => {
+            let (certs, key) = parse_client_identity(cert, key.expose().as_bytes())?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| format!("client certificate: {e}"))
+        }
+        None => Ok(builder.with_no_client_auth()),
+    }
+}
+
+/// [`pinned_client_config`]'s verifier: the leaf must be `pinned`,
+/// byte for byte, and valid now; signatures are checked as [`AcceptAnyCert`] does.
+#[derive(Debug)]
+struct PinnedLeaf {
+    pinned: Vec<CertificateDer<'static>>,
+    any: AcceptAnyCert,
+}
+
+impl ServerCertVerifier for PinnedLeaf {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        use rustls::CertificateError;
+        if !self
+            .pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
+        {
+            return Err(rustls::Error::InvalidCertificate(
+                CertificateError::ApplicationVerificationFailure,
+            ));
+        }
+        verify_validity(end_entity, now).map(|()| ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.any.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.any.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.any.supported_verify_schemes()
+    }
+}
+
 /// Full verification against `ca_file` (or the web PKI), with two
 /// additions an operator expects:
 /// - `server_name`: the certificate is checked against it instead of the
@@ -161,6 +243,13 @@ fn verify_pinned(
         webpki::EndEntityCert::try_from(cert).map_err(|_| bad(CertificateError::BadEncoding))?;
     ee.verify_is_valid_for_subject_name(name)
         .map_err(|_| bad(CertificateError::NotValidForName))?;
+    verify_validity(cert, now)
+}
+
+/// The certificate's validity period includes `now`.
+fn verify_validity(cert: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustls::Error> {
+    use rustls::CertificateError;
+    let bad = |e: CertificateError| rustls::Error::InvalidCertificate(e);
     let (_, parsed) = x509_parser::parse_x509_certificate(cert)
         .map_err(|_| bad(CertificateError::BadEncoding))?;
     let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);

@@ -305,12 +305,53 @@ impl ApiClient {
                 Err(f) => Err(f.into_error()),
             }
         };
-        match tokio::time::timeout(self.timeout, attempt).await {
+        let started = Instant::now();
+        let result = match tokio::time::timeout(self.timeout, attempt).await {
             Ok(r) => r,
             Err(_) => Err(CollectError::Timeout(format!(
                 "{url}: no complete response within {}",
                 humantime::format_duration(self.timeout)
             ))),
+        };
+        self.log_request(&method, path, started.elapsed(), &result);
+        result
+    }
+
+    /// One debug line per request: method, host, path without its query
+    /// (a query could carry a token; credentials travel only in headers),
+    /// then the status and body size, or the error class, and the duration.
+    fn log_request(
+        &self,
+        method: &Method,
+        path: &str,
+        took: Duration,
+        result: &Result<ApiResponse, CollectError>,
+    ) {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+        let path = path.split_once('?').map_or(path, |(p, _)| p);
+        let path = format!("{}{path}", self.endpoint.prefix);
+        let host = self.endpoint.authority.to_str().unwrap_or_default();
+        let duration_seconds = took.as_secs_f64();
+        match result {
+            Ok(r) => tracing::debug!(
+                method = %method,
+                host,
+                path,
+                status = r.status,
+                bytes = r.body.len(),
+                duration_seconds,
+                "request"
+            ),
+            Err(e) => tracing::debug!(
+                method = %method,
+                host,
+                path,
+                error = e.kind().label(),
+                duration_seconds,
+                "request"
+            ),
         }
     }
 

@@ -189,6 +189,36 @@ impl WebConfig {
     }
 }
 
+/// What a client of the exporter's TLS listener needs to know (the
+/// `healthcheck` subcommand): the certificate it serves and whether it
+/// requires a client certificate.
+#[derive(Debug, Clone)]
+pub struct ListenerTls {
+    /// The served chain, PEM, as configured (its first certificate is the leaf).
+    pub cert_pem: Vec<u8>,
+    /// `client_auth_type` makes a client certificate mandatory.
+    pub client_cert_required: bool,
+}
+
+impl ListenerTls {
+    /// From the web configuration file at `path`, checked in full as the
+    /// daemon loads it; `None` without `tls_server_config`.
+    pub fn load(path: &Path) -> Result<Option<ListenerTls>, String> {
+        let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+        let text = std::fs::read_to_string(path).map_err(|e| at(&e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        WebConfig::from_yaml(&text, base).map_err(|e| at(&e))?;
+        let file = serde_yaml::from_str::<Option<File>>(&text)
+            .map_err(|e| at(&e))?
+            .unwrap_or_default();
+        file.tls_server_config
+            .as_ref()
+            .map(|t| tls::listener(t, base))
+            .transpose()
+            .map_err(|e| at(&e))
+    }
+}
+
 /// `rate_limit`: `None` when the interval is 0 or absent (the toolkit's "disabled").
 fn rate_limit(r: &RateLimitKeys) -> Result<Option<RateLimit>, String> {
     let interval = match &r.interval {

@@ -88,6 +88,17 @@ pub(super) fn server_config(
         .with_cert_resolver(Arc::new(resolver)))
 }
 
+/// What a client needs of `t` ([`super::ListenerTls`]).
+pub(super) fn listener(t: &TlsServer, base: &Path) -> Result<super::ListenerTls, String> {
+    let (cert_pem, _) = identity(t, base)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = client_verifier(t, base, provider)?;
+    Ok(super::ListenerTls {
+        cert_pem,
+        client_cert_required: verifier.client_auth_mandatory(),
+    })
+}
+
 /// The chain and key of PEM texts, checked to belong together.
 fn certified_key(
     cert: &[u8],

@@ -183,7 +183,10 @@ async fn container_healthcheck_subcommand() {
     );
     let dockerfile =
         std::fs::read_to_string(Path::new(ROOT).join("deploy/container/Dockerfile")).unwrap();
-    assert!(dockerfile.contains("\"healthcheck\", \"--url\", \"http://127.0.0.1:9959/-/healthy\""));
+    // No --url: the default (http, or https with the web configuration of
+    // IVANTI_EXPORTER_WEB_CONFIG_FILE) is the exporter's default port.
+    assert!(dockerfile.contains("CMD [\"/usr/local/bin/ivanti-exporter\", \"healthcheck\"]"));
+    assert!(dockerfile.contains("IVANTI_EXPORTER_WEB_CONFIG_FILE"));
     assert!(dockerfile.contains("USER nonroot"));
 }
 
@@ -580,4 +583,77 @@ fn kubernetes_manifests_scrape_the_exporter_in_one_mode() {
     assert_eq!(probe["kind"], "Probe");
     assert_eq!(probe["spec"]["prober"]["path"], "/probe");
     assert!(text[..start].contains("never beside it"));
+}
+
+/// `dashboards/build.py --runbook-url URL --out DIR` (as the rules
+/// generator's flag): the seven dashboards with their "Runbook" link at URL
+/// and nothing else changed. With the defaults, `--out` writes exactly the
+/// committed files (so they are up to date); without `--out`, another URL
+/// is refused (the committed files keep the default).
+#[test]
+fn dashboard_generator_takes_the_runbook_url() {
+    if !tool_available("python3", Command::new("python3").arg("--version")) {
+        return;
+    }
+    let script = Path::new(ROOT).join("dashboards/build.py");
+    let generate = |args: &[&str]| {
+        Command::new("python3")
+            .arg(&script)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let url = "https://wiki.example.org/ivanti/runbook";
+    let refused = generate(&["--runbook-url", url]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("need --out DIR"));
+    let bad = generate(&[
+        "--runbook-url",
+        "https://x/runbook#top",
+        "--out",
+        "/nonexistent",
+    ]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no spaces, quotes or '#'"));
+
+    let mut committed = Vec::new();
+    files(
+        &Path::new(ROOT).join("dashboards"),
+        &["json"],
+        &mut committed,
+    );
+    assert_eq!(committed.len(), 7);
+    let same = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    for (dir, args) in [(&same, vec![]), (&out, vec!["--runbook-url", url])] {
+        let mut args = args;
+        args.extend(["--out", dir.path().to_str().unwrap()]);
+        let run = generate(&args);
+        assert!(run.status.success(), "{run:?}");
+    }
+    for path in committed {
+        let name = path.file_name().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(same.path().join(name)).unwrap(),
+            text,
+            "{}: not what dashboards/build.py writes (rerun it)",
+            path.display()
+        );
+        let mut theirs: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.path().join(name)).unwrap()).unwrap();
+        let ours: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            theirs["links"],
+            serde_json::json!([{"title": "Runbook", "url": url, "type": "link", "targetBlank": true}]),
+            "{}",
+            path.display()
+        );
+        theirs["links"] = ours["links"].clone();
+        assert_eq!(
+            theirs,
+            ours,
+            "{}: more than the link changed",
+            path.display()
+        );
+    }
 }

@@ -9,6 +9,7 @@ mod landing;
 mod leftovers;
 
 mod auth;
+mod cli;
 mod config;
 mod deploy;
 mod docs;

@@ -6,13 +6,13 @@ use crate::helpers::*;
 use std::sync::Arc;
 use std::time::Duration;
 
-struct Pki {
-    ca_pem: String,
-    server: (String, String),
-    client: (String, String),
+pub(crate) struct Pki {
+    pub ca_pem: String,
+    pub server: (String, String),
+    pub client: (String, String),
 }
 
-fn pki() -> Pki {
+pub(crate) fn pki() -> Pki {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);

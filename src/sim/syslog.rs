@@ -1,9 +1,10 @@
 //! The simulated appliance's syslog stream: the event-log lines a gateway
 //! forwards (WELF inside RFC 5424, as the receiver's fixtures), sent over
-//! UDP or TCP (octet counting, RFC 6587), and the faults a receiver must
-//! survive: garbage, oversized messages, a flood.
+//! UDP, TCP (octet counting, RFC 6587) or TLS (RFC 5425), and the faults a
+//! receiver must survive: garbage, oversized messages, a flood.
 
-use tokio::io::AsyncWriteExt;
+use std::sync::Arc;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 /// One WELF event-log message of appliance `host`, framed as RFC 5424.
@@ -75,10 +76,39 @@ pub async fn send_tcp(
     messages: &[impl AsRef<[u8]>],
 ) -> std::io::Result<()> {
     let mut s = TcpStream::connect(to).await?;
+    write_frames(&mut s, messages).await?;
+    s.shutdown().await
+}
+
+/// Send the messages over one TLS connection (RFC 5425: octet counting),
+/// as `client` (its roots, and its certificate if it has one), to a server
+/// whose certificate names `server_name`; the connection is closed with a
+/// close_notify.
+pub async fn send_tls(
+    to: std::net::SocketAddr,
+    client: Arc<rustls::ClientConfig>,
+    server_name: &str,
+    messages: &[impl AsRef<[u8]>],
+) -> std::io::Result<()> {
+    let name = rustls::pki_types::ServerName::try_from(server_name.to_owned())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let tcp = TcpStream::connect(to).await?;
+    let mut s = tokio_rustls::TlsConnector::from(client)
+        .connect(name, tcp)
+        .await?;
+    write_frames(&mut s, messages).await?;
+    s.shutdown().await
+}
+
+/// `LEN SP MSG` for each message (RFC 6587 octet counting, RFC 5425 framing).
+pub async fn write_frames(
+    s: &mut (impl AsyncWrite + Unpin),
+    messages: &[impl AsRef<[u8]>],
+) -> std::io::Result<()> {
     for m in messages {
         let m = m.as_ref();
         s.write_all(format!("{} ", m.len()).as_bytes()).await?;
         s.write_all(m).await?;
     }
-    s.shutdown().await
+    s.flush().await
 }

@@ -98,6 +98,19 @@ pub static CONNECTIONS_LIMITED: Desc = Desc::counter(
     &[],
 );
 
+/// `ivanti_exporter_syslog_connections_rejected_total`.
+pub static CONNECTIONS_REJECTED: Desc = Desc::counter(
+    "ivanti_exporter_syslog_connections_rejected_total",
+    "TLS syslog connections refused in the handshake by reason: tls_no_certificate (a client CA is configured and the client sent no certificate), tls_bad_certificate (its certificate is not signed by the client CA, expired, or lacks an allowed SAN), tls_handshake (any other handshake failure: not TLS, no common version or cipher suite)",
+    &["reason"],
+);
+/// `ivanti_exporter_syslog_idle_connections_closed_total`.
+pub static IDLE_CLOSED: Desc = Desc::counter(
+    "ivanti_exporter_syslog_idle_connections_closed_total",
+    "TCP/TLS syslog connections the exporter closed because they sent nothing (or did not finish the TLS handshake) for syslog.idle_timeout",
+    &[],
+);
+
 /// The receiver's own metrics, in output order.
 pub static SELF_METRICS: &[&Desc] = &[
     &RECEIVED,
@@ -105,6 +118,8 @@ pub static SELF_METRICS: &[&Desc] = &[
     &UNKNOWN_SENDER,
     &UNRECOGNIZED,
     &CONNECTIONS_LIMITED,
+    &CONNECTIONS_REJECTED,
+    &IDLE_CLOSED,
 ];
 
 /// Why a message was dropped.
@@ -132,6 +147,35 @@ impl Rejected {
     }
 }
 
+/// Why a TLS connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// A client certificate is required and none was sent.
+    NoCertificate,
+    /// The client's certificate was not accepted.
+    BadCertificate,
+    /// Any other handshake failure.
+    Handshake,
+}
+
+impl Refused {
+    /// Every reason, in label order.
+    pub const ALL: [Refused; 3] = [
+        Refused::NoCertificate,
+        Refused::BadCertificate,
+        Refused::Handshake,
+    ];
+
+    /// The `reason` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Refused::NoCertificate => "tls_no_certificate",
+            Refused::BadCertificate => "tls_bad_certificate",
+            Refused::Handshake => "tls_handshake",
+        }
+    }
+}
+
 /// The receiver's counters (exporter-level).
 #[derive(Debug, Default)]
 pub struct ReceiverStats {
@@ -147,6 +191,10 @@ pub struct ReceiverStats {
     pub unrecognized: AtomicU64,
     /// Connections refused at the cap.
     pub connections_limited: AtomicU64,
+    /// TLS connections refused in the handshake, by [`Refused`] (index: position in `ALL`).
+    pub connections_rejected: [AtomicU64; 3],
+    /// Connections closed for idleness.
+    pub idle_closed: AtomicU64,
 }
 
 impl ReceiverStats {
@@ -154,6 +202,12 @@ impl ReceiverStats {
     pub fn reject(&self, why: Rejected) {
         let i = Rejected::ALL.iter().position(|r| *r == why).unwrap_or(0);
         self.rejected[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a TLS connection refused in the handshake.
+    pub fn refuse(&self, why: Refused) {
+        let i = Refused::ALL.iter().position(|r| *r == why).unwrap_or(0);
+        self.connections_rejected[i].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The series (none unless enabled).
@@ -173,6 +227,10 @@ impl ReceiverStats {
             &[],
             self.connections_limited.load(r) as f64,
         );
+        for (why, n) in Refused::ALL.iter().zip(&self.connections_rejected) {
+            out.push(&CONNECTIONS_REJECTED, &[why.label()], n.load(r) as f64);
+        }
+        out.push(&IDLE_CLOSED, &[], self.idle_closed.load(r) as f64);
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::helpers::*;
 use ivanti_exporter::sim::syslog as sim;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn integrity_scan_and_failed_signins_reach_their_target_and_garbage_is_counted() {
@@ -102,4 +103,157 @@ async fn integrity_scan_and_failed_signins_reach_their_target_and_garbage_is_cou
         Some(skipped_before)
     );
     assert!(up(&m, a) && up(&m, b));
+}
+
+/// A CA that signs the receiver's server certificate (for 127.0.0.1) and a
+/// gateway's client certificate, and another CA nobody trusts.
+struct Pki {
+    ca_pem: String,
+    server: (String, String),
+    gateway: (String, String),
+    stranger: (String, String),
+}
+
+fn pki() -> Pki {
+    let issuer = || {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        rcgen::CertifiedIssuer::self_signed(p, rcgen::KeyPair::generate().unwrap()).unwrap()
+    };
+    let (ca, other) = (issuer(), issuer());
+    let leaf = |ca: &rcgen::CertifiedIssuer<'_, rcgen::KeyPair>,
+                san: &str,
+                usage: rcgen::ExtendedKeyUsagePurpose| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(vec![san.to_owned()]).unwrap();
+        p.extended_key_usages = vec![usage];
+        (p.signed_by(&key, ca).unwrap().pem(), key.serialize_pem())
+    };
+    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+    Pki {
+        ca_pem: ca.pem(),
+        server: leaf(&ca, "127.0.0.1", ServerAuth),
+        gateway: leaf(&ca, "vpn-gateway.example.net", ClientAuth),
+        stranger: leaf(&other, "vpn-gateway.example.net", ClientAuth),
+    }
+}
+
+/// A TLS client trusting `pki`'s CA, presenting `identity` when given.
+fn tls_client(pki: &Pki, identity: Option<&(String, String)>) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in ivanti_exporter::tls::parse_ca_pem(pki.ca_pem.as_bytes()).unwrap() {
+        roots.add(c).unwrap();
+    }
+    let b = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    Arc::new(match identity {
+        Some((cert, key)) => {
+            let (certs, key) =
+                ivanti_exporter::tls::parse_client_identity(cert.as_bytes(), key.as_bytes())
+                    .unwrap();
+            b.with_client_auth_cert(certs, key).unwrap()
+        }
+        None => b.with_no_client_auth(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_client_certificates_counts_the_gateway_and_refuses_the_others() {
+    let fleet = fleet(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(&fleet, dir.path());
+    let pki = pki();
+    let d = dir.path();
+    std::fs::write(d.join("syslog.crt"), &pki.server.0).unwrap();
+    std::fs::write(d.join("syslog.key"), &pki.server.1).unwrap();
+    std::fs::write(d.join("gateways-ca.crt"), &pki.ca_pem).unwrap();
+    let port = free_port();
+    // Relative paths: relative to the configuration file.
+    let config = format!(
+        "{}syslog:\n  tls_listen_address: 127.0.0.1:{port}\n  tls_server_config:\n    cert_file: syslog.crt\n    key_file: syslog.key\n    client_ca_file: gateways-ca.crt\n",
+        config_for(&fleet, &ca, "", |_| String::new())
+    );
+    let app = App::spawn_in(dir, &config).await;
+    let a = fleet.appliance(0).name();
+    let to: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+
+    // The gateway's certificate is signed by the client CA: its scan counts.
+    sim::send_tls(
+        to,
+        tls_client(&pki, Some(&pki.gateway)),
+        "127.0.0.1",
+        &sim::integrity_scan(a, 1, 0),
+    )
+    .await
+    .unwrap();
+    let m = app
+        .wait_for("the scan over TLS", WAIT, |m| {
+            m.get(
+                "ivanti_integrity_scans_total",
+                &[("target", a), ("result", "files_found")],
+            ) == Some(1.0)
+        })
+        .await;
+    assert_eq!(
+        m.get("ivanti_integrity_scan_new_files", &[("target", a)]),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("ivanti_syslog_messages_total", &[("target", a)]),
+        Some(3.0)
+    );
+
+    // No certificate, or one of another CA: the handshake is refused (the
+    // client learns it from the server's alert) and nothing is counted.
+    for (identity, reason) in [
+        (None, "tls_no_certificate"),
+        (Some(&pki.stranger), "tls_bad_certificate"),
+    ] {
+        let client = tls_client(&pki, identity);
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let tcp = tokio::net::TcpStream::connect(to).await.unwrap();
+        // TLS 1.3: the client finishes its side before the server has
+        // looked at its certificate; the refusal arrives as an alert.
+        let refused = match tokio_rustls::TlsConnector::from(client)
+            .connect(name, tcp)
+            .await
+        {
+            Err(_) => true,
+            Ok(mut s) => {
+                use tokio::io::AsyncReadExt;
+                let _ = sim::write_frames(&mut s, &sim::integrity_scan(a, 0, 5)).await;
+                let mut buf = [0u8; 16];
+                s.read(&mut buf).await.is_err()
+            }
+        };
+        assert!(refused, "{reason}: the client was not told");
+        app.wait_for(reason, WAIT, |m| {
+            m.get(
+                "ivanti_exporter_syslog_connections_rejected_total",
+                &[("reason", reason)],
+            ) == Some(1.0)
+        })
+        .await;
+    }
+    let m = app.metrics().await;
+    assert_eq!(
+        m.get("ivanti_syslog_messages_total", &[("target", a)]),
+        Some(3.0),
+        "a refused client's messages are not read"
+    );
+    assert_eq!(
+        m.get("ivanti_integrity_scan_modified_files", &[("target", a)]),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get(
+            "ivanti_exporter_syslog_connections_rejected_total",
+            &[("reason", "tls_handshake")]
+        ),
+        Some(0.0)
+    );
 }

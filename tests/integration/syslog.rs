@@ -257,3 +257,36 @@ async fn tls_with_client_certificates_counts_the_gateway_and_refuses_the_others(
         Some(0.0)
     );
 }
+
+/// The README's `syslog:` block loads as it is, with its certificate files
+/// next to the configuration, and means what its comments say.
+#[test]
+fn readme_syslog_block_is_valid() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("```yaml\nsyslog:")
+        .expect("README syslog block")
+        + "```yaml\n".len();
+    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("syslog.crt"), &pki.server.0).unwrap();
+    std::fs::write(dir.path().join("syslog.key"), &pki.server.1).unwrap();
+    std::fs::write(dir.path().join("gateways-ca.crt"), &pki.ca_pem).unwrap();
+    let config =
+        ivanti_exporter::config::Config::from_yaml(&format!("{block}targets: []\n"), dir.path())
+            .unwrap_or_else(|e| panic!("{e}"));
+    let s = config.syslog.expect("syslog block");
+    assert_eq!(s.udp, Some("0.0.0.0:514".parse().unwrap()));
+    assert_eq!(s.tcp, Some("0.0.0.0:601".parse().unwrap()));
+    assert_eq!(
+        s.tls.map(|t| t.address),
+        Some("0.0.0.0:6514".parse().unwrap())
+    );
+    assert_eq!(
+        (s.max_message_size, s.rate_limit, s.max_connections),
+        (8192, 200, 64)
+    );
+    assert_eq!(s.idle_timeout, std::time::Duration::from_secs(300));
+}

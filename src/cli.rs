@@ -99,7 +99,7 @@ pub enum Command {
     /// Validate the configuration file and exit: 0 when valid, 1 with every problem listed.
     CheckConfig,
     /// Serve a simulated fleet of appliances on loopback.
-    Simulate(sim::SimulateArgs),
+    Simulate(Box<sim::SimulateArgs>),
     /// Exit 0 when the URL answers 200 (container health checks without curl).
     Healthcheck {
         /// URL to check.
@@ -213,7 +213,7 @@ pub fn main() -> ExitCode {
         }
         Some(Command::Healthcheck { ref url }) => rt.block_on(healthcheck(url)),
         Some(Command::Simulate(ref args)) => rt
-            .block_on(sim::run(args.clone(), shutdown_signal()))
+            .block_on(sim::run(args.as_ref().clone(), shutdown_signal()))
             .map_err(|e| format!("simulator: {e}")),
         None => rt.block_on(run(&cli)),
     };
@@ -237,7 +237,7 @@ async fn run(cli: &Cli) -> Result<(), String> {
         .map(|a| parse_listen_address(a))
         .collect::<Result<Vec<_>, _>>()?;
     daemon::check_telemetry_path(&cli.telemetry_path).map_err(|e| e.to_string())?;
-    let demo = match cli.demo {
+    let mut demo = match cli.demo {
         true => Some(Demo::start(cli.demo_appliances).await?),
         false => None,
     };
@@ -262,6 +262,9 @@ async fn run(cli: &Cli) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?
         .abort_on(shutdown_signal());
+    if let Some(demo) = &mut demo {
+        demo.forward_syslog(daemon.syslog_addrs().0);
+    }
     daemon
         .run_until(shutdown_signal())
         .await

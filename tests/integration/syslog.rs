@@ -6,6 +6,7 @@ use crate::helpers::*;
 use ivanti_exporter::sim::syslog as sim;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn integrity_scan_and_failed_signins_reach_their_target_and_garbage_is_counted() {
@@ -289,4 +290,140 @@ fn readme_syslog_block_is_valid() {
         (8192, 200, 64)
     );
     assert_eq!(s.idle_timeout, std::time::Duration::from_secs(300));
+}
+
+/// `simulate --syslog.forward-to` in one process, the exporter binary in
+/// another: the simulated appliances' streams reach its TCP receiver, and
+/// sim-002's fault (its scans find files) shows on sim-002 only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulators_stream_reaches_a_running_exporter() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet_yml = dir.path().join("fleet.yml");
+    let port = free_port();
+    let _sim = ChildGuard::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+            .args(["simulate", "--appliances", "3", "--write-config"])
+            .arg(&fleet_yml)
+            .args([
+                "--syslog.forward-to",
+                &format!("tcp://127.0.0.1:{port}"),
+                "--syslog.faults",
+                "2=files-found,3=silent",
+                "--syslog.interval",
+                "1s",
+                "--syslog.scan-interval",
+                "1s",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    eventually("the config written", WAIT, || {
+        std::fs::read_to_string(&fleet_yml)
+            .is_ok_and(|y| y.contains("name: sim-003") && y.ends_with('\n'))
+    })
+    .await;
+    let yaml = std::fs::read_to_string(&fleet_yml).unwrap()
+        + &format!("syslog:\n  tcp_listen_address: 127.0.0.1:{port}\n");
+    let exp = Exporter::start_in(dir, &yaml, &[]);
+    let scans = |m: &Metrics, target: &str, result: &str| {
+        m.get(
+            "ivanti_integrity_scans_total",
+            &[("target", target), ("result", result)],
+        )
+        .unwrap_or(0.0)
+    };
+    let m = exp
+        .wait_for("scans of sim-001 and sim-002", WAIT, |m| {
+            scans(m, "sim-001", "clean") >= 1.0 && scans(m, "sim-002", "files_found") >= 1.0
+        })
+        .await;
+    assert_eq!(scans(&m, "sim-001", "files_found"), 0.0);
+    assert_eq!(scans(&m, "sim-002", "clean"), 0.0);
+    assert_eq!(
+        m.get("ivanti_integrity_scan_new_files", &[("target", "sim-002")]),
+        Some(2.0)
+    );
+    assert_eq!(
+        m.get(
+            "ivanti_integrity_scan_modified_files",
+            &[("target", "sim-002")]
+        ),
+        Some(1.0)
+    );
+    // sim-003 is silent: its series exist (the receiver is on) but count nothing.
+    assert_eq!(
+        m.get("ivanti_syslog_messages_total", &[("target", "sim-003")]),
+        Some(0.0)
+    );
+    assert!(!m.has(
+        "ivanti_syslog_last_message_timestamp_seconds",
+        &[("target", "sim-003")]
+    ));
+    assert_eq!(
+        m.get("ivanti_exporter_syslog_unknown_sender_messages_total", &[]),
+        Some(0.0)
+    );
+}
+
+/// `--demo` turns the receiver on and streams the fleet's syslog to it:
+/// the syslog series show, sim-002's scans finding files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_mode_shows_the_syslog_series() {
+    let mut child = ChildGuard::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+            .args([
+                "--demo",
+                "--demo.appliances",
+                "3",
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--log.format",
+                "json",
+            ])
+            .current_dir(std::env::temp_dir())
+            .stderr(std::process::Stdio::piped()),
+    );
+    use std::io::BufRead;
+    let stderr = std::io::BufReader::new(child.child().stderr.take().unwrap());
+    let addr = stderr
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("\"listening\""))
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+        .and_then(|v| v["address"].as_str().map(str::to_owned))
+        .expect("listening line");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let found = |m: &Metrics, target: &str, result: &str| {
+        m.get(
+            "ivanti_integrity_scans_total",
+            &[("target", target), ("result", result)],
+        ) >= Some(1.0)
+    };
+    let mut last = String::new();
+    let start = std::time::Instant::now();
+    // The first round of the stream spreads the three appliances over the
+    // 5 s poll interval.
+    while start.elapsed() < Duration::from_secs(40) {
+        last = client
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let m = Metrics::parse(&last);
+        if found(&m, "sim-001", "clean")
+            && found(&m, "sim-002", "files_found")
+            && found(&m, "sim-003", "clean")
+        {
+            assert!(m.has(
+                "ivanti_syslog_last_message_timestamp_seconds",
+                &[("target", "sim-001")]
+            ));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("no syslog series from the demo fleet:\n{last}");
 }

@@ -271,6 +271,13 @@ impl Receiver {
                 shared.clone(),
             )));
         }
+        tracing::info!(
+            udp = ?udp,
+            tcp = ?tcp,
+            tls = ?tls,
+            idle_timeout = %humantime::format_duration(config.idle_timeout),
+            "syslog receiver listening"
+        );
         Ok(Receiver {
             shared,
             udp,
@@ -679,6 +686,48 @@ mod tests {
         assert_eq!(take(y, t0 + Duration::from_secs(10), 25), 20);
         let kept = shared.buckets.lock().unwrap().len();
         assert!(kept < MAX_SENDERS, "{kept}");
+    }
+
+    /// On tokio's paused clock: a client that opens a TLS connection and
+    /// never sends its hello holds a slot for the idle timeout, no longer.
+    #[tokio::test(start_paused = true)]
+    async fn an_unfinished_tls_handshake_is_closed_after_the_idle_timeout() {
+        let shared = shared(1000, Duration::from_secs(300));
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into()),
+        )
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cap = Arc::new(Semaphore::new(1));
+        let task = tokio::spawn(accept_loop(
+            listener,
+            Some(TlsAcceptor::from(Arc::new(server))),
+            cap.clone(),
+            shared.clone(),
+        ));
+        let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let start = tokio::time::Instant::now();
+        let mut buf = [0u8; 1];
+        assert_eq!(silent.read(&mut buf).await.unwrap(), 0);
+        assert!(start.elapsed() >= Duration::from_secs(300));
+        let stats = &shared.store.stats.syslog;
+        assert_eq!(stats.idle_closed.load(Ordering::Relaxed), 1);
+        // Timed out, not refused: nothing counted as a bad handshake.
+        for n in &stats.connections_rejected {
+            assert_eq!(n.load(Ordering::Relaxed), 0);
+        }
+        tokio::task::yield_now().await;
+        assert_eq!(cap.available_permits(), 1);
+        task.abort();
     }
 
     /// On tokio's paused clock: the idle timeout is reset by every byte and

@@ -108,7 +108,7 @@ pub enum Command {
     /// Serve a simulated fleet of appliances on loopback.
     Simulate {
         #[command(flatten)]
-        args: sim::SimulateArgs,
+        args: Box<sim::SimulateArgs>,
         #[command(flatten)]
         log: LogArgs,
     },
@@ -296,7 +296,7 @@ pub fn main() -> ExitCode {
             };
         }
         Some(Command::Simulate { args, .. }) => rt
-            .block_on(sim::run(args.clone(), shutdown_signal()))
+            .block_on(sim::run(args.as_ref().clone(), shutdown_signal()))
             .map_err(|e| format!("simulator: {e}")),
         None => rt.block_on(run(&cli)),
     };
@@ -319,7 +319,7 @@ async fn run(cli: &Cli) -> Result<(), String> {
         .map(|a| parse_listen_address(a))
         .collect::<Result<Vec<_>, _>>()?;
     daemon::check_telemetry_path(&cli.telemetry_path).map_err(|e| e.to_string())?;
-    let demo = match cli.demo {
+    let mut demo = match cli.demo {
         true => Some(Demo::start(cli.demo_appliances).await?),
         false => None,
     };
@@ -344,6 +344,9 @@ async fn run(cli: &Cli) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?
         .abort_on(shutdown_signal());
+    if let Some(demo) = &mut demo {
+        demo.forward_syslog(daemon.syslog_addrs().0);
+    }
     daemon
         .run_until(shutdown_signal())
         .await

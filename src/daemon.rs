@@ -329,6 +329,11 @@ impl Daemon {
             .map_or((None, None), |r| (r.udp, r.tcp))
     }
 
+    /// The syslog receiver's bound TLS address (port 0 resolved).
+    pub fn syslog_tls_addr(&self) -> Option<SocketAddr> {
+        self.syslog.as_ref().and_then(|r| r.tls)
+    }
+
     /// Cut the graceful shutdown short when `abort` resolves (the binary
     /// passes a second SIGINT/SIGTERM). `abort` is polled only once the
     /// shutdown has begun. Without it, the graceful shutdown ends when the

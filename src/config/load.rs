@@ -120,7 +120,7 @@ impl Config {
         if global.stale_after == 0 {
             v.problem("global.stale_after", "must be at least 1");
         }
-        let syslog = match file.syslog.as_ref().map(|s| s.resolve()) {
+        let syslog = match file.syslog.as_ref().map(|s| s.resolve(base)) {
             None => None,
             Some(Ok(s)) => Some(s),
             Some(Err(problems)) => {

@@ -55,6 +55,23 @@ pub struct SimulateArgs {
     /// `openssl req -x509` makes it), written beside --write-config to pin.
     #[arg(long = "self-signed")]
     pub self_signed: bool,
+    /// Send each Connect Secure appliance's event-log stream (status lines,
+    /// failed sign-ins, integrity scans) by syslog to this loopback address:
+    /// `IP:PORT` or `udp://IP:PORT` (UDP), `tcp://IP:PORT` (octet counting).
+    #[arg(long = "syslog.forward-to", value_parser = super::syslog::parse_forward_to)]
+    pub syslog_forward_to: Option<super::syslog::ForwardTo>,
+    /// Syslog stream faults by appliance number: `2=files-found,3=silent`
+    /// (files-found, manifest-bad, spray, silent, garbage).
+    #[arg(long = "syslog.faults", default_value = "")]
+    pub syslog_faults: String,
+    /// One round of the syslog stream over the fleet (each appliance sends
+    /// a status line and a few failed sign-ins).
+    #[arg(long = "syslog.interval", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub syslog_interval: Duration,
+    /// Time between two integrity scans of an appliance (rounded to whole
+    /// rounds; the first scan is in the first round).
+    #[arg(long = "syslog.scan-interval", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub syslog_scan_interval: Duration,
 }
 
 /// Parsed `--kinds`: the kinds of the last appliances, in order.
@@ -122,6 +139,10 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let invalid = |e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
     let plan = parse_faults(&args.faults).map_err(invalid)?;
+    let syslog_faults = super::syslog::parse_stream_faults(&args.syslog_faults).map_err(invalid)?;
+    if args.syslog_interval.is_zero() {
+        return Err(invalid("--syslog.interval must be above 0".into()));
+    }
     let firmware = parse_firmware(&args.firmware).map_err(invalid)?;
     // Bound before the fleet takes its thousands of ephemeral ports.
     let stats_listener = match args.stats_address {
@@ -156,6 +177,18 @@ pub async fn run(
     }
     let stats_server = stats_listener.map(|l| serve_stats(&fleet, l));
     let cycler = apply_faults(&fleet, plan);
+    let syslog = args.syslog_forward_to.map(|to| {
+        super::syslog::Stream {
+            to,
+            interval: args.syslog_interval,
+            scan_every: (args.syslog_scan_interval.as_secs_f64()
+                / args.syslog_interval.as_secs_f64())
+            .round()
+            .max(1.0) as u64,
+            faults: syslog_faults,
+        }
+        .spawn(fleet.gateway_names())
+    });
     tracing::info!(
         appliances = fleet.len(),
         first = fleet.appliances.first().map(|a| a.url()).unwrap_or(""),
@@ -167,6 +200,9 @@ pub async fn run(
     }
     if let Some(c) = cycler {
         c.abort();
+    }
+    if let Some(s) = syslog {
+        s.abort();
     }
     fleet.shutdown().await;
     Ok(())

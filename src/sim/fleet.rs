@@ -452,6 +452,17 @@ impl Fleet {
         &self.appliances
     }
 
+    /// The names of the Connect Secure appliances (the ones with an event
+    /// log to forward by syslog), in fleet order; a name's index is not the
+    /// appliance's when other kinds come first (they never do: they end the fleet).
+    pub fn gateway_names(&self) -> Vec<String> {
+        self.appliances
+            .iter()
+            .filter(|a| a.shared.kind == SimKind::Ics)
+            .map(|a| a.name().to_owned())
+            .collect()
+    }
+
     /// PEM of the fleet's CA (None for plain HTTP).
     pub fn ca_pem(&self) -> Option<&str> {
         self.ca_pem.as_deref()

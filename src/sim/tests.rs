@@ -798,6 +798,10 @@ async fn run_writes_config_and_ca_then_serves_until_shutdown() {
         kinds: KindMix::default(),
         firmware: String::new(),
         self_signed: false,
+        syslog_forward_to: None,
+        syslog_faults: String::new(),
+        syslog_interval: Duration::from_secs(10),
+        syslog_scan_interval: Duration::from_secs(300),
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(run(args, async {
@@ -837,6 +841,10 @@ async fn run_writes_config_and_ca_then_serves_until_shutdown() {
         kinds: KindMix::default(),
         firmware: String::new(),
         self_signed: false,
+        syslog_forward_to: None,
+        syslog_faults: String::new(),
+        syslog_interval: Duration::from_secs(10),
+        syslog_scan_interval: Duration::from_secs(300),
     };
     assert!(run(args, async {}).await.is_err());
 }

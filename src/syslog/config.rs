@@ -2,16 +2,23 @@
 //! validated form.
 
 use crate::config::ByteSize;
+use crate::webconfig::TlsServer;
 use serde::Deserialize;
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Default `max_message_size`: 8 KiB (RFC 5425 receivers must take 2 KiB;
 /// the gateway's lines are far shorter).
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 8 << 10;
 /// Default `rate_limit`: messages per second per sender address.
 pub const DEFAULT_RATE_LIMIT: u32 = 200;
-/// Default `max_connections` (TCP).
+/// Default `max_connections` (TCP and TLS together).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+/// Default `idle_timeout`: a TCP or TLS connection that sends nothing for
+/// this long is closed (a sender reconnects with its next message).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// `syslog:` as written.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -25,28 +32,53 @@ pub struct SyslogFileConfig {
     pub max_message_size: Option<ByteSize>,
     /// Messages per second accepted from one sender address (burst: twice this).
     pub rate_limit: Option<u32>,
-    /// TCP connections open at once; more are refused and counted.
+    /// TLS address (RFC 5425: octet counting over TLS), e.g. `0.0.0.0:6514`.
+    pub tls_listen_address: Option<String>,
+    /// The TLS listener's certificate, key and client CA: the schema of
+    /// `--web.config.file`'s `tls_server_config` (exporter-toolkit).
+    pub tls_server_config: Option<TlsServer>,
+    /// TCP and TLS connections open at once (both listeners together); more
+    /// are refused and counted.
     pub max_connections: Option<usize>,
+    /// A TCP or TLS connection that sends nothing for this long is closed.
+    #[serde(default, with = "humantime_serde")]
+    pub idle_timeout: Option<Duration>,
+}
+
+/// The TLS listener, validated.
+#[derive(Debug, Clone)]
+pub struct SyslogTls {
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// Certificate, key and client verification (shared with the web listener's code).
+    pub server: Arc<rustls::ServerConfig>,
 }
 
 /// `syslog:` validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SyslogConfig {
     /// UDP listener.
     pub udp: Option<SocketAddr>,
     /// TCP listener.
     pub tcp: Option<SocketAddr>,
+    /// TLS listener.
+    pub tls: Option<SyslogTls>,
     /// Largest message, bytes.
     pub max_message_size: usize,
     /// Messages per second per sender.
     pub rate_limit: u32,
-    /// TCP connections at once.
+    /// TCP and TLS connections at once.
     pub max_connections: usize,
+    /// Idle TCP and TLS connections are closed after this.
+    pub idle_timeout: Duration,
+    /// Keys of `tls_server_config` accepted without effect (logged at start).
+    pub warnings: Vec<String>,
 }
 
 impl SyslogFileConfig {
-    /// Validate; every problem is `syslog.<key>: <why>`.
-    pub fn resolve(&self) -> Result<SyslogConfig, Vec<String>> {
+    /// Validate (certificate files are read, relative to `base`); every
+    /// problem is `syslog.<key>: <why>`.
+    pub fn resolve(&self, base: &Path) -> Result<SyslogConfig, Vec<String>> {
         let mut problems = Vec::new();
         let mut addr = |key: &str, v: &Option<String>| -> Option<SocketAddr> {
             let v = v.as_deref()?;
@@ -62,11 +94,51 @@ impl SyslogFileConfig {
         };
         let udp = addr("udp_listen_address", &self.udp_listen_address);
         let tcp = addr("tcp_listen_address", &self.tcp_listen_address);
-        if self.udp_listen_address.is_none() && self.tcp_listen_address.is_none() {
+        let tls_addr = addr("tls_listen_address", &self.tls_listen_address);
+        if self.udp_listen_address.is_none()
+            && self.tcp_listen_address.is_none()
+            && self.tls_listen_address.is_none()
+        {
             problems.push(
-                "syslog: set udp_listen_address or tcp_listen_address (or remove the block)".into(),
+                "syslog: set udp_listen_address, tcp_listen_address or tls_listen_address (or remove the block)"
+                    .into(),
             );
         }
+        let mut warnings = Vec::new();
+        let server = match (&self.tls_listen_address, &self.tls_server_config) {
+            (Some(_), None) => {
+                problems.push(
+                    "syslog.tls_server_config: tls_listen_address needs a certificate and key \
+                     (cert_file, key_file)"
+                        .into(),
+                );
+                None
+            }
+            (None, Some(_)) => {
+                problems.push(
+                    "syslog.tls_server_config: set without tls_listen_address (nothing would use it)"
+                        .into(),
+                );
+                None
+            }
+            (Some(_), Some(t)) => {
+                match crate::webconfig::tls_server_config(t, base, &mut warnings) {
+                    Ok(c) => Some(Arc::new(c)),
+                    Err(e) => {
+                        problems.push(format!("syslog.{e}"));
+                        None
+                    }
+                }
+            }
+            (None, None) => None,
+        };
+        let warnings = warnings
+            .into_iter()
+            .map(|w| format!("syslog.{w}"))
+            .collect();
+        let tls = tls_addr
+            .zip(server)
+            .map(|(address, server)| SyslogTls { address, server });
         let max_message_size = self
             .max_message_size
             .map_or(DEFAULT_MAX_MESSAGE_SIZE, |b| b.0);
@@ -81,13 +153,20 @@ impl SyslogFileConfig {
         if max_connections == 0 {
             problems.push("syslog.max_connections: must be at least 1".into());
         }
+        let idle_timeout = self.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT);
+        if idle_timeout < Duration::from_secs(1) {
+            problems.push("syslog.idle_timeout: must be at least 1s".into());
+        }
         if problems.is_empty() {
             Ok(SyslogConfig {
                 udp,
                 tcp,
+                tls,
                 max_message_size,
                 rate_limit,
                 max_connections,
+                idle_timeout,
+                warnings,
             })
         } else {
             Err(problems)

@@ -35,8 +35,15 @@ pub enum Event<'a> {
     ManifestBad,
     /// ERR32031: the manifest check failed.
     ManifestCheckFailed,
-    /// SYS32101 / SYS32102: the external Integrity Checker Tool ran.
+    /// SYS32102 (`ExternalIntegrityScanStop` in the catalogue): a scan by
+    /// the external Integrity Checker Tool finished. Its start, SYS32101,
+    /// is [`Event::Other`]: one external scan counts once.
     ExternalIct,
+    /// SYS23041 (`LogNearlyFull`): the gateway's local event log is nearly full.
+    LogNearlyFull,
+    /// SYS23042, SYS24348 (`LogFull`): the gateway's local event log is full
+    /// (older entries are being lost).
+    LogFull,
     /// AUT24327: primary authentication failed, in this realm (may be empty).
     SigninFailure(&'a str),
     /// A gateway message with an id (or format) we know but do not count.
@@ -167,7 +174,9 @@ fn classify<'a>(text: &'a str, realm: &'a str, gateway: bool) -> Event<'a> {
         Some("SYS32041") => Event::ManifestMissing,
         Some("SYS32042") => Event::ManifestBad,
         Some("ERR32031") => Event::ManifestCheckFailed,
-        Some("SYS32101" | "SYS32102") => Event::ExternalIct,
+        Some("SYS32102") => Event::ExternalIct,
+        Some("SYS23041") => Event::LogNearlyFull,
+        Some("SYS23042" | "SYS24348") => Event::LogFull,
         Some("AUT24327") => Event::SigninFailure(realm),
         Some(_) => Event::Other,
         // Standard format without ids: the failed sign-in by its text.
@@ -258,8 +267,10 @@ mod tests {
                 Event::ManifestMissing,
                 Event::ManifestBad,
                 Event::ManifestCheckFailed,
+                Event::Other,
                 Event::ExternalIct,
-                Event::ExternalIct,
+                Event::LogNearlyFull,
+                Event::LogFull,
             ]
         );
         let e = events("integrity_standard.log");

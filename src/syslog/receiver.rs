@@ -1,25 +1,32 @@
-//! The listeners: UDP (one message per datagram) and TCP with RFC 6587
-//! framing (octet-counting `LEN SP MSG`, or one message per line). Bounded:
-//! a message size limit, a token bucket per sender address (at most
-//! [`MAX_SENDERS`] tracked; senders beyond that share one bucket), a
-//! connection cap. A message is mapped to a target by its source address
+//! The listeners: UDP (one message per datagram), TCP with RFC 6587
+//! framing (octet-counting `LEN SP MSG`, or one message per line) and TLS
+//! (RFC 5425: octet counting inside TLS; the same reader). Bounded: a
+//! message size limit, a token bucket per sender address (at most
+//! [`MAX_SENDERS`] tracked; senders beyond that share one bucket), one
+//! connection cap for TCP and TLS together, and an idle timeout per
+//! connection (the TLS handshake included), so that idle sockets cannot
+//! hold the cap for ever. A message is mapped to a target by its source address
 //! (when one target has it) or by its host name ([`Routes`]); unknown
 //! senders are counted, never stored.
 
 use super::config::SyslogConfig;
 use super::event::{self, Event};
-use super::state::Rejected;
+use super::state::{Refused, Rejected};
 use crate::config::TargetConfig;
 use crate::store::Store;
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::sync::atomic::Ordering;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader, ReadBuf};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 /// Sender addresses with their own token bucket.
 pub const MAX_SENDERS: usize = 4096;
@@ -108,6 +115,9 @@ pub struct Shared {
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
     max_message_size: usize,
     rate: f64,
+    idle_timeout: Duration,
+    /// A refused TLS handshake was logged at warn (later ones at debug).
+    tls_warned: AtomicBool,
 }
 
 impl Shared {
@@ -118,7 +128,11 @@ impl Shared {
 
     /// Take a token from `peer`'s bucket (capacity: two seconds' worth).
     fn allow(&self, peer: IpAddr) -> bool {
-        let now = Instant::now();
+        self.allow_at(peer, Instant::now())
+    }
+
+    /// [`Shared::allow`] at a given time (tests drive the clock).
+    fn allow_at(&self, peer: IpAddr, now: Instant) -> bool {
         let burst = self.rate * 2.0;
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if !map.contains_key(&peer) && map.len() >= MAX_SENDERS {
@@ -194,6 +208,8 @@ pub struct Receiver {
     pub udp: Option<SocketAddr>,
     /// Bound TCP address.
     pub tcp: Option<SocketAddr>,
+    /// Bound TLS address.
+    pub tls: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -213,30 +229,60 @@ impl Receiver {
         store: Arc<Store>,
     ) -> std::io::Result<Receiver> {
         store.stats.syslog.enabled.store(true, Ordering::Relaxed);
+        for w in &config.warnings {
+            tracing::warn!("{w}");
+        }
         let shared = Arc::new(Shared {
             store,
             routes: RwLock::new(Arc::new(routes)),
             buckets: Mutex::new(HashMap::new()),
             max_message_size: config.max_message_size,
             rate: f64::from(config.rate_limit),
+            idle_timeout: config.idle_timeout,
+            tls_warned: AtomicBool::new(false),
         });
         let mut tasks = Vec::new();
-        let (mut udp, mut tcp) = (None, None);
+        let (mut udp, mut tcp, mut tls) = (None, None, None);
         if let Some(addr) = config.udp {
             let socket = UdpSocket::bind(addr).await?;
             udp = Some(socket.local_addr()?);
             tasks.push(tokio::spawn(udp_loop(socket, shared.clone())));
         }
+        // One cap for both stream listeners: it bounds the open sockets.
+        let cap = Arc::new(Semaphore::new(config.max_connections));
         if let Some(addr) = config.tcp {
             let listener = TcpListener::bind(addr).await?;
             tcp = Some(listener.local_addr()?);
-            let cap = Arc::new(Semaphore::new(config.max_connections));
-            tasks.push(tokio::spawn(tcp_loop(listener, cap, shared.clone())));
+            tasks.push(tokio::spawn(accept_loop(
+                listener,
+                None,
+                cap.clone(),
+                shared.clone(),
+            )));
         }
+        if let Some(t) = &config.tls {
+            let listener = TcpListener::bind(t.address).await?;
+            tls = Some(listener.local_addr()?);
+            let acceptor = TlsAcceptor::from(t.server.clone());
+            tasks.push(tokio::spawn(accept_loop(
+                listener,
+                Some(acceptor),
+                cap,
+                shared.clone(),
+            )));
+        }
+        tracing::info!(
+            udp = ?udp,
+            tcp = ?tcp,
+            tls = ?tls,
+            idle_timeout = %humantime::format_duration(config.idle_timeout),
+            "syslog receiver listening"
+        );
         Ok(Receiver {
             shared,
             udp,
             tcp,
+            tls,
             tasks,
         })
     }
@@ -256,7 +302,14 @@ async fn udp_loop(socket: UdpSocket, shared: Arc<Shared>) {
     }
 }
 
-async fn tcp_loop(listener: TcpListener, cap: Arc<Semaphore>, shared: Arc<Shared>) {
+/// Accept TCP connections (TLS ones when `tls` is set) up to the cap;
+/// each is read in its own task.
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    cap: Arc<Semaphore>,
+    shared: Arc<Shared>,
+) {
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
             tokio::task::yield_now().await;
@@ -273,15 +326,117 @@ async fn tcp_loop(listener: TcpListener, cap: Arc<Semaphore>, shared: Arc<Shared
             continue;
         };
         let shared = shared.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            read_stream(stream, peer.ip(), &shared).await;
+            let peer = peer.ip();
+            let Some(acceptor) = tls else {
+                return serve(stream, peer, &shared).await;
+            };
+            match tokio::time::timeout(shared.idle_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => serve(stream, peer, &shared).await,
+                Ok(Err(e)) => shared.refused(peer, &e),
+                Err(_) => {
+                    shared
+                        .store
+                        .stats
+                        .syslog
+                        .idle_closed
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
         });
     }
 }
 
+impl Shared {
+    /// Count and log a refused TLS handshake: the first at warn, the rest
+    /// at debug (a scanner must not fill the log). The error is rustls'
+    /// description (no key material); the peer is the connecting host.
+    fn refused(&self, peer: IpAddr, e: &std::io::Error) {
+        let why = refusal(e);
+        self.store.stats.syslog.refuse(why);
+        if self.tls_warned.swap(true, Ordering::Relaxed) {
+            tracing::debug!(%peer, reason = why.label(), error = %e, "syslog: TLS handshake refused");
+        } else {
+            tracing::warn!(%peer, reason = why.label(), error = %e, "syslog: TLS handshake refused (further ones are logged at debug and counted in ivanti_exporter_syslog_connections_rejected_total)");
+        }
+    }
+}
+
+/// Why a handshake failed, from the rustls error inside tokio-rustls' I/O error.
+fn refusal(e: &std::io::Error) -> Refused {
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::NoCertificatesPresented) => Refused::NoCertificate,
+        Some(rustls::Error::InvalidCertificate(_)) => Refused::BadCertificate,
+        _ => Refused::Handshake,
+    }
+}
+
+/// Read one connection's messages; count it when the idle timeout closed it.
+async fn serve<S: AsyncRead + Unpin>(stream: S, peer: IpAddr, shared: &Shared) {
+    let mut idle = Idle::new(stream, shared.idle_timeout);
+    read_stream(&mut idle, peer, shared).await;
+    if idle.timed_out {
+        shared
+            .store
+            .stats
+            .syslog
+            .idle_closed
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A stream whose reads fail with `TimedOut` once it has delivered no byte
+/// for `idle`: every read path of [`read_stream`] (frame header, message
+/// body, a long line being skipped) is bounded by it.
+struct Idle<S> {
+    inner: S,
+    idle: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    timed_out: bool,
+}
+
+impl<S> Idle<S> {
+    fn new(inner: S, idle: Duration) -> Idle<S> {
+        Idle {
+            inner,
+            idle,
+            deadline: Box::pin(tokio::time::sleep(idle)),
+            timed_out: false,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Idle<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    let next = tokio::time::Instant::now() + this.idle;
+                    this.deadline.as_mut().reset(next);
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    this.timed_out = true;
+                    Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
 /// Read RFC 6587 frames until the peer closes or the framing breaks.
-async fn read_stream(stream: TcpStream, peer: IpAddr, shared: &Shared) {
+async fn read_stream<S: AsyncRead + Unpin>(stream: S, peer: IpAddr, shared: &Shared) {
     let max = shared.max_message_size;
     let mut r = BufReader::new(stream);
     let mut msg = Vec::with_capacity(1024);
@@ -368,6 +523,282 @@ async fn read_stream(stream: TcpStream, peer: IpAddr, shared: &Shared) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exposition::Samples;
+    use crate::sim::syslog as sim;
+    use crate::store::{Inventory, TargetState};
+
+    /// One target `vpn-a` (at 192.0.2.10, so loopback senders are routed
+    /// by host name), a receiver's shared state at `rate` messages/s.
+    fn shared(rate: u32, idle_timeout: Duration) -> Arc<Shared> {
+        let config = crate::config::Config::from_yaml(
+            "defaults: { api_key: k }\ntargets:\n  - { name: vpn-a, url: \"https://192.0.2.10\" }\n",
+            std::path::Path::new("."),
+        )
+        .unwrap();
+        let store = Arc::new(Store::new());
+        store.set_inventory(Inventory::new(vec![Arc::new(TargetState::new(
+            config.targets[0].clone(),
+        ))]));
+        Arc::new(Shared {
+            store,
+            routes: RwLock::new(Arc::new(Routes::build(&config.targets))),
+            buckets: Mutex::new(HashMap::new()),
+            max_message_size: 8 << 10,
+            rate: f64::from(rate),
+            idle_timeout,
+            tls_warned: AtomicBool::new(false),
+        })
+    }
+
+    /// `vpn-a`'s series.
+    fn target_samples(shared: &Shared) -> Samples {
+        let mut s = Samples::new();
+        let inv = shared.store.inventory();
+        inv.get("vpn-a").unwrap().syslog.samples(&mut s);
+        s
+    }
+
+    /// A stream that hands out one chunk per read, as TCP segments arrive.
+    struct Chunks(std::collections::VecDeque<Vec<u8>>);
+
+    impl AsyncRead for Chunks {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            let this = self.get_mut();
+            if let Some(mut c) = this.0.pop_front() {
+                let n = c.len().min(buf.remaining());
+                buf.put_slice(&c[..n]);
+                if n < c.len() {
+                    this.0.push_front(c.split_off(n));
+                }
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn newline_framing_with_crlf_and_a_message_split_across_reads() {
+        let shared = shared(1000, Duration::from_secs(60));
+        let started = sim::message(
+            "vpn-a",
+            "SYS32087: A built-in integrity scan has started.",
+            "",
+        );
+        let found = sim::message(
+            "vpn-a",
+            "SYS32039: New files were found with the Internal Integrity Check Tool: 12 new files.",
+            "",
+        );
+        let done = sim::message(
+            "vpn-a",
+            "SYS32088: A built-in integrity scan has been completed.",
+            "",
+        );
+        // RFC 6587 non-transparent framing: LF, CRLF, a trailing NUL; an
+        // empty line between frames is no message.
+        let stream = format!("{started}\r\n\n{found}\n{done}\0\n");
+        // Cut the second message between the "1" and the "2" of "12".
+        let cut = stream.find("12 new files").unwrap() + 1;
+        let (a, b) = stream.as_bytes().split_at(cut);
+        let (b, c) = b.split_at(b.len() - 3);
+        let chunks = Chunks([a, b, c].iter().map(|x| x.to_vec()).collect());
+        read_stream(chunks, "127.0.0.1".parse().unwrap(), &shared).await;
+        let s = target_samples(&shared);
+        assert_eq!(s.value_of("ivanti_syslog_messages_total", ""), Some(3.0));
+        assert_eq!(
+            s.value_of("ivanti_integrity_scan_new_files", ""),
+            Some(12.0)
+        );
+        assert_eq!(
+            s.value_of("ivanti_integrity_scans_total", "files_found"),
+            Some(1.0)
+        );
+        let stats = &shared.store.stats.syslog;
+        assert_eq!(stats.received.load(Ordering::Relaxed), 3);
+        assert_eq!(stats.unrecognized.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn octet_counting_then_broken_framing_closes_the_stream() {
+        let shared = shared(1000, Duration::from_secs(60));
+        let m = sim::message(
+            "vpn-a",
+            "SYS32087: A built-in integrity scan has started.",
+            "",
+        );
+        // A frame, a frame split inside its length, then a length without its space.
+        let stream = format!("{} {m}{} {m}12x", m.len(), m.len());
+        let cut = stream.len() - m.len() - 3;
+        let (a, b) = stream.as_bytes().split_at(cut);
+        read_stream(
+            Chunks([a.to_vec(), b.to_vec()].into()),
+            "127.0.0.1".parse().unwrap(),
+            &shared,
+        )
+        .await;
+        let s = target_samples(&shared);
+        assert_eq!(s.value_of("ivanti_syslog_messages_total", ""), Some(2.0));
+        let stats = &shared.store.stats.syslog;
+        let framing = Rejected::ALL
+            .iter()
+            .position(|r| *r == Rejected::Framing)
+            .unwrap();
+        assert_eq!(stats.rejected[framing].load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn token_bucket_burst_then_refill_on_a_fake_clock() {
+        let shared = shared(10, Duration::from_secs(60));
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let t0 = Instant::now();
+        let take = |peer, at, n: usize| (0..n).filter(|_| shared.allow_at(peer, at)).count();
+        // Burst: two seconds' worth (20), then nothing.
+        assert_eq!(take(a, t0, 25), 20);
+        // Another sender has its own bucket.
+        assert_eq!(take(b, t0, 25), 20);
+        // 10 per second: 100 ms gives one more, 1.5 s fifteen.
+        assert_eq!(take(a, t0 + Duration::from_millis(100), 5), 1);
+        assert_eq!(take(a, t0 + Duration::from_millis(1600), 30), 15);
+        // A long pause refills to the burst, no more.
+        assert_eq!(take(a, t0 + Duration::from_secs(60), 100), 20);
+    }
+
+    #[test]
+    fn senders_beyond_the_cap_share_one_bucket_until_idle_ones_are_forgotten() {
+        let shared = shared(10, Duration::from_secs(60));
+        let t0 = Instant::now();
+        for i in 0..MAX_SENDERS as u32 {
+            assert!(shared.allow_at(IpAddr::from((0x0a00_0000 + i).to_be_bytes()), t0));
+        }
+        let (x, y): (IpAddr, IpAddr) = (
+            "198.51.100.1".parse().unwrap(),
+            "198.51.100.2".parse().unwrap(),
+        );
+        let take = |peer, at, n: usize| (0..n).filter(|_| shared.allow_at(peer, at)).count();
+        // No bucket is idle (each lost a token): x and y share one.
+        assert_eq!(take(x, t0, 20), 20);
+        assert_eq!(take(y, t0, 20), 0);
+        // Ten seconds on every bucket is full again: they are forgotten and
+        // y gets its own bucket.
+        assert_eq!(take(y, t0 + Duration::from_secs(10), 25), 20);
+        let kept = shared.buckets.lock().unwrap().len();
+        assert!(kept < MAX_SENDERS, "{kept}");
+    }
+
+    /// On tokio's paused clock: a client that opens a TLS connection and
+    /// never sends its hello holds a slot for the idle timeout, no longer.
+    #[tokio::test(start_paused = true)]
+    async fn an_unfinished_tls_handshake_is_closed_after_the_idle_timeout() {
+        let shared = shared(1000, Duration::from_secs(300));
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into()),
+        )
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cap = Arc::new(Semaphore::new(1));
+        let task = tokio::spawn(accept_loop(
+            listener,
+            Some(TlsAcceptor::from(Arc::new(server))),
+            cap.clone(),
+            shared.clone(),
+        ));
+        let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let start = tokio::time::Instant::now();
+        let mut buf = [0u8; 1];
+        assert_eq!(silent.read(&mut buf).await.unwrap(), 0);
+        assert!(start.elapsed() >= Duration::from_secs(300));
+        let stats = &shared.store.stats.syslog;
+        assert_eq!(stats.idle_closed.load(Ordering::Relaxed), 1);
+        // Timed out, not refused: nothing counted as a bad handshake.
+        for n in &stats.connections_rejected {
+            assert_eq!(n.load(Ordering::Relaxed), 0);
+        }
+        tokio::task::yield_now().await;
+        assert_eq!(cap.available_permits(), 1);
+        task.abort();
+    }
+
+    /// On tokio's paused clock: the idle timeout is reset by every byte and
+    /// closes the connection once nothing came for that long.
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_is_closed_and_a_talking_one_is_not() {
+        let idle = Duration::from_secs(300);
+        let shared = shared(1000, idle);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cap = Arc::new(Semaphore::new(2));
+        let task = tokio::spawn(accept_loop(listener, None, cap.clone(), shared.clone()));
+        let m = sim::message(
+            "vpn-a",
+            "SYS32087: A built-in integrity scan has started.",
+            "",
+        );
+
+        // Talks at 0, 200 and 400 s: still open at 600 s.
+        let mut talker = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let start = tokio::time::Instant::now();
+        for _ in 0..3 {
+            sim::write_frames(&mut talker, &[&m]).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(200)).await;
+        }
+        assert_eq!(
+            shared
+                .store
+                .stats
+                .syslog
+                .idle_closed
+                .load(Ordering::Relaxed),
+            0
+        );
+        // Then silent: closed by the receiver (EOF), and counted.
+        let mut buf = [0u8; 1];
+        assert_eq!(talker.read(&mut buf).await.unwrap(), 0);
+        // The last message went at 400 s: closed 300 s after it, not before.
+        assert!(start.elapsed() >= Duration::from_secs(400) + idle);
+        assert_eq!(
+            shared
+                .store
+                .stats
+                .syslog
+                .idle_closed
+                .load(Ordering::Relaxed),
+            1
+        );
+        assert_eq!(
+            target_samples(&shared).value_of("ivanti_syslog_messages_total", ""),
+            Some(3.0)
+        );
+
+        // Silent from the start, holding a slot of the cap: closed, and
+        // the slot is free again for a gateway.
+        let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert_eq!(silent.read(&mut buf).await.unwrap(), 0);
+        assert_eq!(
+            shared
+                .store
+                .stats
+                .syslog
+                .idle_closed
+                .load(Ordering::Relaxed),
+            2
+        );
+        tokio::task::yield_now().await;
+        assert_eq!(cap.available_permits(), 2);
+        drop(talker);
+        task.abort();
+    }
 
     #[test]
     fn routes_by_unique_address_then_by_name() {

@@ -16,7 +16,7 @@ const MAX_REALM_LEN: usize = 64;
 /// `ivanti_integrity_scans_total`.
 pub static SCANS: Desc = Desc::counter(
     "ivanti_integrity_scans_total",
-    "Integrity Checker (ICT) results in the gateway's event log by result: clean (SYS32088 or SYS32100, nothing found), files_found (SYS32039/SYS32040 then SYS32088), manifest_missing (SYS32041), manifest_bad (SYS32042), manifest_check_failed (ERR32031), external (SYS32101/SYS32102)",
+    "Integrity Checker (ICT) results in the gateway's event log by result: clean (SYS32088 or SYS32100, nothing found), files_found (SYS32039/SYS32040 then SYS32088), manifest_missing (SYS32041), manifest_bad (SYS32042), manifest_check_failed (ERR32031), external (SYS32102, a scan by the external ICT finished)",
     &["result"],
 );
 /// `ivanti_integrity_scan_last_timestamp_seconds`.
@@ -36,6 +36,12 @@ pub static MODIFIED_FILES: Desc = Desc::gauge(
     "ivanti_integrity_scan_modified_files",
     "Modified files the latest completed integrity scan found (SYS32040); 0 after a clean scan",
     &[],
+);
+/// `ivanti_event_log_full_total`.
+pub static LOG_FULL: Desc = Desc::counter(
+    "ivanti_event_log_full_total",
+    "Messages saying the gateway's local event log is nearly_full (SYS23041) or full (SYS23042, SYS24348: older entries are being lost)",
+    &["level"],
 );
 /// `ivanti_signin_failures_total`.
 pub static SIGNIN_FAILURES: Desc = Desc::counter(
@@ -63,6 +69,7 @@ pub static TARGET_METRICS: &[&Desc] = &[
     &NEW_FILES,
     &MODIFIED_FILES,
     &SIGNIN_FAILURES,
+    &LOG_FULL,
     &MESSAGES,
     &LAST_MESSAGE,
 ];
@@ -98,6 +105,19 @@ pub static CONNECTIONS_LIMITED: Desc = Desc::counter(
     &[],
 );
 
+/// `ivanti_exporter_syslog_connections_rejected_total`.
+pub static CONNECTIONS_REJECTED: Desc = Desc::counter(
+    "ivanti_exporter_syslog_connections_rejected_total",
+    "TLS syslog connections refused in the handshake by reason: tls_no_certificate (a client CA is configured and the client sent no certificate), tls_bad_certificate (its certificate is not signed by the client CA, expired, or lacks an allowed SAN), tls_handshake (any other handshake failure: not TLS, no common version or cipher suite)",
+    &["reason"],
+);
+/// `ivanti_exporter_syslog_idle_connections_closed_total`.
+pub static IDLE_CLOSED: Desc = Desc::counter(
+    "ivanti_exporter_syslog_idle_connections_closed_total",
+    "TCP/TLS syslog connections the exporter closed because they sent nothing (or did not finish the TLS handshake) for syslog.idle_timeout",
+    &[],
+);
+
 /// The receiver's own metrics, in output order.
 pub static SELF_METRICS: &[&Desc] = &[
     &RECEIVED,
@@ -105,6 +125,8 @@ pub static SELF_METRICS: &[&Desc] = &[
     &UNKNOWN_SENDER,
     &UNRECOGNIZED,
     &CONNECTIONS_LIMITED,
+    &CONNECTIONS_REJECTED,
+    &IDLE_CLOSED,
 ];
 
 /// Why a message was dropped.
@@ -132,6 +154,35 @@ impl Rejected {
     }
 }
 
+/// Why a TLS connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// A client certificate is required and none was sent.
+    NoCertificate,
+    /// The client's certificate was not accepted.
+    BadCertificate,
+    /// Any other handshake failure.
+    Handshake,
+}
+
+impl Refused {
+    /// Every reason, in label order.
+    pub const ALL: [Refused; 3] = [
+        Refused::NoCertificate,
+        Refused::BadCertificate,
+        Refused::Handshake,
+    ];
+
+    /// The `reason` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Refused::NoCertificate => "tls_no_certificate",
+            Refused::BadCertificate => "tls_bad_certificate",
+            Refused::Handshake => "tls_handshake",
+        }
+    }
+}
+
 /// The receiver's counters (exporter-level).
 #[derive(Debug, Default)]
 pub struct ReceiverStats {
@@ -147,6 +198,10 @@ pub struct ReceiverStats {
     pub unrecognized: AtomicU64,
     /// Connections refused at the cap.
     pub connections_limited: AtomicU64,
+    /// TLS connections refused in the handshake, by [`Refused`] (index: position in `ALL`).
+    pub connections_rejected: [AtomicU64; 3],
+    /// Connections closed for idleness.
+    pub idle_closed: AtomicU64,
 }
 
 impl ReceiverStats {
@@ -154,6 +209,12 @@ impl ReceiverStats {
     pub fn reject(&self, why: Rejected) {
         let i = Rejected::ALL.iter().position(|r| *r == why).unwrap_or(0);
         self.rejected[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a TLS connection refused in the handshake.
+    pub fn refuse(&self, why: Refused) {
+        let i = Refused::ALL.iter().position(|r| *r == why).unwrap_or(0);
+        self.connections_rejected[i].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The series (none unless enabled).
@@ -173,6 +234,10 @@ impl ReceiverStats {
             &[],
             self.connections_limited.load(r) as f64,
         );
+        for (why, n) in Refused::ALL.iter().zip(&self.connections_rejected) {
+            out.push(&CONNECTIONS_REJECTED, &[why.label()], n.load(r) as f64);
+        }
+        out.push(&IDLE_CLOSED, &[], self.idle_closed.load(r) as f64);
     }
 }
 
@@ -212,6 +277,8 @@ struct Counts {
     closed: bool,
     realms: Vec<(Box<str>, u64)>,
     other_realms: u64,
+    /// Log (nearly) full messages: `[nearly_full, full]`.
+    log_full: [u64; 2],
 }
 
 /// One target's syslog counters.
@@ -264,6 +331,8 @@ impl TargetSyslog {
             Event::ManifestCheckFailed => count(&mut c, ScanResult::ManifestCheckFailed),
             Event::ExternalIct => count(&mut c, ScanResult::External),
             Event::SigninFailure(realm) => c.signin_failure(realm),
+            Event::LogNearlyFull => c.log_full[0] += 1,
+            Event::LogFull => c.log_full[1] += 1,
             Event::Other | Event::Unrecognized => {}
         }
     }
@@ -286,6 +355,9 @@ impl TargetSyslog {
         }
         if c.other_realms > 0 {
             out.push(&SIGNIN_FAILURES, &["other"], c.other_realms as f64);
+        }
+        for (level, n) in ["nearly_full", "full"].iter().zip(c.log_full) {
+            out.push(&LOG_FULL, &[level], n as f64);
         }
         out.push(&MESSAGES, &[], c.messages as f64);
         if let Some(t) = c.last_message {
@@ -373,6 +445,40 @@ mod tests {
         assert_eq!(
             value(&s, "ivanti_syslog_last_message_timestamp_seconds", ""),
             Some(200.0)
+        );
+    }
+
+    #[test]
+    fn an_external_scan_counts_once_and_log_full_by_level() {
+        let t = TargetSyslog::default();
+        // As the gateway sends them (WELF): the id is not taken for a tag.
+        let line = |id: &str| {
+            let m = crate::sim::syslog::message("vpn-a", &format!("{id}: text"), "");
+            let m: &'static str = Box::leak(m.into_boxed_str());
+            crate::syslog::event::parse(m).event
+        };
+        for e in [
+            line("SYS32101"),
+            line("SYS32102"),
+            Event::LogNearlyFull,
+            Event::LogFull,
+            Event::LogFull,
+        ] {
+            t.record(&e, 1.0);
+        }
+        let mut s = Samples::new();
+        t.samples(&mut s);
+        assert_eq!(
+            value(&s, "ivanti_integrity_scans_total", "external"),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&s, "ivanti_event_log_full_total", "nearly_full"),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&s, "ivanti_event_log_full_total", "\"full\""),
+            Some(2.0)
         );
     }
 

@@ -59,10 +59,12 @@ struct File {
     rate_limit: Option<RateLimitKeys>,
 }
 
-/// `tls_server_config`, as written.
-#[derive(Debug, Default, Deserialize)]
+/// `tls_server_config`, as written: the toolkit's schema, also used by the
+/// syslog receiver's TLS listener (`syslog.tls_server_config`). Turned into
+/// a rustls configuration by [`tls_server_config`].
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
-struct TlsServer {
+pub struct TlsServer {
     cert: Option<String>,
     key: Option<Secret>,
     client_ca: Option<String>,
@@ -176,7 +178,7 @@ impl WebConfig {
         };
         let tls = match &file.tls_server_config {
             None => None,
-            Some(t) => Some(Arc::new(tls::server_config(t, base, &mut warnings)?)),
+            Some(t) => Some(Arc::new(tls_server_config(t, base, &mut warnings)?)),
         };
         Ok(WebConfig {
             tls,
@@ -217,6 +219,21 @@ impl ListenerTls {
             .transpose()
             .map_err(|e| at(&e))
     }
+}
+
+/// The rustls server configuration of a `tls_server_config` block, for any
+/// listener of the exporter (its web endpoints, the syslog receiver's TLS):
+/// the certificate files re-read when they change, client certificates
+/// verified against `client_ca_file` (required when it is set, unless
+/// `client_auth_type` says otherwise). Relative paths are relative to
+/// `base`; keys accepted without effect are added to `warnings`. Errors
+/// start with `tls_server_config`.
+pub fn tls_server_config(
+    t: &TlsServer,
+    base: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<rustls::ServerConfig, String> {
+    tls::server_config(t, base, warnings)
 }
 
 /// `rate_limit`: `None` when the interval is 0 or absent (the toolkit's "disabled").

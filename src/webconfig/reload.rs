@@ -89,12 +89,12 @@ impl ReloadingCert {
             Ok(key) => {
                 state.key = Arc::new(key);
                 state.stamp = now;
-                tracing::info!(cert_file = %files.0.display(), "web server certificate reloaded");
+                tracing::info!(cert_file = %files.0.display(), "server certificate reloaded");
             }
             // Keep serving the old pair; try again when the files change.
             Err(e) => {
                 state.stamp = now;
-                tracing::warn!(cert_file = %files.0.display(), error = %e, "web server certificate changed but does not load; keeping the previous one");
+                tracing::warn!(cert_file = %files.0.display(), error = %e, "server certificate changed but does not load; keeping the previous one");
             }
         }
     }

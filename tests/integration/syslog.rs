@@ -5,6 +5,8 @@
 use crate::helpers::*;
 use ivanti_exporter::sim::syslog as sim;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn integrity_scan_and_failed_signins_reach_their_target_and_garbage_is_counted() {
@@ -102,4 +104,326 @@ async fn integrity_scan_and_failed_signins_reach_their_target_and_garbage_is_cou
         Some(skipped_before)
     );
     assert!(up(&m, a) && up(&m, b));
+}
+
+/// A CA that signs the receiver's server certificate (for 127.0.0.1) and a
+/// gateway's client certificate, and another CA nobody trusts.
+struct Pki {
+    ca_pem: String,
+    server: (String, String),
+    gateway: (String, String),
+    stranger: (String, String),
+}
+
+fn pki() -> Pki {
+    let issuer = || {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        rcgen::CertifiedIssuer::self_signed(p, rcgen::KeyPair::generate().unwrap()).unwrap()
+    };
+    let (ca, other) = (issuer(), issuer());
+    let leaf = |ca: &rcgen::CertifiedIssuer<'_, rcgen::KeyPair>,
+                san: &str,
+                usage: rcgen::ExtendedKeyUsagePurpose| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(vec![san.to_owned()]).unwrap();
+        p.extended_key_usages = vec![usage];
+        (p.signed_by(&key, ca).unwrap().pem(), key.serialize_pem())
+    };
+    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+    Pki {
+        ca_pem: ca.pem(),
+        server: leaf(&ca, "127.0.0.1", ServerAuth),
+        gateway: leaf(&ca, "vpn-gateway.example.net", ClientAuth),
+        stranger: leaf(&other, "vpn-gateway.example.net", ClientAuth),
+    }
+}
+
+/// A TLS client trusting `pki`'s CA, presenting `identity` when given.
+fn tls_client(pki: &Pki, identity: Option<&(String, String)>) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in ivanti_exporter::tls::parse_ca_pem(pki.ca_pem.as_bytes()).unwrap() {
+        roots.add(c).unwrap();
+    }
+    let b = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    Arc::new(match identity {
+        Some((cert, key)) => {
+            let (certs, key) =
+                ivanti_exporter::tls::parse_client_identity(cert.as_bytes(), key.as_bytes())
+                    .unwrap();
+            b.with_client_auth_cert(certs, key).unwrap()
+        }
+        None => b.with_no_client_auth(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_client_certificates_counts_the_gateway_and_refuses_the_others() {
+    let fleet = fleet(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(&fleet, dir.path());
+    let pki = pki();
+    let d = dir.path();
+    std::fs::write(d.join("syslog.crt"), &pki.server.0).unwrap();
+    std::fs::write(d.join("syslog.key"), &pki.server.1).unwrap();
+    std::fs::write(d.join("gateways-ca.crt"), &pki.ca_pem).unwrap();
+    let port = free_port();
+    // Relative paths: relative to the configuration file.
+    let config = format!(
+        "{}syslog:\n  tls_listen_address: 127.0.0.1:{port}\n  tls_server_config:\n    cert_file: syslog.crt\n    key_file: syslog.key\n    client_ca_file: gateways-ca.crt\n",
+        config_for(&fleet, &ca, "", |_| String::new())
+    );
+    let app = App::spawn_in(dir, &config).await;
+    let a = fleet.appliance(0).name();
+    let to: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+
+    // The gateway's certificate is signed by the client CA: its scan counts.
+    sim::send_tls(
+        to,
+        tls_client(&pki, Some(&pki.gateway)),
+        "127.0.0.1",
+        &sim::integrity_scan(a, 1, 0),
+    )
+    .await
+    .unwrap();
+    let m = app
+        .wait_for("the scan over TLS", WAIT, |m| {
+            m.get(
+                "ivanti_integrity_scans_total",
+                &[("target", a), ("result", "files_found")],
+            ) == Some(1.0)
+        })
+        .await;
+    assert_eq!(
+        m.get("ivanti_integrity_scan_new_files", &[("target", a)]),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("ivanti_syslog_messages_total", &[("target", a)]),
+        Some(3.0)
+    );
+
+    // No certificate, or one of another CA: the handshake is refused (the
+    // client learns it from the server's alert) and nothing is counted.
+    for (identity, reason) in [
+        (None, "tls_no_certificate"),
+        (Some(&pki.stranger), "tls_bad_certificate"),
+    ] {
+        let client = tls_client(&pki, identity);
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let tcp = tokio::net::TcpStream::connect(to).await.unwrap();
+        // TLS 1.3: the client finishes its side before the server has
+        // looked at its certificate; the refusal arrives as an alert.
+        let refused = match tokio_rustls::TlsConnector::from(client)
+            .connect(name, tcp)
+            .await
+        {
+            Err(_) => true,
+            Ok(mut s) => {
+                use tokio::io::AsyncReadExt;
+                let _ = sim::write_frames(&mut s, &sim::integrity_scan(a, 0, 5)).await;
+                let mut buf = [0u8; 16];
+                s.read(&mut buf).await.is_err()
+            }
+        };
+        assert!(refused, "{reason}: the client was not told");
+        app.wait_for(reason, WAIT, |m| {
+            m.get(
+                "ivanti_exporter_syslog_connections_rejected_total",
+                &[("reason", reason)],
+            ) == Some(1.0)
+        })
+        .await;
+    }
+    let m = app.metrics().await;
+    assert_eq!(
+        m.get("ivanti_syslog_messages_total", &[("target", a)]),
+        Some(3.0),
+        "a refused client's messages are not read"
+    );
+    assert_eq!(
+        m.get("ivanti_integrity_scan_modified_files", &[("target", a)]),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get(
+            "ivanti_exporter_syslog_connections_rejected_total",
+            &[("reason", "tls_handshake")]
+        ),
+        Some(0.0)
+    );
+}
+
+/// The README's `syslog:` block loads as it is, with its certificate files
+/// next to the configuration, and means what its comments say.
+#[test]
+fn readme_syslog_block_is_valid() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("```yaml\nsyslog:")
+        .expect("README syslog block")
+        + "```yaml\n".len();
+    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("syslog.crt"), &pki.server.0).unwrap();
+    std::fs::write(dir.path().join("syslog.key"), &pki.server.1).unwrap();
+    std::fs::write(dir.path().join("gateways-ca.crt"), &pki.ca_pem).unwrap();
+    let config =
+        ivanti_exporter::config::Config::from_yaml(&format!("{block}targets: []\n"), dir.path())
+            .unwrap_or_else(|e| panic!("{e}"));
+    let s = config.syslog.expect("syslog block");
+    assert_eq!(s.udp, Some("0.0.0.0:514".parse().unwrap()));
+    assert_eq!(s.tcp, Some("0.0.0.0:601".parse().unwrap()));
+    assert_eq!(
+        s.tls.map(|t| t.address),
+        Some("0.0.0.0:6514".parse().unwrap())
+    );
+    assert_eq!(
+        (s.max_message_size, s.rate_limit, s.max_connections),
+        (8192, 200, 64)
+    );
+    assert_eq!(s.idle_timeout, std::time::Duration::from_secs(300));
+}
+
+/// `simulate --syslog.forward-to` in one process, the exporter binary in
+/// another: the simulated appliances' streams reach its TCP receiver, and
+/// sim-002's fault (its scans find files) shows on sim-002 only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulators_stream_reaches_a_running_exporter() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet_yml = dir.path().join("fleet.yml");
+    let port = free_port();
+    let _sim = ChildGuard::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+            .args(["simulate", "--appliances", "3", "--write-config"])
+            .arg(&fleet_yml)
+            .args([
+                "--syslog.forward-to",
+                &format!("tcp://127.0.0.1:{port}"),
+                "--syslog.faults",
+                "2=files-found,3=silent",
+                "--syslog.interval",
+                "1s",
+                "--syslog.scan-interval",
+                "1s",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    eventually("the config written", WAIT, || {
+        std::fs::read_to_string(&fleet_yml)
+            .is_ok_and(|y| y.contains("name: sim-003") && y.ends_with('\n'))
+    })
+    .await;
+    let yaml = std::fs::read_to_string(&fleet_yml).unwrap()
+        + &format!("syslog:\n  tcp_listen_address: 127.0.0.1:{port}\n");
+    let exp = Exporter::start_in(dir, &yaml, &[]);
+    let scans = |m: &Metrics, target: &str, result: &str| {
+        m.get(
+            "ivanti_integrity_scans_total",
+            &[("target", target), ("result", result)],
+        )
+        .unwrap_or(0.0)
+    };
+    let m = exp
+        .wait_for("scans of sim-001 and sim-002", WAIT, |m| {
+            scans(m, "sim-001", "clean") >= 1.0 && scans(m, "sim-002", "files_found") >= 1.0
+        })
+        .await;
+    assert_eq!(scans(&m, "sim-001", "files_found"), 0.0);
+    assert_eq!(scans(&m, "sim-002", "clean"), 0.0);
+    assert_eq!(
+        m.get("ivanti_integrity_scan_new_files", &[("target", "sim-002")]),
+        Some(2.0)
+    );
+    assert_eq!(
+        m.get(
+            "ivanti_integrity_scan_modified_files",
+            &[("target", "sim-002")]
+        ),
+        Some(1.0)
+    );
+    // sim-003 is silent: its series exist (the receiver is on) but count nothing.
+    assert_eq!(
+        m.get("ivanti_syslog_messages_total", &[("target", "sim-003")]),
+        Some(0.0)
+    );
+    assert!(!m.has(
+        "ivanti_syslog_last_message_timestamp_seconds",
+        &[("target", "sim-003")]
+    ));
+    assert_eq!(
+        m.get("ivanti_exporter_syslog_unknown_sender_messages_total", &[]),
+        Some(0.0)
+    );
+}
+
+/// `--demo` turns the receiver on and streams the fleet's syslog to it:
+/// the syslog series show, sim-002's scans finding files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_mode_shows_the_syslog_series() {
+    let mut child = ChildGuard::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+            .args([
+                "--demo",
+                "--demo.appliances",
+                "3",
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--log.format",
+                "json",
+            ])
+            .current_dir(std::env::temp_dir())
+            .stderr(std::process::Stdio::piped()),
+    );
+    use std::io::BufRead;
+    let stderr = std::io::BufReader::new(child.child().stderr.take().unwrap());
+    let addr = stderr
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("\"listening\""))
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+        .and_then(|v| v["address"].as_str().map(str::to_owned))
+        .expect("listening line");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let found = |m: &Metrics, target: &str, result: &str| {
+        m.get(
+            "ivanti_integrity_scans_total",
+            &[("target", target), ("result", result)],
+        ) >= Some(1.0)
+    };
+    let mut last = String::new();
+    let start = std::time::Instant::now();
+    // The first round of the stream spreads the three appliances over the
+    // 5 s poll interval.
+    while start.elapsed() < Duration::from_secs(40) {
+        last = client
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let m = Metrics::parse(&last);
+        if found(&m, "sim-001", "clean")
+            && found(&m, "sim-002", "files_found")
+            && found(&m, "sim-003", "clean")
+        {
+            assert!(m.has(
+                "ivanti_syslog_last_message_timestamp_seconds",
+                &[("target", "sim-001")]
+            ));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("no syslog series from the demo fleet:\n{last}");
 }

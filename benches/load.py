@@ -179,12 +179,12 @@ def main():
         # After the first scrape: its buffers are part of the steady state.
         fd0, rss0 = fds(), mem_kib(exp.pid, "VmRSS")
         renders, size, rss_track = [], 0, []
-        gz_renders, gz_size = [], 0
+        gz_renders, gz_size, plain_renders = [], 0, []
         end = t0 + duration
         while time.perf_counter() < end:
             time.sleep(min(a.scrape_every, max(0.0, end - time.perf_counter())))
             body, dt = get(base + "/metrics")
-            renders.append(dt); size = len(body)
+            renders.append(dt); plain_renders.append(dt); size = len(body)
             schedule_check(body.decode())
             # The same scrape as Prometheus sends it (Accept-Encoding: gzip).
             gz_body, gz_dt = get(base + "/metrics", gzip=True)
@@ -220,6 +220,9 @@ def main():
             ("/metrics time p50 / p99", f"{1e3 * statistics.median(renders):.0f} ms / {1e3 * p99:.0f} ms" if renders else "n/a"),
             ("/metrics gzip size", f"{gz_size / 1e6:.1f} MB ({100 * gz_size / size:.1f} % of plain)" if size else "n/a"),
             ("/metrics gzip time p50 / max", f"{1e3 * statistics.median(gz_renders):.0f} ms / {1e3 * max(gz_renders):.0f} ms" if gz_renders else "n/a"),
+            # Each gzip scrape follows its plain one: the ratio of the two is
+            # the figure least moved by other load on the machine.
+            ("/metrics gzip / plain time, median of each scrape's pair", f"{statistics.median(g / p for g, p in zip(gz_renders, plain_renders)):.2f} x" if gz_renders else "n/a"),
             ("TLS handshakes per steady-state cycle", f"{(st1['tls_handshakes'] - st0['tls_handshakes']) / cycles:.1f} (fleet total, all appliances)"),
             ("requests per steady-state cycle", f"{(st1['requests'] - st0['requests']) / cycles:.0f}"),
             ("exporter still running (crashes)", "yes (0)" if alive else "NO"),

@@ -1,8 +1,8 @@
 //! The seam between a kind and HTTP: the calls a kind makes of an
 //! appliance (a `GET`, the documented login `POST`, the base URL and the
 //! request timeout). [`ApiClient`] is the real one; tests use
-//! [`testing::FixtureTransport`] (answers from `tests/fixtures/<kind>/`,
-//! records the calls) and [`testing::ScriptedTransport`] (answers in the
+//! `testing::FixtureTransport` (answers from `tests/fixtures/<kind>/`,
+//! records the calls) and `testing::ScriptedTransport` (answers in the
 //! order a test scripts, and fails on any call it was not given), as
 //! snmp_exporter's `scraper.Scraper` and its mock do.
 

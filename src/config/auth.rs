@@ -10,6 +10,59 @@ use crate::kinds::{ConfigContext, Credentials, Kind};
 use crate::secret::Secret;
 use std::path::{Path, PathBuf};
 
+/// Credentials whose file could not be read when the configuration was
+/// loaded: the target starts without them and reads them again at every
+/// poll ([`crate::kinds::CredentialSource`]), failing with reason
+/// `credentials` until they can be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingCredentials {
+    /// What went wrong, by key: `api_key_file: cannot read /etc/...: ...`.
+    pub(super) problems: Vec<String>,
+    pub(super) at: String,
+    pub(super) kind: &'static dyn Kind,
+    pub(super) entry: TargetEntry,
+    pub(super) base: PathBuf,
+    pub(super) files: super::LoadOptions,
+}
+
+impl PendingCredentials {
+    /// The problems found at load, one per file, with the file's full path
+    /// and the OS error (never its content).
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+}
+
+impl crate::kinds::CredentialSource for PendingCredentials {
+    fn read(&self) -> Result<Credentials, String> {
+        let mut v = Validator {
+            problems: Vec::new(),
+            secret_problems: Vec::new(),
+            base: &self.base,
+            files: &self.files,
+            warnings: Vec::new(),
+            advisories: crate::advisories::Advisories::builtin(),
+        };
+        let credentials = v.credentials(&self.at, Some(self.kind), &self.entry);
+        if let Some(c) = &credentials {
+            v.kind_accepts(&self.at, self.kind, c, self.entry.api_key_file.is_some());
+        }
+        v.problems.append(&mut v.secret_problems);
+        match credentials {
+            Some(c) if v.problems.is_empty() => Ok(c),
+            _ => {
+                let prefix = format!("{}.", self.at);
+                let lines: Vec<&str> = v
+                    .problems
+                    .iter()
+                    .map(|p| p.strip_prefix(&prefix).unwrap_or(p))
+                    .collect();
+                Err(lines.join("; "))
+            }
+        }
+    }
+}
+
 impl Validator<'_> {
     /// The credentials block of the target must be one its kind accepts.
     pub(super) fn kind_accepts(
@@ -150,7 +203,7 @@ impl Validator<'_> {
         }
         if let Some(f) = &e.api_key_file {
             return self
-                .read_secret(&format!("{at}.api_key_file"), f)
+                .read_credential(&format!("{at}.api_key_file"), f)
                 .map(Credentials::ApiKey);
         }
         Some(Credentials::None)
@@ -171,7 +224,7 @@ impl Validator<'_> {
                 None
             }
             (Some(p), None) => Some(p.clone()),
-            (None, Some(f)) => self.read_secret(&format!("{path}.password_file"), f),
+            (None, Some(f)) => self.read_credential(&format!("{path}.password_file"), f),
             (None, None) => {
                 self.problem(&format!("{path}.password"), "missing (or password_file)");
                 None
@@ -192,6 +245,14 @@ impl ConfigContext for Validator<'_> {
 
     fn read_file(&mut self, path: &str, file: &Path) -> Option<Vec<u8>> {
         Validator::read_file(self, path, file)
+    }
+
+    fn read_credential_file(&mut self, path: &str, file: &Path) -> Option<Vec<u8>> {
+        Validator::read_credential_file(self, path, file)
+    }
+
+    fn full_path(&self, file: &Path) -> PathBuf {
+        self.resolve(file).unwrap_or_else(|_| file.to_path_buf())
     }
 
     fn password(

@@ -4,7 +4,10 @@
 
 use super::file::{FileConfig, TargetEntry};
 use super::validate::Validator;
-use super::{Config, ConfigError, GlobalConfig, DEFAULT_MAX_CONCURRENT_POLLS, DEFAULT_STALE_AFTER};
+use super::{
+    Config, ConfigError, GlobalConfig, LoadOptions, DEFAULT_MAX_CONCURRENT_POLLS,
+    DEFAULT_STALE_AFTER,
+};
 use crate::kinds;
 use figment::providers::{Env, Format as _, Toml, Yaml};
 use figment::Figment;
@@ -12,9 +15,38 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// What `check-config` found: the configuration and what it says about
+/// files the service could not read.
+#[derive(Debug)]
+pub struct Checked {
+    /// The configuration.
+    pub config: Config,
+    /// Files read here that the service could not read.
+    pub warnings: Vec<String>,
+}
+
 impl Config {
-    /// Read, merge with the environment, and validate a config file.
+    /// Read, merge with the environment, and validate a config file, as
+    /// the daemon does: a credentials file that cannot be read fails its
+    /// target only ([`Config::unreadable`]).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with(path, &LoadOptions::from_env()).map(|(c, _)| c)
+    }
+
+    /// `check-config`: every problem, unreadable credentials files
+    /// included, looked for as the service will ([`LoadOptions`]).
+    pub fn check(path: &Path, options: &LoadOptions) -> Result<Checked, ConfigError> {
+        let (config, warnings) = Config::load_with(path, options)?;
+        if config.unreadable.is_empty() {
+            Ok(Checked { config, warnings })
+        } else {
+            Err(ConfigError {
+                problems: config.unreadable,
+            })
+        }
+    }
+
+    fn load_with(path: &Path, options: &LoadOptions) -> Result<(Config, Vec<String>), ConfigError> {
         if !path.is_file() {
             return Err(ConfigError {
                 problems: vec![format!("{}: no such file", path.display())],
@@ -65,8 +97,8 @@ impl Config {
         if !problems.is_empty() {
             return Err(ConfigError { problems });
         }
-        let mut config = Config::from_file(file, base).map_err(|mut e| {
-            for p in &mut e.problems {
+        let name_origins = |problems: &mut Vec<String>| {
+            for p in problems {
                 if let Some(rest) = p.strip_prefix("targets[") {
                     if let Some((idx, tail)) = rest.split_once(']') {
                         if let Some(origin) = idx.parse::<usize>().ok().and_then(|k| origins.get(k))
@@ -76,10 +108,16 @@ impl Config {
                     }
                 }
             }
-            e
-        })?;
+        };
+        let (mut config, mut warnings) =
+            Config::validate(file, base, options).map_err(|mut e| {
+                name_origins(&mut e.problems);
+                e
+            })?;
+        name_origins(&mut config.unreadable);
+        name_origins(&mut warnings);
         config.target_file_patterns = patterns;
-        Ok(config)
+        Ok((config, warnings))
     }
 
     /// Parse YAML text (no environment), resolving relative paths against `base`.
@@ -92,9 +130,21 @@ impl Config {
 
     /// Validate a decoded file.
     pub fn from_file(file: FileConfig, base: &Path) -> Result<Config, ConfigError> {
+        Config::validate(file, base, &LoadOptions::from_env()).map(|(c, _)| c)
+    }
+
+    /// Validate a decoded file; also what `check-config` warns about.
+    fn validate(
+        file: FileConfig,
+        base: &Path,
+        options: &LoadOptions,
+    ) -> Result<(Config, Vec<String>), ConfigError> {
         let mut v = Validator {
             problems: Vec::new(),
+            secret_problems: Vec::new(),
             base,
+            files: options,
+            warnings: Vec::new(),
             advisories: crate::advisories::Advisories::builtin(),
         };
         if let Some(path) = &file.advisories_file {
@@ -168,7 +218,7 @@ impl Config {
                 }
             }
             let inherited = entry.inherited(&d);
-            let before = v.problems.len();
+            let before = (v.problems.len(), v.secret_problems.len());
             let mut entry = entry.merge_defaults(&d);
             let mut labels = defaults_labels;
             labels.extend(entry.labels.take().unwrap_or_default());
@@ -179,14 +229,18 @@ impl Config {
             v.blame_defaults(before, &at, &inherited);
         }
         if v.problems.is_empty() {
-            Ok(Config {
+            let config = Config {
                 global,
                 targets,
                 target_file_patterns: Vec::new(),
                 advisories: v.advisories,
                 syslog,
-            })
+                unreadable: v.secret_problems,
+            };
+            Ok((config, v.warnings))
         } else {
+            // Every problem at once, unreadable files included.
+            v.problems.append(&mut v.secret_problems);
             Err(ConfigError {
                 problems: v.problems,
             })

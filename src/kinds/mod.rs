@@ -20,6 +20,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod deferred;
 pub mod epmm;
 pub mod ics;
 pub mod isec;
@@ -32,6 +33,7 @@ pub mod transport;
 pub use target::{
     decode_block, ConfigContext, Credentials, KindOptions, Options, RawOptions, Target,
 };
+pub use deferred::{deferred, CredentialSource};
 pub use transport::Transport;
 
 /// A boxed, sendable future (what trait objects can return).

@@ -35,7 +35,7 @@ pub use file::{
     BasicAuthFileConfig, ByteSize, Defaults, FileConfig, GlobalFileConfig, RealmAuthFileConfig,
     TargetEntry, TlsFileConfig,
 };
-pub use load::{shard_of, target_files_fingerprint};
+pub use load::{shard_of, target_files_fingerprint, Checked};
 
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 /// Default `timeout` (whole request, body included).

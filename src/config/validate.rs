@@ -141,22 +141,24 @@ impl Validator<'_> {
     /// Read `file`; a failure is a problem, or with `credential` a secret
     /// problem (the target fails, not the configuration). With the full path.
     fn read(&mut self, path: &str, file: &Path, credential: bool) -> Option<(Vec<u8>, PathBuf)> {
-        let result = self.resolve(file).and_then(|full| match std::fs::read(&full) {
-            Ok(b) => {
-                let own = self
-                    .files
-                    .credentials_directory
-                    .as_ref()
-                    .is_some_and(|d| full.starts_with(d));
-                if self.files.as_service && !own {
-                    if let Some(w) = super::service::unreadable_by_service(&full) {
-                        self.warnings.push(format!("{path}: {w}"));
+        let result = self
+            .resolve(file)
+            .and_then(|full| match std::fs::read(&full) {
+                Ok(b) => {
+                    let own = self
+                        .files
+                        .credentials_directory
+                        .as_ref()
+                        .is_some_and(|d| full.starts_with(d));
+                    if self.files.as_service && !own {
+                        if let Some(w) = super::service::unreadable_by_service(&full) {
+                            self.warnings.push(format!("{path}: {w}"));
+                        }
                     }
+                    Ok((b, full))
                 }
-                Ok((b, full))
-            }
-            Err(e) => Err(format!("cannot read {}: {e}", full.display())),
-        });
+                Err(e) => Err(format!("cannot read {}: {e}", full.display())),
+            });
         match result {
             Ok(read) => Some(read),
             Err(msg) if credential => {

@@ -1,9 +1,11 @@
 //! A target whose credentials file could not be read when the
-//! configuration was loaded (issue 25): it starts anyway, fails every poll
-//! with reason `credentials` (nothing is sent to the appliance), and reads
-//! the file again at every poll; the first read that works builds the
-//! kind's own appliance, which every later poll uses. One unreadable file
-//! fails its target, never the daemon.
+//! configuration was loaded (issue 25): it starts anyway. Its collectors
+//! that need no credentials (the unauthenticated healthcheck) are polled as
+//! usual, so the appliance is not reported down; the others fail with
+//! reason `credentials`, sending nothing, and read the file again at every
+//! poll. The first read that works builds the kind's own appliance, which
+//! every later poll uses. One unreadable file fails its target, never the
+//! daemon.
 
 use super::{Appliance, BoxFuture, Credentials, Kind, Target, Transport};
 use crate::error::CollectError;
@@ -24,11 +26,19 @@ pub fn deferred(
     api: Arc<dyn Transport>,
     source: Arc<dyn CredentialSource>,
 ) -> Arc<dyn Appliance> {
+    let anonymous = kind.appliance(
+        Target {
+            credentials: Credentials::None,
+            ..target.clone()
+        },
+        api.clone(),
+    );
     Arc::new(Deferred {
         kind,
         target,
         api,
         source,
+        anonymous,
         ready: OnceLock::new(),
     })
 }
@@ -38,6 +48,8 @@ struct Deferred {
     target: Target,
     api: Arc<dyn Transport>,
     source: Arc<dyn CredentialSource>,
+    /// For the collectors that need no credentials.
+    anonymous: Arc<dyn Appliance>,
     ready: OnceLock<Arc<dyn Appliance>>,
 }
 
@@ -65,6 +77,15 @@ impl Appliance for Deferred {
         collector: &'static str,
         out: &'a mut Samples,
     ) -> BoxFuture<'a, Result<(), CollectError>> {
+        let needs_credentials = self
+            .kind
+            .collectors()
+            .iter()
+            .find(|c| c.name == collector)
+            .is_none_or(|c| c.needs_credentials);
+        if !needs_credentials && self.ready.get().is_none() {
+            return self.anonymous.collect(collector, out);
+        }
         match self.appliance() {
             Ok(a) => a.collect(collector, out),
             Err(e) => Box::pin(async move { Err(e) }),

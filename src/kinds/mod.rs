@@ -30,10 +30,10 @@ pub mod sps;
 mod target;
 pub mod transport;
 
+pub use deferred::{deferred, CredentialSource};
 pub use target::{
     decode_block, ConfigContext, Credentials, KindOptions, Options, RawOptions, Target,
 };
-pub use deferred::{deferred, CredentialSource};
 pub use transport::Transport;
 
 /// A boxed, sendable future (what trait objects can return).

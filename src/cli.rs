@@ -97,7 +97,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate the configuration file and exit: 0 when valid, 1 with every problem listed.
-    CheckConfig,
+    CheckConfig {
+        /// Look for credentials as the service will: `${CREDENTIALS_DIRECTORY}`
+        /// and `/run/credentials/<unit>/` in the config stand for this
+        /// directory (systemd's `LoadCredential=` copies, visible only inside the service).
+        #[arg(long = "credentials-directory", env = "CREDENTIALS_DIRECTORY")]
+        credentials_directory: Option<PathBuf>,
+    },
     /// Serve a simulated fleet of appliances on loopback.
     Simulate(sim::SimulateArgs),
     /// Exit 0 when the URL answers 200 (container health checks without curl).
@@ -208,8 +214,14 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Some(Command::CheckConfig) => {
-            return check_config(&cli.config_file, cli.web_config_file.as_deref())
+        Some(Command::CheckConfig {
+            ref credentials_directory,
+        }) => {
+            let files = crate::config::LoadOptions {
+                credentials_directory: credentials_directory.clone(),
+                as_service: true,
+            };
+            return check_config(&cli.config_file, cli.web_config_file.as_deref(), &files);
         }
         Some(Command::Healthcheck { ref url }) => rt.block_on(healthcheck(url)),
         Some(Command::Simulate(ref args)) => rt
@@ -365,15 +377,21 @@ fn basic_authorization(url: &url::Url) -> Option<String> {
     Some(format!("Basic {encoded}"))
 }
 
-fn check_config(path: &Path, web: Option<&Path>) -> ExitCode {
-    let mut ok = match Config::load(path) {
-        Ok(c) => {
+fn check_config(path: &Path, web: Option<&Path>, files: &crate::config::LoadOptions) -> ExitCode {
+    let mut ok = match Config::check(path, files) {
+        Ok(crate::config::Checked {
+            config: c,
+            warnings,
+        }) => {
             println!(
                 "{}: OK ({} targets, {} collector schedules)",
                 path.display(),
                 c.targets.len(),
                 c.targets.iter().map(|t| t.collectors.len()).sum::<usize>()
             );
+            for warning in &warnings {
+                println!("  warning: {warning}");
+            }
             true
         }
         Err(e) => {

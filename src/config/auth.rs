@@ -264,3 +264,113 @@ impl ConfigContext for Validator<'_> {
         Validator::password(self, path, inline, file)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Credentials};
+    use crate::kinds::CredentialSource;
+    use crate::secret::Secret;
+
+    const TWO: &str = "defaults:\n  api_key_file: fleet.key\ntargets:\n  - { name: a, url: \"https://vpn-a.example.net\" }\n  - { name: b, url: \"https://vpn-b.example.net\", api_key_file: b.key }\n";
+
+    /// A key file that is missing, empty or not text fails the targets
+    /// using it (pending, with the file's full path and the OS error), not
+    /// the configuration; the file is read again when asked (issue 25).
+    #[test]
+    fn unreadable_key_files_fail_their_targets_not_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        std::fs::write(base.join("b.key"), "b-key\n").unwrap();
+        let c = Config::from_yaml(TWO, base).expect("loads");
+        let (a, b) = (c.target("a").unwrap(), c.target("b").unwrap());
+        assert_eq!(b.pending, None);
+        assert_eq!(b.credentials, Credentials::ApiKey(Secret::new("b-key")));
+        let pending = a.pending.as_ref().expect("a is pending");
+        let missing = format!(
+            "api_key_file: cannot read {}: No such file or directory (os error 2)",
+            base.join("fleet.key").display()
+        );
+        assert_eq!(pending.problems(), [missing.clone()]);
+        // Reported once, at the defaults' key, for check-config.
+        assert_eq!(c.unreadable, [format!("defaults.{missing}")]);
+        assert_eq!(pending.read(), Err(missing));
+        std::fs::write(base.join("fleet.key"), "").unwrap();
+        assert_eq!(
+            pending.read(),
+            Err(format!(
+                "api_key_file: {} is empty",
+                base.join("fleet.key").display()
+            ))
+        );
+        std::fs::write(base.join("fleet.key"), b"\xff\xfe").unwrap();
+        assert_eq!(
+            pending.read(),
+            Err(format!(
+                "api_key_file: {} is not UTF-8 text",
+                base.join("fleet.key").display()
+            ))
+        );
+        std::fs::write(base.join("fleet.key"), "fleet-key\n").unwrap();
+        assert_eq!(
+            pending.read(),
+            Ok(Credentials::ApiKey(Secret::new("fleet-key")))
+        );
+        // A reload now resolves it: a different target, restarted.
+        let again = Config::from_yaml(TWO, base).unwrap();
+        assert_ne!(again.target("a"), c.target("a"));
+        assert_eq!(again.target("b"), c.target("b"));
+        assert!(again.unreadable.is_empty());
+    }
+
+    /// What is wrong with the file itself stays a problem of the
+    /// configuration, reported with the unreadable files.
+    #[test]
+    fn configuration_problems_still_fail_the_load_with_every_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = "targets:\n  - { name: a, url: \"https://vpn-a.example.net\", realm_auth: { realm: R, password_file: pw } }\n  - { name: b, url: \"https://vpn-b.example.net\", api_key_file: b.key }\n";
+        let e = Config::from_yaml(yaml, dir.path()).unwrap_err();
+        assert_eq!(
+            e.problems,
+            [
+                "targets[0].realm_auth.username: missing".to_owned(),
+                format!(
+                    "targets[0].realm_auth.password_file: cannot read {}: No such file or directory (os error 2)",
+                    dir.path().join("pw").display()
+                ),
+                format!(
+                    "targets[1].api_key_file: cannot read {}: No such file or directory (os error 2)",
+                    dir.path().join("b.key").display()
+                ),
+            ]
+        );
+    }
+
+    /// A Kerberos keytab or password file counts as credentials too.
+    #[test]
+    fn an_unreadable_keytab_fails_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = "targets:\n  - name: c\n    url: https://console.corp.example.com:3121\n    kind: isec\n    kerberos: { principal: a@B, keytab_file: svc.keytab, kdc: [dc1] }\n";
+        let c = Config::from_yaml(yaml, dir.path()).expect("loads");
+        let p = c.target("c").unwrap().pending.clone().expect("pending");
+        assert_eq!(
+            p.problems(),
+            [format!(
+                "kerberos.keytab_file: cannot read {}: No such file or directory (os error 2)",
+                dir.path().join("svc.keytab").display()
+            )]
+        );
+        std::fs::write(dir.path().join("svc.keytab"), "").unwrap();
+        let e = p.read().unwrap_err();
+        assert!(e.ends_with("svc.keytab is empty"), "{e}");
+        // A keytab that is there but is not one: named with its full path.
+        std::fs::write(dir.path().join("svc.keytab"), "not a keytab").unwrap();
+        let e = p.read().unwrap_err();
+        assert!(
+            e.starts_with(&format!(
+                "kerberos.keytab_file: {}: ",
+                dir.path().join("svc.keytab").display()
+            )),
+            "{e}"
+        );
+    }
+}

@@ -38,12 +38,17 @@ impl Config {
     pub fn check(path: &Path, options: &LoadOptions) -> Result<Checked, ConfigError> {
         let (config, warnings) = Config::load_with(path, options)?;
         if config.unreadable.is_empty() {
-            Ok(Checked { config, warnings })
-        } else {
-            Err(ConfigError {
-                problems: config.unreadable,
-            })
+            return Ok(Checked { config, warnings });
         }
+        // The only problems: say what the service does with them.
+        let problems = config
+            .unreadable
+            .iter()
+            .map(|p| {
+                format!("{p} (the exporter starts; the targets using it fail with reason credentials until it can be read)")
+            })
+            .collect();
+        Err(ConfigError { problems })
     }
 
     fn load_with(path: &Path, options: &LoadOptions) -> Result<(Config, Vec<String>), ConfigError> {

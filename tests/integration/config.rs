@@ -317,3 +317,113 @@ fn a_targets_tls_config_keeps_the_defaults_ca_file() {
     let c = Config::from_yaml(insecure, dir.path()).unwrap();
     assert!(!c.target("a").unwrap().client.tls.insecure_skip_verify);
 }
+
+/// `check-config` run as the service (issue 25): the credentials the
+/// service gets from systemd (`/run/credentials/<unit>/NAME`, or
+/// `${CREDENTIALS_DIRECTORY}/NAME`) are looked for in
+/// `--credentials-directory` (or `$CREDENTIALS_DIRECTORY`, as inside
+/// `systemd-run -p LoadCredential=...`); without it, the line says what
+/// is missing and what the service does about it.
+#[test]
+fn check_config_looks_for_credentials_as_the_service_will() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ivanti-exporter.yml");
+    std::fs::write(
+        &config,
+        concat!(
+            "targets:\n",
+            "  - name: a\n",
+            "    url: https://vpn-a.example.net\n",
+            "    api_key_file: /run/credentials/ivanti-exporter.service/api.key\n",
+            "  - name: b\n",
+            "    url: https://vpn-b.example.net\n",
+            "    realm_auth: { realm: Admin Users, username: monitor, password_file: \"${CREDENTIALS_DIRECTORY}/pw\" }\n",
+        ),
+    )
+    .unwrap();
+    let creds = dir.path().join("creds");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(creds.join("api.key"), "k\n").unwrap();
+    std::fs::write(creds.join("pw"), "p\n").unwrap();
+    let run = |args: &[&str], env: Option<&Path>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"));
+        cmd.args(["check-config", "--config.file"])
+            .arg(&config)
+            .args(args)
+            .env_remove("CREDENTIALS_DIRECTORY");
+        if let Some(d) = env {
+            cmd.env("CREDENTIALS_DIRECTORY", d);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    // Outside the service: neither is there.
+    let (code, out) = run(&[], None);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("  targets[0].api_key_file: cannot read /run/credentials/ivanti-exporter.service/api.key: No such file or directory (os error 2) (the exporter starts; the targets using it fail with reason credentials until it can be read)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  targets[1].realm_auth.password_file: ${CREDENTIALS_DIRECTORY}/pw: $CREDENTIALS_DIRECTORY is not set (systemd sets it for a service with LoadCredential=; check-config --credentials-directory DIR)"),
+        "{out}"
+    );
+    // As the service: both resolve to the directory.
+    let (code, out) = run(&["--credentials-directory", creds.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ivanti-exporter.yml: OK (2 targets"), "{out}");
+    // The same from the environment systemd gives a service.
+    let (code, out) = run(&[], Some(&creds));
+    assert_eq!(code, 0, "{out}");
+    // A credential the directory lacks is named with its path there.
+    std::fs::remove_file(creds.join("pw")).unwrap();
+    let (code, out) = run(&["--credentials-directory", creds.to_str().unwrap()], None);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "  targets[1].realm_auth.password_file: cannot read {}: No such file or directory (os error 2)",
+            creds.join("pw").display()
+        )),
+        "{out}"
+    );
+}
+
+/// A key file of root's at mode 0400 passes `sudo check-config` but is
+/// unreadable by the packaged unit's `DynamicUser` (issue 25): as root,
+/// check-config says so; as another user it has nothing to say (what it
+/// read, its user can read).
+#[test]
+fn check_config_as_root_warns_about_files_the_service_cannot_read() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("api.key");
+    std::fs::write(&key, "k\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o400)).unwrap();
+    let config = dir.path().join("c.yml");
+    std::fs::write(
+        &config,
+        "targets:\n  - { name: a, url: \"https://vpn-a.example.net\", api_key_file: api.key }\n",
+    )
+    .unwrap();
+    let (code, out, _) = check_config(&config, &[]);
+    assert_eq!(code, 0, "{out}");
+    let warning = format!(
+        "  warning: targets[0].api_key_file: {} is root's (mode 0400): readable by check-config as root, not by the service's DynamicUser, which will see \"Permission denied\"",
+        key.display()
+    );
+    // The file is ours: its owner is the user running the test.
+    if std::fs::metadata(&key).unwrap().uid() == 0 {
+        assert!(out.contains(&warning), "{out}");
+    } else {
+        assert!(!out.contains("warning:"), "{out}");
+    }
+    // Readable by others: no warning either way.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let (code, out, _) = check_config(&config, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("warning:"), "{out}");
+}

@@ -16,10 +16,24 @@ async fn an_unreadable_password_file_fails_only_its_target_until_it_can_be_read(
     // Target 0's password file is there; target 1's is missing (as root,
     // which runs CI, a mode 000 file would still be readable).
     std::fs::write(dir.path().join("pw-0"), format!("{password}\n")).unwrap();
+    // Target 0 finds its file where systemd would put a credential
+    // (`${CREDENTIALS_DIRECTORY}`, from the environment).
     let config = config_for(&fleet, &ca, "", |i| {
-        format!("    realm_auth: {{ realm: \"{realm}\", username: {user}, password_file: {{dir}}/pw-{i} }}\n")
+        let file = match i {
+            0 => "\"${CREDENTIALS_DIRECTORY}/pw-0\"".to_owned(),
+            _ => format!("{{dir}}/pw-{i}"),
+        };
+        format!(
+            "    realm_auth: {{ realm: \"{realm}\", username: {user}, password_file: {file} }}\n"
+        )
     });
-    let exp = Exporter::start_in(dir, &config, &[]);
+    let credentials_directory = dir.path().to_owned();
+    let exp = Exporter::start_in_env(
+        dir,
+        &config,
+        &[],
+        &[("CREDENTIALS_DIRECTORY", &credentials_directory)],
+    );
     let dir = exp.config_path.parent().unwrap().to_owned();
     let missing = dir.join("pw-1");
     let (good, broken) = (fleet.appliance(0).name(), fleet.appliance(1).name());

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 mod auth;
 mod connection;
+mod decode;
 mod file;
 mod load;
 mod service;

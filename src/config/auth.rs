@@ -290,7 +290,7 @@ mod tests {
             "api_key_file: cannot read {}: No such file or directory (os error 2)",
             base.join("fleet.key").display()
         );
-        assert_eq!(pending.problems(), [missing.clone()]);
+        assert_eq!(pending.problems(), std::slice::from_ref(&missing));
         // Reported once, at the defaults' key, for check-config.
         assert_eq!(c.unreadable, [format!("defaults.{missing}")]);
         assert_eq!(pending.read(), Err(missing));

@@ -21,11 +21,13 @@ pub(super) struct Decoded {
     pub file: FileConfig,
     /// One line per key that does not, with its path.
     pub problems: Vec<String>,
-    /// Sections with a problem (`global`, `syslog`, `targets[3]`): their
-    /// validation problems are left out.
+    /// Sections that are not what they should be at all (a target that is
+    /// not a map, `targets` not a list): none of their validation problems
+    /// is reported.
     pub broken: Vec<String>,
-    /// Keys of `defaults` with a problem.
-    pub broken_defaults: Vec<String>,
+    /// Keys left out, by section (`defaults`, `global`, `syslog`,
+    /// `targets[3]`).
+    pub left_out: Vec<(String, String)>,
 }
 
 impl Decoded {
@@ -34,13 +36,15 @@ impl Decoded {
             file: FileConfig::default(),
             problems: Vec::new(),
             broken: Vec::new(),
-            broken_defaults: Vec::new(),
+            left_out: Vec::new(),
         }
     }
 
-    /// Whether a validation problem follows from a key left out: it is
-    /// about a broken section, or about a key of a target that a broken
-    /// `defaults` key would have set or checked.
+    /// Whether a validation problem follows from a key left out: it is in
+    /// a broken section, it is about a key left out (of its section, or of
+    /// `defaults` for a target), about `timeout` or `interval` when one of
+    /// them is, "no credentials" when a credentials key is, or anything of
+    /// a target whose `kind` is.
     pub fn follows_from_left_out(&self, problem: &str) -> bool {
         let in_section = |section: &str| {
             problem
@@ -50,19 +54,31 @@ impl Decoded {
         if self.broken.iter().any(|b| in_section(b)) {
             return true;
         }
-        if self.broken_defaults.is_empty() {
+        if self.left_out.is_empty() {
             return false;
         }
-        // `targets[3].timeout: ...` or `defaults.timeout: ...` -> `timeout`.
-        let rest = match problem.strip_prefix("defaults.") {
-            Some(r) => r,
-            None => match problem.split_once("].") {
-                Some((head, r)) if head.starts_with("targets[") && !head.contains(' ') => r,
-                _ => "",
+        // The problem's section and key: `targets[3].timeout: ...`.
+        let (section, rest) = match problem.split_once("].") {
+            Some((head, rest)) if head.starts_with("targets[") && !head.contains(' ') => {
+                (&problem[..head.len() + 1], rest)
+            }
+            _ => match problem.split_once(['.', ':']) {
+                Some((head, rest)) => (head, rest),
+                None => (problem, ""),
             },
         };
-        let key = rest.split(['.', '[', ':']).next().unwrap_or_default();
-        let broken = |k: &str| self.broken_defaults.iter().any(|b| b == k);
+        let section = section.trim_end_matches(':');
+        let key = if problem[section.len()..].starts_with(':') {
+            ""
+        } else {
+            rest.split(['.', '[', ':']).next().unwrap_or_default()
+        };
+        let target = section.starts_with("targets[");
+        let relevant = |k: &str| {
+            self.left_out.iter().any(|(s, lk)| {
+                lk == k && (s == section || (s == "defaults" && (target || section == "defaults")))
+            })
+        };
         const CREDENTIALS: &[&str] = &[
             "api_key",
             "api_key_file",
@@ -70,9 +86,11 @@ impl Decoded {
             "basic_auth",
             "kerberos",
         ];
-        broken(key)
-            || (matches!(key, "timeout" | "interval") && (broken("timeout") || broken("interval")))
-            || (problem.contains(": no credentials") && CREDENTIALS.iter().any(|c| broken(c)))
+        (!key.is_empty() && relevant(key))
+            || (target && relevant("kind"))
+            || (matches!(key, "timeout" | "interval")
+                && (relevant("timeout") || relevant("interval")))
+            || (problem.contains(": no credentials") && CREDENTIALS.iter().any(|c| relevant(c)))
     }
 }
 
@@ -98,9 +116,9 @@ pub(super) fn file(figment: &Figment) -> Result<Decoded, Vec<String>> {
         let kept = match key.as_str() {
             "defaults" => section::<Defaults>(figment, &at, value, &mut out),
             "global" => section::<GlobalFileConfig>(figment, &at, value, &mut out),
-            "syslog" => section::<crate::syslog::config::SyslogFileConfig>(
-                figment, &at, value, &mut out,
-            ),
+            "syslog" => {
+                section::<crate::syslog::config::SyslogFileConfig>(figment, &at, value, &mut out)
+            }
             "targets" => match value {
                 Value::Array(t, entries) => {
                     let entries = entries
@@ -131,16 +149,28 @@ pub(super) fn file(figment: &Figment) -> Result<Decoded, Vec<String>> {
     }
 }
 
-/// A target entry from a `target_files` file (`at` is `file[3]`): the
-/// entry, or a stand-in with the problems (the stand-in keeps the indices
-/// of the entries after it).
-pub(super) fn target_file_entry(value: Value, at: &str) -> (TargetEntry, Vec<String>) {
+/// A target entry from a `target_files` file (`at` is `file[3]`), decoded
+/// as far as it goes; recorded in `into` as target `index` (its problems
+/// with their file and index).
+pub(super) fn target_file_entry(
+    value: Value,
+    at: &str,
+    index: usize,
+    into: &mut Decoded,
+) -> TargetEntry {
     let mut out = Decoded::new();
     let figment = Figment::new();
     let entry = target(&figment, &[at.to_owned()], value, &mut out)
         .deserialize::<TargetEntry>()
         .unwrap_or_default();
-    (entry, out.problems)
+    let section = format!("targets[{index}]");
+    into.problems.extend(out.problems);
+    into.left_out
+        .extend(out.left_out.into_iter().map(|(_, k)| (section.clone(), k)));
+    if !out.broken.is_empty() {
+        into.broken.push(section);
+    }
+    entry
 }
 
 /// A key that is not a section: kept when `{key: value}` decodes as the file.
@@ -173,13 +203,9 @@ fn section<T: DeserializeOwned>(
             left_out.push(key);
         }
     }
-    if !left_out.is_empty() {
-        if at == ["defaults"] {
-            out.broken_defaults.extend(left_out);
-        } else {
-            out.broken.push(path_text(at));
-        }
-    }
+    let section = path_text(at);
+    out.left_out
+        .extend(left_out.into_iter().map(|k| (section.clone(), k)));
     Some(Value::Dict(tag, clean))
 }
 
@@ -188,13 +214,15 @@ fn section<T: DeserializeOwned>(
 /// string, which validation reports. The entry stays, so the indices of
 /// the targets after it stay too.
 fn target(figment: &Figment, at: &[String], value: Value, out: &mut Decoded) -> Value {
-    let before = out.problems.len();
+    let section = path_text(at);
     let (tag, mut clean) = match value {
         Value::Dict(tag, dict) => {
             let mut clean = Dict::new();
             for (key, v) in dict {
                 if one_key::<TargetEntry>(figment, at, &key, &v, out) {
                     clean.insert(key, v);
+                } else {
+                    out.left_out.push((section.clone(), key));
                 }
             }
             (tag, clean)
@@ -203,12 +231,10 @@ fn target(figment: &Figment, at: &[String], value: Value, out: &mut Decoded) -> 
             if let Err(e) = other.deserialize::<TargetEntry>() {
                 out.problems.extend(lines(e, at));
             }
+            out.broken.push(section);
             (Tag::Default, Dict::new())
         }
     };
-    if out.problems.len() > before {
-        out.broken.push(path_text(at));
-    }
     // A missing `name` or `url` is left to validation, which says so
     // (`targets[2].url: missing`) with the target's other problems.
     for required in ["name", "url"] {
@@ -328,8 +354,11 @@ targets:
                 "targets[0].tls_config.verify: unknown field \"verify\" (known: ca_file, cert_file, key_file, server_name, insecure_skip_verify)",
                 "targets[3].collectors: invalid type: found string \"healthcheck\", expected a sequence",
                 // Validation: target b, and d's missing url (d's
-                // collectors were left out, not its url).
+                // collectors were left out, not its url); not c's timeout
+                // against the default interval (defaults.interval was
+                // left out), nor a's ca_file (its tls_config was).
                 "targets[1].url: scheme must be https or http, not \"ftp\"",
+                "targets[3].url: missing",
             ]
         );
         // With the target's own problem fixed, its file is read, and named
@@ -360,6 +389,9 @@ targets:
                 "global.stale_after: invalid type: found string \"many\", expected u32",
                 "syslog.rate_limit: invalid type: found string \"lots\", expected u32",
                 "target: unknown field \"target\", did you mean \"targets\"? (known: global, defaults, targets, target_files, advisories_file, syslog)",
+                // Validation of the keys that decoded.
+                "global.max_concurrent_polls: must be at least 1",
+                "syslog: set udp_listen_address or tcp_listen_address (or remove the block)",
                 "targets[0].url: missing",
             ]
         );

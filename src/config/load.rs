@@ -98,7 +98,9 @@ impl Config {
             let text = match std::fs::read_to_string(&file_path) {
                 Ok(t) => t,
                 Err(e) => {
-                    decoded.problems.push(format!("{}: {e}", file_path.display()));
+                    decoded
+                        .problems
+                        .push(format!("{}: {e}", file_path.display()));
                     continue;
                 }
             };
@@ -107,12 +109,8 @@ impl Config {
                 Ok(entries) => {
                     for (j, value) in entries.unwrap_or_default().into_iter().enumerate() {
                         let origin = format!("{}[{j}]", file_path.display());
-                        let (entry, entry_problems) = decode::target_file_entry(value, &origin);
-                        if !entry_problems.is_empty() {
-                            decoded.problems.extend(entry_problems);
-                            let k = decoded.file.targets.len();
-                            decoded.broken.push(format!("targets[{k}]"));
-                        }
+                        let index = decoded.file.targets.len();
+                        let entry = decode::target_file_entry(value, &origin, index, &mut decoded);
                         origins.push(origin);
                         decoded.file.targets.push(entry);
                     }
@@ -134,11 +132,11 @@ impl Config {
                 }
             }
         };
-        let (mut config, mut warnings) = Config::validate_decoded(decoded, base, options)
-        .map_err(|mut e| {
-            name_origins(&mut e.problems);
-            e
-        })?;
+        let (mut config, mut warnings) =
+            Config::validate_decoded(decoded, base, options).map_err(|mut e| {
+                name_origins(&mut e.problems);
+                e
+            })?;
         name_origins(&mut config.unreadable);
         name_origins(&mut warnings);
         config.target_file_patterns = patterns;

@@ -427,3 +427,63 @@ fn check_config_as_root_warns_about_files_the_service_cannot_read() {
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("warning:"), "{out}");
 }
+
+/// `check-config` lists every problem of a file, not the first one serde
+/// meets (issue 25 item 11): a duration without unit (with the fix), a
+/// second one, an unknown key, a bad target in a `target_files` file, and
+/// the problems of the targets that decode; a relative path is shown
+/// resolved against the config file's directory, also when the config
+/// file itself is given relative to the working directory.
+#[test]
+fn check_config_reports_every_problem_of_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc");
+    std::fs::create_dir_all(etc.join("targets.d")).unwrap();
+    std::fs::write(
+        etc.join("ivanti-exporter.yml"),
+        concat!(
+            "defaults:\n",
+            "  interval: 30\n",
+            "  timeout: 5\n",
+            "  lables: { site: fra }\n",
+            "  api_key: k\n",
+            "target_files: [targets.d/*.yml]\n",
+            "targets:\n",
+            "  - name: vpn-a\n",
+            "    url: https://vpn-a.example.net\n",
+            "    tls_config: { ca_file: certs/ca.pem }\n",
+            "  - name: vpn-b\n",
+            "    url: https://vpn-b.example.net\n",
+            "    max_concurrent_requests: many\n",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        etc.join("targets.d/more.yml"),
+        "- { name: vpn-c, url: \"https://vpn-c.example.net\", body_size_limit: 8XB, proxy_url: \"https://proxy:3128\" }\n\
+         - { name: vpn-d, url: \"gopher://vpn-d.example.net\" }\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+        .current_dir(dir.path())
+        .args(["check-config", "--config.file", "etc/ivanti-exporter.yml"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let more = etc.join("targets.d/more.yml");
+    let expected = [
+        "etc/ivanti-exporter.yml: invalid configuration".to_owned(),
+        "  defaults.interval: invalid type: found unsigned int `30`, expected a duration: a duration needs a unit, e.g. 30s (or 30ms, 30m) (in etc/ivanti-exporter.yml)".to_owned(),
+        "  defaults.lables: unknown field \"lables\", did you mean \"labels\"? (known: interval, timeout, collectors, collector_intervals, tls_config, api_key, api_key_file, realm_auth, basic_auth, kerberos, kind_options, proxy_url, max_concurrent_requests, body_size_limit, active_users, labels) (in etc/ivanti-exporter.yml)".to_owned(),
+        "  defaults.timeout: invalid type: found unsigned int `5`, expected a duration: a duration needs a unit, e.g. 5s (or 5ms, 5m) (in etc/ivanti-exporter.yml)".to_owned(),
+        "  targets[1].max_concurrent_requests: invalid type: found string \"many\", expected usize (in etc/ivanti-exporter.yml)".to_owned(),
+        format!("  {}[0].body_size_limit: invalid size unit \"XB\" in \"8XB\": use B, KiB, MiB or GiB", more.display()),
+        // Then validation of what decoded, in target order.
+        format!("  targets[0].tls_config.ca_file: cannot read {}: No such file or directory (os error 2)", etc.join("certs/ca.pem").display()),
+        format!("  {}[0].proxy_url: unsupported scheme \"https\": an http:// proxy (HTTPS targets are tunnelled with CONNECT)", more.display()),
+        format!("  {}[1].url: scheme must be https or http, not \"gopher\"", more.display()),
+    ];
+    let got: Vec<&str> = err.lines().collect();
+    assert_eq!(got, expected, "{err}");
+}

@@ -6,13 +6,16 @@
 //!
 //! Decoding is strict: an unknown key is an error. Every problem is reported
 //! with its path in the file (`targets[3].url: relative URL without a base`),
-//! all of them at once.
-
+//! all of them at once, decoding errors included (`decode`). A credentials
+//! file that cannot be read fails its target only
+//! ([`TargetConfig::pending`]).
 //!
 //! Files: this one (the resolved model), `file` (the schema as written),
-//! `load` (reading, environment, `target_files`, sharding), `validate`
-//! (one target at a time), `auth` (credentials), `connection` (URL, TLS,
-//! proxy: the client's [`client::Settings`]).
+//! `decode` (every decoding problem, not serde's first), `load` (reading,
+//! environment, `target_files`, sharding), `validate` (one target at a
+//! time), `auth` (credentials), `connection` (URL, TLS, proxy: the client's
+//! [`client::Settings`]), `service` (what a `DynamicUser` service could not
+//! read).
 
 use crate::client;
 use crate::kinds::{CollectorSpec, Kind, Options, Target};

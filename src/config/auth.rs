@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// loaded: the target starts without them and reads them again at every
 /// poll ([`crate::kinds::CredentialSource`]), failing with reason
 /// `credentials` until they can be read.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct PendingCredentials {
     /// What went wrong, by key: `api_key_file: cannot read /etc/...: ...`.
     pub(super) problems: Vec<String>,
@@ -23,6 +23,17 @@ pub struct PendingCredentials {
     pub(super) entry: TargetEntry,
     pub(super) base: PathBuf,
     pub(super) files: super::LoadOptions,
+}
+
+/// The problems only: the entry as written may hold other settings of
+/// the kind's own blocks, which are not for logs.
+impl std::fmt::Debug for PendingCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingCredentials")
+            .field("at", &self.at)
+            .field("problems", &self.problems)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PendingCredentials {
@@ -291,6 +302,15 @@ mod tests {
             base.join("fleet.key").display()
         );
         assert_eq!(pending.problems(), std::slice::from_ref(&missing));
+        // Debug output (and so any log of the config) has the problem only.
+        let dbg = format!("{c:?}");
+        assert!(
+            dbg.contains(&format!(
+                "pending: Some(PendingCredentials {{ at: \"targets[0]\", problems: [{missing:?}], .. }})"
+            )),
+            "{dbg}"
+        );
+        assert!(!dbg.contains("b-key"), "{dbg}");
         // Reported once, at the defaults' key, for check-config.
         assert_eq!(c.unreadable, [format!("defaults.{missing}")]);
         assert_eq!(pending.read(), Err(missing));

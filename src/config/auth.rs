@@ -56,7 +56,11 @@ impl crate::kinds::CredentialSource for PendingCredentials {
         };
         let credentials = v.credentials(&self.at, Some(self.kind), &self.entry);
         if let Some(c) = &credentials {
-            v.kind_accepts(&self.at, self.kind, c, self.entry.api_key_file.is_some());
+            v.kind_accepts(
+                &self.at,
+                self.kind,
+                c.block(self.entry.api_key_file.is_some()),
+            );
         }
         v.problems.append(&mut v.secret_problems);
         match credentials {
@@ -76,14 +80,8 @@ impl crate::kinds::CredentialSource for PendingCredentials {
 
 impl Validator<'_> {
     /// The credentials block of the target must be one its kind accepts.
-    pub(super) fn kind_accepts(
-        &mut self,
-        at: &str,
-        k: &'static dyn Kind,
-        c: &Credentials,
-        from_file: bool,
-    ) {
-        if let Some(given) = c.block(from_file) {
+    pub(super) fn kind_accepts(&mut self, at: &str, k: &'static dyn Kind, block: Option<&str>) {
+        if let Some(given) = block {
             if !k.credentials().contains(&given) {
                 self.problem(
                     &format!("{at}.{given}"),
@@ -360,6 +358,24 @@ mod tests {
                 format!(
                     "targets[1].api_key_file: cannot read {}: No such file or directory (os error 2)",
                     dir.path().join("b.key").display()
+                ),
+            ]
+        );
+    }
+
+    /// A kind that does not take the block is told so, readable or not.
+    #[test]
+    fn an_unreadable_file_of_a_block_the_kind_does_not_take_is_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = "targets:\n  - { name: s, url: \"https://sps.example.net\", kind: sps, api_key_file: k }\n";
+        let e = Config::from_yaml(yaml, dir.path()).unwrap_err();
+        assert_eq!(
+            e.problems,
+            [
+                "targets[0].api_key_file: kind sps authenticates with basic_auth".to_owned(),
+                format!(
+                    "targets[0].api_key_file: cannot read {}: No such file or directory (os error 2)",
+                    dir.path().join("k").display()
                 ),
             ]
         );

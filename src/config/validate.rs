@@ -219,11 +219,26 @@ impl Validator<'_> {
         let interval = self.interval(at, &e);
         let collectors = kind.map(|k| self.collectors(at, k, &e, interval));
         let credentials = self.credentials(at, kind, &e);
-        if let (Some(k), Some(c)) = (kind, &credentials) {
-            self.kind_accepts(at, k, c, e.api_key_file.is_some());
-            if let Some(Some(collectors)) = &collectors {
-                self.credentials_present(at, k, c, collectors);
+        match (kind, &credentials) {
+            (Some(k), Some(c)) => {
+                self.kind_accepts(at, k, c.block(e.api_key_file.is_some()));
+                if let Some(Some(collectors)) = &collectors {
+                    self.credentials_present(at, k, c, collectors);
+                }
             }
+            // Unreadable: whether the kind takes that block is known anyway.
+            (Some(k), None) => {
+                let written = [
+                    ("api_key_file", e.api_key_file.is_some()),
+                    ("realm_auth", e.realm_auth.is_some()),
+                    ("basic_auth", e.basic_auth.is_some()),
+                ]
+                .into_iter()
+                .find(|(_, set)| *set)
+                .map(|(block, _)| block);
+                self.kind_accepts(at, k, written);
+            }
+            _ => {}
         }
         let options = kind.map(|k| self.options(at, k, &e));
         let client = self.client_settings(at, &e, kind, interval);

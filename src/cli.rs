@@ -218,7 +218,9 @@ pub fn main() -> ExitCode {
             ref credentials_directory,
         }) => {
             let files = crate::config::LoadOptions {
-                credentials_directory: credentials_directory.clone(),
+                credentials_directory: credentials_directory
+                    .clone()
+                    .filter(|d| !d.as_os_str().is_empty()),
                 as_service: true,
             };
             return check_config(&cli.config_file, cli.web_config_file.as_deref(), &files);

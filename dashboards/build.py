@@ -266,7 +266,7 @@ def fleet_overview():
                                                                                {"color": "orange", "value": 7},
                                                                                {"color": "green", "value": 21}]}})
     b.row("Polling")
-    b.panel("timeseries", "Collector errors by reason", "Failed polls per collector and reason (timeout, connect, tls, auth, http, parse, too_large; Kerberos: clock_skew, ticket_expired, kdc_unreachable).",
+    b.panel("timeseries", "Collector errors by reason", "Failed polls per collector and reason (timeout, connect, tls, auth, http, parse, too_large; Kerberos: clock_skew, ticket_expired, kdc_unreachable; credentials: a credentials file unreadable).",
             [q(f"sum by (collector, reason) (increase(ivanti_collector_errors_total{{{SEL}}}[$__rate_interval]))", "{{collector}} {{reason}}")],
             w=12)
     b.panel("timeseries", "Exporter", "Polls per second, polls in flight, and whether the last config reload succeeded.",

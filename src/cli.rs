@@ -126,6 +126,11 @@ pub struct CheckConfigArgs {
     /// Web configuration file (TLS, basic auth) to check as well.
     #[arg(long = "web.config.file", env = WEB_CONFIG_ENV)]
     pub web_config_file: Option<PathBuf>,
+    /// Look for credentials as the service will: `${CREDENTIALS_DIRECTORY}`
+    /// and `/run/credentials/<unit>/` in the config stand for this
+    /// directory (systemd's `LoadCredential=` copies, visible only inside the service).
+    #[arg(long = "credentials-directory", env = "CREDENTIALS_DIRECTORY")]
+    pub credentials_directory: Option<PathBuf>,
 }
 
 /// `healthcheck`.
@@ -278,7 +283,14 @@ pub fn main() -> ExitCode {
                 .web_config_file
                 .as_ref()
                 .or(cli.web_config_file.as_ref());
-            return check_config(config, web.map(PathBuf::as_path));
+            let files = crate::config::LoadOptions {
+                credentials_directory: args
+                    .credentials_directory
+                    .clone()
+                    .filter(|d| !d.as_os_str().is_empty()),
+                as_service: true,
+            };
+            return check_config(config, web.map(PathBuf::as_path), &files);
         }
         Some(Command::Healthcheck(args)) => {
             let mut args = args.clone();
@@ -512,15 +524,21 @@ fn basic_authorization(url: &url::Url) -> Option<String> {
     Some(format!("Basic {encoded}"))
 }
 
-fn check_config(path: &Path, web: Option<&Path>) -> ExitCode {
-    let mut ok = match Config::load(path) {
-        Ok(c) => {
+fn check_config(path: &Path, web: Option<&Path>, files: &crate::config::LoadOptions) -> ExitCode {
+    let mut ok = match Config::check(path, files) {
+        Ok(crate::config::Checked {
+            config: c,
+            warnings,
+        }) => {
             println!(
                 "{}: OK ({} targets, {} collector schedules)",
                 path.display(),
                 c.targets.len(),
                 c.targets.iter().map(|t| t.collectors.len()).sum::<usize>()
             );
+            for warning in &warnings {
+                println!("  warning: {warning}");
+            }
             true
         }
         Err(e) => {

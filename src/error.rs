@@ -50,6 +50,11 @@ pub enum CollectError {
         /// The configured cap, in bytes.
         limit: usize,
     },
+    /// A credentials file of the target (`api_key_file`, `password_file`,
+    /// `keytab_file`) could not be read: the file and the OS error, never
+    /// its content. Retried at every poll.
+    #[error("credentials unreadable: {0}")]
+    Credentials(String),
 }
 
 impl CollectError {
@@ -66,6 +71,7 @@ impl CollectError {
             CollectError::ClockSkew(_) => Reason::ClockSkew,
             CollectError::TicketExpired(_) => Reason::TicketExpired,
             CollectError::KdcUnreachable(_) => Reason::KdcUnreachable,
+            CollectError::Credentials(_) => Reason::Credentials,
         }
     }
 
@@ -136,6 +142,7 @@ reasons! {
     ClockSkew "clock_skew" "Kerberos: the clocks of the exporter and the KDC or console differ by more than the allowed skew.",
     TicketExpired "ticket_expired" "Kerberos: a ticket was refused as expired even after a new one was fetched.",
     KdcUnreachable "kdc_unreachable" "Kerberos: no KDC of the realm answered.",
+    Credentials "credentials" "A credentials file of the target (api_key_file, password_file, keytab_file) cannot be read: missing, permission denied, empty or not text; nothing is sent to the appliance, the other targets are polled, and the file is read again at every poll.",
 }
 
 impl Reason {
@@ -272,7 +279,7 @@ mod tests {
         assert_eq!(
             Reason::HELP,
             "Failed polls of the collector by reason: timeout, connect, tls, auth, http, \
-             parse, too_large, clock_skew, ticket_expired, kdc_unreachable"
+             parse, too_large, clock_skew, ticket_expired, kdc_unreachable, credentials"
         );
     }
 }

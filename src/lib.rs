@@ -25,7 +25,10 @@
 //! - [`kinds`]: what is specific to a product: its login flow, its
 //!   collectors, and one file per API area with a pure `parse(bytes)` and a
 //!   pure `samples(&model)`. A kind sees only a [`kinds::Target`] (name,
-//!   credentials, typed options), never the config.
+//!   credentials, typed options), never the config. A target whose
+//!   credentials file could not be read runs through
+//!   [`kinds::deferred`], which reads it again at every poll (through a
+//!   [`kinds::CredentialSource`] the config implements).
 //! - [`client`]: the only code that talks HTTP to appliances (GET, and the
 //!   login POSTs a kind declares); knows no product and no config.
 //! - [`store`]: per-target immutable snapshots; scrapes read, pollers write.
@@ -44,7 +47,8 @@
 //!   ([`error::CollectError`], whose `kind()` is an [`error::Reason`], the
 //!   `reason` label, bound to its label, description and HELP text),
 //!   [`secret`] ([`secret::Secret`], printed as `<secret>`), [`exposition`],
-//!   [`system`] (the only `unsafe`: the open-files limit), [`logging`],
+//!   [`system`] (the only `unsafe`: the open-files limit, clock ticks, page
+//!   size, the effective user id), [`logging`],
 //!   [`version`] (version and git revision, baked in by `build.rs`).
 //! - Tools around the product: [`sim`], the simulated fleet (used only by
 //!   `cli` for `simulate` and by [`demo`] for `--demo`); [`cli`], flag

@@ -107,6 +107,15 @@ impl Scheduler {
                     for warning in t.warnings() {
                         tracing::warn!(target = %t.name, "{warning}");
                     }
+                    if let Some(p) = &t.pending {
+                        // The file and the OS error; never the content.
+                        tracing::warn!(
+                            target = %t.name,
+                            reason = crate::error::Reason::Credentials.label(),
+                            error = %p.problems().join("; "),
+                            "credentials unreadable: the target fails until they can be read (again at every poll); the other targets are polled"
+                        );
+                    }
                     let api = clients.remove(&t.name).expect("built above");
                     self.start(t.clone(), api, &inner)
                 }
@@ -134,7 +143,15 @@ impl Scheduler {
             certificate: api.peer_certificate(),
             ..TargetState::new(config.clone())
         });
-        let appliance = config.kind.appliance(config.kind_target(), Arc::new(api));
+        let appliance = match &config.pending {
+            None => config.kind.appliance(config.kind_target(), Arc::new(api)),
+            Some(source) => crate::kinds::deferred(
+                config.kind,
+                config.kind_target(),
+                Arc::new(api),
+                source.clone(),
+            ),
+        };
         let per_target = Arc::new(Semaphore::new(config.client.max_concurrent_requests));
         let tasks = (0..config.collectors.len())
             .map(|idx| {

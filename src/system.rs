@@ -61,3 +61,10 @@ pub fn boot_time() -> Option<f64> {
         .as_secs_f64();
     Some(now - since_boot)
 }
+
+/// The effective user id (`geteuid`): `check-config` run as root reads
+/// files the service's own user could not.
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}

@@ -116,14 +116,14 @@ fn parse_byte_size(s: &str) -> Result<usize, String> {
 macro_rules! target_options {
     ($($(#[$meta:meta])* $field:ident : $ty:ty),* $(,)?) => {
         /// `defaults:` — merged into every target.
-        #[derive(Debug, Clone, Default, Deserialize)]
+        #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
         #[serde(deny_unknown_fields)]
         pub struct Defaults {
             $($(#[$meta])* #[serde(default)] pub $field: Option<$ty>,)*
         }
 
         /// One entry of `targets:`.
-        #[derive(Debug, Clone, Default, Deserialize)]
+        #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
         #[serde(deny_unknown_fields)]
         pub struct TargetEntry {
             /// Unique name: the `target` label and the `/probe?target=` value.

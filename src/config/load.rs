@@ -2,9 +2,13 @@
 //! environment's overrides, `target_files`, defaults merged into targets;
 //! then every target validated. Also the shard a target belongs to.
 
-use super::file::{FileConfig, TargetEntry};
+use super::decode;
+use super::file::FileConfig;
 use super::validate::Validator;
-use super::{Config, ConfigError, GlobalConfig, DEFAULT_MAX_CONCURRENT_POLLS, DEFAULT_STALE_AFTER};
+use super::{
+    Config, ConfigError, GlobalConfig, LoadOptions, DEFAULT_MAX_CONCURRENT_POLLS,
+    DEFAULT_STALE_AFTER,
+};
 use crate::kinds;
 use figment::providers::{Env, Format as _, Toml, Yaml};
 use figment::Figment;
@@ -12,9 +16,43 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// What `check-config` found: the configuration and what it says about
+/// files the service could not read.
+#[derive(Debug)]
+pub struct Checked {
+    /// The configuration.
+    pub config: Config,
+    /// Files read here that the service could not read.
+    pub warnings: Vec<String>,
+}
+
 impl Config {
-    /// Read, merge with the environment, and validate a config file.
+    /// Read, merge with the environment, and validate a config file, as
+    /// the daemon does: a credentials file that cannot be read fails its
+    /// target only ([`Config::unreadable`]).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with(path, &LoadOptions::from_env()).map(|(c, _)| c)
+    }
+
+    /// `check-config`: every problem, unreadable credentials files
+    /// included, looked for as the service will ([`LoadOptions`]).
+    pub fn check(path: &Path, options: &LoadOptions) -> Result<Checked, ConfigError> {
+        let (config, warnings) = Config::load_with(path, options)?;
+        if config.unreadable.is_empty() {
+            return Ok(Checked { config, warnings });
+        }
+        // The only problems: say what the service does with them.
+        let problems = config
+            .unreadable
+            .iter()
+            .map(|p| {
+                format!("{p} (the exporter starts; the targets using it fail with reason credentials until it can be read)")
+            })
+            .collect();
+        Err(ConfigError { problems })
+    }
+
+    fn load_with(path: &Path, options: &LoadOptions) -> Result<(Config, Vec<String>), ConfigError> {
         if !path.is_file() {
             return Err(ConfigError {
                 problems: vec![format!("{}: no such file", path.display())],
@@ -35,38 +73,55 @@ impl Config {
                 .split("__")
                 .filter(|k| k.as_str().contains('.')),
         );
-        let mut file: FileConfig = figment.extract().map_err(figment_problems)?;
-        let base = path.parent().unwrap_or(Path::new("."));
+        let mut decoded = decode::file(&figment).map_err(|problems| ConfigError { problems })?;
+        // Relative paths in the file are relative to its directory, and
+        // are shown resolved in messages (`certs/ca.pem` missing names
+        // /etc/ivanti-exporter/certs/ca.pem).
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let base = absolute.as_path();
         // Targets from target_files follow the inline ones; problems in them
         // are reported with their file and index.
-        let mut origins: Vec<String> = (0..file.targets.len())
+        let mut origins: Vec<String> = (0..decoded.file.targets.len())
             .map(|i| format!("targets[{i}]"))
             .collect();
-        let mut problems = Vec::new();
-        let patterns: Vec<PathBuf> = file.target_files.iter().map(|p| base.join(p)).collect();
-        for file_path in target_files(&patterns, &mut problems) {
+        let patterns: Vec<PathBuf> = decoded
+            .file
+            .target_files
+            .iter()
+            .map(|p| base.join(p))
+            .collect();
+        for file_path in target_files(&patterns, &mut decoded.problems) {
             let text = match std::fs::read_to_string(&file_path) {
                 Ok(t) => t,
                 Err(e) => {
-                    problems.push(format!("{}: {e}", file_path.display()));
+                    decoded
+                        .problems
+                        .push(format!("{}: {e}", file_path.display()));
                     continue;
                 }
             };
-            match serde_yaml::from_str::<Option<Vec<TargetEntry>>>(&text) {
+            // Every entry's every problem, as in the main file.
+            match serde_yaml::from_str::<Option<Vec<figment::value::Value>>>(&text) {
                 Ok(entries) => {
-                    for (j, e) in entries.unwrap_or_default().into_iter().enumerate() {
-                        origins.push(format!("{}[{j}]", file_path.display()));
-                        file.targets.push(e);
+                    for (j, value) in entries.unwrap_or_default().into_iter().enumerate() {
+                        let origin = format!("{}[{j}]", file_path.display());
+                        let index = decoded.file.targets.len();
+                        let entry = decode::target_file_entry(value, &origin, index, &mut decoded);
+                        origins.push(origin);
+                        decoded.file.targets.push(entry);
                     }
                 }
-                Err(e) => problems.push(format!("{}: {e}", file_path.display())),
+                Err(e) => decoded
+                    .problems
+                    .push(format!("{}: {e}", file_path.display())),
             }
         }
-        if !problems.is_empty() {
-            return Err(ConfigError { problems });
-        }
-        let mut config = Config::from_file(file, base).map_err(|mut e| {
-            for p in &mut e.problems {
+        let name_origins = |problems: &mut Vec<String>| {
+            for p in problems {
                 if let Some(rest) = p.strip_prefix("targets[") {
                     if let Some((idx, tail)) = rest.split_once(']') {
                         if let Some(origin) = idx.parse::<usize>().ok().and_then(|k| origins.get(k))
@@ -76,25 +131,66 @@ impl Config {
                     }
                 }
             }
-            e
-        })?;
+        };
+        let (mut config, mut warnings) =
+            Config::validate_decoded(decoded, base, options).map_err(|mut e| {
+                name_origins(&mut e.problems);
+                e
+            })?;
+        name_origins(&mut config.unreadable);
+        name_origins(&mut warnings);
         config.target_file_patterns = patterns;
-        Ok(config)
+        Ok((config, warnings))
     }
 
     /// Parse YAML text (no environment), resolving relative paths against `base`.
     pub fn from_yaml(text: &str, base: &Path) -> Result<Config, ConfigError> {
-        let file: FileConfig = Figment::from(Yaml::string(text))
-            .extract()
-            .map_err(figment_problems)?;
-        Config::from_file(file, base)
+        let decoded = decode::file(&Figment::from(Yaml::string(text)))
+            .map_err(|problems| ConfigError { problems })?;
+        Config::validate_decoded(decoded, base, &LoadOptions::from_env()).map(|(c, _)| c)
+    }
+
+    /// Validate what decoded; every problem, the decoding's first, then
+    /// validation's, less those that follow from the keys left out
+    /// ([`decode::Decoded::follows_from_left_out`]).
+    fn validate_decoded(
+        mut decoded: decode::Decoded,
+        base: &Path,
+        options: &LoadOptions,
+    ) -> Result<(Config, Vec<String>), ConfigError> {
+        let file = std::mem::take(&mut decoded.file);
+        let mut problems = std::mem::take(&mut decoded.problems);
+        match Config::validate(file, base, options) {
+            Ok(ok) if problems.is_empty() => Ok(ok),
+            Ok(_) => Err(ConfigError { problems }),
+            Err(e) => {
+                problems.extend(
+                    e.problems
+                        .into_iter()
+                        .filter(|p| !decoded.follows_from_left_out(p)),
+                );
+                Err(ConfigError { problems })
+            }
+        }
     }
 
     /// Validate a decoded file.
     pub fn from_file(file: FileConfig, base: &Path) -> Result<Config, ConfigError> {
+        Config::validate(file, base, &LoadOptions::from_env()).map(|(c, _)| c)
+    }
+
+    /// Validate a decoded file; also what `check-config` warns about.
+    fn validate(
+        file: FileConfig,
+        base: &Path,
+        options: &LoadOptions,
+    ) -> Result<(Config, Vec<String>), ConfigError> {
         let mut v = Validator {
             problems: Vec::new(),
+            secret_problems: Vec::new(),
             base,
+            files: options,
+            warnings: Vec::new(),
             advisories: crate::advisories::Advisories::builtin(),
         };
         if let Some(path) = &file.advisories_file {
@@ -168,7 +264,7 @@ impl Config {
                 }
             }
             let inherited = entry.inherited(&d);
-            let before = v.problems.len();
+            let before = (v.problems.len(), v.secret_problems.len());
             let mut entry = entry.merge_defaults(&d);
             let mut labels = defaults_labels;
             labels.extend(entry.labels.take().unwrap_or_default());
@@ -179,14 +275,18 @@ impl Config {
             v.blame_defaults(before, &at, &inherited);
         }
         if v.problems.is_empty() {
-            Ok(Config {
+            let config = Config {
                 global,
                 targets,
                 target_file_patterns: Vec::new(),
                 advisories: v.advisories,
                 syslog,
-            })
+                unreadable: v.secret_problems,
+            };
+            Ok((config, v.warnings))
         } else {
+            // Every problem at once, unreadable files included.
+            v.problems.append(&mut v.secret_problems);
             Err(ConfigError {
                 problems: v.problems,
             })
@@ -233,38 +333,6 @@ pub fn shard_of(name: &str, count: u32) -> u32 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     (h % u64::from(count.max(1))) as u32
-}
-
-fn figment_problems(err: figment::Error) -> ConfigError {
-    let problems = err
-        .into_iter()
-        .map(|e| {
-            let mut path = String::new();
-            for part in &e.path {
-                if part.parse::<usize>().is_ok() {
-                    path.push_str(&format!("[{part}]"));
-                } else {
-                    if !path.is_empty() {
-                        path.push('.');
-                    }
-                    path.push_str(part);
-                }
-            }
-            let source = e
-                .metadata
-                .as_ref()
-                .and_then(|m| m.source.as_ref())
-                .map(|s| format!(" (in {s})"))
-                .unwrap_or_default();
-            let kind = super::suggest::describe(&e.kind);
-            if path.is_empty() {
-                format!("{kind}{source}")
-            } else {
-                format!("{path}: {kind}{source}")
-            }
-        })
-        .collect();
-    ConfigError { problems }
 }
 
 #[cfg(test)]

@@ -6,13 +6,16 @@
 //!
 //! Decoding is strict: an unknown key is an error. Every problem is reported
 //! with its path in the file (`targets[3].url: relative URL without a base`),
-//! all of them at once.
-
+//! all of them at once, decoding errors included (`decode`). A credentials
+//! file that cannot be read fails its target only
+//! ([`TargetConfig::pending`]).
 //!
 //! Files: this one (the resolved model), `file` (the schema as written),
-//! `load` (reading, environment, `target_files`, sharding), `validate`
-//! (one target at a time), `auth` (credentials), `connection` (URL, TLS,
-//! proxy: the client's [`client::Settings`]).
+//! `decode` (every decoding problem, not serde's first), `load` (reading,
+//! environment, `target_files`, sharding), `validate` (one target at a
+//! time), `auth` (credentials), `connection` (URL, TLS, proxy: the client's
+//! [`client::Settings`]), `service` (what a `DynamicUser` service could not
+//! read).
 
 use crate::client;
 use crate::kinds::{CollectorSpec, Kind, Options, Target};
@@ -23,17 +26,20 @@ use std::time::Duration;
 
 mod auth;
 mod connection;
+mod decode;
 mod file;
 mod load;
+mod service;
 mod suggest;
 mod validate;
 
 pub use crate::kinds::Credentials;
+pub use auth::PendingCredentials;
 pub use file::{
     BasicAuthFileConfig, ByteSize, Defaults, FileConfig, GlobalFileConfig, RealmAuthFileConfig,
     TargetEntry, TlsFileConfig,
 };
-pub use load::{shard_of, target_files_fingerprint};
+pub use load::{shard_of, target_files_fingerprint, Checked};
 
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 /// Default `timeout` (whole request, body included).
@@ -90,8 +96,11 @@ pub struct TargetConfig {
     pub interval: Duration,
     /// What the HTTP client needs: URL, timeout, body cap, TLS, proxy.
     pub client: client::Settings,
-    /// Credentials.
+    /// Credentials (`None` while `pending`).
     pub credentials: Credentials,
+    /// Set when a credentials file could not be read at load: the target
+    /// fails with reason `credentials` and reads it again at every poll.
+    pub pending: Option<Arc<PendingCredentials>>,
     /// The kind's own settings (`kind_options`, `active_users`), parsed by the kind.
     pub options: Options,
 }
@@ -113,7 +122,9 @@ impl TargetConfig {
         if self.client.tls.insecure_skip_verify {
             w.push("tls_config.insecure_skip_verify is set: the appliance's certificate is not verified");
         }
-        if self.client.url.scheme() == "http" && self.credentials != Credentials::None {
+        if self.client.url.scheme() == "http"
+            && (self.credentials != Credentials::None || self.pending.is_some())
+        {
             w.push("credentials are sent over plain HTTP");
         }
         w
@@ -161,6 +172,37 @@ pub struct Config {
     pub advisories: Arc<crate::advisories::Advisories>,
     /// The syslog receiver's settings, when the file has a `syslog:` block.
     pub syslog: Option<crate::syslog::config::SyslogConfig>,
+    /// Credentials files that cannot be read, with their path in the file
+    /// (`targets[1].api_key_file: cannot read ...`): their targets are
+    /// [`TargetConfig::pending`]; `check-config` reports them as problems.
+    pub unreadable: Vec<String>,
+}
+
+/// How files named in the configuration are found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// What `${CREDENTIALS_DIRECTORY}` at the start of a path stands for:
+    /// the daemon takes it from the environment (systemd sets it for a
+    /// service with `LoadCredential=`), `check-config` from
+    /// `--credentials-directory`.
+    pub credentials_directory: Option<PathBuf>,
+    /// Checking as the service will (`check-config`): with a credentials
+    /// directory, `/run/credentials/<unit>/NAME` is looked for there, and a
+    /// file that only root can read is reported (a `DynamicUser` service
+    /// could not).
+    pub as_service: bool,
+}
+
+impl LoadOptions {
+    /// The daemon's: `$CREDENTIALS_DIRECTORY` from the environment.
+    pub fn from_env() -> LoadOptions {
+        LoadOptions {
+            credentials_directory: std::env::var_os("CREDENTIALS_DIRECTORY")
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from),
+            as_service: false,
+        }
+    }
 }
 
 impl Default for Config {
@@ -171,6 +213,7 @@ impl Default for Config {
             target_file_patterns: Vec::new(),
             advisories: crate::advisories::Advisories::builtin(),
             syslog: None,
+            unreadable: Vec::new(),
         }
     }
 }

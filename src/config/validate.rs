@@ -3,12 +3,13 @@
 //! checked in `auth`, URL/TLS/proxy in `connection`.
 
 use super::file::TargetEntry;
-use super::{CollectorConfig, TargetConfig, DEFAULT_INTERVAL};
+use super::{CollectorConfig, PendingCredentials, TargetConfig, DEFAULT_INTERVAL};
 use crate::exposition::Desc;
 use crate::kinds::{self, Kind, Options, RawOptions};
 use crate::secret::Secret;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Label names the exporter itself uses (a static label must not collide),
@@ -24,6 +25,42 @@ fn reserved_label_names() -> Vec<&'static str> {
     names
 }
 
+/// Problems recorded in `list` since `before` in a key the target `at`
+/// took from `defaults:` are the defaults' problems: reported once, at
+/// their `defaults.` path ([`Validator::blame_defaults`]).
+fn blame(list: &mut Vec<String>, before: usize, at: &str, inherited: &[&str]) {
+    const TARGET_INDEPENDENT: &[&str] = &[
+        "interval",
+        "tls_config",
+        "api_key",
+        "api_key_file",
+        "realm_auth",
+        "basic_auth",
+        "kerberos",
+        "proxy_url",
+        "max_concurrent_requests",
+        "body_size_limit",
+    ];
+    let recorded = list.split_off(before);
+    for p in recorded {
+        let rest = p.strip_prefix(at).and_then(|r| r.strip_prefix('.'));
+        let key = rest.map(|r| r.split(['.', '[', ':']).next().unwrap_or_default());
+        let moved = match (rest, key) {
+            (Some(rest), Some(key))
+                if inherited.contains(&key)
+                    && TARGET_INDEPENDENT.contains(&key)
+                    && !rest.contains(": kind ") =>
+            {
+                format!("defaults.{rest}")
+            }
+            _ => p,
+        };
+        if !list.contains(&moved) {
+            list.push(moved);
+        }
+    }
+}
+
 fn valid_label_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
@@ -33,7 +70,14 @@ fn valid_label_name(name: &str) -> bool {
 
 pub(super) struct Validator<'a> {
     pub(super) problems: Vec<String>,
+    /// Credentials files that cannot be read (missing, not permitted,
+    /// empty, not text): they fail their target only ([`PendingCredentials`]).
+    pub(super) secret_problems: Vec<String>,
     pub(super) base: &'a Path,
+    /// Where files are looked for ([`super::LoadOptions`]).
+    pub(super) files: &'a super::LoadOptions,
+    /// What `check-config` tells about files the service could not read.
+    pub(super) warnings: Vec<String>,
     /// `advisories_file:` or the built-in data, for the kinds' options.
     pub(super) advisories: std::sync::Arc<crate::advisories::Advisories>,
 }
@@ -43,83 +87,158 @@ impl Validator<'_> {
         self.problems.push(format!("{path}: {msg}"));
     }
 
+    fn secret_problem(&mut self, path: &str, msg: &str) {
+        self.secret_problems.push(format!("{path}: {msg}"));
+    }
+
     /// Problems recorded since `before` in a key the target `at` took from
     /// `defaults:` are the defaults' problems: reported once, at their
     /// `defaults.` path. Keys whose check depends on the target (its kind,
     /// its own interval) stay at the target's path.
-    pub(super) fn blame_defaults(&mut self, before: usize, at: &str, inherited: &[&str]) {
-        const TARGET_INDEPENDENT: &[&str] = &[
-            "interval",
-            "tls_config",
-            "api_key",
-            "api_key_file",
-            "realm_auth",
-            "basic_auth",
-            "kerberos",
-            "proxy_url",
-            "max_concurrent_requests",
-            "body_size_limit",
-        ];
-        let recorded = self.problems.split_off(before);
-        for p in recorded {
-            let rest = p.strip_prefix(at).and_then(|r| r.strip_prefix('.'));
-            let key = rest.map(|r| r.split(['.', '[', ':']).next().unwrap_or_default());
-            let moved = match (rest, key) {
-                (Some(rest), Some(key))
-                    if inherited.contains(&key)
-                        && TARGET_INDEPENDENT.contains(&key)
-                        && !rest.contains(": kind ") =>
-                {
-                    format!("defaults.{rest}")
-                }
-                _ => p,
-            };
-            if !self.problems.contains(&moved) {
-                self.problems.push(moved);
-            }
-        }
+    pub(super) fn blame_defaults(
+        &mut self,
+        (before, secrets_before): (usize, usize),
+        at: &str,
+        inherited: &[&str],
+    ) {
+        blame(&mut self.problems, before, at, inherited);
+        blame(&mut self.secret_problems, secrets_before, at, inherited);
     }
 
+    /// Where `file` is: `${CREDENTIALS_DIRECTORY}/name` in the credentials
+    /// directory, `/run/credentials/<unit>/name` there too when checking
+    /// as the service will ([`super::LoadOptions::credentials_directory`]),
+    /// any other relative path against the config file's directory.
+    pub(super) fn resolve(&self, file: &Path) -> Result<PathBuf, String> {
+        let text = file.to_string_lossy();
+        for var in ["${CREDENTIALS_DIRECTORY}", "$CREDENTIALS_DIRECTORY"] {
+            if let Some(rest) = text.strip_prefix(var) {
+                let dir = self.files.credentials_directory.as_ref().ok_or_else(|| {
+                    format!(
+                        "{text}: $CREDENTIALS_DIRECTORY is not set (systemd sets it for a service with LoadCredential=; check-config --credentials-directory DIR)"
+                    )
+                })?;
+                return Ok(dir.join(rest.trim_start_matches('/')));
+            }
+        }
+        if let (Some(dir), true) = (&self.files.credentials_directory, self.files.as_service) {
+            if let Some((_unit, rest)) = text
+                .strip_prefix("/run/credentials/")
+                .and_then(|r| r.split_once('/'))
+            {
+                return Ok(dir.join(rest));
+            }
+        }
+        Ok(self.base.join(file))
+    }
+
+    /// A file named in the config; a problem names it with its full path
+    /// and the OS error.
     pub(super) fn read_file(&mut self, path: &str, file: &Path) -> Option<Vec<u8>> {
-        let full = self.base.join(file);
-        match std::fs::read(&full) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                self.problem(path, &format!("cannot read {}: {e}", full.display()));
+        self.read(path, file, false).map(|(bytes, _)| bytes)
+    }
+
+    /// Read `file`; a failure is a problem, or with `credential` a secret
+    /// problem (the target fails, not the configuration). With the full path.
+    fn read(&mut self, path: &str, file: &Path, credential: bool) -> Option<(Vec<u8>, PathBuf)> {
+        let result = self
+            .resolve(file)
+            .and_then(|full| match std::fs::read(&full) {
+                Ok(b) => {
+                    let own = self
+                        .files
+                        .credentials_directory
+                        .as_ref()
+                        .is_some_and(|d| full.starts_with(d));
+                    if self.files.as_service && !own {
+                        if let Some(w) = super::service::unreadable_by_service(&full) {
+                            self.warnings.push(format!("{path}: {w}"));
+                        }
+                    }
+                    Ok((b, full))
+                }
+                Err(e) => Err(format!("cannot read {}: {e}", full.display())),
+            });
+        match result {
+            Ok(read) => Some(read),
+            Err(msg) if credential => {
+                self.secret_problem(path, &msg);
+                None
+            }
+            Err(msg) => {
+                self.problem(path, &msg);
                 None
             }
         }
     }
 
+    /// A secret in a file (a TLS client key): not empty, UTF-8.
     pub(super) fn read_secret(&mut self, path: &str, file: &Path) -> Option<Secret> {
-        let bytes = self.read_file(path, file)?;
-        match String::from_utf8(bytes) {
-            Ok(s) if !s.trim().is_empty() => Some(Secret::new(s)),
-            Ok(_) => {
-                self.problem(path, &format!("{} is empty", file.display()));
-                None
-            }
-            Err(_) => {
-                self.problem(path, &format!("{} is not UTF-8 text", file.display()));
-                None
-            }
+        self.secret_text(path, file, false)
+    }
+
+    /// A credential in a file (`api_key_file`, `password_file`): as
+    /// [`Self::read_secret`], but a file that cannot be read fails only its
+    /// target (a secret problem).
+    pub(super) fn read_credential(&mut self, path: &str, file: &Path) -> Option<Secret> {
+        self.secret_text(path, file, true)
+    }
+
+    /// A credentials file read as bytes (a keytab), not empty.
+    pub(super) fn read_credential_file(&mut self, path: &str, file: &Path) -> Option<Vec<u8>> {
+        let (bytes, full) = self.read(path, file, true)?;
+        if bytes.is_empty() {
+            self.secret_problem(path, &format!("{} is empty", full.display()));
+            return None;
         }
+        Some(bytes)
+    }
+
+    fn secret_text(&mut self, path: &str, file: &Path, credential: bool) -> Option<Secret> {
+        let (bytes, full) = self.read(path, file, credential)?;
+        let problem = match String::from_utf8(bytes) {
+            Ok(s) if !s.trim().is_empty() => return Some(Secret::new(s)),
+            Ok(_) => format!("{} is empty", full.display()),
+            Err(_) => format!("{} is not UTF-8 text", full.display()),
+        };
+        if credential {
+            self.secret_problem(path, &problem);
+        } else {
+            self.problem(path, &problem);
+        }
+        None
     }
 
     /// One target, defaults already merged: `None` when it has problems
     /// (all of them recorded).
     pub(super) fn target(&mut self, at: &str, e: TargetEntry) -> Option<TargetConfig> {
         let before = self.problems.len();
+        let secrets_before = self.secret_problems.len();
         self.name(at, &e.name);
         let kind = self.kind(at, e.kind.as_deref());
         let interval = self.interval(at, &e);
         let collectors = kind.map(|k| self.collectors(at, k, &e, interval));
         let credentials = self.credentials(at, kind, &e);
-        if let (Some(k), Some(c)) = (kind, &credentials) {
-            self.kind_accepts(at, k, c, e.api_key_file.is_some());
-            if let Some(Some(collectors)) = &collectors {
-                self.credentials_present(at, k, c, collectors);
+        match (kind, &credentials) {
+            (Some(k), Some(c)) => {
+                self.kind_accepts(at, k, c.block(e.api_key_file.is_some()));
+                if let Some(Some(collectors)) = &collectors {
+                    self.credentials_present(at, k, c, collectors);
+                }
             }
+            // Unreadable: whether the kind takes that block is known anyway.
+            (Some(k), None) => {
+                let written = [
+                    ("api_key_file", e.api_key_file.is_some()),
+                    ("realm_auth", e.realm_auth.is_some()),
+                    ("basic_auth", e.basic_auth.is_some()),
+                ]
+                .into_iter()
+                .find(|(_, set)| *set)
+                .map(|(block, _)| block);
+                self.kind_accepts(at, k, written);
+            }
+            _ => {}
         }
         let options = kind.map(|k| self.options(at, k, &e));
         let client = self.client_settings(at, &e, kind, interval);
@@ -127,6 +246,28 @@ impl Validator<'_> {
         if self.problems.len() > before {
             return None;
         }
+        // A credentials file that cannot be read fails this target only:
+        // it starts, and reads the file again at every poll.
+        let (credentials, pending) = match credentials {
+            Some(c) => (c, None),
+            None if self.secret_problems.len() > secrets_before => {
+                let prefix = format!("{at}.");
+                let problems = self.secret_problems[secrets_before..]
+                    .iter()
+                    .map(|p| p.strip_prefix(&prefix).unwrap_or(p).to_owned())
+                    .collect();
+                let pending = PendingCredentials {
+                    problems,
+                    at: at.to_owned(),
+                    kind: kind?,
+                    entry: e.clone(),
+                    base: self.base.to_path_buf(),
+                    files: self.files.clone(),
+                };
+                (crate::kinds::Credentials::None, Some(Arc::new(pending)))
+            }
+            None => return None,
+        };
         Some(TargetConfig {
             name: e.name,
             kind: kind?,
@@ -134,7 +275,8 @@ impl Validator<'_> {
             collectors: collectors??,
             interval,
             client: client?,
-            credentials: credentials?,
+            credentials,
+            pending,
             options: options??,
         })
     }

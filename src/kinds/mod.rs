@@ -20,6 +20,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod deferred;
 pub mod epmm;
 pub mod ics;
 pub mod isec;
@@ -29,6 +30,7 @@ pub mod sps;
 mod target;
 pub mod transport;
 
+pub use deferred::{deferred, CredentialSource};
 pub use target::{
     decode_block, ConfigContext, Credentials, KindOptions, Options, RawOptions, Target,
 };

@@ -174,6 +174,11 @@ pub trait ConfigContext {
     fn unknown_key(&mut self, path: &str, key: &str, known: &[&str]);
     /// A file named in the config (relative to its directory).
     fn read_file(&mut self, path: &str, file: &Path) -> Option<Vec<u8>>;
+    /// A credentials file (a keytab): one that cannot be read, or is
+    /// empty, fails only the target, which reads it again at every poll.
+    fn read_credential_file(&mut self, path: &str, file: &Path) -> Option<Vec<u8>>;
+    /// Where a file named in the config is (for messages).
+    fn full_path(&self, file: &Path) -> PathBuf;
     /// A password, inline (`password`) or from a file (`password_file`);
     /// exactly one of them.
     fn password(

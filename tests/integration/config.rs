@@ -1,7 +1,7 @@
 //! Every validation rule has a bad config and the exact message it must
 //! produce (blackbox_exporter's TestLoadBadConfigs).
 
-use ivanti_exporter::config::{Config, Credentials};
+use ivanti_exporter::config::{Config, Credentials, LoadOptions};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -35,7 +35,9 @@ fn bad_configs_fail_with_their_exact_messages() {
             !exact.is_empty() || !prefixes.is_empty(),
             "{name} states no expected error"
         );
-        let err = Config::load(&path).expect_err(&name);
+        // As check-config sees it: an unreadable credentials file is a
+        // problem too (the daemon would start, failing that target).
+        let err = Config::check(&path, &LoadOptions::default()).expect_err(&name);
         if !exact.is_empty() {
             assert_eq!(err.problems, exact, "{name}");
         }
@@ -314,4 +316,174 @@ fn a_targets_tls_config_keeps_the_defaults_ca_file() {
         - { name: a, url: \"https://10.0.0.1\", tls_config: { server_name: vpn-a.example.net } }\n";
     let c = Config::from_yaml(insecure, dir.path()).unwrap();
     assert!(!c.target("a").unwrap().client.tls.insecure_skip_verify);
+}
+
+/// `check-config` run as the service (issue 25): the credentials the
+/// service gets from systemd (`/run/credentials/<unit>/NAME`, or
+/// `${CREDENTIALS_DIRECTORY}/NAME`) are looked for in
+/// `--credentials-directory` (or `$CREDENTIALS_DIRECTORY`, as inside
+/// `systemd-run -p LoadCredential=...`); without it, the line says what
+/// is missing and what the service does about it.
+#[test]
+fn check_config_looks_for_credentials_as_the_service_will() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ivanti-exporter.yml");
+    std::fs::write(
+        &config,
+        concat!(
+            "targets:\n",
+            "  - name: a\n",
+            "    url: https://vpn-a.example.net\n",
+            "    api_key_file: /run/credentials/ivanti-exporter.service/api.key\n",
+            "  - name: b\n",
+            "    url: https://vpn-b.example.net\n",
+            "    realm_auth: { realm: Admin Users, username: monitor, password_file: \"${CREDENTIALS_DIRECTORY}/pw\" }\n",
+        ),
+    )
+    .unwrap();
+    let creds = dir.path().join("creds");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(creds.join("api.key"), "k\n").unwrap();
+    std::fs::write(creds.join("pw"), "p\n").unwrap();
+    let run = |args: &[&str], env: Option<&Path>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"));
+        cmd.args(["check-config", "--config.file"])
+            .arg(&config)
+            .args(args)
+            .env_remove("CREDENTIALS_DIRECTORY");
+        if let Some(d) = env {
+            cmd.env("CREDENTIALS_DIRECTORY", d);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    // Outside the service: neither is there.
+    let (code, out) = run(&[], None);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("  targets[0].api_key_file: cannot read /run/credentials/ivanti-exporter.service/api.key: No such file or directory (os error 2) (the exporter starts; the targets using it fail with reason credentials until it can be read)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  targets[1].realm_auth.password_file: ${CREDENTIALS_DIRECTORY}/pw: $CREDENTIALS_DIRECTORY is not set (systemd sets it for a service with LoadCredential=; check-config --credentials-directory DIR)"),
+        "{out}"
+    );
+    // As the service: both resolve to the directory.
+    let (code, out) = run(&["--credentials-directory", creds.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ivanti-exporter.yml: OK (2 targets"), "{out}");
+    // The same from the environment systemd gives a service.
+    let (code, out) = run(&[], Some(&creds));
+    assert_eq!(code, 0, "{out}");
+    // A credential the directory lacks is named with its path there.
+    std::fs::remove_file(creds.join("pw")).unwrap();
+    let (code, out) = run(&["--credentials-directory", creds.to_str().unwrap()], None);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "  targets[1].realm_auth.password_file: cannot read {}: No such file or directory (os error 2)",
+            creds.join("pw").display()
+        )),
+        "{out}"
+    );
+}
+
+/// A key file of root's at mode 0400 passes `sudo check-config` but is
+/// unreadable by the packaged unit's `DynamicUser` (issue 25): as root,
+/// check-config says so; as another user it has nothing to say (what it
+/// read, its user can read).
+#[test]
+fn check_config_as_root_warns_about_files_the_service_cannot_read() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("api.key");
+    std::fs::write(&key, "k\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o400)).unwrap();
+    let config = dir.path().join("c.yml");
+    std::fs::write(
+        &config,
+        "targets:\n  - { name: a, url: \"https://vpn-a.example.net\", api_key_file: api.key }\n",
+    )
+    .unwrap();
+    let (code, out, _) = check_config(&config, &[]);
+    assert_eq!(code, 0, "{out}");
+    let warning = format!(
+        "  warning: targets[0].api_key_file: {} is root's (mode 0400): readable by check-config as root, not by the service's DynamicUser, which will see \"Permission denied\"",
+        key.display()
+    );
+    // The file is ours: its owner is the user running the test.
+    if std::fs::metadata(&key).unwrap().uid() == 0 {
+        assert!(out.contains(&warning), "{out}");
+    } else {
+        assert!(!out.contains("warning:"), "{out}");
+    }
+    // Readable by others: no warning either way.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let (code, out, _) = check_config(&config, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("warning:"), "{out}");
+}
+
+/// `check-config` lists every problem of a file, not the first one serde
+/// meets (issue 25 item 11): a duration without unit (with the fix), a
+/// second one, an unknown key, a bad target in a `target_files` file, and
+/// the problems of the targets that decode; a relative path is shown
+/// resolved against the config file's directory, also when the config
+/// file itself is given relative to the working directory.
+#[test]
+fn check_config_reports_every_problem_of_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc");
+    std::fs::create_dir_all(etc.join("targets.d")).unwrap();
+    std::fs::write(
+        etc.join("ivanti-exporter.yml"),
+        concat!(
+            "defaults:\n",
+            "  interval: 30\n",
+            "  timeout: 5\n",
+            "  lables: { site: fra }\n",
+            "  api_key: k\n",
+            "target_files: [targets.d/*.yml]\n",
+            "targets:\n",
+            "  - name: vpn-a\n",
+            "    url: https://vpn-a.example.net\n",
+            "    tls_config: { ca_file: certs/ca.pem }\n",
+            "  - name: vpn-b\n",
+            "    url: https://vpn-b.example.net\n",
+            "    max_concurrent_requests: many\n",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        etc.join("targets.d/more.yml"),
+        "- { name: vpn-c, url: \"https://vpn-c.example.net\", body_size_limit: 8XB, proxy_url: \"https://proxy:3128\" }\n\
+         - { name: vpn-d, url: \"gopher://vpn-d.example.net\" }\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+        .current_dir(dir.path())
+        .args(["check-config", "--config.file", "etc/ivanti-exporter.yml"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let more = etc.join("targets.d/more.yml");
+    let expected = [
+        "etc/ivanti-exporter.yml: invalid configuration".to_owned(),
+        "  defaults.interval: invalid type: found unsigned int `30`, expected a duration: a duration needs a unit, e.g. 30s (or 30ms, 30m) (in etc/ivanti-exporter.yml)".to_owned(),
+        "  defaults.lables: unknown field \"lables\", did you mean \"labels\"? (known: interval, timeout, collectors, collector_intervals, tls_config, api_key, api_key_file, realm_auth, basic_auth, kerberos, kind_options, proxy_url, max_concurrent_requests, body_size_limit, active_users, labels) (in etc/ivanti-exporter.yml)".to_owned(),
+        "  defaults.timeout: invalid type: found unsigned int `5`, expected a duration: a duration needs a unit, e.g. 5s (or 5ms, 5m) (in etc/ivanti-exporter.yml)".to_owned(),
+        "  targets[1].max_concurrent_requests: invalid type: found string \"many\", expected usize (in etc/ivanti-exporter.yml)".to_owned(),
+        format!("  {}[0].body_size_limit: invalid size unit \"XB\" in \"8XB\": use B, KiB, MiB or GiB", more.display()),
+        // Then validation of what decoded, in target order.
+        format!("  targets[0].tls_config.ca_file: cannot read {}: No such file or directory (os error 2)", etc.join("certs/ca.pem").display()),
+        format!("  {}[0].proxy_url: unsupported scheme \"https\": an http:// proxy (HTTPS targets are tunnelled with CONNECT)", more.display()),
+        format!("  {}[1].url: scheme must be https or http, not \"gopher\"", more.display()),
+    ];
+    let got: Vec<&str> = err.lines().collect();
+    assert_eq!(got, expected, "{err}");
 }

@@ -24,6 +24,7 @@ mod probe;
 mod reload;
 mod rules;
 mod scrape;
+mod secrets;
 mod server;
 mod signals;
 mod soak;

@@ -61,13 +61,14 @@ pub(crate) fn credentials(
     let secret = match (&k.keytab_file, &k.password, &k.password_file) {
         (Some(f), None, None) => {
             let at = format!("{path}.keytab_file");
-            let keys = keytab::parse(&cx.read_file(&at, f)?)
-                .map_err(|e| cx.problem(&at, &format!("{}: {e}", f.display())))
+            let full = cx.full_path(f);
+            let keys = keytab::parse(&cx.read_credential_file(&at, f)?)
+                .map_err(|e| cx.problem(&at, &format!("{}: {e}", full.display())))
                 .ok()?;
             if keytab::best_key(&keys, principal).is_none() {
                 cx.problem(
                     &at,
-                    &format!("{} has no AES key for {principal}", f.display()),
+                    &format!("{} has no AES key for {principal}", full.display()),
                 );
                 return None;
             }

@@ -1,0 +1,123 @@
+//! A credentials file that cannot be read fails its target, not the
+//! daemon (issue 25): the other targets are polled, the broken one says
+//! why on /metrics, on the landing page and in the log (the file and the
+//! OS error, never a secret), and recovers at the first poll after the
+//! file can be read, without a reload.
+
+use crate::helpers::*;
+use ivanti_exporter::sim::FleetOptions;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_password_file_fails_only_its_target_until_it_can_be_read() {
+    let fleet = fleet(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(&fleet, dir.path());
+    let (realm, user, password) = FleetOptions::default().admin;
+    // Target 0's password file is there; target 1's is missing (as root,
+    // which runs CI, a mode 000 file would still be readable).
+    std::fs::write(dir.path().join("pw-0"), format!("{password}\n")).unwrap();
+    // Target 0 finds its file where systemd would put a credential
+    // (`${CREDENTIALS_DIRECTORY}`, from the environment).
+    let config = config_for(&fleet, &ca, "", |i| {
+        let file = match i {
+            0 => "\"${CREDENTIALS_DIRECTORY}/pw-0\"".to_owned(),
+            _ => format!("{{dir}}/pw-{i}"),
+        };
+        format!(
+            "    realm_auth: {{ realm: \"{realm}\", username: {user}, password_file: {file} }}\n"
+        )
+    });
+    let credentials_directory = dir.path().to_owned();
+    let exp = Exporter::start_in_env(
+        dir,
+        &config,
+        &[],
+        &[("CREDENTIALS_DIRECTORY", &credentials_directory)],
+    );
+    let dir = exp.config_path.parent().unwrap().to_owned();
+    let missing = dir.join("pw-1");
+    let (good, broken) = (fleet.appliance(0).name(), fleet.appliance(1).name());
+    let m = exp
+        .wait_for(
+            "one target up, the other failing for credentials",
+            WAIT,
+            |m| up(m, good) && errors(m, broken, "active_users", "credentials") > 0.0,
+        )
+        .await;
+    assert_eq!(m.get("ivanti_up", &[("target", broken)]), Some(0.0));
+    // The unauthenticated healthcheck is still polled: the appliance is
+    // not reported down for a file of the exporter's.
+    let success = |m: &Metrics, c: &str| {
+        m.get(
+            "ivanti_collector_success",
+            &[("target", broken), ("collector", c)],
+        )
+    };
+    assert_eq!(success(&m, "healthcheck"), Some(1.0));
+    assert_eq!(success(&m, "cluster"), Some(0.0));
+    // Nothing but `credentials` for the broken target: no login was tried.
+    for s in m.find("ivanti_collector_errors_total", &[("target", broken)]) {
+        assert_eq!(s.labels["reason"], "credentials", "{s:?}");
+    }
+    assert_eq!(fleet.appliance(1).stats().logins, 0);
+
+    let expected = format!(
+        "credentials unreadable: realm_auth.password_file: cannot read {}: No such file or directory (os error 2)",
+        missing.display()
+    );
+    let (status, _, page) = exp.get("/").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<tr id=reason-credentials><td>credentials<td class=n>0<td class=n>1"),
+        "{page}"
+    );
+    let row = page
+        .split("<tr class=degraded>")
+        .nth(1)
+        .expect("the broken target is degraded")
+        .lines()
+        .next()
+        .unwrap();
+    assert!(row.contains(broken), "{row}");
+    assert!(row.contains(&format!("[credentials] {expected}")), "{row}");
+
+    // The log names the file and the OS error, at start and at the first
+    // failed poll; never the password (target 0's, read from its file).
+    let logs = exp.logs();
+    let start = events(
+        &logs,
+        "credentials unreadable: the target fails until they can be read (again at every poll); the other targets are polled",
+        broken,
+    );
+    assert_eq!(start.len(), 1, "{logs}");
+    assert_eq!(start[0]["level"], "WARN");
+    assert_eq!(
+        start[0]["error"],
+        format!(
+            "realm_auth.password_file: cannot read {}: No such file or directory (os error 2)",
+            missing.display()
+        )
+    );
+    let failed = events(&logs, "poll failed", broken);
+    assert!(
+        failed
+            .iter()
+            .any(|e| e["reason"] == "credentials" && e["error"] == expected.as_str()),
+        "{logs}"
+    );
+    assert!(!logs.contains(&password), "the password was logged");
+
+    // The file appears: the next poll reads it and logs in; no reload.
+    std::fs::write(&missing, format!("{password}\n")).unwrap();
+    exp.wait_for("the broken target recovers", WAIT, |m| up(m, broken))
+        .await;
+    assert!(fleet.appliance(1).stats().logins >= 1);
+    let logs = exp.logs();
+    assert_eq!(
+        events(&logs, "credentials read: polling with them", broken).len(),
+        1,
+        "{logs}"
+    );
+    assert!(!logs.contains("configuration reloaded"), "{logs}");
+    assert!(!logs.contains(&password), "the password was logged");
+}

@@ -8,7 +8,8 @@ use std::process::{Command, Output};
 
 fn exporter(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"));
-    c.args(args)
+    dies_with_this_process(&mut c)
+        .args(args)
         .env_remove("IVANTI_EXPORTER_WEB_CONFIG_FILE")
         .env_remove("HTTPS_PROXY");
     c

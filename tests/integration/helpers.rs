@@ -4,7 +4,9 @@
 //! of logs, signals, exit codes and the process's `/proc`). Both scrape
 //! through [`Scrape`]. Set `TEST_LOG=1` to see the exporter's log lines.
 //! Every process a test starts goes through [`ChildGuard`], which stops it
-//! (and whatever it forked) when the test ends, however it ends.
+//! (and whatever it forked) when the test ends, however it ends; and if the
+//! test process itself is killed (SIGKILL, a CI timeout), so that no
+//! `Drop` runs, the kernel kills it ([`dies_with_this_process`]).
 
 use ivanti_exporter::daemon::{Daemon, Settings, SourceKind};
 use ivanti_exporter::sim::{Fleet, FleetOptions};
@@ -80,7 +82,7 @@ pub fn marked(var: &str, value: &str) -> Vec<(u32, String)> {
 }
 
 /// SIGKILL to `pid`, or to process group `pid` with `group`.
-fn kill9(pid: u32, group: bool) {
+pub fn kill9(pid: u32, group: bool) {
     let target = if group {
         format!("-{pid}")
     } else {
@@ -93,30 +95,101 @@ fn kill9(pid: u32, group: bool) {
         .status();
 }
 
+/// `cmd`'s process is sent SIGKILL by the kernel when its parent goes away
+/// (`prctl(PR_SET_PDEATHSIG)`, Linux): when this test process is killed by
+/// a signal and no `Drop` runs, the process goes with it instead of
+/// lingering until `.ci/run`'s scan finds it.
+///
+/// The kernel sends the signal when the *thread* that forked the process
+/// exits, not the whole process (prctl(2)): the calling thread must outlive
+/// the child. It does when the caller waits for it (`output()`,
+/// `status()`); a process that outlives the call goes through
+/// [`ChildGuard::spawn`], which forks from one thread that lives as long
+/// as the test process. As prctl(2) advises, the child checks after the
+/// `prctl` that its parent is still this process (it may have died between
+/// the fork and the `prctl`, and then no signal would ever come), and exits
+/// if not.
+#[allow(unsafe_code)]
+pub fn dies_with_this_process(cmd: &mut Command) -> &mut Command {
+    let parent = std::process::id();
+    // SAFETY: between fork and exec the hook makes only async-signal-safe
+    // system calls (prctl, getppid, _exit) and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            let sig = libc::SIGKILL as libc::c_ulong;
+            if libc::prctl(libc::PR_SET_PDEATHSIG, sig, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if u32::try_from(libc::getppid()).ok() != Some(parent) {
+                libc::_exit(1);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Spawn `cmd` from the one thread that lives as long as this process
+/// (see [`dies_with_this_process`]): the test threads, tokio's workers and
+/// its blocking-pool threads (which end after 10 s idle) all come and go
+/// while the processes they start must live on.
+fn spawn_from_lasting_thread(cmd: Command) -> std::io::Result<Child> {
+    type Job = (Command, std::sync::mpsc::Sender<std::io::Result<Child>>);
+    // Never dropped, so the thread's loop never ends.
+    static SPAWNER: OnceLock<std::sync::mpsc::Sender<Job>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("child-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("start the spawner thread");
+        tx
+    });
+    let (reply, answer) = std::sync::mpsc::channel();
+    spawner.send((cmd, reply)).expect("spawner thread alive");
+    answer.recv().expect("spawner thread answers")
+}
+
 /// A process a test started (a KDC, Prometheus, Alertmanager, Chromium, the
 /// exporter binary, a simulator): the leader of its own process group, its
 /// environment marked with [`RUN_VAR`] and a [`GUARD_VAR`] of its own. On
 /// drop (the test passed, failed or panicked) it kills the whole group and
 /// any process that still carries its mark (one that left the group), then
-/// reaps the child: nothing it started outlives the test.
+/// reaps the child: nothing it started outlives the test. If the test
+/// process is killed before any drop runs, the kernel kills the process
+/// ([`dies_with_this_process`]).
 pub struct ChildGuard {
     child: Child,
     mark: String,
 }
 
 impl ChildGuard {
+    /// Start `cmd` (it is taken: `cmd` is left a bare command of the same program).
     pub fn spawn(cmd: &mut Command) -> ChildGuard {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let mark = format!("{}.{}", run_id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let child = cmd
-            .env(RUN_VAR, run_id())
-            .env(GUARD_VAR, &mark)
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {:?}: {e}", cmd.get_program()));
+        // The pid too: a test process started by a test (with the same run
+        // mark) numbers its guards from 0 as well.
+        let mark = format!(
+            "{}.{}.{}",
+            run_id(),
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let program = cmd.get_program().to_owned();
+        dies_with_this_process(
+            cmd.env(RUN_VAR, run_id())
+                .env(GUARD_VAR, &mark)
+                .process_group(0),
+        );
+        let cmd = std::mem::replace(cmd, Command::new(&program));
+        let child =
+            spawn_from_lasting_thread(cmd).unwrap_or_else(|e| panic!("start {program:?}: {e}"));
         if let Some(log) = std::env::var_os(SPAWN_LOG_VAR) {
             use std::io::Write;
-            let program = Path::new(cmd.get_program())
+            let program = Path::new(&program)
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
@@ -834,6 +907,15 @@ pub async fn eventually(what: &str, timeout: Duration, mut cond: impl FnMut() ->
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// [`eventually`] for a test outside a runtime.
+pub fn eventually_blocking(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

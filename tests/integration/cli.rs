@@ -69,6 +69,10 @@ fn each_subcommand_lists_only_its_own_flags() {
             "--kinds",
             "--firmware",
             "--self-signed",
+            "--syslog.forward-to",
+            "--syslog.faults",
+            "--syslog.interval",
+            "--syslog.scan-interval",
             "--log.level",
             "--log.format",
             "--help"

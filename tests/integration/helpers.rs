@@ -549,21 +549,45 @@ impl Exporter {
         let config_path = dir.path().join("config.yml");
         let config = config.replace("{dir}", &dir.path().display().to_string());
         std::fs::write(&config_path, config).expect("write config");
+        let mut cmd = Exporter::command();
+        cmd.arg("--config.file")
+            .arg(&config_path)
+            .args(["--log.level", "debug"])
+            .args(extra)
+            .envs(env.iter().copied());
+        Exporter::spawn(&mut cmd, dir, config_path)
+    }
+
+    /// The binary in `--demo` mode (a simulated fleet in the process, no
+    /// configuration file), with `extra` flags, run in a temp dir.
+    pub fn demo(extra: &[&str]) -> Exporter {
+        init();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cmd = Exporter::command();
+        cmd.arg("--demo").args(extra).current_dir(dir.path());
+        // Where a configuration would be: demo mode reads none.
+        let config_path = dir.path().join("config.yml");
+        Exporter::spawn(&mut cmd, dir, config_path)
+    }
+
+    /// The binary on 127.0.0.1:0 with JSON logs (the flags a caller adds
+    /// come after, and win).
+    fn command() -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"));
+        cmd.args([
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--log.format",
+            "json",
+        ]);
+        cmd
+    }
+
+    /// Start [`Exporter::command`] `cmd`, capture its log, and wait for the
+    /// address it says it listens on.
+    fn spawn(cmd: &mut Command, dir: tempfile::TempDir, config_path: PathBuf) -> Exporter {
         let mut child = ChildGuard::spawn(
-            Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
-                .arg("--config.file")
-                .arg(&config_path)
-                .args([
-                    "--web.listen-address",
-                    "127.0.0.1:0",
-                    "--log.format",
-                    "json",
-                    "--log.level",
-                    "debug",
-                ])
-                .args(extra)
-                .envs(env.iter().copied())
-                .env_remove("HTTPS_PROXY")
+            cmd.env_remove("HTTPS_PROXY")
                 .env_remove("HTTP_PROXY")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -987,3 +1011,97 @@ pub fn heavy_blocking() -> tokio::sync::MutexGuard<'static, ()> {
 }
 
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The `GET /api/v1/system/system-information` requests appliance `i` of
+/// `fleet` has answered: one per poll (the cluster of a stand-alone box is
+/// asked only hourly: not applicable).
+pub fn poll_requests(fleet: &Fleet, i: usize) -> u64 {
+    fleet
+        .appliance(i)
+        .stats()
+        .by_method_path
+        .get(&(
+            "GET".to_owned(),
+            "/api/v1/system/system-information".to_owned(),
+        ))
+        .copied()
+        .unwrap_or(0)
+}
+
+/// `ivanti-exporter simulate --appliances n --write-config fleet_yml` plus
+/// `extra` flags, in a process of its own; returns once it has written the
+/// whole configuration (all `n` targets).
+pub async fn simulator(fleet_yml: &Path, n: usize, extra: &[&str]) -> ChildGuard {
+    let sim = ChildGuard::spawn(
+        Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+            .args(["simulate", "--appliances", &n.to_string()])
+            .args(extra)
+            .arg("--write-config")
+            .arg(fleet_yml)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let last = format!("name: sim-{n:03}");
+    eventually("the config written", WAIT, || {
+        std::fs::read_to_string(fleet_yml).is_ok_and(|y| y.contains(&last) && y.ends_with('\n'))
+    })
+    .await;
+    sim
+}
+
+/// A test certificate authority (rcgen): a self-signed CA and the leaf
+/// certificates it signs, as PEM.
+pub struct TestCa(rcgen::CertifiedIssuer<'static, rcgen::KeyPair>);
+
+impl TestCa {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> TestCa {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        TestCa(rcgen::CertifiedIssuer::self_signed(p, rcgen::KeyPair::generate().unwrap()).unwrap())
+    }
+
+    /// The CA certificate.
+    pub fn pem(&self) -> String {
+        self.0.pem()
+    }
+
+    /// A certificate for `san` with the extended key usage `usage`
+    /// (`ServerAuth`, `ClientAuth`): (certificate, key).
+    pub fn leaf(&self, san: &str, usage: rcgen::ExtendedKeyUsagePurpose) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(vec![san.to_owned()]).unwrap();
+        p.extended_key_usages = vec![usage];
+        (
+            p.signed_by(&key, &self.0).unwrap().pem(),
+            key.serialize_pem(),
+        )
+    }
+}
+
+/// A TLS client configuration trusting the CA certificates of `ca_pem`
+/// alone, presenting `identity` (certificate, key) when given.
+pub fn tls_client_config(
+    ca_pem: &str,
+    identity: Option<&(String, String)>,
+) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in ivanti_exporter::tls::parse_ca_pem(ca_pem.as_bytes()).unwrap() {
+        roots.add(c).unwrap();
+    }
+    let b = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    match identity {
+        Some((cert, key)) => {
+            let (certs, key) =
+                ivanti_exporter::tls::parse_client_identity(cert.as_bytes(), key.as_bytes())
+                    .unwrap();
+            b.with_client_auth_cert(certs, key).unwrap()
+        }
+        None => b.with_no_client_auth(),
+    }
+}

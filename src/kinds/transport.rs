@@ -1,10 +1,12 @@
 //! The seam between a kind and HTTP: the calls a kind makes of an
 //! appliance (a `GET`, the documented login `POST`, the base URL and the
-//! request timeout). [`ApiClient`] is the real one; tests use
-//! `testing::FixtureTransport` (answers from `tests/fixtures/<kind>/`,
+//! request timeout). [`ApiClient`] is the real one; the crate's own tests
+//! use `testing::FixtureTransport` (answers from `tests/fixtures/<kind>/`,
 //! records the calls) and `testing::ScriptedTransport` (answers in the
 //! order a test scripts, and fails on any call it was not given), as
-//! snmp_exporter's `scraper.Scraper` and its mock do.
+//! snmp_exporter's `scraper.Scraper` and its mock do. (Plain names, not
+//! links: `testing` is compiled only under `cfg(test)`, so `cargo doc`
+//! has no page to link to.)
 
 use super::BoxFuture;
 use crate::client::{ApiClient, ApiResponse, Auth};

@@ -1,6 +1,6 @@
 //! The simulator against its own documented behaviour.
 
-use super::cli::{parse_faults, run, FaultPlan, KindMix, SimulateArgs};
+use super::cli::{parse_faults, run, FaultPlan, SimulateArgs};
 use super::data;
 use super::faults::{huge_body_parts, Fault, HUGE_BODY_CHUNKS};
 use super::fleet::{Appliance, Fleet, FleetOptions, Profile, State};
@@ -200,20 +200,9 @@ async fn auth_login_revocation_and_faults() {
     let c = client(&fleet).await;
     assert_eq!(get(&c, a, "/api/v1/cluster", None).await.0, 401);
     assert_eq!(get(&c, a, "/api/v1/cluster", Some("wrong")).await.0, 401);
-    let (realm, user, pass) = FleetOptions::default().admin;
-    let resp = c
-        .post(format!("{}/api/v1/realm_auth", a.url()))
-        .basic_auth(&user, Some(&pass))
-        .header("content-type", "application/json")
-        .body(json!({ "realm": realm }).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let key = serde_json::from_slice::<Value>(&resp.bytes().await.unwrap()).unwrap()["api_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (status, body) = login(&c, a).await;
+    assert_eq!(status, 200);
+    let key = body["api_key"].as_str().unwrap().to_owned();
     assert_eq!(
         get(&c, a, "/api/v1/system/system-information", Some(&key))
             .await
@@ -785,35 +774,29 @@ async fn config_yaml_is_a_valid_exporter_config() {
 async fn run_writes_config_and_ca_then_serves_until_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sim.yml");
-    let args = SimulateArgs {
-        appliances: 3,
-        http: false,
-        listen_address: "127.0.0.1".parse().unwrap(),
-        base_port: 0,
-        seed: 7,
-        sessions: 10,
-        faults: "2=timeout".into(),
-        write_config: Some(path.clone()),
-        stats_address: None,
-        kinds: KindMix::default(),
-        firmware: String::new(),
-        self_signed: false,
-        syslog_forward_to: None,
-        syslog_faults: String::new(),
-        syslog_interval: Duration::from_secs(10),
-        syslog_scan_interval: Duration::from_secs(300),
-    };
+    let args = simulate_args(&[
+        "--appliances=3",
+        "--seed=7",
+        "--sessions=10",
+        "--faults=2=timeout",
+        "--write-config",
+        path.to_str().unwrap(),
+    ]);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(run(args, async {
         let _ = rx.await;
     }));
+    // Until it is there in full (the last target and the final newline),
+    // not merely created.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !path.exists() {
+    let yaml = loop {
+        match std::fs::read_to_string(&path) {
+            Ok(y) if y.contains("name: sim-003") && y.ends_with('\n') => break y,
+            _ => {}
+        }
         assert!(Instant::now() < deadline, "config written");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let yaml = std::fs::read_to_string(&path).unwrap();
+    };
     let ca = dir.path().join("sim-ca.pem");
     assert!(std::fs::read_to_string(&ca)
         .unwrap()
@@ -828,25 +811,28 @@ async fn run_writes_config_and_ca_then_serves_until_shutdown() {
         .unwrap()
         .unwrap();
     // Non-loopback addresses are refused by `run` too.
-    let args = SimulateArgs {
-        appliances: 1,
-        http: true,
-        listen_address: "0.0.0.0".parse().unwrap(),
-        base_port: 0,
-        seed: 1,
-        sessions: 1,
-        faults: String::new(),
-        write_config: None,
-        stats_address: None,
-        kinds: KindMix::default(),
-        firmware: String::new(),
-        self_signed: false,
-        syslog_forward_to: None,
-        syslog_faults: String::new(),
-        syslog_interval: Duration::from_secs(10),
-        syslog_scan_interval: Duration::from_secs(300),
-    };
+    let args = simulate_args(&[
+        "--appliances=1",
+        "--http",
+        "--listen-address=0.0.0.0",
+        "--sessions=1",
+    ]);
     assert!(run(args, async {}).await.is_err());
+}
+
+/// `simulate` with `flags`, clap's defaults for the rest (as the command
+/// line gives them).
+fn simulate_args(flags: &[&str]) -> SimulateArgs {
+    #[derive(clap::Parser)]
+    struct Simulate {
+        #[command(flatten)]
+        args: SimulateArgs,
+    }
+    <Simulate as clap::Parser>::try_parse_from(
+        std::iter::once("simulate").chain(flags.iter().copied()),
+    )
+    .unwrap()
+    .args
 }
 
 #[test]

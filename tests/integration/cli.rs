@@ -8,7 +8,8 @@ use std::process::{Command, Output};
 
 fn exporter(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"));
-    c.args(args)
+    dies_with_this_process(&mut c)
+        .args(args)
         .env_remove("IVANTI_EXPORTER_WEB_CONFIG_FILE")
         .env_remove("HTTPS_PROXY");
     c
@@ -68,6 +69,10 @@ fn each_subcommand_lists_only_its_own_flags() {
             "--kinds",
             "--firmware",
             "--self-signed",
+            "--syslog.forward-to",
+            "--syslog.faults",
+            "--syslog.interval",
+            "--syslog.scan-interval",
             "--log.level",
             "--log.format",
             "--help"

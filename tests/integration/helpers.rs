@@ -4,7 +4,9 @@
 //! of logs, signals, exit codes and the process's `/proc`). Both scrape
 //! through [`Scrape`]. Set `TEST_LOG=1` to see the exporter's log lines.
 //! Every process a test starts goes through [`ChildGuard`], which stops it
-//! (and whatever it forked) when the test ends, however it ends.
+//! (and whatever it forked) when the test ends, however it ends; and if the
+//! test process itself is killed (SIGKILL, a CI timeout), so that no
+//! `Drop` runs, the kernel kills it ([`dies_with_this_process`]).
 
 use ivanti_exporter::daemon::{Daemon, Settings, SourceKind};
 use ivanti_exporter::sim::{Fleet, FleetOptions};
@@ -80,7 +82,7 @@ pub fn marked(var: &str, value: &str) -> Vec<(u32, String)> {
 }
 
 /// SIGKILL to `pid`, or to process group `pid` with `group`.
-fn kill9(pid: u32, group: bool) {
+pub fn kill9(pid: u32, group: bool) {
     let target = if group {
         format!("-{pid}")
     } else {
@@ -93,30 +95,101 @@ fn kill9(pid: u32, group: bool) {
         .status();
 }
 
+/// `cmd`'s process is sent SIGKILL by the kernel when its parent goes away
+/// (`prctl(PR_SET_PDEATHSIG)`, Linux): when this test process is killed by
+/// a signal and no `Drop` runs, the process goes with it instead of
+/// lingering until `.ci/run`'s scan finds it.
+///
+/// The kernel sends the signal when the *thread* that forked the process
+/// exits, not the whole process (prctl(2)): the calling thread must outlive
+/// the child. It does when the caller waits for it (`output()`,
+/// `status()`); a process that outlives the call goes through
+/// [`ChildGuard::spawn`], which forks from one thread that lives as long
+/// as the test process. As prctl(2) advises, the child checks after the
+/// `prctl` that its parent is still this process (it may have died between
+/// the fork and the `prctl`, and then no signal would ever come), and exits
+/// if not.
+#[allow(unsafe_code)]
+pub fn dies_with_this_process(cmd: &mut Command) -> &mut Command {
+    let parent = std::process::id();
+    // SAFETY: between fork and exec the hook makes only async-signal-safe
+    // system calls (prctl, getppid, _exit) and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            let sig = libc::SIGKILL as libc::c_ulong;
+            if libc::prctl(libc::PR_SET_PDEATHSIG, sig, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if u32::try_from(libc::getppid()).ok() != Some(parent) {
+                libc::_exit(1);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Spawn `cmd` from the one thread that lives as long as this process
+/// (see [`dies_with_this_process`]): the test threads, tokio's workers and
+/// its blocking-pool threads (which end after 10 s idle) all come and go
+/// while the processes they start must live on.
+fn spawn_from_lasting_thread(cmd: Command) -> std::io::Result<Child> {
+    type Job = (Command, std::sync::mpsc::Sender<std::io::Result<Child>>);
+    // Never dropped, so the thread's loop never ends.
+    static SPAWNER: OnceLock<std::sync::mpsc::Sender<Job>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("child-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("start the spawner thread");
+        tx
+    });
+    let (reply, answer) = std::sync::mpsc::channel();
+    spawner.send((cmd, reply)).expect("spawner thread alive");
+    answer.recv().expect("spawner thread answers")
+}
+
 /// A process a test started (a KDC, Prometheus, Alertmanager, Chromium, the
 /// exporter binary, a simulator): the leader of its own process group, its
 /// environment marked with [`RUN_VAR`] and a [`GUARD_VAR`] of its own. On
 /// drop (the test passed, failed or panicked) it kills the whole group and
 /// any process that still carries its mark (one that left the group), then
-/// reaps the child: nothing it started outlives the test.
+/// reaps the child: nothing it started outlives the test. If the test
+/// process is killed before any drop runs, the kernel kills the process
+/// ([`dies_with_this_process`]).
 pub struct ChildGuard {
     child: Child,
     mark: String,
 }
 
 impl ChildGuard {
+    /// Start `cmd` (it is taken: `cmd` is left a bare command of the same program).
     pub fn spawn(cmd: &mut Command) -> ChildGuard {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let mark = format!("{}.{}", run_id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let child = cmd
-            .env(RUN_VAR, run_id())
-            .env(GUARD_VAR, &mark)
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {:?}: {e}", cmd.get_program()));
+        // The pid too: a test process started by a test (with the same run
+        // mark) numbers its guards from 0 as well.
+        let mark = format!(
+            "{}.{}.{}",
+            run_id(),
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let program = cmd.get_program().to_owned();
+        dies_with_this_process(
+            cmd.env(RUN_VAR, run_id())
+                .env(GUARD_VAR, &mark)
+                .process_group(0),
+        );
+        let cmd = std::mem::replace(cmd, Command::new(&program));
+        let child =
+            spawn_from_lasting_thread(cmd).unwrap_or_else(|e| panic!("start {program:?}: {e}"));
         if let Some(log) = std::env::var_os(SPAWN_LOG_VAR) {
             use std::io::Write;
-            let program = Path::new(cmd.get_program())
+            let program = Path::new(&program)
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
@@ -476,21 +549,45 @@ impl Exporter {
         let config_path = dir.path().join("config.yml");
         let config = config.replace("{dir}", &dir.path().display().to_string());
         std::fs::write(&config_path, config).expect("write config");
+        let mut cmd = Exporter::command();
+        cmd.arg("--config.file")
+            .arg(&config_path)
+            .args(["--log.level", "debug"])
+            .args(extra)
+            .envs(env.iter().copied());
+        Exporter::spawn(&mut cmd, dir, config_path)
+    }
+
+    /// The binary in `--demo` mode (a simulated fleet in the process, no
+    /// configuration file), with `extra` flags, run in a temp dir.
+    pub fn demo(extra: &[&str]) -> Exporter {
+        init();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cmd = Exporter::command();
+        cmd.arg("--demo").args(extra).current_dir(dir.path());
+        // Where a configuration would be: demo mode reads none.
+        let config_path = dir.path().join("config.yml");
+        Exporter::spawn(&mut cmd, dir, config_path)
+    }
+
+    /// The binary on 127.0.0.1:0 with JSON logs (the flags a caller adds
+    /// come after, and win).
+    fn command() -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"));
+        cmd.args([
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--log.format",
+            "json",
+        ]);
+        cmd
+    }
+
+    /// Start [`Exporter::command`] `cmd`, capture its log, and wait for the
+    /// address it says it listens on.
+    fn spawn(cmd: &mut Command, dir: tempfile::TempDir, config_path: PathBuf) -> Exporter {
         let mut child = ChildGuard::spawn(
-            Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
-                .arg("--config.file")
-                .arg(&config_path)
-                .args([
-                    "--web.listen-address",
-                    "127.0.0.1:0",
-                    "--log.format",
-                    "json",
-                    "--log.level",
-                    "debug",
-                ])
-                .args(extra)
-                .envs(env.iter().copied())
-                .env_remove("HTTPS_PROXY")
+            cmd.env_remove("HTTPS_PROXY")
                 .env_remove("HTTP_PROXY")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -837,6 +934,15 @@ pub async fn eventually(what: &str, timeout: Duration, mut cond: impl FnMut() ->
     }
 }
 
+/// [`eventually`] for a test outside a runtime.
+pub fn eventually_blocking(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Wait until `appliance` has answered `n` more requests than it had: the
 /// exporter has polled it several more times, however loaded the machine.
 pub async fn more_requests(appliance: &ivanti_exporter::sim::Appliance, n: u64) {
@@ -905,3 +1011,97 @@ pub fn heavy_blocking() -> tokio::sync::MutexGuard<'static, ()> {
 }
 
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The `GET /api/v1/system/system-information` requests appliance `i` of
+/// `fleet` has answered: one per poll (the cluster of a stand-alone box is
+/// asked only hourly: not applicable).
+pub fn poll_requests(fleet: &Fleet, i: usize) -> u64 {
+    fleet
+        .appliance(i)
+        .stats()
+        .by_method_path
+        .get(&(
+            "GET".to_owned(),
+            "/api/v1/system/system-information".to_owned(),
+        ))
+        .copied()
+        .unwrap_or(0)
+}
+
+/// `ivanti-exporter simulate --appliances n --write-config fleet_yml` plus
+/// `extra` flags, in a process of its own; returns once it has written the
+/// whole configuration (all `n` targets).
+pub async fn simulator(fleet_yml: &Path, n: usize, extra: &[&str]) -> ChildGuard {
+    let sim = ChildGuard::spawn(
+        Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
+            .args(["simulate", "--appliances", &n.to_string()])
+            .args(extra)
+            .arg("--write-config")
+            .arg(fleet_yml)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let last = format!("name: sim-{n:03}");
+    eventually("the config written", WAIT, || {
+        std::fs::read_to_string(fleet_yml).is_ok_and(|y| y.contains(&last) && y.ends_with('\n'))
+    })
+    .await;
+    sim
+}
+
+/// A test certificate authority (rcgen): a self-signed CA and the leaf
+/// certificates it signs, as PEM.
+pub struct TestCa(rcgen::CertifiedIssuer<'static, rcgen::KeyPair>);
+
+impl TestCa {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> TestCa {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        TestCa(rcgen::CertifiedIssuer::self_signed(p, rcgen::KeyPair::generate().unwrap()).unwrap())
+    }
+
+    /// The CA certificate.
+    pub fn pem(&self) -> String {
+        self.0.pem()
+    }
+
+    /// A certificate for `san` with the extended key usage `usage`
+    /// (`ServerAuth`, `ClientAuth`): (certificate, key).
+    pub fn leaf(&self, san: &str, usage: rcgen::ExtendedKeyUsagePurpose) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(vec![san.to_owned()]).unwrap();
+        p.extended_key_usages = vec![usage];
+        (
+            p.signed_by(&key, &self.0).unwrap().pem(),
+            key.serialize_pem(),
+        )
+    }
+}
+
+/// A TLS client configuration trusting the CA certificates of `ca_pem`
+/// alone, presenting `identity` (certificate, key) when given.
+pub fn tls_client_config(
+    ca_pem: &str,
+    identity: Option<&(String, String)>,
+) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in ivanti_exporter::tls::parse_ca_pem(ca_pem.as_bytes()).unwrap() {
+        roots.add(c).unwrap();
+    }
+    let b = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    match identity {
+        Some((cert, key)) => {
+            let (certs, key) =
+                ivanti_exporter::tls::parse_client_identity(cert.as_bytes(), key.as_bytes())
+                    .unwrap();
+            b.with_client_auth_cert(certs, key).unwrap()
+        }
+        None => b.with_no_client_auth(),
+    }
+}

@@ -78,26 +78,7 @@ async fn reload_adds_targets_and_rejects_bad_configs() {
 async fn simulate_subcommand_writes_a_config_the_exporter_polls() {
     let dir = tempfile::tempdir().unwrap();
     let fleet_yml = dir.path().join("fleet.yml");
-    let _sim = ChildGuard::spawn(
-        std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
-            .args([
-                "simulate",
-                "--appliances",
-                "3",
-                "--faults",
-                "3=unauthorized",
-                "--write-config",
-            ])
-            .arg(&fleet_yml)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null()),
-    );
-    // Poll until it is there in full: all three targets.
-    eventually("the config written", WAIT, || {
-        std::fs::read_to_string(&fleet_yml)
-            .is_ok_and(|y| y.contains("name: sim-003") && y.ends_with('\n'))
-    })
-    .await;
+    let _sim = simulator(&fleet_yml, 3, &["--faults", "3=unauthorized"]).await;
     let yaml = std::fs::read_to_string(&fleet_yml).expect("config written");
     assert!(dir.path().join("fleet-ca.pem").exists());
     // Poll faster than the written 15s.
@@ -116,63 +97,22 @@ async fn simulate_subcommand_writes_a_config_the_exporter_polls() {
 /// `--demo`: no config, no appliance, metrics within seconds.
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_mode_serves_metrics_within_seconds() {
-    init();
-    let mut child = ChildGuard::spawn(
-        std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
-            .args([
-                "--demo",
-                "--web.listen-address",
-                "127.0.0.1:0",
-                "--log.format",
-                "json",
-            ])
-            .current_dir(std::env::temp_dir())
-            .stderr(std::process::Stdio::piped()),
-    );
-    use std::io::BufRead;
-    let stderr = std::io::BufReader::new(child.child().stderr.take().unwrap());
-    let addr = stderr
-        .lines()
-        .map_while(Result::ok)
-        .find(|l| l.contains("\"listening\""))
-        .and_then(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
-        .and_then(|v| v["address"].as_str().map(str::to_owned))
-        .expect("listening line");
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let start = std::time::Instant::now();
-    let mut ups = 0;
-    let mut body = String::new();
+    let exp = Exporter::demo(&[]);
     // First polls fall within the 5 s interval; the wait covers a loaded CI
-    // machine and one retry after a failed first poll.
-    while start.elapsed() < Duration::from_secs(40) {
-        body = client
-            .get(format!("http://{addr}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        ups = Metrics::parse(&body)
-            .find("ivanti_up", &[])
-            .iter()
-            .filter(|s| s.value == 1.0)
-            .count();
-        if ups == 8 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    drop(child);
-    let down: Vec<String> = body
-        .lines()
-        .filter(|l| {
-            l.starts_with("ivanti_up{") && l.ends_with(" 0")
-                || l.starts_with("ivanti_collector_success{") && l.ends_with(" 0")
-        })
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(ups, 8, "all 8 simulated appliances up; down: {down:?}");
+    // machine and one retry after a failed first poll. On a timeout the
+    // last scrape shows which are down.
+    exp.wait_for(
+        "all 8 simulated appliances up",
+        Duration::from_secs(40),
+        |m| {
+            m.find("ivanti_up", &[])
+                .iter()
+                .filter(|s| s.value == 1.0)
+                .count()
+                == 8
+        },
+    )
+    .await;
 }
 
 /// An in-process replica with `--shard.index i --shard.count 3`.
@@ -431,18 +371,7 @@ async fn three_replicas_split_three_thousand_appliances() {
     // wakes late and reads 3,000 counters slowly), each appliance got one
     // poll per cycle (±1 for where the window cuts its phase), never more
     // from a second replica.
-    let count = |i: usize| {
-        fleet
-            .appliance(i)
-            .stats()
-            .by_method_path
-            .get(&(
-                "GET".to_owned(),
-                "/api/v1/system/system-information".to_owned(),
-            ))
-            .copied()
-            .unwrap_or(0)
-    };
+    let count = |i: usize| poll_requests(&fleet, i);
     let started = std::time::Instant::now();
     let before: Vec<u64> = (0..N).map(count).collect();
     let read = started.elapsed();

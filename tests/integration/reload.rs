@@ -36,21 +36,6 @@ fn config(fleet: &ivanti_exporter::sim::Fleet, ca: &std::path::Path, g: usize) -
     s
 }
 
-/// One `system-information` request per poll on every box (the cluster
-/// of a stand-alone box is asked only hourly: not applicable).
-fn poll_requests(fleet: &ivanti_exporter::sim::Fleet, i: usize) -> u64 {
-    fleet
-        .appliance(i)
-        .stats()
-        .by_method_path
-        .get(&(
-            "GET".to_owned(),
-            "/api/v1/system/system-information".to_owned(),
-        ))
-        .copied()
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "full tier: 1,000 simulated appliances"]
 async fn hundred_reloads_while_polling_a_thousand_appliances() {

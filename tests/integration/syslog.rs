@@ -116,50 +116,19 @@ struct Pki {
 }
 
 fn pki() -> Pki {
-    let issuer = || {
-        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        rcgen::CertifiedIssuer::self_signed(p, rcgen::KeyPair::generate().unwrap()).unwrap()
-    };
-    let (ca, other) = (issuer(), issuer());
-    let leaf = |ca: &rcgen::CertifiedIssuer<'_, rcgen::KeyPair>,
-                san: &str,
-                usage: rcgen::ExtendedKeyUsagePurpose| {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut p = rcgen::CertificateParams::new(vec![san.to_owned()]).unwrap();
-        p.extended_key_usages = vec![usage];
-        (p.signed_by(&key, ca).unwrap().pem(), key.serialize_pem())
-    };
     use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+    let (ca, other) = (TestCa::new(), TestCa::new());
     Pki {
         ca_pem: ca.pem(),
-        server: leaf(&ca, "127.0.0.1", ServerAuth),
-        gateway: leaf(&ca, "vpn-gateway.example.net", ClientAuth),
-        stranger: leaf(&other, "vpn-gateway.example.net", ClientAuth),
+        server: ca.leaf("127.0.0.1", ServerAuth),
+        gateway: ca.leaf("vpn-gateway.example.net", ClientAuth),
+        stranger: other.leaf("vpn-gateway.example.net", ClientAuth),
     }
 }
 
 /// A TLS client trusting `pki`'s CA, presenting `identity` when given.
 fn tls_client(pki: &Pki, identity: Option<&(String, String)>) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in ivanti_exporter::tls::parse_ca_pem(pki.ca_pem.as_bytes()).unwrap() {
-        roots.add(c).unwrap();
-    }
-    let b = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots);
-    Arc::new(match identity {
-        Some((cert, key)) => {
-            let (certs, key) =
-                ivanti_exporter::tls::parse_client_identity(cert.as_bytes(), key.as_bytes())
-                    .unwrap();
-            b.with_client_auth_cert(certs, key).unwrap()
-        }
-        None => b.with_no_client_auth(),
-    })
+    Arc::new(tls_client_config(&pki.ca_pem, identity))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -300,27 +269,21 @@ async fn the_simulators_stream_reaches_a_running_exporter() {
     let dir = tempfile::tempdir().unwrap();
     let fleet_yml = dir.path().join("fleet.yml");
     let port = free_port();
-    let _sim = ChildGuard::spawn(
-        std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
-            .args(["simulate", "--appliances", "3", "--write-config"])
-            .arg(&fleet_yml)
-            .args([
-                "--syslog.forward-to",
-                &format!("tcp://127.0.0.1:{port}"),
-                "--syslog.faults",
-                "2=files-found,3=silent",
-                "--syslog.interval",
-                "1s",
-                "--syslog.scan-interval",
-                "1s",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null()),
-    );
-    eventually("the config written", WAIT, || {
-        std::fs::read_to_string(&fleet_yml)
-            .is_ok_and(|y| y.contains("name: sim-003") && y.ends_with('\n'))
-    })
+    let forward_to = format!("tcp://127.0.0.1:{port}");
+    let _sim = simulator(
+        &fleet_yml,
+        3,
+        &[
+            "--syslog.forward-to",
+            &forward_to,
+            "--syslog.faults",
+            "2=files-found,3=silent",
+            "--syslog.interval",
+            "1s",
+            "--syslog.scan-interval",
+            "1s",
+        ],
+    )
     .await;
     let yaml = std::fs::read_to_string(&fleet_yml).unwrap()
         + &format!("syslog:\n  tcp_listen_address: 127.0.0.1:{port}\n");
@@ -369,61 +332,28 @@ async fn the_simulators_stream_reaches_a_running_exporter() {
 /// the syslog series show, sim-002's scans finding files.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_mode_shows_the_syslog_series() {
-    let mut child = ChildGuard::spawn(
-        std::process::Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
-            .args([
-                "--demo",
-                "--demo.appliances",
-                "3",
-                "--web.listen-address",
-                "127.0.0.1:0",
-                "--log.format",
-                "json",
-            ])
-            .current_dir(std::env::temp_dir())
-            .stderr(std::process::Stdio::piped()),
-    );
-    use std::io::BufRead;
-    let stderr = std::io::BufReader::new(child.child().stderr.take().unwrap());
-    let addr = stderr
-        .lines()
-        .map_while(Result::ok)
-        .find(|l| l.contains("\"listening\""))
-        .and_then(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
-        .and_then(|v| v["address"].as_str().map(str::to_owned))
-        .expect("listening line");
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let exp = Exporter::demo(&["--demo.appliances", "3"]);
     let found = |m: &Metrics, target: &str, result: &str| {
         m.get(
             "ivanti_integrity_scans_total",
             &[("target", target), ("result", result)],
         ) >= Some(1.0)
     };
-    let mut last = String::new();
-    let start = std::time::Instant::now();
     // The first round of the stream spreads the three appliances over the
     // 5 s poll interval.
-    while start.elapsed() < Duration::from_secs(40) {
-        last = client
-            .get(format!("http://{addr}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let m = Metrics::parse(&last);
-        if found(&m, "sim-001", "clean")
-            && found(&m, "sim-002", "files_found")
-            && found(&m, "sim-003", "clean")
-        {
-            assert!(m.has(
-                "ivanti_syslog_last_message_timestamp_seconds",
-                &[("target", "sim-001")]
-            ));
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("no syslog series from the demo fleet:\n{last}");
+    let m = exp
+        .wait_for(
+            "syslog series from the demo fleet",
+            Duration::from_secs(40),
+            |m| {
+                found(m, "sim-001", "clean")
+                    && found(m, "sim-002", "files_found")
+                    && found(m, "sim-003", "clean")
+            },
+        )
+        .await;
+    assert!(m.has(
+        "ivanti_syslog_last_message_timestamp_seconds",
+        &[("target", "sim-001")]
+    ));
 }

@@ -3,7 +3,6 @@
 //! own example file; response headers and the rate limit over real sockets.
 
 use crate::helpers::*;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) struct Pki {
@@ -12,54 +11,21 @@ pub(crate) struct Pki {
     pub client: (String, String),
 }
 
+/// A CA, a server certificate for 127.0.0.1 and a client certificate it signed.
 pub(crate) fn pki() -> Pki {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-    let leaf = |sans: Vec<String>, usage: rcgen::ExtendedKeyUsagePurpose| {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut p = rcgen::CertificateParams::new(sans).unwrap();
-        p.extended_key_usages = vec![usage];
-        let cert = p.signed_by(&key, &ca).unwrap();
-        (cert.pem(), key.serialize_pem())
-    };
+    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+    let ca = TestCa::new();
     Pki {
         ca_pem: ca.pem(),
-        server: leaf(
-            vec!["127.0.0.1".into()],
-            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
-        ),
-        client: leaf(
-            vec!["prometheus".into()],
-            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-        ),
+        server: ca.leaf("127.0.0.1", ServerAuth),
+        client: ca.leaf("prometheus", ClientAuth),
     }
 }
 
 fn client(pki: &Pki, with_cert: bool) -> reqwest::Client {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in ivanti_exporter::tls::parse_ca_pem(pki.ca_pem.as_bytes()).unwrap() {
-        roots.add(c).unwrap();
-    }
-    let b = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots);
-    let tls = if with_cert {
-        let (certs, key) = ivanti_exporter::tls::parse_client_identity(
-            pki.client.0.as_bytes(),
-            pki.client.1.as_bytes(),
-        )
-        .unwrap();
-        b.with_client_auth_cert(certs, key).unwrap()
-    } else {
-        b.with_no_client_auth()
-    };
+    let identity = with_cert.then_some(&pki.client);
     reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
+        .tls_backend_preconfigured(tls_client_config(&pki.ca_pem, identity))
         .no_proxy()
         .build()
         .unwrap()

@@ -363,6 +363,7 @@ async fn reload(State(s): State<AppState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, VARY};
     use std::io::Read as _;
 
     /// The router on a loopback port; `reload` answers every reload request Ok.
@@ -511,6 +512,114 @@ mod tests {
             .unwrap();
         assert_eq!(r.status(), 403);
         assert_eq!(reloads.load(Ordering::SeqCst), 0);
+    }
+
+    /// A /metrics of several chunks (the renderer hands over 1 MiB at a
+    /// time), gzipped as it streams: one gzip stream over the whole body,
+    /// the same text as the plain answer, `Vary` on both, and the plain
+    /// answer when gzip is refused (`q=0`).
+    #[tokio::test]
+    async fn a_body_of_several_chunks_is_one_gzip_stream() {
+        let config = crate::config::Config::from_yaml(
+            &(0..5000).fold(
+                String::from("defaults:\n  api_key: k\ntargets:\n"),
+                |mut y, i| {
+                    y.push_str(&format!(
+                        "  - name: vpn-{i:04}\n    url: https://vpn-{i:04}.example.net\n"
+                    ));
+                    y
+                },
+            ),
+            std::path::Path::new("."),
+        )
+        .unwrap();
+        let raw = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/ics/api/v1/system/healthcheck__status=all.json"
+        ))
+        .unwrap();
+        let status = crate::kinds::ics::healthcheck::parse_status(&raw).unwrap();
+        let mut samples = crate::exposition::Samples::new();
+        crate::kinds::ics::healthcheck::samples(true, Some(&status), Some(1.0), &mut samples);
+        let samples = samples.into_vec();
+        let at = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        let targets = config
+            .targets
+            .iter()
+            .map(|t| {
+                let st = Arc::new(crate::store::TargetState::new(t.clone()));
+                let ok = crate::store::PollOutcome {
+                    result: Ok(()),
+                    duration: std::time::Duration::from_millis(20),
+                    at,
+                };
+                st.record(0, ok, samples.clone(), 3);
+                st
+            })
+            .collect();
+        let store = Arc::new(Store::new());
+        store.set_inventory(crate::store::Inventory::new(targets));
+        let (reload, _rx) = mpsc::channel(1);
+        let state = AppState {
+            store,
+            ready: Arc::new(AtomicBool::new(true)),
+            reload,
+            lifecycle: false,
+            paths: Arc::new(Paths::new(None, None, 9959, false).unwrap()),
+        };
+        let app = router(state, "/metrics", WebConfig::default());
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await });
+        crate::tls::install_crypto_provider();
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let url = format!("http://{addr}/metrics");
+        let get = |encoding: &'static str| http.get(&url).header(ACCEPT_ENCODING, encoding).send();
+
+        let plain = get("identity").await.unwrap();
+        assert_eq!(plain.headers().get(CONTENT_ENCODING), None);
+        assert_eq!(plain.headers()[VARY], "accept-encoding");
+        let plain = plain.text().await.unwrap();
+        assert!(
+            plain.len() > 3 * METRICS_CHUNK,
+            "{} bytes: more than three chunks",
+            plain.len()
+        );
+        let zipped = get("gzip").await.unwrap();
+        assert_eq!(zipped.headers()[CONTENT_ENCODING], "gzip");
+        assert_eq!(zipped.headers()[VARY], "accept-encoding");
+        let bytes = zipped.bytes().await.unwrap();
+        // One member: the decoder reads the whole text and nothing follows.
+        let mut decoder = flate2::read::GzDecoder::new(&bytes[..]);
+        let mut text = String::new();
+        decoder.read_to_string(&mut text).unwrap();
+        assert_eq!(
+            decoder.into_inner().len(),
+            0,
+            "bytes after the gzip trailer"
+        );
+        let strip = |s: &str| {
+            s.lines()
+                .filter(|l| !l.starts_with("process_"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(strip(&text), strip(&plain));
+        assert!(
+            text.contains("vpn-4999"),
+            "the last target is in the gzip body"
+        );
+        // Level 1 on this repetitive text: well under a tenth of the size.
+        assert!(
+            bytes.len() * 10 < text.len(),
+            "{} of {}",
+            bytes.len(),
+            text.len()
+        );
+
+        let refused = get("gzip;q=0, identity").await.unwrap();
+        assert_eq!(refused.headers().get(CONTENT_ENCODING), None);
+        assert!(refused.text().await.unwrap().contains("vpn-4999"));
     }
 
     /// `/metrics` over a real loopback connection, as Prometheus asks for it

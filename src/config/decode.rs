@@ -391,7 +391,7 @@ targets:
                 "target: unknown field \"target\", did you mean \"targets\"? (known: global, defaults, targets, target_files, advisories_file, syslog)",
                 // Validation of the keys that decoded.
                 "global.max_concurrent_polls: must be at least 1",
-                "syslog: set udp_listen_address or tcp_listen_address (or remove the block)",
+                "syslog: set udp_listen_address, tcp_listen_address or tls_listen_address (or remove the block)",
                 "targets[0].url: missing",
             ]
         );

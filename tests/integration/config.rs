@@ -480,9 +480,10 @@ fn check_config_reports_every_problem_of_a_file() {
         "  targets[1].max_concurrent_requests: invalid type: found string \"many\", expected usize (in etc/ivanti-exporter.yml)".to_owned(),
         format!("  {}[0].body_size_limit: invalid size unit \"XB\" in \"8XB\": use B, KiB, MiB or GiB", more.display()),
         // Then validation of what decoded, in target order.
-        format!("  targets[0].tls_config.ca_file: cannot read {}: No such file or directory (os error 2)", etc.join("certs/ca.pem").display()),
         format!("  {}[0].proxy_url: unsupported scheme \"https\": an http:// proxy (HTTPS targets are tunnelled with CONNECT)", more.display()),
         format!("  {}[1].url: scheme must be https or http, not \"gopher\"", more.display()),
+        // Last, files that cannot be read (alone, they fail only their targets).
+        format!("  targets[0].tls_config.ca_file: cannot read {}: No such file or directory (os error 2)", etc.join("certs/ca.pem").display()),
     ];
     let got: Vec<&str> = err.lines().collect();
     assert_eq!(got, expected, "{err}");

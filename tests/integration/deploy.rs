@@ -136,7 +136,10 @@ fn example_configs_pass_check_config() {
     let creds = dir.path().join("credentials");
     std::fs::create_dir(&creds).unwrap();
     std::fs::write(creds.join("api.key"), "k\n").unwrap();
-    let as_service = [std::ffi::OsStr::new("--credentials-directory"), creds.as_os_str()];
+    let as_service = [
+        std::ffi::OsStr::new("--credentials-directory"),
+        creds.as_os_str(),
+    ];
     let (code, out) = check_config(&systemd, dir.path(), &as_service);
     assert_eq!(code, 0, "{systemd}\n{out}");
     assert!(out.contains("OK (2 targets"), "{out}");

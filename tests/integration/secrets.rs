@@ -138,8 +138,10 @@ async fn an_unreadable_tls_key_file_fails_only_its_target_until_it_can_be_read()
     // Target 1's own tls_config keeps the defaults' ca_file.
     let config = config_for(&fleet, &ca, "", |i| match i {
         0 => String::new(),
-        _ => "    tls_config: { cert_file: \"{dir}/client.crt\", key_file: \"{dir}/client.key\" }\n"
-            .to_owned(),
+        _ => {
+            "    tls_config: { cert_file: \"{dir}/client.crt\", key_file: \"{dir}/client.key\" }\n"
+                .to_owned()
+        }
     });
     let exp = Exporter::start_in(dir, &config, &[]);
     let dir = exp.config_path.parent().unwrap().to_owned();
@@ -201,16 +203,18 @@ async fn an_unreadable_tls_key_file_fails_only_its_target_until_it_can_be_read()
             .unwrap_or(0)
     };
     let polls = healthchecks();
-    eventually("three more healthchecks", WAIT, || healthchecks() >= polls + 3).await;
+    eventually("three more healthchecks", WAIT, || {
+        healthchecks() >= polls + 3
+    })
+    .await;
     let m = exp.metrics().await;
     // The certificate the appliance presents is recorded for the target.
-    assert!(
-        m.get(
+    assert!(m
+        .get(
             "ivanti_tls_certificate_expiry_timestamp_seconds",
             &[("target", broken)]
         )
-        .is_some_and(|t| t > 0.0)
-    );
+        .is_some_and(|t| t > 0.0));
     let logs = exp.logs();
     assert_eq!(
         events(&logs, "TLS files read: connecting with them", broken).len(),

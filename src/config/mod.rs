@@ -183,7 +183,8 @@ pub struct Config {
     pub syslog: Option<crate::syslog::config::SyslogConfig>,
     /// Credentials and TLS files that cannot be read, with their path in the file
     /// (`targets[1].api_key_file: cannot read ...`): their targets are
-    /// [`TargetConfig::pending`]; `check-config` reports them as problems.
+    /// [`TargetConfig::pending`] or [`TargetConfig::pending_tls`];
+    /// `check-config` reports them as problems.
     pub unreadable: Vec<String>,
 }
 

@@ -142,7 +142,7 @@ reasons! {
     ClockSkew "clock_skew" "Kerberos: the clocks of the exporter and the KDC or console differ by more than the allowed skew.",
     TicketExpired "ticket_expired" "Kerberos: a ticket was refused as expired even after a new one was fetched.",
     KdcUnreachable "kdc_unreachable" "Kerberos: no KDC of the realm answered.",
-    Credentials "credentials" "A credentials file of the target (api_key_file, password_file, keytab_file) cannot be read: missing, permission denied, empty or not text; nothing is sent to the appliance, the other targets are polled, and the file is read again at every poll.",
+    Credentials "credentials" "A credentials file (api_key_file, password_file, keytab_file) or TLS file (tls_config key_file, cert_file, ca_file) of the target cannot be read: missing, permission denied, or a secret empty or not text; nothing is sent to the appliance (for a TLS file not even the healthcheck), the other targets are polled, and the file is read again at every poll.",
 }
 
 impl Reason {

@@ -28,7 +28,10 @@
 //!   credentials, typed options), never the config. A target whose
 //!   credentials file could not be read runs through
 //!   [`kinds::deferred`], which reads it again at every poll (through a
-//!   [`kinds::CredentialSource`] the config implements).
+//!   [`kinds::CredentialSource`] the config implements); one whose
+//!   `tls_config` files could not be read gets a
+//!   [`kinds::deferred_transport`] instead of its client, which builds the
+//!   client once they can be read (a [`kinds::SettingsSource`]).
 //! - [`client`]: the only code that talks HTTP to appliances (GET, and the
 //!   login POSTs a kind declares); knows no product and no config.
 //! - [`store`]: per-target immutable snapshots; scrapes read, pollers write.

@@ -13,11 +13,11 @@
 //! [`Scheduler::apply`] diffs a new configuration against the running one:
 //! unchanged targets keep their tasks, state and connections.
 
-use crate::client::{ApiClient, ClientCache};
+use crate::client::{ApiClient, ClientCache, PeerCertificate};
 use crate::config::{Config, GlobalConfig, TargetConfig};
 use crate::error::CollectError;
 use crate::exposition::Samples;
-use crate::kinds::Appliance;
+use crate::kinds::{Appliance, Transport};
 use crate::store::{Inventory, PollOutcome, Store, TargetState};
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -79,10 +79,28 @@ impl Scheduler {
     pub fn apply(&self, config: &Config) -> Result<(), String> {
         // Build everything that can fail before touching the running set.
         let mut clients = HashMap::new();
+        // A target waiting for its TLS files gets its client when they can
+        // be read (`kinds::deferred_transport`).
         for t in &config.targets {
-            let api =
-                ApiClient::new(&t.client, &self.clients).map_err(|e| format!("{}: {e}", t.name))?;
-            clients.insert(t.name.clone(), api);
+            let client = match &t.pending_tls {
+                None => {
+                    let api = ApiClient::new(&t.client, &self.clients)
+                        .map_err(|e| format!("{}: {e}", t.name))?;
+                    let certificate = api.peer_certificate();
+                    (Arc::new(api) as Arc<dyn Transport>, certificate)
+                }
+                Some(source) => {
+                    let certificate = Arc::<PeerCertificate>::default();
+                    let api = crate::kinds::deferred_transport(
+                        &t.name,
+                        &t.client,
+                        source.clone(),
+                        certificate.clone(),
+                    );
+                    (api, certificate)
+                }
+            };
+            clients.insert(t.name.clone(), client);
         }
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let global_changed = inner.global != config.global;
@@ -116,6 +134,14 @@ impl Scheduler {
                             "credentials unreadable: the target fails until they can be read (again at every poll); the other targets are polled"
                         );
                     }
+                    if let Some(p) = &t.pending_tls {
+                        tracing::warn!(
+                            target = %t.name,
+                            reason = crate::error::Reason::Credentials.label(),
+                            error = %p.problems().join("; "),
+                            "TLS files unreadable: the target fails until they can be read (again at every poll); the other targets are polled"
+                        );
+                    }
                     let api = clients.remove(&t.name).expect("built above");
                     self.start(t.clone(), api, &inner)
                 }
@@ -138,19 +164,23 @@ impl Scheduler {
         Ok(())
     }
 
-    fn start(&self, config: Arc<TargetConfig>, api: ApiClient, inner: &Inner) -> Running {
+    /// Start a target's tasks with its client and the certificate its
+    /// client records.
+    fn start(
+        &self,
+        config: Arc<TargetConfig>,
+        (api, certificate): (Arc<dyn Transport>, Arc<PeerCertificate>),
+        inner: &Inner,
+    ) -> Running {
         let state = Arc::new(TargetState {
-            certificate: api.peer_certificate(),
+            certificate,
             ..TargetState::new(config.clone())
         });
         let appliance = match &config.pending {
-            None => config.kind.appliance(config.kind_target(), Arc::new(api)),
-            Some(source) => crate::kinds::deferred(
-                config.kind,
-                config.kind_target(),
-                Arc::new(api),
-                source.clone(),
-            ),
+            None => config.kind.appliance(config.kind_target(), api),
+            Some(source) => {
+                crate::kinds::deferred(config.kind, config.kind_target(), api, source.clone())
+            }
         };
         let per_target = Arc::new(Semaphore::new(config.client.max_concurrent_requests));
         let tasks = (0..config.collectors.len())

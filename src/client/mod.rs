@@ -236,6 +236,13 @@ impl ApiClient {
         })
     }
 
+    /// This client records the appliance's certificate in `peer` (one
+    /// made before the client was: a target waiting for its TLS files).
+    pub fn sharing_peer_certificate(mut self, peer: Arc<PeerCertificate>) -> ApiClient {
+        self.peer = peer;
+        self
+    }
+
     /// The appliance's certificate, as last presented (shared: it follows
     /// later handshakes).
     pub fn peer_certificate(&self) -> Arc<PeerCertificate> {

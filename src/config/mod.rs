@@ -8,7 +8,10 @@
 //! with its path in the file (`targets[3].url: relative URL without a base`),
 //! all of them at once, decoding errors included (`decode`). A credentials
 //! file that cannot be read fails its target only
-//! ([`TargetConfig::pending`]).
+//! ([`TargetConfig::pending`]), and so does a `tls_config` file
+//! ([`TargetConfig::pending_tls`]); a file that is read and is not what it
+//! should be (not PEM, a key that does not fit) is a problem of the
+//! configuration.
 //!
 //! Files: this one (the resolved model), `file` (the schema as written),
 //! `decode` (every decoding problem, not serde's first), `load` (reading,
@@ -35,6 +38,7 @@ mod validate;
 
 pub use crate::kinds::Credentials;
 pub use auth::PendingCredentials;
+pub use connection::PendingTls;
 pub use file::{
     BasicAuthFileConfig, ByteSize, Defaults, FileConfig, GlobalFileConfig, RealmAuthFileConfig,
     TargetEntry, TlsFileConfig,
@@ -101,6 +105,11 @@ pub struct TargetConfig {
     /// Set when a credentials file could not be read at load: the target
     /// fails with reason `credentials` and reads it again at every poll.
     pub pending: Option<Arc<PendingCredentials>>,
+    /// Set when a `tls_config` file could not be read at load: `client`
+    /// then holds no TLS file, no HTTP client is built from it, and every
+    /// collector of the target fails with reason `credentials` until the
+    /// files can be read ([`PendingTls`]).
+    pub pending_tls: Option<Arc<PendingTls>>,
     /// The kind's own settings (`kind_options`, `active_users`), parsed by the kind.
     pub options: Options,
 }
@@ -172,9 +181,10 @@ pub struct Config {
     pub advisories: Arc<crate::advisories::Advisories>,
     /// The syslog receiver's settings, when the file has a `syslog:` block.
     pub syslog: Option<crate::syslog::config::SyslogConfig>,
-    /// Credentials files that cannot be read, with their path in the file
+    /// Credentials and TLS files that cannot be read, with their path in the file
     /// (`targets[1].api_key_file: cannot read ...`): their targets are
-    /// [`TargetConfig::pending`]; `check-config` reports them as problems.
+    /// [`TargetConfig::pending`] or [`TargetConfig::pending_tls`];
+    /// `check-config` reports them as problems.
     pub unreadable: Vec<String>,
 }
 

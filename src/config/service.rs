@@ -22,7 +22,7 @@ fn judge(full: &Path, euid: u32, owner: u32, mode: u32) -> Option<String> {
         return None;
     }
     Some(format!(
-        "{} is root's (mode {:04o}): readable by check-config as root, not by the service's DynamicUser, which will see \"Permission denied\" (the target fails with reason credentials, or a TLS file fails the configuration); give it to the service with LoadCredential= and point the config at /run/credentials/ivanti-exporter.service/ (docs/security.md)",
+        "{} is root's (mode {:04o}): readable by check-config as root, not by the service's DynamicUser, which will see \"Permission denied\" (the targets using it fail with reason credentials); give it to the service with LoadCredential= and point the config at /run/credentials/ivanti-exporter.service/ (docs/security.md)",
         full.display(),
         mode & 0o7777
     ))

@@ -3,7 +3,7 @@
 //! checked in `auth`, URL/TLS/proxy in `connection`.
 
 use super::file::TargetEntry;
-use super::{CollectorConfig, PendingCredentials, TargetConfig, DEFAULT_INTERVAL};
+use super::{CollectorConfig, PendingCredentials, PendingTls, TargetConfig, DEFAULT_INTERVAL};
 use crate::exposition::Desc;
 use crate::kinds::{self, Kind, Options, RawOptions};
 use crate::secret::Secret;
@@ -172,16 +172,19 @@ impl Validator<'_> {
         }
     }
 
-    /// A secret in a file (a TLS client key): not empty, UTF-8.
-    pub(super) fn read_secret(&mut self, path: &str, file: &Path) -> Option<Secret> {
-        self.secret_text(path, file, false)
+    /// A credential in a file (`api_key_file`, `password_file`, a TLS
+    /// `key_file`): not empty, UTF-8; a file that cannot be read, is empty
+    /// or is not text fails only its target (a secret problem).
+    pub(super) fn read_credential(&mut self, path: &str, file: &Path) -> Option<Secret> {
+        self.secret_text(path, file)
     }
 
-    /// A credential in a file (`api_key_file`, `password_file`): as
-    /// [`Self::read_secret`], but a file that cannot be read fails only its
-    /// target (a secret problem).
-    pub(super) fn read_credential(&mut self, path: &str, file: &Path) -> Option<Secret> {
-        self.secret_text(path, file, true)
+    /// A TLS `ca_file` or `cert_file`: a file that cannot be read fails
+    /// only its target (a secret problem); what is in it is checked by the
+    /// caller, and a file that is not what it should be is a problem of the
+    /// configuration.
+    pub(super) fn read_tls_file(&mut self, path: &str, file: &Path) -> Option<Vec<u8>> {
+        self.read(path, file, true).map(|(bytes, _)| bytes)
     }
 
     /// A credentials file read as bytes (a keytab), not empty.
@@ -194,18 +197,14 @@ impl Validator<'_> {
         Some(bytes)
     }
 
-    fn secret_text(&mut self, path: &str, file: &Path, credential: bool) -> Option<Secret> {
-        let (bytes, full) = self.read(path, file, credential)?;
+    fn secret_text(&mut self, path: &str, file: &Path) -> Option<Secret> {
+        let (bytes, full) = self.read(path, file, true)?;
         let problem = match String::from_utf8(bytes) {
             Ok(s) if !s.trim().is_empty() => return Some(Secret::new(s)),
             Ok(_) => format!("{} is empty", full.display()),
             Err(_) => format!("{} is not UTF-8 text", full.display()),
         };
-        if credential {
-            self.secret_problem(path, &problem);
-        } else {
-            self.problem(path, &problem);
-        }
+        self.secret_problem(path, &problem);
         None
     }
 
@@ -241,21 +240,37 @@ impl Validator<'_> {
             _ => {}
         }
         let options = kind.map(|k| self.options(at, k, &e));
+        let tls_before = self.secret_problems.len();
         let client = self.client_settings(at, &e, kind, interval);
         let labels = self.labels(at, e.labels.clone().unwrap_or_default());
         if self.problems.len() > before {
             return None;
         }
+        let prefix = format!("{at}.");
+        let own = |list: &[String]| -> Vec<String> {
+            list.iter()
+                .map(|p| p.strip_prefix(&prefix).unwrap_or(p).to_owned())
+                .collect()
+        };
+        // A TLS file that cannot be read fails this target only: it starts
+        // without an HTTP client and reads the files again at every poll.
+        let client = client?;
+        let pending_tls = (self.secret_problems.len() > tls_before).then(|| {
+            Arc::new(PendingTls {
+                problems: own(&self.secret_problems[tls_before..]),
+                at: at.to_owned(),
+                tls: e.tls_config.clone().unwrap_or_default(),
+                settings: client.clone(),
+                base: self.base.to_path_buf(),
+                files: self.files.clone(),
+            })
+        });
         // A credentials file that cannot be read fails this target only:
         // it starts, and reads the file again at every poll.
         let (credentials, pending) = match credentials {
             Some(c) => (c, None),
-            None if self.secret_problems.len() > secrets_before => {
-                let prefix = format!("{at}.");
-                let problems = self.secret_problems[secrets_before..]
-                    .iter()
-                    .map(|p| p.strip_prefix(&prefix).unwrap_or(p).to_owned())
-                    .collect();
+            None if tls_before > secrets_before => {
+                let problems = own(&self.secret_problems[secrets_before..tls_before]);
                 let pending = PendingCredentials {
                     problems,
                     at: at.to_owned(),
@@ -274,9 +289,10 @@ impl Validator<'_> {
             labels,
             collectors: collectors??,
             interval,
-            client: client?,
+            client,
             credentials,
             pending,
+            pending_tls,
             options: options??,
         })
     }

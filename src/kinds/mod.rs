@@ -30,7 +30,7 @@ pub mod sps;
 mod target;
 pub mod transport;
 
-pub use deferred::{deferred, CredentialSource};
+pub use deferred::{deferred, deferred_transport, CredentialSource, SettingsSource};
 pub use target::{
     decode_block, ConfigContext, Credentials, KindOptions, Options, RawOptions, Target,
 };

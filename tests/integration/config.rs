@@ -338,6 +338,12 @@ fn check_config_looks_for_credentials_as_the_service_will() {
             "  - name: b\n",
             "    url: https://vpn-b.example.net\n",
             "    realm_auth: { realm: Admin Users, username: monitor, password_file: \"${CREDENTIALS_DIRECTORY}/pw\" }\n",
+            "  - name: c\n",
+            "    url: https://vpn-c.example.net\n",
+            "    api_key: k\n",
+            "    tls_config:\n",
+            "      cert_file: /run/credentials/ivanti-exporter.service/client.crt\n",
+            "      key_file: \"${CREDENTIALS_DIRECTORY}/client.key\"\n",
         ),
     )
     .unwrap();
@@ -345,6 +351,10 @@ fn check_config_looks_for_credentials_as_the_service_will() {
     std::fs::create_dir(&creds).unwrap();
     std::fs::write(creds.join("api.key"), "k\n").unwrap();
     std::fs::write(creds.join("pw"), "p\n").unwrap();
+    let (cert, key) =
+        crate::helpers::TestCa::new().leaf("exporter", rcgen::ExtendedKeyUsagePurpose::ClientAuth);
+    std::fs::write(creds.join("client.crt"), cert).unwrap();
+    std::fs::write(creds.join("client.key"), key).unwrap();
     let run = |args: &[&str], env: Option<&Path>| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"));
         cmd.args(["check-config", "--config.file"])
@@ -372,10 +382,19 @@ fn check_config_looks_for_credentials_as_the_service_will() {
         out.contains("  targets[1].realm_auth.password_file: ${CREDENTIALS_DIRECTORY}/pw: $CREDENTIALS_DIRECTORY is not set (systemd sets it for a service with LoadCredential=; check-config --credentials-directory DIR)"),
         "{out}"
     );
-    // As the service: both resolve to the directory.
+    // TLS files as credentials files: the same words, the same lookup.
+    assert!(
+        out.contains("  targets[2].tls_config.cert_file: cannot read /run/credentials/ivanti-exporter.service/client.crt: No such file or directory (os error 2) (the exporter starts; the targets using it fail with reason credentials until it can be read)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  targets[2].tls_config.key_file: ${CREDENTIALS_DIRECTORY}/client.key: $CREDENTIALS_DIRECTORY is not set"),
+        "{out}"
+    );
+    // As the service: all resolve to the directory.
     let (code, out) = run(&["--credentials-directory", creds.to_str().unwrap()], None);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("ivanti-exporter.yml: OK (2 targets"), "{out}");
+    assert!(out.contains("ivanti-exporter.yml: OK (3 targets"), "{out}");
     // The same from the environment systemd gives a service.
     let (code, out) = run(&[], Some(&creds));
     assert_eq!(code, 0, "{out}");
@@ -387,6 +406,16 @@ fn check_config_looks_for_credentials_as_the_service_will() {
         out.contains(&format!(
             "  targets[1].realm_auth.password_file: cannot read {}: No such file or directory (os error 2)",
             creds.join("pw").display()
+        )),
+        "{out}"
+    );
+    std::fs::remove_file(creds.join("client.key")).unwrap();
+    let (code, out) = run(&["--credentials-directory", creds.to_str().unwrap()], None);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "  targets[2].tls_config.key_file: cannot read {}: No such file or directory (os error 2) (the exporter starts; the targets using it fail with reason credentials until it can be read)",
+            creds.join("client.key").display()
         )),
         "{out}"
     );
@@ -480,9 +509,10 @@ fn check_config_reports_every_problem_of_a_file() {
         "  targets[1].max_concurrent_requests: invalid type: found string \"many\", expected usize (in etc/ivanti-exporter.yml)".to_owned(),
         format!("  {}[0].body_size_limit: invalid size unit \"XB\" in \"8XB\": use B, KiB, MiB or GiB", more.display()),
         // Then validation of what decoded, in target order.
-        format!("  targets[0].tls_config.ca_file: cannot read {}: No such file or directory (os error 2)", etc.join("certs/ca.pem").display()),
         format!("  {}[0].proxy_url: unsupported scheme \"https\": an http:// proxy (HTTPS targets are tunnelled with CONNECT)", more.display()),
         format!("  {}[1].url: scheme must be https or http, not \"gopher\"", more.display()),
+        // Last, files that cannot be read (alone, they fail only their targets).
+        format!("  targets[0].tls_config.ca_file: cannot read {}: No such file or directory (os error 2)", etc.join("certs/ca.pem").display()),
     ];
     let got: Vec<&str> = err.lines().collect();
     assert_eq!(got, expected, "{err}");

@@ -95,19 +95,27 @@ fn run_ok(tool: &str, args: &[&str], dir: &Path) {
     );
 }
 
-fn check_config_ok(yaml: &str, dir: &Path) {
+/// `check-config` of `yaml` (written to `dir`) with `args`: its exit code
+/// and what it printed.
+fn check_config(yaml: &str, dir: &Path, args: &[&std::ffi::OsStr]) -> (i32, String) {
     let path = dir.join("c.yml");
     std::fs::write(&path, yaml).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_ivanti-exporter"))
         .args(["check-config", "--config.file"])
         .arg(&path)
+        .args(args)
+        .env_remove("CREDENTIALS_DIRECTORY")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{yaml}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn check_config_ok(yaml: &str, dir: &Path) {
+    let (code, out) = check_config(yaml, dir, &[]);
+    assert_eq!(code, 0, "{yaml}\n{out}");
 }
 
 #[test]
@@ -117,14 +125,32 @@ fn example_configs_pass_check_config() {
     let ca = rcgen::generate_simple_self_signed(vec!["ca.example".into()]).unwrap();
     std::fs::write(dir.path().join("ca.pem"), ca.cert.pem()).unwrap();
     std::fs::write(dir.path().join("api.key"), "k\n").unwrap();
-    // systemd example
+    // systemd example, checked as its comment says: the service's
+    // credentials (/run/credentials/ivanti-exporter.service/api.key) in
+    // the directory given by --credentials-directory. Only /etc, where a
+    // test cannot write, is moved.
     let systemd =
         std::fs::read_to_string(Path::new(ROOT).join("deploy/systemd/ivanti-exporter.yml"))
-            .unwrap();
-    let systemd = systemd
-        .replace("/etc/ivanti-exporter", &d)
-        .replace("/run/credentials/ivanti-exporter.service", &d);
-    check_config_ok(&systemd, dir.path());
+            .unwrap()
+            .replace("/etc/ivanti-exporter", &d);
+    let creds = dir.path().join("credentials");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(creds.join("api.key"), "k\n").unwrap();
+    let as_service = [
+        std::ffi::OsStr::new("--credentials-directory"),
+        creds.as_os_str(),
+    ];
+    let (code, out) = check_config(&systemd, dir.path(), &as_service);
+    assert_eq!(code, 0, "{systemd}\n{out}");
+    assert!(out.contains("OK (2 targets"), "{out}");
+    // Without it, outside the service, the credential is not there: said
+    // so, with what the service would do.
+    let (code, out) = check_config(&systemd, dir.path(), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("  defaults.api_key_file: cannot read /run/credentials/ivanti-exporter.service/api.key: No such file or directory (os error 2) (the exporter starts; the targets using it fail with reason credentials until it can be read)"),
+        "{out}"
+    );
     // The Kubernetes ConfigMap's embedded config
     let k8s =
         std::fs::read_to_string(Path::new(ROOT).join("deploy/kubernetes/ivanti-exporter.yaml"))

@@ -322,6 +322,33 @@ mod tests {
         p
     }
 
+    /// A key that does not decode and a file that cannot be read: both
+    /// are reported (the file's line was dropped when validation found
+    /// nothing else to say).
+    #[test]
+    fn an_unreadable_file_is_reported_beside_a_key_left_out() {
+        let yaml = "\
+defaults:
+  colectors: [healthcheck]
+  api_key_file: keys/missing.key
+targets:
+  - name: a
+    url: https://a.example.net
+";
+        let p = problems(yaml);
+        assert_eq!(p.len(), 2, "{p:#?}");
+        assert!(
+            p[0].starts_with(
+                "defaults.colectors: unknown field \"colectors\", did you mean \"collectors\"?"
+            ),
+            "{p:#?}"
+        );
+        assert!(
+            p[1].starts_with("defaults.api_key_file: cannot read <dir>/keys/missing.key: "),
+            "{p:#?}"
+        );
+    }
+
     /// Every key that does not decode is reported, not the first (issue 25
     /// item 11); the other targets are still validated, relative paths
     /// shown resolved; what follows from a key left out is not reported.

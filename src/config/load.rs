@@ -162,7 +162,17 @@ impl Config {
         let mut problems = std::mem::take(&mut decoded.problems);
         match Config::validate(file, base, options) {
             Ok(ok) if problems.is_empty() => Ok(ok),
-            Ok(_) => Err(ConfigError { problems }),
+            // Keys left out, and files that cannot be read (which alone
+            // would not stop the daemon): every problem of the file.
+            Ok((config, _)) => {
+                problems.extend(
+                    config
+                        .unreadable
+                        .into_iter()
+                        .filter(|p| !decoded.follows_from_left_out(p)),
+                );
+                Err(ConfigError { problems })
+            }
             Err(e) => {
                 problems.extend(
                     e.problems

@@ -42,7 +42,12 @@ fn each_subcommand_lists_only_its_own_flags() {
     };
     assert_eq!(
         help("check-config"),
-        ["--config.file", "--web.config.file", "--help"]
+        [
+            "--config.file",
+            "--web.config.file",
+            "--credentials-directory",
+            "--help"
+        ]
     );
     assert_eq!(
         help("healthcheck"),

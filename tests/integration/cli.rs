@@ -310,9 +310,17 @@ async fn debug_logs_each_request_with_status_bytes_and_duration() {
     let plain_healthcheck = |v: &serde_json::Value| {
         v["path"] == "/api/v1/system/healthcheck" && v["bytes"] == accessible
     };
-    eventually("a logged healthcheck request", WAIT, || {
-        requests().iter().any(plain_healthcheck)
-    })
+    let active_users =
+        |v: &serde_json::Value| v["path"] == "/api/v1/system/active-users" && v["status"] == 200;
+    // Both areas are polled at start, concurrently: wait for both lines.
+    eventually(
+        "a logged healthcheck and active-users request",
+        WAIT,
+        || {
+            let all = requests();
+            all.iter().any(plain_healthcheck) && all.iter().any(active_users)
+        },
+    )
     .await;
     let all = requests();
     let e = all.iter().find(|v| plain_healthcheck(v)).unwrap();
@@ -324,11 +332,7 @@ async fn debug_logs_each_request_with_status_bytes_and_duration() {
     // Within the target's 900 ms timeout (the request completed).
     assert!(took > 0.0 && took < 0.9, "{took}");
     // The authenticated areas are logged too, without their query or key.
-    assert!(
-        all.iter()
-            .any(|v| v["path"] == "/api/v1/system/active-users" && v["status"] == 200),
-        "{all:#?}"
-    );
+    assert!(all.iter().any(active_users), "{all:#?}");
     for v in &all {
         assert!(!v["path"].as_str().unwrap().contains('?'), "{v}");
     }

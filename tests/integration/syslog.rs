@@ -290,6 +290,8 @@ fn readme_syslog_block_is_valid() {
         (8192, 200, 64)
     );
     assert_eq!(s.idle_timeout, std::time::Duration::from_secs(300));
+    assert_eq!(s.max_connections_per_sender, 4);
+    assert_eq!(s.message_timeout, std::time::Duration::from_secs(30));
 }
 
 /// `simulate --syslog.forward-to` in one process, the exporter binary in

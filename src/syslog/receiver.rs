@@ -1058,6 +1058,87 @@ mod tests {
         task.abort();
     }
 
+    /// Run [`read_stream`] over `stream` cut into pieces at `cuts`
+    /// (positions, any order, out of range ones ignored), to its end.
+    fn read_in_pieces(shared: &Shared, stream: &[u8], cuts: &[usize]) {
+        let mut at: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
+        at.push(0);
+        at.push(stream.len());
+        at.sort_unstable();
+        at.dedup();
+        let chunks = Chunks(at.windows(2).map(|w| stream[w[0]..w[1]].to_vec()).collect());
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(read_stream(chunks, "127.0.0.1".parse().unwrap(), shared));
+    }
+
+    fn received(shared: &Shared) -> u64 {
+        shared.store.stats.syslog.received.load(Ordering::Relaxed)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// The TCP and TLS reader (both framings, the size limit, the
+        /// skipping of an oversized frame or line) takes any bytes, cut
+        /// anywhere, without panicking, and hands on no more messages than
+        /// the stream has bytes.
+        #[test]
+        fn any_bytes_cut_anywhere_never_panic_the_stream_reader(
+            stream in proptest::collection::vec(proptest::num::u8::ANY, 0..20_000),
+            cuts in proptest::collection::vec(proptest::num::usize::ANY, 0..8),
+        ) {
+            let shared = shared(1000, Duration::from_secs(60));
+            read_in_pieces(&shared, &stream, &cuts);
+            proptest::prop_assert!(received(&shared) <= stream.len() as u64);
+        }
+
+        /// Octet-counted frames of any bytes (empty ones and ones over the
+        /// 8 KiB limit among them), cut anywhere: each is one message
+        /// received, the oversized ones rejected as too big, and the frame
+        /// after an oversized one is still read.
+        #[test]
+        fn octet_counted_frames_of_any_bytes_are_each_one_message(
+            frames in proptest::collection::vec(
+                proptest::collection::vec(proptest::num::u8::ANY, 0..10_000), 1..6),
+            cuts in proptest::collection::vec(proptest::num::usize::ANY, 0..8),
+        ) {
+            let shared = shared(1_000_000, Duration::from_secs(60));
+            let mut stream = Vec::new();
+            for f in &frames {
+                stream.extend_from_slice(format!("{} ", f.len()).as_bytes());
+                stream.extend_from_slice(f);
+            }
+            read_in_pieces(&shared, &stream, &cuts);
+            let too_big = frames.iter().filter(|f| f.len() > 8 << 10).count() as u64;
+            proptest::prop_assert_eq!(received(&shared), frames.len() as u64);
+            proptest::prop_assert_eq!(rejected(&shared, Rejected::TooBig), too_big);
+            proptest::prop_assert_eq!(rejected(&shared, Rejected::Framing), 0);
+        }
+
+        /// Newline-framed lines (no LF inside; not starting with a digit,
+        /// which would mean octet counting; CR, NUL and non-UTF-8 allowed),
+        /// cut anywhere: each non-empty line is one message.
+        #[test]
+        fn newline_framed_lines_are_each_one_message(
+            lines in proptest::collection::vec(
+                ("[<a-zA-Z]", proptest::collection::vec(proptest::num::u8::ANY, 0..300)), 1..20),
+            cuts in proptest::collection::vec(proptest::num::usize::ANY, 0..8),
+        ) {
+            let shared = shared(1_000_000, Duration::from_secs(60));
+            let mut stream = Vec::new();
+            for (first, rest) in &lines {
+                stream.extend_from_slice(first.as_bytes());
+                stream.extend(rest.iter().copied().filter(|b| *b != b'\n'));
+                stream.push(b'\n');
+            }
+            read_in_pieces(&shared, &stream, &cuts);
+            proptest::prop_assert_eq!(received(&shared), lines.len() as u64);
+        }
+    }
+
     #[test]
     fn routes_by_unique_address_then_by_name() {
         let config = crate::config::Config::from_yaml(

@@ -613,37 +613,63 @@ async fn read_frame<R: tokio::io::AsyncBufRead + Unpin>(
     }
 }
 
+/// One target `vpn-a` (at 192.0.2.10, so loopback senders are routed by
+/// host name), a receiver's shared state at `rate` messages/s, the default
+/// limits otherwise: for the unit tests and the fuzz target.
+#[cfg(any(test, fuzzing))]
+pub(crate) fn test_shared(rate: u32, idle_timeout: Duration) -> Arc<Shared> {
+    use crate::store::{Inventory, TargetState};
+    let config = crate::config::Config::from_yaml(
+        "defaults: { api_key: k }\ntargets:\n  - { name: vpn-a, url: \"https://192.0.2.10\" }\n",
+        std::path::Path::new("."),
+    )
+    .expect("the test configuration loads");
+    let store = Arc::new(Store::new());
+    store.set_inventory(Inventory::new(vec![Arc::new(TargetState::new(
+        config.targets[0].clone(),
+    ))]));
+    store.stats.syslog.enabled.store(true, Ordering::Relaxed);
+    Arc::new(Shared {
+        store,
+        routes: RwLock::new(Arc::new(Routes::build(&config.targets))),
+        buckets: Mutex::new(HashMap::new()),
+        max_message_size: super::config::DEFAULT_MAX_MESSAGE_SIZE,
+        rate: f64::from(rate),
+        idle_timeout,
+        message_timeout: super::config::DEFAULT_MESSAGE_TIMEOUT,
+        max_per_sender: super::config::DEFAULT_MAX_CONNECTIONS_PER_SENDER,
+        connections: Mutex::new(HashMap::new()),
+        tls_warned: AtomicBool::new(false),
+    })
+}
+
+/// The `syslog` fuzz target's stream half: `data` read as one TCP (or,
+/// after its handshake, TLS) connection from loopback to its end, however
+/// framed; the receiver's and `vpn-a`'s series into `out`.
+#[cfg(any(test, fuzzing))]
+pub fn fuzz_stream(data: &[u8], out: &mut crate::exposition::Samples) {
+    let shared = test_shared(1_000_000, Duration::from_secs(60));
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    else {
+        return;
+    };
+    rt.block_on(read_stream(data, IpAddr::from([127, 0, 0, 1]), &shared));
+    shared.store.stats.syslog.samples(out);
+    if let Some(t) = shared.store.inventory().get("vpn-a") {
+        t.syslog.samples(out);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::exposition::Samples;
     use crate::sim::syslog as sim;
-    use crate::store::{Inventory, TargetState};
 
-    /// One target `vpn-a` (at 192.0.2.10, so loopback senders are routed
-    /// by host name), a receiver's shared state at `rate` messages/s.
     fn shared(rate: u32, idle_timeout: Duration) -> Arc<Shared> {
-        let config = crate::config::Config::from_yaml(
-            "defaults: { api_key: k }\ntargets:\n  - { name: vpn-a, url: \"https://192.0.2.10\" }\n",
-            std::path::Path::new("."),
-        )
-        .unwrap();
-        let store = Arc::new(Store::new());
-        store.set_inventory(Inventory::new(vec![Arc::new(TargetState::new(
-            config.targets[0].clone(),
-        ))]));
-        Arc::new(Shared {
-            store,
-            routes: RwLock::new(Arc::new(Routes::build(&config.targets))),
-            buckets: Mutex::new(HashMap::new()),
-            max_message_size: 8 << 10,
-            rate: f64::from(rate),
-            idle_timeout,
-            message_timeout: Duration::from_secs(30),
-            max_per_sender: 4,
-            connections: Mutex::new(HashMap::new()),
-            tls_warned: AtomicBool::new(false),
-        })
+        test_shared(rate, idle_timeout)
     }
 
     /// `vpn-a`'s series.

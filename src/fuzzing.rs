@@ -134,7 +134,11 @@ pub fn run(name: &str, data: &[u8]) {
             }
         }
         "syslog" => {
-            // One message per line, as a TCP stream with newline framing.
+            // The same bytes as one TCP/TLS stream, through the framers.
+            let mut stream = Samples::new();
+            crate::syslog::receiver::fuzz_stream(data, &mut stream);
+            encode(&stream);
+            // One message per line, straight to the parser.
             let text = String::from_utf8_lossy(data);
             let target = crate::syslog::state::TargetSyslog::default();
             for line in text.lines() {

@@ -46,7 +46,7 @@ ESAP_MAX_AGE_DAYS = 90
 # arrived for longer than this many hours (--integrity-scan-max-age-hours);
 # its promtool case (a scan 50 h old) holds from 1 to 48.
 INTEGRITY_SCAN_MAX_AGE_HOURS = 48
-INTEGRITY_AGE = r"(time\(\) - ivanti_integrity_scan_last_timestamp_seconds > )\d+( \* 3600)"
+INTEGRITY_AGE = r"((?:time\(\) - ivanti_integrity_scan_last_timestamp_seconds|process_start_time_seconds\{job=\"[^\"]*\"\}\)\n\s*\)) > )\d+( \* 3600)"
 ESAP_AGE = r"(time\(\) - ivanti_esap_activated_timestamp_seconds > )\d+( \* 86400)"
 RULES = "ivanti-exporter.rules.yml"
 TESTS = "ivanti-exporter.rules.test.yml"
@@ -58,7 +58,7 @@ SOURCE_TREE_RULE = os.path.join(HERE, "..", "kubernetes", PROMETHEUS_RULE)
 
 # Selectors of the fleet job (`up`, `process_*`) and of the probe job (the
 # `up` inside `avg by (job) (...)`, IvantiExporterProbeDown).
-SELF_METRICS = r"(?<!avg by \(job\) \()(\b(?:up|process_open_fds|process_max_fds)\{job=)\"ivanti\""
+SELF_METRICS = r"(?<!avg by \(job\) \()(\b(?:up|process_open_fds|process_max_fds|process_start_time_seconds)\{job=)\"ivanti\""
 PROBE_UP = r"(avg by \(job\) \(up\{job=)\"ivanti-probe\""
 URL = r"(runbook_url: \"?)[^\"#\s]*#"
 # Cluster-identity lists: `by|on (job, <labels>, cluster_name`, and the

@@ -19,6 +19,16 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 /// Default `idle_timeout`: a TCP or TLS connection that sends nothing for
 /// this long is closed (a sender reconnects with its next message).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// Default `max_connections_per_sender`: TCP and TLS connections one sender
+/// address may hold at once. A gateway keeps one per log it forwards;
+/// rsyslog (imtcp `MaxSessions`, 200 per listener) and syslog-ng
+/// (`max-connections()`, 10 per source) cap only the total, which one
+/// address can fill.
+pub const DEFAULT_MAX_CONNECTIONS_PER_SENDER: usize = 4;
+/// Default `message_timeout`: once a message's first byte has arrived, the
+/// whole message must arrive within this, or it is dropped and the connection
+/// closed (a sender trickling a byte at a time cannot hold a slot).
+pub const DEFAULT_MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `syslog:` as written.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -43,6 +53,12 @@ pub struct SyslogFileConfig {
     /// A TCP or TLS connection that sends nothing for this long is closed.
     #[serde(default, with = "humantime_serde")]
     pub idle_timeout: Option<Duration>,
+    /// TCP and TLS connections one sender address may hold at once; more
+    /// are refused and counted.
+    pub max_connections_per_sender: Option<usize>,
+    /// Time a started message has to arrive whole (TCP and TLS).
+    #[serde(default, with = "humantime_serde")]
+    pub message_timeout: Option<Duration>,
 }
 
 /// The TLS listener, validated.
@@ -71,6 +87,10 @@ pub struct SyslogConfig {
     pub max_connections: usize,
     /// Idle TCP and TLS connections are closed after this.
     pub idle_timeout: Duration,
+    /// TCP and TLS connections at once per sender address.
+    pub max_connections_per_sender: usize,
+    /// A started message must arrive whole within this.
+    pub message_timeout: Duration,
     /// Keys of `tls_server_config` accepted without effect (logged at start).
     pub warnings: Vec<String>,
 }
@@ -157,6 +177,16 @@ impl SyslogFileConfig {
         if idle_timeout < Duration::from_secs(1) {
             problems.push("syslog.idle_timeout: must be at least 1s".into());
         }
+        let max_connections_per_sender = self
+            .max_connections_per_sender
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_SENDER);
+        if max_connections_per_sender == 0 {
+            problems.push("syslog.max_connections_per_sender: must be at least 1".into());
+        }
+        let message_timeout = self.message_timeout.unwrap_or(DEFAULT_MESSAGE_TIMEOUT);
+        if message_timeout < Duration::from_secs(1) {
+            problems.push("syslog.message_timeout: must be at least 1s".into());
+        }
         if problems.is_empty() {
             Ok(SyslogConfig {
                 udp,
@@ -166,6 +196,8 @@ impl SyslogFileConfig {
                 rate_limit,
                 max_connections,
                 idle_timeout,
+                max_connections_per_sender,
+                message_timeout,
                 warnings,
             })
         } else {

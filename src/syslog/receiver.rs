@@ -3,9 +3,11 @@
 //! (RFC 5425: octet counting inside TLS; the same reader). Bounded: a
 //! message size limit, a token bucket per sender address (at most
 //! [`MAX_SENDERS`] tracked; senders beyond that share one bucket), one
-//! connection cap for TCP and TLS together, and an idle timeout per
-//! connection (the TLS handshake included), so that idle sockets cannot
-//! hold the cap for ever. A message is mapped to a target by its source address
+//! connection cap for TCP and TLS together and a smaller one per sender
+//! address, an idle timeout per connection (the TLS handshake included),
+//! so that idle sockets cannot hold the cap for ever, and a deadline for a
+//! message to arrive whole once it has begun, so that a sender trickling a
+//! byte at a time cannot either. A message is mapped to a target by its source address
 //! (when one target has it) or by its host name ([`Routes`]); unknown
 //! senders are counted, never stored.
 
@@ -116,6 +118,13 @@ pub struct Shared {
     max_message_size: usize,
     rate: f64,
     idle_timeout: Duration,
+    /// A message begun must be whole within this.
+    message_timeout: Duration,
+    /// Connections at once per sender address.
+    max_per_sender: usize,
+    /// Open TCP/TLS connections by sender address (entries with none are
+    /// removed: at most one per open connection).
+    connections: Mutex<HashMap<IpAddr, usize>>,
     /// A refused TLS handshake was logged at warn (later ones at debug).
     tls_warned: AtomicBool,
 }
@@ -239,6 +248,9 @@ impl Receiver {
             max_message_size: config.max_message_size,
             rate: f64::from(config.rate_limit),
             idle_timeout: config.idle_timeout,
+            message_timeout: config.message_timeout,
+            max_per_sender: config.max_connections_per_sender,
+            connections: Mutex::new(HashMap::new()),
             tls_warned: AtomicBool::new(false),
         });
         let mut tasks = Vec::new();
@@ -276,6 +288,7 @@ impl Receiver {
             tcp = ?tcp,
             tls = ?tls,
             idle_timeout = %humantime::format_duration(config.idle_timeout),
+            message_timeout = %humantime::format_duration(config.message_timeout),
             "syslog receiver listening"
         );
         Ok(Receiver {
@@ -315,6 +328,13 @@ async fn accept_loop(
             tokio::task::yield_now().await;
             continue;
         };
+        // The sender's own share first: one address cannot take every slot.
+        let Some(slot) = SenderSlot::take(&shared, peer.ip()) else {
+            shared.store.stats.syslog.refuse(Refused::SenderLimit);
+            tracing::debug!(peer = %peer.ip(), "syslog: connection refused (syslog.max_connections_per_sender)");
+            drop(stream);
+            continue;
+        };
         let Ok(permit) = cap.clone().try_acquire_owned() else {
             shared
                 .store
@@ -328,7 +348,7 @@ async fn accept_loop(
         let shared = shared.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let _permit = (permit, slot);
             let peer = peer.ip();
             let Some(acceptor) = tls else {
                 return serve(stream, peer, &shared).await;
@@ -346,6 +366,45 @@ async fn accept_loop(
                 }
             }
         });
+    }
+}
+
+/// One of a sender address's connections (given back when dropped).
+struct SenderSlot {
+    shared: Arc<Shared>,
+    peer: IpAddr,
+}
+
+impl SenderSlot {
+    /// A slot of `peer`'s, unless it holds `max_connections_per_sender`.
+    fn take(shared: &Arc<Shared>, peer: IpAddr) -> Option<SenderSlot> {
+        let peer = canonical(peer);
+        let mut map = shared.connections.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(peer).or_insert(0);
+        if *n >= shared.max_per_sender {
+            return None;
+        }
+        *n += 1;
+        Some(SenderSlot {
+            shared: shared.clone(),
+            peer,
+        })
+    }
+}
+
+impl Drop for SenderSlot {
+    fn drop(&mut self) {
+        let mut map = self
+            .shared
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.peer);
+            }
+        }
     }
 }
 
@@ -435,88 +494,171 @@ impl<S: AsyncRead + Unpin> AsyncRead for Idle<S> {
     }
 }
 
-/// Read RFC 6587 frames until the peer closes or the framing breaks.
+/// Read RFC 6587 frames until the peer closes, the framing breaks or a
+/// message is not whole within `message_timeout` of its first byte.
 async fn read_stream<S: AsyncRead + Unpin>(stream: S, peer: IpAddr, shared: &Shared) {
-    let max = shared.max_message_size;
     let mut r = BufReader::new(stream);
     let mut msg = Vec::with_capacity(1024);
     loop {
+        // Between messages only the idle timeout applies.
         let first = match r.fill_buf().await {
             Ok([]) | Err(_) => return,
             Ok(b) => b[0],
         };
         msg.clear();
-        if first.is_ascii_digit() {
-            // Octet counting: `LEN SP MSG`.
-            let mut len: usize = 0;
-            let mut digits = 0;
-            loop {
-                let Ok(b) = r.read_u8().await else { return };
-                match b {
-                    b'0'..=b'9' if digits < 9 => {
-                        len = len * 10 + usize::from(b - b'0');
-                        digits += 1;
-                    }
-                    b' ' if digits > 0 => break,
-                    _ => {
-                        shared.store.stats.syslog.reject(Rejected::Framing);
-                        return;
-                    }
-                }
-            }
-            if len > max {
-                shared
-                    .store
-                    .stats
-                    .syslog
-                    .received
-                    .fetch_add(1, Ordering::Relaxed);
-                shared.store.stats.syslog.reject(Rejected::TooBig);
-                // Skip it: the next frame follows.
-                let mut skip = (&mut r).take(len as u64);
-                if tokio::io::copy(&mut skip, &mut tokio::io::sink())
-                    .await
-                    .ok()
-                    != Some(len as u64)
-                {
-                    return;
-                }
-                continue;
-            }
-            msg.resize(len, 0);
-            if r.read_exact(&mut msg).await.is_err() {
+        let frame = read_frame(&mut r, first, &mut msg, peer, shared);
+        match tokio::time::timeout(shared.message_timeout, frame).await {
+            Ok(Next::Message) => shared.handle(peer, &msg),
+            Ok(Next::Skip) => {}
+            Ok(Next::Close) => return,
+            Err(_) => {
+                shared.store.stats.syslog.reject(Rejected::Incomplete);
                 return;
             }
-        } else {
-            // Newline framing (a trailing NUL or CR is trimmed by the parser).
-            let mut limited = (&mut r).take(max as u64 + 1);
-            match limited.read_until(b'\n', &mut msg).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            if msg.last() != Some(&b'\n') && msg.len() > max {
-                // Too long: drop the rest of the line.
-                shared.handle(peer, &msg); // counted as too big
-                let mut rest = Vec::new();
-                loop {
-                    rest.clear();
-                    let mut chunk = (&mut r).take(64 * 1024);
-                    match chunk.read_until(b'\n', &mut rest).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) if rest.last() == Some(&b'\n') => break,
-                        Ok(_) => {}
-                    }
+        }
+    }
+}
+
+/// What [`read_frame`] leaves the stream reader to do.
+enum Next {
+    /// `msg` holds a message.
+    Message,
+    /// Nothing to handle (an empty line, or a message too big and skipped).
+    Skip,
+    /// The stream ended or its framing broke.
+    Close,
+}
+
+/// One frame whose first byte is `first` (not yet consumed): octet
+/// counting (`LEN SP MSG`) when it is a digit, else one line.
+async fn read_frame<R: tokio::io::AsyncBufRead + Unpin>(
+    r: &mut R,
+    first: u8,
+    msg: &mut Vec<u8>,
+    peer: IpAddr,
+    shared: &Shared,
+) -> Next {
+    let max = shared.max_message_size;
+    if first.is_ascii_digit() {
+        // Octet counting: `LEN SP MSG`.
+        let mut len: usize = 0;
+        let mut digits = 0;
+        loop {
+            let Ok(b) = r.read_u8().await else {
+                return Next::Close;
+            };
+            match b {
+                b'0'..=b'9' if digits < 9 => {
+                    len = len * 10 + usize::from(b - b'0');
+                    digits += 1;
                 }
-                continue;
-            }
-            while matches!(msg.last(), Some(b'\n' | b'\r' | b'\0')) {
-                msg.pop();
-            }
-            if msg.is_empty() {
-                continue;
+                b' ' if digits > 0 => break,
+                _ => {
+                    shared.store.stats.syslog.reject(Rejected::Framing);
+                    return Next::Close;
+                }
             }
         }
-        shared.handle(peer, &msg);
+        if len > max {
+            shared
+                .store
+                .stats
+                .syslog
+                .received
+                .fetch_add(1, Ordering::Relaxed);
+            shared.store.stats.syslog.reject(Rejected::TooBig);
+            // Skip it: the next frame follows.
+            let mut skip = r.take(len as u64);
+            let skipped = tokio::io::copy(&mut skip, &mut tokio::io::sink()).await;
+            return if skipped.ok() == Some(len as u64) {
+                Next::Skip
+            } else {
+                Next::Close
+            };
+        }
+        msg.resize(len, 0);
+        if r.read_exact(msg).await.is_err() {
+            return Next::Close;
+        }
+        return Next::Message;
+    }
+    // Newline framing (a trailing NUL or CR is trimmed by the parser).
+    let mut limited = r.take(max as u64 + 1);
+    match limited.read_until(b'\n', msg).await {
+        Ok(0) | Err(_) => return Next::Close,
+        Ok(_) => {}
+    }
+    let r = limited.into_inner();
+    if msg.last() != Some(&b'\n') && msg.len() > max {
+        // Too long: drop the rest of the line.
+        shared.handle(peer, msg); // counted as too big
+        let mut rest = Vec::new();
+        loop {
+            rest.clear();
+            let mut chunk = (&mut *r).take(64 * 1024);
+            match chunk.read_until(b'\n', &mut rest).await {
+                Ok(0) | Err(_) => return Next::Close,
+                Ok(_) if rest.last() == Some(&b'\n') => return Next::Skip,
+                Ok(_) => {}
+            }
+        }
+    }
+    while matches!(msg.last(), Some(b'\n' | b'\r' | b'\0')) {
+        msg.pop();
+    }
+    if msg.is_empty() {
+        Next::Skip
+    } else {
+        Next::Message
+    }
+}
+
+/// One target `vpn-a` (at 192.0.2.10, so loopback senders are routed by
+/// host name), a receiver's shared state at `rate` messages/s, the default
+/// limits otherwise: for the unit tests and the fuzz target.
+#[cfg(any(test, fuzzing))]
+pub(crate) fn test_shared(rate: u32, idle_timeout: Duration) -> Arc<Shared> {
+    use crate::store::{Inventory, TargetState};
+    let config = crate::config::Config::from_yaml(
+        "defaults: { api_key: k }\ntargets:\n  - { name: vpn-a, url: \"https://192.0.2.10\" }\n",
+        std::path::Path::new("."),
+    )
+    .expect("the test configuration loads");
+    let store = Arc::new(Store::new());
+    store.set_inventory(Inventory::new(vec![Arc::new(TargetState::new(
+        config.targets[0].clone(),
+    ))]));
+    store.stats.syslog.enabled.store(true, Ordering::Relaxed);
+    Arc::new(Shared {
+        store,
+        routes: RwLock::new(Arc::new(Routes::build(&config.targets))),
+        buckets: Mutex::new(HashMap::new()),
+        max_message_size: super::config::DEFAULT_MAX_MESSAGE_SIZE,
+        rate: f64::from(rate),
+        idle_timeout,
+        message_timeout: super::config::DEFAULT_MESSAGE_TIMEOUT,
+        max_per_sender: super::config::DEFAULT_MAX_CONNECTIONS_PER_SENDER,
+        connections: Mutex::new(HashMap::new()),
+        tls_warned: AtomicBool::new(false),
+    })
+}
+
+/// The `syslog` fuzz target's stream half: `data` read as one TCP (or,
+/// after its handshake, TLS) connection from loopback to its end, however
+/// framed; the receiver's and `vpn-a`'s series into `out`.
+#[cfg(any(test, fuzzing))]
+pub fn fuzz_stream(data: &[u8], out: &mut crate::exposition::Samples) {
+    let shared = test_shared(1_000_000, Duration::from_secs(60));
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    else {
+        return;
+    };
+    rt.block_on(read_stream(data, IpAddr::from([127, 0, 0, 1]), &shared));
+    shared.store.stats.syslog.samples(out);
+    if let Some(t) = shared.store.inventory().get("vpn-a") {
+        t.syslog.samples(out);
     }
 }
 
@@ -525,29 +667,9 @@ mod tests {
     use super::*;
     use crate::exposition::Samples;
     use crate::sim::syslog as sim;
-    use crate::store::{Inventory, TargetState};
 
-    /// One target `vpn-a` (at 192.0.2.10, so loopback senders are routed
-    /// by host name), a receiver's shared state at `rate` messages/s.
     fn shared(rate: u32, idle_timeout: Duration) -> Arc<Shared> {
-        let config = crate::config::Config::from_yaml(
-            "defaults: { api_key: k }\ntargets:\n  - { name: vpn-a, url: \"https://192.0.2.10\" }\n",
-            std::path::Path::new("."),
-        )
-        .unwrap();
-        let store = Arc::new(Store::new());
-        store.set_inventory(Inventory::new(vec![Arc::new(TargetState::new(
-            config.targets[0].clone(),
-        ))]));
-        Arc::new(Shared {
-            store,
-            routes: RwLock::new(Arc::new(Routes::build(&config.targets))),
-            buckets: Mutex::new(HashMap::new()),
-            max_message_size: 8 << 10,
-            rate: f64::from(rate),
-            idle_timeout,
-            tls_warned: AtomicBool::new(false),
-        })
+        test_shared(rate, idle_timeout)
     }
 
     /// `vpn-a`'s series.
@@ -798,6 +920,249 @@ mod tests {
         assert_eq!(cap.available_permits(), 2);
         drop(talker);
         task.abort();
+    }
+
+    fn refused(shared: &Shared, why: Refused) -> u64 {
+        let i = Refused::ALL.iter().position(|r| *r == why).unwrap();
+        shared.store.stats.syslog.connections_rejected[i].load(Ordering::Relaxed)
+    }
+
+    fn rejected(shared: &Shared, why: Rejected) -> u64 {
+        let i = Rejected::ALL.iter().position(|r| *r == why).unwrap();
+        shared.store.stats.syslog.rejected[i].load(Ordering::Relaxed)
+    }
+
+    /// A TCP connection to `to` from the loopback address `from`.
+    async fn connect_from(from: [u8; 4], to: SocketAddr) -> tokio::net::TcpStream {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind(SocketAddr::from((from, 0))).unwrap();
+        s.connect(to).await.unwrap()
+    }
+
+    /// One sender address holds at most `max_connections_per_sender` (4
+    /// here) of the 64 slots: its fifth connection is closed at once and
+    /// counted, another address still gets in, and a slot given back can
+    /// be taken again.
+    #[tokio::test]
+    async fn one_sender_cannot_take_every_connection_slot() {
+        let shared = shared(1000, Duration::from_secs(300));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cap = Arc::new(Semaphore::new(64));
+        let task = tokio::spawn(accept_loop(listener, None, cap.clone(), shared.clone()));
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(connect_from([127, 0, 0, 1], addr).await);
+        }
+        // Accepted in order: the fifth finds the four slots taken.
+        let mut fifth = connect_from([127, 0, 0, 1], addr).await;
+        let mut buf = [0u8; 1];
+        assert_eq!(fifth.read(&mut buf).await.unwrap_or(0), 0, "closed at once");
+        assert_eq!(refused(&shared, Refused::SenderLimit), 1);
+
+        // Another address has its own share: its message is read.
+        let m = sim::message(
+            "vpn-a",
+            "SYS32087: A built-in integrity scan has started.",
+            "",
+        );
+        let mut other = connect_from([127, 0, 0, 2], addr).await;
+        sim::write_frames(&mut other, &[&m]).await.unwrap();
+        tokio::io::AsyncWriteExt::shutdown(&mut other)
+            .await
+            .unwrap();
+        assert_eq!(other.read(&mut buf).await.unwrap_or(0), 0);
+        assert_eq!(
+            target_samples(&shared).value_of("ivanti_syslog_messages_total", ""),
+            Some(1.0)
+        );
+        assert_eq!(refused(&shared, Refused::SenderLimit), 1);
+
+        // One of the four closes: once the receiver has seen it go, the
+        // address may connect again.
+        drop(held.pop());
+        let lo: IpAddr = [127, 0, 0, 1].into();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while shared.connections.lock().unwrap().get(&lo) != Some(&3) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "slot not given back"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut again = connect_from([127, 0, 0, 1], addr).await;
+        sim::write_frames(&mut again, &[&m]).await.unwrap();
+        tokio::io::AsyncWriteExt::shutdown(&mut again)
+            .await
+            .unwrap();
+        assert_eq!(again.read(&mut buf).await.unwrap_or(0), 0);
+        assert_eq!(
+            target_samples(&shared).value_of("ivanti_syslog_messages_total", ""),
+            Some(2.0)
+        );
+        assert_eq!(refused(&shared, Refused::SenderLimit), 1);
+        // Nothing of the refused connections was taken from the global cap.
+        drop(held);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while cap.available_permits() != 64 || !shared.connections.lock().unwrap().is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "slots not given back"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        task.abort();
+    }
+
+    /// On tokio's paused clock: a message may arrive in pieces, each
+    /// message having `message_timeout` (30 s) from its first byte; a
+    /// sender that trickles a byte every 10 s (well inside the 300 s idle
+    /// timeout) has its message dropped and its connection closed at 30 s.
+    #[tokio::test(start_paused = true)]
+    async fn a_message_trickled_slower_than_the_message_timeout_is_dropped() {
+        let shared = shared(1000, Duration::from_secs(300));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cap = Arc::new(Semaphore::new(4));
+        let task = tokio::spawn(accept_loop(listener, None, cap.clone(), shared.clone()));
+        let m = sim::message(
+            "vpn-a",
+            "SYS32087: A built-in integrity scan has started.",
+            "",
+        );
+        let frame = format!("{} {m}", m.len());
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // Two messages in five pieces 5 s apart: 20 s each, 40 s in all.
+        for _ in 0..2 {
+            for piece in frame.as_bytes().chunks(frame.len().div_ceil(5)) {
+                tokio::io::AsyncWriteExt::write_all(&mut conn, piece)
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while target_samples(&shared).value_of("ivanti_syslog_messages_total", "") != Some(2.0) {
+            assert!(tokio::time::Instant::now() < deadline, "two messages");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(rejected(&shared, Rejected::Incomplete), 0);
+
+        // Now a byte every 10 s, for ever.
+        let trickle = frame.clone().into_bytes();
+        let start = tokio::time::Instant::now();
+        let (mut rd, mut wr) = conn.into_split();
+        let writer = tokio::spawn(async move {
+            for b in trickle {
+                if tokio::io::AsyncWriteExt::write_all(&mut wr, &[b])
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
+        });
+        let mut buf = [0u8; 1];
+        assert_eq!(
+            rd.read(&mut buf).await.unwrap_or(0),
+            0,
+            "closed by the receiver"
+        );
+        assert!(start.elapsed() >= Duration::from_secs(30));
+        assert_eq!(rejected(&shared, Rejected::Incomplete), 1);
+        // Closed for the slow message, not for idleness; nothing more counted.
+        let stats = &shared.store.stats.syslog;
+        assert_eq!(stats.idle_closed.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            target_samples(&shared).value_of("ivanti_syslog_messages_total", ""),
+            Some(2.0)
+        );
+        tokio::task::yield_now().await;
+        assert_eq!(cap.available_permits(), 4);
+        writer.abort();
+        task.abort();
+    }
+
+    /// Run [`read_stream`] over `stream` cut into pieces at `cuts`
+    /// (positions, any order, out of range ones ignored), to its end.
+    fn read_in_pieces(shared: &Shared, stream: &[u8], cuts: &[usize]) {
+        let mut at: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
+        at.push(0);
+        at.push(stream.len());
+        at.sort_unstable();
+        at.dedup();
+        let chunks = Chunks(at.windows(2).map(|w| stream[w[0]..w[1]].to_vec()).collect());
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(read_stream(chunks, "127.0.0.1".parse().unwrap(), shared));
+    }
+
+    fn received(shared: &Shared) -> u64 {
+        shared.store.stats.syslog.received.load(Ordering::Relaxed)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// The TCP and TLS reader (both framings, the size limit, the
+        /// skipping of an oversized frame or line) takes any bytes, cut
+        /// anywhere, without panicking, and hands on no more messages than
+        /// the stream has bytes.
+        #[test]
+        fn any_bytes_cut_anywhere_never_panic_the_stream_reader(
+            stream in proptest::collection::vec(proptest::num::u8::ANY, 0..20_000),
+            cuts in proptest::collection::vec(proptest::num::usize::ANY, 0..8),
+        ) {
+            let shared = shared(1000, Duration::from_secs(60));
+            read_in_pieces(&shared, &stream, &cuts);
+            proptest::prop_assert!(received(&shared) <= stream.len() as u64);
+        }
+
+        /// Octet-counted frames of any bytes (empty ones and ones over the
+        /// 8 KiB limit among them), cut anywhere: each is one message
+        /// received, the oversized ones rejected as too big, and the frame
+        /// after an oversized one is still read.
+        #[test]
+        fn octet_counted_frames_of_any_bytes_are_each_one_message(
+            frames in proptest::collection::vec(
+                proptest::collection::vec(proptest::num::u8::ANY, 0..10_000), 1..6),
+            cuts in proptest::collection::vec(proptest::num::usize::ANY, 0..8),
+        ) {
+            let shared = shared(1_000_000, Duration::from_secs(60));
+            let mut stream = Vec::new();
+            for f in &frames {
+                stream.extend_from_slice(format!("{} ", f.len()).as_bytes());
+                stream.extend_from_slice(f);
+            }
+            read_in_pieces(&shared, &stream, &cuts);
+            let too_big = frames.iter().filter(|f| f.len() > 8 << 10).count() as u64;
+            proptest::prop_assert_eq!(received(&shared), frames.len() as u64);
+            proptest::prop_assert_eq!(rejected(&shared, Rejected::TooBig), too_big);
+            proptest::prop_assert_eq!(rejected(&shared, Rejected::Framing), 0);
+        }
+
+        /// Newline-framed lines (no LF inside; not starting with a digit,
+        /// which would mean octet counting; CR, NUL and non-UTF-8 allowed),
+        /// cut anywhere: each non-empty line is one message.
+        #[test]
+        fn newline_framed_lines_are_each_one_message(
+            lines in proptest::collection::vec(
+                ("[<a-zA-Z]", proptest::collection::vec(proptest::num::u8::ANY, 0..300)), 1..20),
+            cuts in proptest::collection::vec(proptest::num::usize::ANY, 0..8),
+        ) {
+            let shared = shared(1_000_000, Duration::from_secs(60));
+            let mut stream = Vec::new();
+            for (first, rest) in &lines {
+                stream.extend_from_slice(first.as_bytes());
+                stream.extend(rest.iter().copied().filter(|b| *b != b'\n'));
+                stream.push(b'\n');
+            }
+            read_in_pieces(&shared, &stream, &cuts);
+            proptest::prop_assert_eq!(received(&shared), lines.len() as u64);
+        }
     }
 
     #[test]

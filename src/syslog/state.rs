@@ -83,7 +83,7 @@ pub static RECEIVED: Desc = Desc::counter(
 /// `ivanti_exporter_syslog_messages_rejected_total`.
 pub static REJECTED: Desc = Desc::counter(
     "ivanti_exporter_syslog_messages_rejected_total",
-    "Syslog messages dropped by reason: too_big (over syslog.max_message_size), rate_limited (the sender's token bucket was empty), framing (a TCP stream whose framing could not be read; the connection is closed)",
+    "Syslog messages dropped by reason: too_big (over syslog.max_message_size), rate_limited (the sender's token bucket was empty), framing (a TCP stream whose framing could not be read; the connection is closed), incomplete (a message not whole within syslog.message_timeout of its first byte; the connection is closed)",
     &["reason"],
 );
 /// `ivanti_exporter_syslog_unknown_sender_messages_total`.
@@ -108,7 +108,7 @@ pub static CONNECTIONS_LIMITED: Desc = Desc::counter(
 /// `ivanti_exporter_syslog_connections_rejected_total`.
 pub static CONNECTIONS_REJECTED: Desc = Desc::counter(
     "ivanti_exporter_syslog_connections_rejected_total",
-    "TLS syslog connections refused in the handshake by reason: tls_no_certificate (a client CA is configured and the client sent no certificate), tls_bad_certificate (its certificate is not signed by the client CA, expired, or lacks an allowed SAN), tls_handshake (any other handshake failure: not TLS, no common version or cipher suite)",
+    "TCP/TLS syslog connections refused by reason: sender_limit (the sender address already held syslog.max_connections_per_sender), and in the TLS handshake tls_no_certificate (a client CA is configured and the client sent no certificate), tls_bad_certificate (its certificate is not signed by the client CA, expired, or lacks an allowed SAN), tls_handshake (any other handshake failure: not TLS, no common version or cipher suite)",
     &["reason"],
 );
 /// `ivanti_exporter_syslog_idle_connections_closed_total`.
@@ -138,11 +138,18 @@ pub enum Rejected {
     RateLimited,
     /// Unreadable TCP framing.
     Framing,
+    /// Not whole within the message timeout.
+    Incomplete,
 }
 
 impl Rejected {
     /// Every reason, in label order.
-    pub const ALL: [Rejected; 3] = [Rejected::TooBig, Rejected::RateLimited, Rejected::Framing];
+    pub const ALL: [Rejected; 4] = [
+        Rejected::TooBig,
+        Rejected::RateLimited,
+        Rejected::Framing,
+        Rejected::Incomplete,
+    ];
 
     /// The `reason` label.
     pub fn label(self) -> &'static str {
@@ -150,13 +157,16 @@ impl Rejected {
             Rejected::TooBig => "too_big",
             Rejected::RateLimited => "rate_limited",
             Rejected::Framing => "framing",
+            Rejected::Incomplete => "incomplete",
         }
     }
 }
 
-/// Why a TLS connection was refused.
+/// Why a TCP or TLS connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
+    /// The sender address already holds its share of connections.
+    SenderLimit,
     /// A client certificate is required and none was sent.
     NoCertificate,
     /// The client's certificate was not accepted.
@@ -167,7 +177,8 @@ pub enum Refused {
 
 impl Refused {
     /// Every reason, in label order.
-    pub const ALL: [Refused; 3] = [
+    pub const ALL: [Refused; 4] = [
+        Refused::SenderLimit,
         Refused::NoCertificate,
         Refused::BadCertificate,
         Refused::Handshake,
@@ -176,6 +187,7 @@ impl Refused {
     /// The `reason` label.
     pub fn label(self) -> &'static str {
         match self {
+            Refused::SenderLimit => "sender_limit",
             Refused::NoCertificate => "tls_no_certificate",
             Refused::BadCertificate => "tls_bad_certificate",
             Refused::Handshake => "tls_handshake",
@@ -191,15 +203,15 @@ pub struct ReceiverStats {
     /// Messages read.
     pub received: AtomicU64,
     /// Messages dropped, by [`Rejected`] (index: position in `ALL`).
-    pub rejected: [AtomicU64; 3],
+    pub rejected: [AtomicU64; Rejected::ALL.len()],
     /// Messages from no configured target.
     pub unknown_sender: AtomicU64,
     /// Messages from a target, not in a gateway format.
     pub unrecognized: AtomicU64,
     /// Connections refused at the cap.
     pub connections_limited: AtomicU64,
-    /// TLS connections refused in the handshake, by [`Refused`] (index: position in `ALL`).
-    pub connections_rejected: [AtomicU64; 3],
+    /// Connections refused (per-sender cap, TLS handshake), by [`Refused`] (index: position in `ALL`).
+    pub connections_rejected: [AtomicU64; Refused::ALL.len()],
     /// Connections closed for idleness.
     pub idle_closed: AtomicU64,
 }
@@ -211,7 +223,7 @@ impl ReceiverStats {
         self.rejected[i].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Count a TLS connection refused in the handshake.
+    /// Count a refused connection.
     pub fn refuse(&self, why: Refused) {
         let i = Refused::ALL.iter().position(|r| *r == why).unwrap_or(0);
         self.connections_rejected[i].fetch_add(1, Ordering::Relaxed);

@@ -106,6 +106,33 @@ async fn integrity_scan_and_failed_signins_reach_their_target_and_garbage_is_cou
     assert!(up(&m, a) && up(&m, b));
 }
 
+/// Without a `syslog:` block the receiver is off: a polled fleet's
+/// exposition has no syslog series at all, neither the receiver's own nor a
+/// target's (issue 24: "off unless configured").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_syslog_block_there_is_no_receiver_and_no_syslog_series() {
+    let (fleet, app) = fleet_and_app(2, "", |_| String::new()).await;
+    let (a, b) = (fleet.appliance(0).name(), fleet.appliance(1).name());
+    let m = app
+        .wait_for("both appliances up", WAIT, |m| up(m, a) && up(m, b))
+        .await;
+    let syslog_series: Vec<&str> = m
+        .text
+        .lines()
+        .filter(|l| {
+            [
+                "syslog",
+                "integrity_scan",
+                "signin_failures",
+                "event_log_full",
+            ]
+            .iter()
+            .any(|w| l.contains(w))
+        })
+        .collect();
+    assert!(syslog_series.is_empty(), "{syslog_series:#?}");
+}
+
 /// A CA that signs the receiver's server certificate (for 127.0.0.1) and a
 /// gateway's client certificate, and another CA nobody trusts.
 struct Pki {
@@ -259,6 +286,8 @@ fn readme_syslog_block_is_valid() {
         (8192, 200, 64)
     );
     assert_eq!(s.idle_timeout, std::time::Duration::from_secs(300));
+    assert_eq!(s.max_connections_per_sender, 4);
+    assert_eq!(s.message_timeout, std::time::Duration::from_secs(30));
 }
 
 /// `simulate --syslog.forward-to` in one process, the exporter binary in

@@ -375,6 +375,15 @@ mod tests {
         lifecycle: bool,
         paths: Paths,
     ) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        serve_store(lifecycle, paths, Arc::new(Store::new())).await
+    }
+
+    /// The router over `store` on a loopback port.
+    async fn serve_store(
+        lifecycle: bool,
+        paths: Paths,
+        store: Arc<Store>,
+    ) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
         let (reload, mut rx) = mpsc::channel::<ReloadRequest>(1);
         let reloads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counted = reloads.clone();
@@ -385,7 +394,7 @@ mod tests {
             }
         });
         let state = AppState {
-            store: Arc::new(Store::new()),
+            store,
             ready: Arc::new(AtomicBool::new(true)),
             reload,
             lifecycle,
@@ -559,20 +568,9 @@ mod tests {
             .collect();
         let store = Arc::new(Store::new());
         store.set_inventory(crate::store::Inventory::new(targets));
-        let (reload, _rx) = mpsc::channel(1);
-        let state = AppState {
-            store,
-            ready: Arc::new(AtomicBool::new(true)),
-            reload,
-            lifecycle: false,
-            paths: Arc::new(Paths::new(None, None, 9959, false).unwrap()),
-        };
-        let app = router(state, "/metrics", WebConfig::default());
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(l, app).await });
-        crate::tls::install_crypto_provider();
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let paths = Paths::new(None, None, 9959, false).unwrap();
+        let (addr, _) = serve_store(false, paths, store).await;
+        let http = http();
         let url = format!("http://{addr}/metrics");
         let get = |encoding: &'static str| http.get(&url).header(ACCEPT_ENCODING, encoding).send();
 
@@ -626,20 +624,8 @@ mod tests {
     /// (`Accept-Encoding: gzip`) and as curl without `--compressed` does.
     #[tokio::test]
     async fn metrics_are_gzipped_when_the_scraper_asks() {
-        let (reload, _rx) = mpsc::channel(1);
-        let state = AppState {
-            store: Arc::new(Store::new()),
-            ready: Arc::new(AtomicBool::new(true)),
-            reload,
-            lifecycle: false,
-            paths: Arc::new(Paths::new(None, None, 9959, false).unwrap()),
-        };
-        let app = router(state, "/metrics", WebConfig::default());
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(l, app).await });
-        crate::tls::install_crypto_provider();
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let (addr, _) = serve(false).await;
+        let http = http();
         let url = format!("http://{addr}/metrics");
         let om = "application/openmetrics-text; version=1.0.0";
         let get = |gzip: bool| {

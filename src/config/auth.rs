@@ -46,14 +46,7 @@ impl PendingCredentials {
 
 impl crate::kinds::CredentialSource for PendingCredentials {
     fn read(&self) -> Result<Credentials, String> {
-        let mut v = Validator {
-            problems: Vec::new(),
-            secret_problems: Vec::new(),
-            base: &self.base,
-            files: &self.files,
-            warnings: Vec::new(),
-            advisories: crate::advisories::Advisories::builtin(),
-        };
+        let mut v = Validator::new(&self.base, &self.files);
         let credentials = v.credentials(&self.at, Some(self.kind), &self.entry);
         if let Some(c) = &credentials {
             v.kind_accepts(

@@ -54,14 +54,7 @@ impl crate::kinds::SettingsSource for PendingTls {
     /// key that does not fit, is reported here: the configuration was
     /// accepted, so it fails the target).
     fn read(&self) -> Result<client::Settings, String> {
-        let mut v = Validator {
-            problems: Vec::new(),
-            secret_problems: Vec::new(),
-            base: &self.base,
-            files: &self.files,
-            warnings: Vec::new(),
-            advisories: crate::advisories::Advisories::builtin(),
-        };
+        let mut v = Validator::new(&self.base, &self.files);
         let path = format!("{}.tls_config", self.at);
         let tls = v.tls(&path, self.tls.clone());
         v.problems.append(&mut v.secret_problems);

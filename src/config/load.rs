@@ -195,14 +195,7 @@ impl Config {
         base: &Path,
         options: &LoadOptions,
     ) -> Result<(Config, Vec<String>), ConfigError> {
-        let mut v = Validator {
-            problems: Vec::new(),
-            secret_problems: Vec::new(),
-            base,
-            files: options,
-            warnings: Vec::new(),
-            advisories: crate::advisories::Advisories::builtin(),
-        };
+        let mut v = Validator::new(base, options);
         if let Some(path) = &file.advisories_file {
             match crate::advisories::Advisories::load(&base.join(path)) {
                 Ok(a) => v.advisories = std::sync::Arc::new(a),

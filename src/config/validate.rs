@@ -82,6 +82,20 @@ pub(super) struct Validator<'a> {
     pub(super) advisories: std::sync::Arc<crate::advisories::Advisories>,
 }
 
+impl<'a> Validator<'a> {
+    /// No problem yet, the built-in advisory data.
+    pub(super) fn new(base: &'a Path, files: &'a super::LoadOptions) -> Validator<'a> {
+        Validator {
+            problems: Vec::new(),
+            secret_problems: Vec::new(),
+            base,
+            files,
+            warnings: Vec::new(),
+            advisories: crate::advisories::Advisories::builtin(),
+        }
+    }
+}
+
 impl Validator<'_> {
     pub(super) fn problem(&mut self, path: &str, msg: &str) {
         self.problems.push(format!("{path}: {msg}"));
